@@ -1,0 +1,32 @@
+# Every target creates the virtual environment it needs; `make test` is what CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/python examples/quickstart.py
+
+test: $(VENV)/.installed
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check queuekit tests examples
+	$(BIN)/ruff format --check queuekit tests examples
+	$(BIN)/mypy --strict queuekit tests examples
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format queuekit tests examples
+	$(BIN)/ruff check --fix queuekit tests examples
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

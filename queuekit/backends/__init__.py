@@ -1,0 +1,1 @@
+"""Storage backends: memory and SQLite built in, PostgreSQL and Redis as extras."""

@@ -1,0 +1,431 @@
+"""`MemoryBackend`: the whole contract in one process's memory, for tests and development."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..backend import Backend
+from ..errors import InvalidOptionError
+from ..job import CLAIMABLE_STATUSES, TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
+from ..stats import SUCCESS_WINDOW_SECONDS, QueueCounts
+from .rows import job_from_row
+
+Record = dict[str, Any]
+"""A stored job: the same fields a database row has, times as epoch seconds."""
+
+ACTIVE = frozenset({JobStatus.PENDING, JobStatus.FAILED, JobStatus.RUNNING})
+
+
+class _Lane:
+    """One queue's claimable jobs: due ones by claim order, delayed ones by due time.
+
+    Entries go stale when their job changes; each carries the job's token and is skipped
+    unless the token still matches, so no entry is ever searched for and removed.
+    """
+
+    __slots__ = ("delayed", "ready")
+
+    def __init__(self) -> None:
+        self.ready: list[tuple[int, float, int, int, str]] = []
+        self.delayed: list[tuple[float, int, str]] = []
+
+
+class MemoryBackend(Backend):
+    """Jobs in a dict, ordered by heaps; wakes waiters with events, never by polling."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._last_now = 0.0
+        self._jobs: dict[str, Record] = {}
+        self._lanes: dict[str, _Lane] = {}
+        self._unique: dict[tuple[str, str], str] = {}
+        self._seq = 0
+        self._token = 0
+        self._work_waiters: dict[str, set[asyncio.Event]] = {}
+        self._outcome_waiters: dict[str, set[asyncio.Event]] = {}
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryBackend:
+        return cls()
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def _now(self) -> float:
+        # Never step backwards, even if the wall clock does.
+        self._last_now = max(self._last_now, self._clock())
+        return self._last_now
+
+    # Producing
+
+    async def enqueue(self, job: NewJob) -> Job:
+        return self._insert(job, self._now())
+
+    async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
+        now = self._now()
+        return [self._insert(job, now) for job in jobs]
+
+    def _insert(self, new: NewJob, now: float) -> Job:
+        if new.unique_key is not None:
+            holder = self._unique.get((new.queue, new.unique_key))
+            if holder is not None:
+                return job_from_row(self._jobs[holder])
+        if new.id in self._jobs:
+            raise InvalidOptionError(f"a job with id {new.id!r} already exists")
+        self._seq += 1
+        scheduled_at = new.run_at.timestamp() if new.run_at is not None else now + new.delay
+        record: Record = {
+            "seq": self._seq,
+            "id": new.id,
+            "queue": new.queue,
+            "type": new.type,
+            "payload": new.payload_json,
+            "priority": new.priority,
+            "status": JobStatus.PENDING,
+            "attempts": 0,
+            "max_attempts": new.max_attempts,
+            "created_at": now,
+            "scheduled_at": scheduled_at,
+            "started_at": None,
+            "finished_at": None,
+            "lease_expires_at": None,
+            "worker_id": None,
+            "last_error": None,
+            "unique_key": new.unique_key,
+            "result": None,
+            "token": 0,
+        }
+        self._jobs[new.id] = record
+        if new.unique_key is not None:
+            self._unique[(new.queue, new.unique_key)] = new.id
+        self._make_claimable(record)
+        return job_from_row(record)
+
+    def _make_claimable(self, record: Record) -> None:
+        self._token += 1
+        record["token"] = token = self._token
+        lane = self._lanes.setdefault(record["queue"], _Lane())
+        heapq.heappush(lane.delayed, (record["scheduled_at"], token, record["id"]))
+        self._wake(self._work_waiters, record["queue"])
+
+    def _is_current(self, job_id: str, token: int) -> bool:
+        record = self._jobs.get(job_id)
+        return (
+            record is not None
+            and record["token"] == token
+            and record["status"] in CLAIMABLE_STATUSES
+        )
+
+    # Consuming
+
+    async def claim(
+        self, slots: Mapping[str, int], *, limit: int, lease: float, worker_id: str
+    ) -> list[Job]:
+        now = self._now()
+        free = {queue: count for queue, count in slots.items() if count > 0}
+        for queue in free:
+            self._promote_due(queue, now)
+        claimed: list[Job] = []
+        while len(claimed) < limit:
+            heads = [
+                (lane.ready[0], queue)
+                for queue in free
+                if free[queue] > 0 and (lane := self._lanes.get(queue)) and self._clean_ready(lane)
+            ]
+            if not heads:
+                break
+            _, queue = min(heads)
+            *_, job_id = heapq.heappop(self._lanes[queue].ready)
+            free[queue] -= 1
+            record = self._jobs[job_id]
+            record.update(
+                status=JobStatus.RUNNING,
+                attempts=record["attempts"] + 1,
+                started_at=now,
+                lease_expires_at=now + lease,
+                worker_id=worker_id,
+                token=0,
+            )
+            claimed.append(job_from_row(record))
+        return claimed
+
+    def _promote_due(self, queue: str, now: float) -> None:
+        lane = self._lanes.get(queue)
+        if lane is None:
+            return
+        while lane.delayed and lane.delayed[0][0] <= now:
+            scheduled_at, token, job_id = heapq.heappop(lane.delayed)
+            if self._is_current(job_id, token):
+                record = self._jobs[job_id]
+                entry = (-record["priority"], scheduled_at, record["seq"], token, job_id)
+                heapq.heappush(lane.ready, entry)
+
+    def _clean_ready(self, lane: _Lane) -> bool:
+        """Drop stale heads; True if a claimable job is at the top."""
+        while lane.ready and not self._is_current(lane.ready[0][4], lane.ready[0][3]):
+            heapq.heappop(lane.ready)
+        return bool(lane.ready)
+
+    def _holding(self, attempt: Attempt) -> Record | None:
+        record = self._jobs.get(attempt.job_id)
+        if (
+            record is None
+            or record["status"] != JobStatus.RUNNING
+            or record["attempts"] != attempt.number
+        ):
+            return None
+        return record
+
+    async def heartbeat(self, attempts: Sequence[Attempt], *, lease: float) -> set[Attempt]:
+        now = self._now()
+        lost: set[Attempt] = set()
+        for attempt in attempts:
+            record = self._holding(attempt)
+            if record is None:
+                lost.add(attempt)
+            else:
+                record["lease_expires_at"] = now + lease
+        return lost
+
+    async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
+        record = self._holding(attempt)
+        if record is None:
+            return False
+        record["result"] = result_json
+        self._finish(record, JobStatus.COMPLETED, self._now())
+        return True
+
+    async def fail(
+        self, attempt: Attempt, error: str, *, retry_in: float | None
+    ) -> JobStatus | None:
+        record = self._holding(attempt)
+        if record is None:
+            return None
+        return self._fail(record, error, retry_in, self._now())
+
+    def _fail(self, record: Record, error: str, retry_in: float | None, now: float) -> JobStatus:
+        record["last_error"] = error
+        if retry_in is None or record["attempts"] >= record["max_attempts"]:
+            self._finish(record, JobStatus.DEAD, now)
+            return JobStatus.DEAD
+        record.update(
+            status=JobStatus.FAILED,
+            scheduled_at=now + retry_in,
+            lease_expires_at=None,
+            worker_id=None,
+        )
+        self._make_claimable(record)
+        return JobStatus.FAILED
+
+    def _finish(self, record: Record, status: JobStatus, now: float) -> None:
+        record.update(status=status, finished_at=now, lease_expires_at=None, worker_id=None)
+        if record["unique_key"] is not None:
+            self._unique.pop((record["queue"], record["unique_key"]), None)
+        self._wake(self._outcome_waiters, record["id"])
+
+    async def snooze(self, attempt: Attempt, delay: float) -> bool:
+        record = self._holding(attempt)
+        if record is None:
+            return False
+        record.update(
+            status=JobStatus.PENDING,
+            attempts=record["attempts"] - 1,
+            scheduled_at=self._now() + delay,
+            lease_expires_at=None,
+            worker_id=None,
+        )
+        self._make_claimable(record)
+        return True
+
+    async def rescue(self) -> int:
+        now = self._now()
+        expired = [
+            record
+            for record in self._jobs.values()
+            if record["status"] == JobStatus.RUNNING and record["lease_expires_at"] <= now
+        ]
+        for record in expired:
+            self._fail(record, "lease expired", 0.0, now)
+        return len(expired)
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        now = self._now()
+        due = [
+            lane.delayed[0][0]
+            for queue in queues
+            if (lane := self._lanes.get(queue)) is not None and lane.delayed
+        ]
+        if due:
+            timeout = max(0.0, min(timeout, min(due) - now))
+        await self._wait(self._work_waiters, queues, timeout)
+
+    async def wait_for_outcome(self, job_id: str, timeout: float) -> Job | None:
+        record = self._jobs.get(job_id)
+        if record is not None and record["status"] not in TERMINAL_STATUSES:
+            await self._wait(self._outcome_waiters, [job_id], timeout)
+            record = self._jobs.get(job_id)
+        if record is None or record["status"] not in TERMINAL_STATUSES:
+            return None
+        return job_from_row(record)
+
+    @staticmethod
+    async def _wait(
+        waiters: dict[str, set[asyncio.Event]], keys: Sequence[str], timeout: float
+    ) -> None:
+        event = asyncio.Event()
+        for key in keys:
+            waiters.setdefault(key, set()).add(event)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            for key in keys:
+                waiting = waiters.get(key)
+                if waiting is not None:
+                    waiting.discard(event)
+                    if not waiting:
+                        del waiters[key]
+
+    @staticmethod
+    def _wake(waiters: dict[str, set[asyncio.Event]], key: str) -> None:
+        for event in waiters.pop(key, ()):
+            event.set()
+
+    # Inspecting and repairing
+
+    async def get_job(self, job_id: str) -> Job | None:
+        record = self._jobs.get(job_id)
+        return None if record is None else job_from_row(record)
+
+    async def list_jobs(
+        self,
+        *,
+        queue: str | None = None,
+        status: JobStatus | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> JobPage:
+        before = int(cursor) if cursor is not None else None
+        matches: list[Record] = []
+        for record in reversed(self._jobs.values()):
+            if before is not None and record["seq"] >= before:
+                continue
+            if (queue is None or record["queue"] == queue) and (
+                status is None or record["status"] == status
+            ):
+                matches.append(record)
+                if len(matches) > limit:
+                    break
+        page = matches[:limit]
+        next_cursor = str(page[-1]["seq"]) if len(matches) > limit else None
+        return JobPage([job_from_row(record) for record in page], next_cursor)
+
+    async def list_queues(self) -> list[str]:
+        return sorted({record["queue"] for record in self._jobs.values()})
+
+    async def stats(self, queue: str) -> QueueCounts:
+        now = self._now()
+        counts = dict.fromkeys(JobStatus, 0)
+        scheduled = completed_recently = dead_recently = expired = 0
+        oldest: float | None = None
+        for record in self._jobs.values():
+            if record["queue"] != queue:
+                continue
+            status = record["status"]
+            counts[status] += 1
+            if status in CLAIMABLE_STATUSES:
+                if record["scheduled_at"] > now:
+                    scheduled += 1
+                elif oldest is None or record["scheduled_at"] < oldest:
+                    oldest = record["scheduled_at"]
+            elif status == JobStatus.RUNNING and record["lease_expires_at"] <= now:
+                expired += 1
+            elif (
+                record["finished_at"] is not None
+                and record["finished_at"] > now - SUCCESS_WINDOW_SECONDS
+            ):
+                completed_recently += status == JobStatus.COMPLETED
+                dead_recently += status == JobStatus.DEAD
+        return QueueCounts(
+            pending=counts[JobStatus.PENDING],
+            scheduled=scheduled,
+            running=counts[JobStatus.RUNNING],
+            completed=counts[JobStatus.COMPLETED],
+            failed=counts[JobStatus.FAILED],
+            dead=counts[JobStatus.DEAD],
+            cancelled=counts[JobStatus.CANCELLED],
+            oldest_ready_age=None if oldest is None else now - oldest,
+            completed_recently=completed_recently,
+            dead_recently=dead_recently,
+            expired_leases=expired,
+        )
+
+    async def cancel(self, job_id: str) -> Job | None:
+        record = self._jobs.get(job_id)
+        if record is None:
+            return None
+        if record["status"] in ACTIVE:
+            self._finish(record, JobStatus.CANCELLED, self._now())
+        return job_from_row(record)
+
+    async def replay(self, job_id: str) -> Job | None:
+        record = self._jobs.get(job_id)
+        if record is None:
+            return None
+        key = record["unique_key"]
+        taken = key is not None and (record["queue"], key) in self._unique
+        if record["status"] in (JobStatus.DEAD, JobStatus.CANCELLED) and not taken:
+            record.update(
+                status=JobStatus.PENDING,
+                attempts=0,
+                scheduled_at=self._now(),
+                started_at=None,
+                finished_at=None,
+                result=None,
+            )
+            if key is not None:
+                self._unique[(record["queue"], key)] = job_id
+            self._make_claimable(record)
+        return job_from_row(record)
+
+    async def delete_job(self, job_id: str) -> bool:
+        record = self._jobs.get(job_id)
+        if record is None or record["status"] == JobStatus.RUNNING:
+            return False
+        self._remove(record)
+        return True
+
+    def _remove(self, record: Record) -> None:
+        del self._jobs[record["id"]]
+        key = record["unique_key"]
+        if key is not None and self._unique.get((record["queue"], key)) == record["id"]:
+            del self._unique[(record["queue"], key)]
+
+    async def purge(self, queue: str, status: JobStatus) -> int:
+        doomed = [
+            record
+            for record in self._jobs.values()
+            if record["queue"] == queue and record["status"] == status
+        ]
+        for record in doomed:
+            self._remove(record)
+        return len(doomed)
+
+    async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:
+        cutoff = self._now() - older_than
+        doomed = [
+            record
+            for record in self._jobs.values()
+            if record["status"] in statuses and record["finished_at"] <= cutoff
+        ]
+        for record in doomed:
+            self._remove(record)
+        return len(doomed)

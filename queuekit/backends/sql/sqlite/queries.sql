@@ -1,0 +1,115 @@
+-- name: now
+SELECT (julianday('now') - 2440587.5) * 86400.0
+
+-- name: insert
+INSERT INTO queuekit_jobs
+    (id, queue, type, payload, priority, status, max_attempts, created_at, scheduled_at, unique_key)
+VALUES
+    (:id, :queue, :type, :payload, :priority, 'pending', :max_attempts, :now, :scheduled_at, :unique_key)
+ON CONFLICT DO NOTHING
+RETURNING *
+
+-- name: live_unique
+SELECT * FROM queuekit_jobs
+WHERE queue = :queue AND unique_key = :unique_key AND status IN ('pending', 'running', 'failed')
+
+-- name: claim_candidates
+SELECT seq, priority, scheduled_at FROM queuekit_jobs
+WHERE queue = :queue AND status IN ('pending', 'failed') AND scheduled_at <= :now
+ORDER BY priority DESC, scheduled_at, seq
+LIMIT :limit
+
+-- name: claim
+UPDATE queuekit_jobs
+SET status = 'running', attempts = attempts + 1, started_at = :now,
+    lease_expires_at = :now + :lease, worker_id = :worker_id
+WHERE seq = :seq
+RETURNING *
+
+-- name: heartbeat
+UPDATE queuekit_jobs SET lease_expires_at = :now + :lease
+WHERE id = :id AND attempts = :attempt AND status = 'running'
+
+-- name: complete
+UPDATE queuekit_jobs
+SET status = 'completed', finished_at = :now, result = :result,
+    lease_expires_at = NULL, worker_id = NULL
+WHERE id = :id AND attempts = :attempt AND status = 'running'
+
+-- name: fail
+UPDATE queuekit_jobs
+SET status = CASE WHEN :retry_in IS NULL OR attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
+    finished_at = CASE WHEN :retry_in IS NULL OR attempts >= max_attempts THEN :now END,
+    scheduled_at = CASE WHEN :retry_in IS NULL OR attempts >= max_attempts
+        THEN scheduled_at ELSE :now + :retry_in END,
+    last_error = :error, lease_expires_at = NULL, worker_id = NULL
+WHERE id = :id AND attempts = :attempt AND status = 'running'
+RETURNING status
+
+-- name: snooze
+UPDATE queuekit_jobs
+SET status = 'pending', attempts = attempts - 1, scheduled_at = :now + :delay,
+    lease_expires_at = NULL, worker_id = NULL
+WHERE id = :id AND attempts = :attempt AND status = 'running'
+
+-- name: rescue
+UPDATE queuekit_jobs
+SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
+    finished_at = CASE WHEN attempts >= max_attempts THEN :now END,
+    scheduled_at = :now,
+    last_error = 'lease expired', lease_expires_at = NULL, worker_id = NULL
+WHERE status = 'running' AND lease_expires_at <= :now
+
+-- name: next_due
+SELECT min(scheduled_at) FROM queuekit_jobs
+WHERE status IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues))
+
+-- name: get
+SELECT * FROM queuekit_jobs WHERE id = :id
+
+-- name: list
+SELECT * FROM queuekit_jobs
+WHERE (:queue IS NULL OR queue = :queue)
+  AND (:status IS NULL OR status = :status)
+  AND (:before IS NULL OR seq < :before)
+ORDER BY seq DESC
+LIMIT :limit
+
+-- name: list_queues
+SELECT DISTINCT queue FROM queuekit_jobs ORDER BY queue
+
+-- name: counts
+SELECT status, count(*) AS n,
+       sum(status IN ('pending', 'failed') AND scheduled_at > :now) AS scheduled,
+       min(CASE WHEN status IN ('pending', 'failed') AND scheduled_at <= :now THEN scheduled_at END)
+           AS oldest_ready,
+       sum(finished_at > :now - :window) AS recent,
+       sum(status = 'running' AND lease_expires_at <= :now) AS expired
+FROM queuekit_jobs WHERE queue = :queue
+GROUP BY status
+
+-- name: cancel
+UPDATE queuekit_jobs
+SET status = 'cancelled', finished_at = :now, lease_expires_at = NULL, worker_id = NULL
+WHERE id = :id AND status IN ('pending', 'failed', 'running')
+
+-- name: replay
+UPDATE queuekit_jobs
+SET status = 'pending', attempts = 0, scheduled_at = :now, started_at = NULL,
+    finished_at = NULL, result = NULL
+WHERE id = :id AND status IN ('dead', 'cancelled')
+  AND NOT EXISTS (
+      SELECT 1 FROM queuekit_jobs AS live
+      WHERE live.queue = queuekit_jobs.queue AND live.unique_key = queuekit_jobs.unique_key
+        AND live.status IN ('pending', 'running', 'failed')
+  )
+
+-- name: delete
+DELETE FROM queuekit_jobs WHERE id = :id AND status != 'running'
+
+-- name: purge
+DELETE FROM queuekit_jobs WHERE queue = :queue AND status = :status AND status != 'running'
+
+-- name: prune
+DELETE FROM queuekit_jobs
+WHERE status IN (SELECT value FROM json_each(:statuses)) AND finished_at <= :now - :older_than

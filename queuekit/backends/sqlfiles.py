@@ -1,0 +1,29 @@
+"""Loading the SQL files that ship beside the backends, once, as named statements."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+_NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+@cache
+def load_queries(dialect: str) -> dict[str, str]:
+    """Read `sql/<dialect>/queries.sql` and split it at each `-- name: <name>` line."""
+    text = resources.files(__package__).joinpath("sql", dialect, "queries.sql").read_text("utf-8")
+    parts = _NAME.split(text)
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+@cache
+def load_migrations(dialect: str) -> list[tuple[int, str]]:
+    """The numbered files of `sql/<dialect>/migrations/`, as (version, script), in order."""
+    folder = resources.files(__package__).joinpath("sql", dialect, "migrations")
+    scripts = [
+        (int(entry.name.split("_", 1)[0]), entry.read_text("utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    ]
+    return sorted(scripts)

@@ -1,0 +1,316 @@
+"""`SQLiteBackend`: the embedded, durable default, on one database file shared by many processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiosqlite
+
+from ..backend import Backend
+from ..errors import BackendUnavailableError, InvalidOptionError, InvalidURLError
+from ..job import Attempt, Job, JobPage, JobStatus, NewJob
+from ..stats import SUCCESS_WINDOW_SECONDS, QueueCounts
+from .rows import job_from_row
+from .sqlfiles import load_migrations, load_queries
+
+SQL = load_queries("sqlite")
+BUSY_TIMEOUT_MS = 30_000
+
+
+class SQLiteBackend(Backend):
+    """Jobs in one SQLite table; WAL mode, writes under `BEGIN IMMEDIATE`, time from SQLite.
+
+    Wake-ups reach waiters in this process at once; other processes notice new work at their
+    worker's poll interval, since SQLite cannot signal across processes.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        # One connection serves every task of this process; transactions must not interleave.
+        self._lock = asyncio.Lock()
+        self._work = asyncio.Condition()
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteBackend:
+        """`sqlite:///relative.db`, `sqlite:////absolute/path.db`, or `sqlite://:memory:`."""
+        parts = urlsplit(url)
+        if parts.netloc == ":memory:":
+            return cls(":memory:")
+        if parts.netloc or not parts.path.startswith("/") or len(parts.path) < 2:
+            raise InvalidURLError(
+                f"bad SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////abs/path.db"
+            )
+        return cls(unquote(parts.path[1:]))
+
+    async def open(self) -> None:
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise BackendUnavailableError(
+                f"cannot open SQLite database {self.path!r}: {exc}"
+            ) from exc
+        self._db.row_factory = sqlite3.Row
+        await self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await self._db.execute("PRAGMA journal_mode = WAL")
+        await self._db.execute("PRAGMA synchronous = NORMAL")
+        await self._migrate()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def _migrate(self) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS queuekit_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            cursor = await db.execute("SELECT coalesce(max(version), 0) FROM queuekit_migrations")
+            row = await cursor.fetchone()
+            applied = row[0] if row else 0
+            for version, script in load_migrations("sqlite"):
+                if version > applied:
+                    for statement in _statements(script):
+                        await db.execute(statement)
+                    await db.execute(
+                        f"INSERT INTO queuekit_migrations VALUES (?, ({SQL['now']}))", (version,)
+                    )
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction; `BEGIN IMMEDIATE` takes the write lock up front, so no deadlocks."""
+        if self._db is None:
+            raise BackendUnavailableError("the SQLite backend is not open")
+        async with self._lock:
+            db = self._db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _read(self, name: str, params: Mapping[str, Any]) -> list[sqlite3.Row]:
+        if self._db is None:
+            raise BackendUnavailableError("the SQLite backend is not open")
+        async with self._lock:
+            return list(await self._db.execute_fetchall(SQL[name], params))
+
+    @staticmethod
+    async def _now(db: aiosqlite.Connection) -> float:
+        rows = list(await db.execute_fetchall(SQL["now"]))
+        return float(rows[0][0])
+
+    # Producing
+
+    async def enqueue(self, job: NewJob) -> Job:
+        return (await self.enqueue_many([job]))[0]
+
+    async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
+        async with self._transaction() as db:
+            now = await self._now(db)
+            stored = [await self._insert(db, job, now) for job in jobs]
+        await self._notify_work()
+        return stored
+
+    async def _insert(self, db: aiosqlite.Connection, new: NewJob, now: float) -> Job:
+        scheduled_at = new.run_at.timestamp() if new.run_at is not None else now + new.delay
+        params = {
+            "id": new.id,
+            "queue": new.queue,
+            "type": new.type,
+            "payload": new.payload_json,
+            "priority": new.priority,
+            "max_attempts": new.max_attempts,
+            "now": now,
+            "scheduled_at": scheduled_at,
+            "unique_key": new.unique_key,
+        }
+        rows = list(await db.execute_fetchall(SQL["insert"], params))
+        if not rows and new.unique_key is not None:
+            rows = list(await db.execute_fetchall(SQL["live_unique"], params))
+        if not rows:
+            raise InvalidOptionError(f"a job with id {new.id!r} already exists")
+        return job_from_row(rows[0])
+
+    # Consuming
+
+    async def claim(
+        self, slots: Mapping[str, int], *, limit: int, lease: float, worker_id: str
+    ) -> list[Job]:
+        async with self._transaction() as db:
+            now = await self._now(db)
+            candidates: list[sqlite3.Row] = []
+            for queue, count in slots.items():
+                if count > 0:
+                    params = {"queue": queue, "now": now, "limit": min(count, limit)}
+                    candidates += await db.execute_fetchall(SQL["claim_candidates"], params)
+            candidates.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
+            claimed: list[sqlite3.Row] = []
+            for row in candidates[:limit]:
+                params = {"seq": row["seq"], "now": now, "lease": lease, "worker_id": worker_id}
+                claimed += await db.execute_fetchall(SQL["claim"], params)
+        return [job_from_row(row) for row in claimed]
+
+    async def heartbeat(self, attempts: Sequence[Attempt], *, lease: float) -> set[Attempt]:
+        lost: set[Attempt] = set()
+        async with self._transaction() as db:
+            now = await self._now(db)
+            for attempt in attempts:
+                params = {
+                    "id": attempt.job_id,
+                    "attempt": attempt.number,
+                    "now": now,
+                    "lease": lease,
+                }
+                cursor = await db.execute(SQL["heartbeat"], params)
+                if cursor.rowcount == 0:
+                    lost.add(attempt)
+        return lost
+
+    async def _on_attempt(self, name: str, attempt: Attempt, **params: Any) -> int:
+        async with self._transaction() as db:
+            now = await self._now(db)
+            cursor = await db.execute(
+                SQL[name], {"id": attempt.job_id, "attempt": attempt.number, "now": now, **params}
+            )
+            return cursor.rowcount
+
+    async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
+        return await self._on_attempt("complete", attempt, result=result_json) == 1
+
+    async def fail(
+        self, attempt: Attempt, error: str, *, retry_in: float | None
+    ) -> JobStatus | None:
+        async with self._transaction() as db:
+            now = await self._now(db)
+            params = {
+                "id": attempt.job_id,
+                "attempt": attempt.number,
+                "now": now,
+                "error": error,
+                "retry_in": retry_in,
+            }
+            rows = list(await db.execute_fetchall(SQL["fail"], params))
+        if not rows:
+            return None
+        await self._notify_work()
+        return JobStatus(rows[0][0])
+
+    async def snooze(self, attempt: Attempt, delay: float) -> bool:
+        snoozed = await self._on_attempt("snooze", attempt, delay=delay) == 1
+        if snoozed:
+            await self._notify_work()
+        return snoozed
+
+    async def rescue(self) -> int:
+        rescued = await self._change("rescue", {})
+        if rescued:
+            await self._notify_work()
+        return rescued
+
+    async def _notify_work(self) -> None:
+        async with self._work:
+            self._work.notify_all()
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        rows = await self._read("next_due", {"queues": json.dumps(list(queues))})
+        next_due = rows[0][0]
+        if next_due is not None:
+            now = float((await self._read("now", {}))[0][0])
+            timeout = max(0.0, min(timeout, next_due - now))
+        async with self._work:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._work.wait(), timeout)
+
+    # Inspecting and repairing
+
+    async def get_job(self, job_id: str) -> Job | None:
+        rows = await self._read("get", {"id": job_id})
+        return job_from_row(rows[0]) if rows else None
+
+    async def list_jobs(
+        self,
+        *,
+        queue: str | None = None,
+        status: JobStatus | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> JobPage:
+        params = {
+            "queue": queue,
+            "status": None if status is None else str(status),
+            "before": None if cursor is None else int(cursor),
+            "limit": limit + 1,
+        }
+        rows = await self._read("list", params)
+        page = rows[:limit]
+        next_cursor = str(page[-1]["seq"]) if len(rows) > limit else None
+        return JobPage([job_from_row(row) for row in page], next_cursor)
+
+    async def list_queues(self) -> list[str]:
+        return [row[0] for row in await self._read("list_queues", {})]
+
+    async def stats(self, queue: str) -> QueueCounts:
+        now = float((await self._read("now", {}))[0][0])
+        params = {"queue": queue, "now": now, "window": SUCCESS_WINDOW_SECONDS}
+        rows = {row["status"]: row for row in await self._read("counts", params)}
+
+        def count(status: JobStatus, column: str = "n") -> int:
+            row = rows.get(status)
+            return int(row[column] or 0) if row is not None else 0
+
+        oldest = [row["oldest_ready"] for row in rows.values() if row["oldest_ready"] is not None]
+        return QueueCounts(
+            pending=count(JobStatus.PENDING),
+            scheduled=count(JobStatus.PENDING, "scheduled") + count(JobStatus.FAILED, "scheduled"),
+            running=count(JobStatus.RUNNING),
+            completed=count(JobStatus.COMPLETED),
+            failed=count(JobStatus.FAILED),
+            dead=count(JobStatus.DEAD),
+            cancelled=count(JobStatus.CANCELLED),
+            oldest_ready_age=now - min(oldest) if oldest else None,
+            completed_recently=count(JobStatus.COMPLETED, "recent"),
+            dead_recently=count(JobStatus.DEAD, "recent"),
+            expired_leases=count(JobStatus.RUNNING, "expired"),
+        )
+
+    async def _change(self, name: str, params: Mapping[str, Any]) -> int:
+        async with self._transaction() as db:
+            cursor = await db.execute(SQL[name], {"now": await self._now(db), **params})
+            return cursor.rowcount
+
+    async def cancel(self, job_id: str) -> Job | None:
+        await self._change("cancel", {"id": job_id})
+        return await self.get_job(job_id)
+
+    async def replay(self, job_id: str) -> Job | None:
+        if await self._change("replay", {"id": job_id}):
+            await self._notify_work()
+        return await self.get_job(job_id)
+
+    async def delete_job(self, job_id: str) -> bool:
+        return await self._change("delete", {"id": job_id}) == 1
+
+    async def purge(self, queue: str, status: JobStatus) -> int:
+        return await self._change("purge", {"queue": queue, "status": str(status)})
+
+    async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:
+        params = {"older_than": older_than, "statuses": json.dumps([str(s) for s in statuses])}
+        return await self._change("prune", params)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (its comments may hold semicolons; its code does not)."""
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    return [statement for statement in code.split(";") if statement.strip()]

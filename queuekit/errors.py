@@ -1,0 +1,56 @@
+"""Every error queuekit raises, in one hierarchy rooted at `QueueKitError`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .job import Job
+
+
+class QueueKitError(Exception):
+    """Base class of every error queuekit raises on purpose."""
+
+
+class ValidationError(QueueKitError, ValueError):
+    """Input was rejected at the API boundary; nothing was stored."""
+
+
+class InvalidNameError(ValidationError):
+    """A queue, task type, table, schema or prefix name is empty, too long or unsafe."""
+
+
+class InvalidPayloadError(ValidationError):
+    """A payload or result is not a JSON value (NaN, sets, objects, lone surrogates...)."""
+
+
+class PayloadTooLargeError(InvalidPayloadError):
+    """A payload's JSON encoding is larger than the configured limit."""
+
+
+class InvalidOptionError(ValidationError):
+    """An enqueue or worker option is out of range (priority, attempts, delay, lease...)."""
+
+
+class InvalidURLError(ValidationError):
+    """A connection URL is malformed or names an unknown scheme."""
+
+
+class BackendUnavailableError(QueueKitError, ConnectionError):
+    """The server cannot be reached, or the connection dropped during a call."""
+
+
+class JobNotFoundError(QueueKitError, LookupError):
+    """No job has the given id."""
+
+
+class UnknownTaskError(QueueKitError, LookupError):
+    """A job's type has no registered handler."""
+
+
+class JobFailedError(QueueKitError):
+    """A job ended without success (dead or cancelled); `job` holds its final state."""
+
+    def __init__(self, message: str, job: Job) -> None:
+        super().__init__(message)
+        self.job = job

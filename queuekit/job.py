@@ -1,0 +1,100 @@
+"""The job model: `Job`, its states, priorities, and the requests that create and page jobs."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeAlias
+
+JSON: TypeAlias = Any
+"""A JSON value: dict, list, str, int, float, bool or None."""
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its life; `completed`, `dead` and `cancelled` are terminal."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.DEAD, JobStatus.CANCELLED})
+CLAIMABLE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.FAILED})
+
+
+class Priority(enum.IntEnum):
+    """Named priorities; any int from 0 to 1000 is allowed, higher runs first."""
+
+    LOW = 0
+    NORMAL = 10
+    HIGH = 20
+    CRITICAL = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt at a job: the fencing token every call on a running job carries."""
+
+    job_id: str
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job as stored; every timestamp comes from the backend's clock (UTC, aware)."""
+
+    id: str
+    queue: str
+    type: str
+    payload: JSON
+    priority: int
+    status: JobStatus
+    attempts: int
+    max_attempts: int
+    created_at: datetime
+    scheduled_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    worker_id: str | None = None
+    last_error: str | None = None
+    unique_key: str | None = None
+    result: JSON = None
+
+    @property
+    def attempt(self) -> Attempt:
+        """The attempt this snapshot of the job belongs to."""
+        return Attempt(self.id, self.attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated request to enqueue one job; build it with `queuekit.validation.new_job`."""
+
+    id: str
+    queue: str
+    type: str
+    payload_json: str
+    priority: int
+    max_attempts: int
+    delay: float = 0.0
+    """Seconds after the backend's `now` at which the job becomes claimable."""
+    run_at: datetime | None = None
+    """An absolute time instead of `delay`."""
+    unique_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of `list_jobs`, newest first; pass `next_cursor` back for the next page."""
+
+    jobs: list[Job] = field(default_factory=list)
+    next_cursor: str | None = None

@@ -1,0 +1,243 @@
+"""`Queue`, the handle applications hold, and `connect()`, which picks a backend from a URL."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit
+
+from .backend import Backend
+from .errors import (
+    InvalidOptionError,
+    InvalidURLError,
+    JobFailedError,
+    JobNotFoundError,
+    PayloadTooLargeError,
+)
+from .job import JSON, TERMINAL_STATUSES, Job, JobPage, JobStatus, NewJob, Priority
+from .stats import QueueStats
+from .validation import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    check_name,
+    check_seconds,
+    new_job,
+)
+
+BACKENDS_BY_SCHEME = {
+    "memory": "queuekit.backends.memory:MemoryBackend",
+    "sqlite": "queuekit.backends.sqlite:SQLiteBackend",
+}
+MAX_PAGE_SIZE = 1000
+
+
+def connect(target: str | Backend, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Queue:
+    """Return a `Queue` on the backend a URL names (`memory://`, `sqlite:///jobs.db`, ...).
+
+    Use it as `async with queuekit.connect(url) as queue:`; a `Backend` object works too.
+    """
+    if isinstance(target, Backend):
+        return Queue(target, max_payload_bytes=max_payload_bytes)
+    if not isinstance(target, str):
+        raise InvalidURLError(f"connect() takes a URL or a Backend, not {type(target).__name__}")
+    try:
+        scheme = urlsplit(target).scheme.lower()
+    except ValueError as exc:
+        raise InvalidURLError(f"malformed URL {target!r}: {exc}") from None
+    location = BACKENDS_BY_SCHEME.get(scheme)
+    if location is None:
+        known = ", ".join(f"{name}://" for name in BACKENDS_BY_SCHEME)
+        raise InvalidURLError(f"unknown URL scheme in {target!r}; queuekit knows {known}")
+    module_name, class_name = location.split(":")
+    backend_class = getattr(importlib.import_module(module_name), class_name)
+    return Queue(backend_class.from_url(target), max_payload_bytes=max_payload_bytes)
+
+
+class Queue:
+    """Enqueue, inspect and repair jobs on one backend; an async context manager."""
+
+    def __init__(
+        self, backend: Backend, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    ) -> None:
+        self.backend = backend
+        self.max_payload_bytes = max_payload_bytes
+        self._opened = 0
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect and migrate; nested `async with` blocks share one connection."""
+        if self._opened == 0:
+            await self.backend.open()
+        self._opened += 1
+
+    async def close(self) -> None:
+        self._opened -= 1
+        if self._opened == 0:
+            await self.backend.close()
+
+    # Producing
+
+    async def enqueue(
+        self,
+        type: str,
+        payload: JSON = None,
+        *,
+        queue: str = "default",
+        priority: int = Priority.NORMAL,
+        delay: float | timedelta | None = None,
+        run_at: datetime | None = None,
+        unique_key: str | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        id: str | None = None,
+    ) -> Job:
+        """Store one job and return it; with a live `unique_key`, return the job holding it."""
+        request = new_job(
+            type,
+            payload,
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            run_at=run_at,
+            unique_key=unique_key,
+            max_attempts=max_attempts,
+            id=id,
+            max_payload_bytes=self.max_payload_bytes,
+        )
+        return await self.backend.enqueue(request)
+
+    async def enqueue_many(self, jobs: Iterable[NewJob]) -> list[Job]:
+        """Store many jobs made with `queuekit.new_job(...)`, in one round trip."""
+        requests = list(jobs)
+        for request in requests:
+            if not isinstance(request, NewJob):
+                raise InvalidOptionError("enqueue_many takes jobs made by queuekit.new_job(...)")
+            size = len(request.payload_json.encode("utf-8"))
+            if size > self.max_payload_bytes:
+                raise PayloadTooLargeError(
+                    f"payload is {size} bytes encoded, over the limit of {self.max_payload_bytes}"
+                )
+        return await self.backend.enqueue_many(requests) if requests else []
+
+    # Results
+
+    async def result(self, job_id: str, *, timeout: float | timedelta | None = None) -> JSON:
+        """Wait for a job to finish and return its result.
+
+        Raises `JobFailedError` if it ended dead or cancelled, `TimeoutError` if it is still
+        unfinished after `timeout`, and `JobNotFoundError` if there is no such job.
+        """
+        seconds = float("inf") if timeout is None else check_seconds(timeout, "timeout")
+        job = await self.get_job(job_id)
+        if job.status not in TERMINAL_STATUSES:
+            finished = await self.backend.wait_for_outcome(job_id, seconds)
+            if finished is None:
+                if await self.backend.get_job(job_id) is None:
+                    raise JobNotFoundError(f"no job with id {job_id!r}")
+                raise TimeoutError(f"job {job_id} did not finish within {seconds} s")
+            job = finished
+        if job.status != JobStatus.COMPLETED:
+            raise JobFailedError(f"job {job.id} ended {job.status}: {job.last_error}", job)
+        return job.result
+
+    # Inspecting
+
+    async def get_job(self, job_id: str) -> Job:
+        """The job with this id; `JobNotFoundError` if there is none."""
+        job = await self.backend.get_job(job_id)
+        if job is None:
+            raise JobNotFoundError(f"no job with id {job_id!r}")
+        return job
+
+    async def list_jobs(
+        self,
+        *,
+        queue: str | None = None,
+        status: JobStatus | str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """Jobs newest first; pass the page's `next_cursor` to get the next page."""
+        if queue is not None:
+            check_name(queue)
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidOptionError(f"limit must be from 1 to {MAX_PAGE_SIZE}")
+        if cursor is not None and not cursor.isdecimal():
+            raise InvalidOptionError(f"bad cursor {cursor!r}: pass a page's next_cursor back")
+        return await self.backend.list_jobs(
+            queue=queue, status=_status(status), limit=limit, cursor=cursor
+        )
+
+    async def list_queues(self) -> list[str]:
+        return await self.backend.list_queues()
+
+    async def stats(self, queue: str = "default") -> QueueStats:
+        return QueueStats.from_counts(queue, await self.backend.stats(check_name(queue)))
+
+    # Repairing
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a job that has not finished; a running one is stopped by its worker."""
+        return _found(await self.backend.cancel(job_id), job_id)
+
+    async def replay(self, job_id: str) -> Job:
+        """Run a dead or cancelled job again, attempts reset; any other job is left alone."""
+        return _found(await self.backend.replay(job_id), job_id)
+
+    async def delete_job(self, job_id: str) -> bool:
+        """Delete a job that is not running; False if it is running or unknown."""
+        return await self.backend.delete_job(job_id)
+
+    async def purge(self, queue: str, status: JobStatus | str) -> int:
+        """Delete every job of `queue` in `status` (not `running`); returns how many."""
+        checked = _status(status)
+        if checked is None or checked == JobStatus.RUNNING:
+            raise InvalidOptionError("purge takes a status other than running")
+        return await self.backend.purge(check_name(queue), checked)
+
+    async def prune(
+        self,
+        older_than: float | timedelta,
+        statuses: Sequence[JobStatus | str] = tuple(TERMINAL_STATUSES),
+    ) -> int:
+        """Delete finished jobs (by default all terminal states) older than `older_than`."""
+        checked = [_status(status) for status in statuses]
+        if any(status not in TERMINAL_STATUSES for status in checked):
+            raise InvalidOptionError(
+                "prune takes only terminal statuses: completed, dead, cancelled"
+            )
+        return await self.backend.prune(
+            check_seconds(older_than, "older_than"), [s for s in checked if s is not None]
+        )
+
+
+def _status(value: JobStatus | str | None) -> JobStatus | None:
+    if value is None:
+        return None
+    try:
+        return JobStatus(value)
+    except ValueError:
+        known = ", ".join(status.value for status in JobStatus)
+        raise InvalidOptionError(f"unknown status {value!r}; use one of {known}") from None
+
+
+def _found(job: Job | None, job_id: str) -> Job:
+    if job is None:
+        raise JobNotFoundError(f"no job with id {job_id!r}")
+    return job
+
+
+__all__ = ["Queue", "connect"]

@@ -1,0 +1,137 @@
+"""Conformance: claim order, limits, slots per queue, and many concurrent claimers."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import timedelta
+
+import anyio
+
+import queuekit
+from queuekit import Backend, JobStatus, Priority, Queue
+
+from ..setups import BackendSetup
+from .helpers import WORKER, claim, claim_one
+
+
+async def test_priority_first_then_fifo(queue: Queue, backend: Backend) -> None:
+    order = [
+        ("low-1", Priority.LOW),
+        ("normal-1", Priority.NORMAL),
+        ("critical", Priority.CRITICAL),
+        ("normal-2", Priority.NORMAL),
+        ("high", Priority.HIGH),
+        ("low-2", Priority.LOW),
+        ("normal-3", Priority.NORMAL),
+    ]
+    for name, priority in order:
+        await queue.enqueue(name, priority=priority)
+    claimed = await claim(backend, 10)
+    assert [job.type for job in claimed] == [
+        "critical",
+        "high",
+        "normal-1",
+        "normal-2",
+        "normal-3",
+        "low-1",
+        "low-2",
+    ]
+
+
+async def test_earlier_scheduled_at_first_within_a_priority(queue: Queue, backend: Backend) -> None:
+    late = await queue.enqueue("late", delay=timedelta(seconds=0.2))
+    early = await queue.enqueue("early", delay=timedelta(seconds=0.1))
+    now = await queue.enqueue("now")
+    await anyio.sleep(0.3)
+    assert [job.id for job in await claim(backend, 3)] == [now.id, early.id, late.id]
+
+
+async def test_claim_sets_running_state(queue: Queue, backend: Backend) -> None:
+    job = await queue.enqueue("t")
+    claimed = await claim_one(backend, lease=10)
+    assert claimed.id == job.id
+    assert claimed.status == JobStatus.RUNNING and claimed.attempts == 1
+    assert claimed.worker_id == WORKER and claimed.started_at is not None
+    assert claimed.lease_expires_at is not None
+    lease = (claimed.lease_expires_at - claimed.started_at).total_seconds()
+    assert abs(lease - 10) < 0.01
+    assert await queue.get_job(job.id) == claimed
+
+
+async def test_claim_respects_the_limit(queue: Queue, backend: Backend) -> None:
+    await queue.enqueue_many(queuekit.new_job("t") for _ in range(10))
+    assert len(await claim(backend, 3)) == 3
+    assert len(await claim(backend, 100)) == 7
+    assert await claim(backend, 100) == []
+
+
+async def test_claim_respects_slots_per_queue(queue: Queue, backend: Backend) -> None:
+    for name in ("emails", "default", "ignored"):
+        await queue.enqueue_many(queuekit.new_job("t", queue=name) for _ in range(5))
+    claimed = await backend.claim({"emails": 2, "default": 10}, limit=5, lease=30, worker_id="w")
+    counts = Counter(job.queue for job in claimed)
+    assert len(claimed) == 5 and counts["emails"] <= 2 and "ignored" not in counts
+    rest = await backend.claim({"emails": 10, "default": 0}, limit=10, lease=30, worker_id="w")
+    assert Counter(job.queue for job in rest) == {"emails": 5 - counts["emails"]}
+
+
+async def test_priorities_hold_across_queues(queue: Queue, backend: Backend) -> None:
+    await queue.enqueue("a-low", queue="a", priority=Priority.LOW)
+    await queue.enqueue("b-high", queue="b", priority=Priority.HIGH)
+    claimed = await backend.claim({"a": 1, "b": 1}, limit=1, lease=30, worker_id="w")
+    assert [job.type for job in claimed] == ["b-high"]
+
+
+async def test_concurrent_claimers_never_share_a_job(
+    queue: Queue, backend: Backend, backend_setup: BackendSetup
+) -> None:
+    total = 2000
+    await queue.enqueue_many(queuekit.new_job("t", {"n": n}) for n in range(total))
+    clients = [backend] + [backend_setup.make() for _ in range(3)]
+    for client in clients[1:]:
+        await client.open()
+    seen: list[str] = []
+
+    async def claimer(client: Backend, name: str) -> None:
+        while True:
+            jobs = await client.claim({"default": 7}, limit=7, lease=60, worker_id=name)
+            if not jobs:
+                return
+            seen.extend(job.id for job in jobs)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for n in range(20):
+                group.start_soon(claimer, clients[n % len(clients)], f"claimer-{n}")
+    finally:
+        for client in clients[1:]:
+            await client.close()
+    assert len(seen) == total
+    assert len(set(seen)) == total
+
+
+async def test_wait_for_work_wakes_on_enqueue(queue: Queue, backend: Backend) -> None:
+    woke_after: list[float] = []
+
+    async def waiter() -> None:
+        started = time.monotonic()
+        await backend.wait_for_work(["default"], timeout=10)
+        woke_after.append(time.monotonic() - started)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(waiter)
+        await anyio.sleep(0.1)
+        await queue.enqueue("t")
+    assert woke_after and woke_after[0] < 5
+
+
+async def test_wait_for_work_returns_when_a_delayed_job_is_due(
+    queue: Queue, backend: Backend
+) -> None:
+    await queue.enqueue("t", delay=0.3)
+    started = time.monotonic()
+    with anyio.fail_after(10):
+        while not await claim(backend):
+            await backend.wait_for_work(["default"], timeout=10)
+    assert time.monotonic() - started < 5

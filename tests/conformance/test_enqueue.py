@@ -1,0 +1,99 @@
+"""Conformance: enqueue fills defaults, delays, bulk enqueue and unique keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import anyio
+
+import queuekit
+from queuekit import Backend, JobStatus, Priority, Queue
+
+from .helpers import claim, claim_one
+
+
+async def test_enqueue_returns_the_stored_job_with_defaults(queue: Queue) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    job = await queue.enqueue("send_email", {"to": "a@example.com"})
+    assert job.status == JobStatus.PENDING
+    assert (job.queue, job.type, job.payload) == ("default", "send_email", {"to": "a@example.com"})
+    assert (job.priority, job.attempts, job.max_attempts) == (Priority.NORMAL, 0, 3)
+    assert job.created_at.tzinfo is not None and job.created_at > before
+    assert job.scheduled_at == job.created_at
+    assert job.started_at is None and job.finished_at is None and job.lease_expires_at is None
+    assert job.last_error is None and job.result is None
+    assert await queue.get_job(job.id) == job
+
+
+async def test_ids_are_unique_and_time_ordered(queue: Queue) -> None:
+    ids = [(await queue.enqueue("t")).id for _ in range(50)]
+    assert len(set(ids)) == 50
+    assert ids == sorted(ids)
+
+
+async def test_every_json_payload_round_trips(queue: Queue) -> None:
+    for payload in [
+        None,
+        True,
+        0,
+        -1.5,
+        "héllo ✓",
+        [],
+        [1, [2, {"a": None}]],
+        {"nested": {"x": [1]}},
+    ]:
+        job = await queue.enqueue("t", payload)
+        assert (await queue.get_job(job.id)).payload == payload
+
+
+async def test_given_id_is_kept(queue: Queue) -> None:
+    job = await queue.enqueue("t", id="order-42")
+    assert job.id == "order-42"
+    assert (await queue.get_job("order-42")).type == "t"
+
+
+async def test_delayed_job_is_not_claimed_early(queue: Queue, backend: Backend) -> None:
+    delayed = await queue.enqueue("t", delay=timedelta(seconds=0.4))
+    assert delayed.scheduled_at >= delayed.created_at + timedelta(seconds=0.39)
+    assert await claim(backend) == []
+    await anyio.sleep(0.5)
+    assert (await claim_one(backend)).id == delayed.id
+
+
+async def test_run_at_in_the_future_waits(queue: Queue, backend: Backend) -> None:
+    run_at = datetime.now(UTC) + timedelta(hours=1)
+    job = await queue.enqueue("t", run_at=run_at)
+    assert abs((job.scheduled_at - run_at).total_seconds()) < 0.001
+    assert await claim(backend) == []
+
+
+async def test_enqueue_many_stores_all_in_order(queue: Queue, backend: Backend) -> None:
+    jobs = await queue.enqueue_many(
+        queuekit.new_job("bulk", {"n": n}, queue="bulk") for n in range(100)
+    )
+    assert [job.payload["n"] for job in jobs] == list(range(100))
+    claimed = await claim(backend, 100, queue="bulk")
+    assert [job.payload["n"] for job in claimed] == list(range(100))
+
+
+async def test_unique_key_returns_the_live_job(queue: Queue, backend: Backend) -> None:
+    first = await queue.enqueue("welcome", {"user": 42}, unique_key="welcome:42")
+    again = await queue.enqueue("welcome", {"user": 42}, unique_key="welcome:42")
+    assert again.id == first.id
+    other_queue = await queue.enqueue("welcome", unique_key="welcome:42", queue="other")
+    assert other_queue.id != first.id
+    running = await claim_one(backend)
+    assert (await queue.enqueue("welcome", unique_key="welcome:42")).id == first.id
+    assert await backend.complete(running.attempt)
+    fresh = await queue.enqueue("welcome", unique_key="welcome:42")
+    assert fresh.id != first.id and fresh.status == JobStatus.PENDING
+
+
+async def test_unique_keys_within_one_bulk_enqueue(queue: Queue) -> None:
+    jobs = await queue.enqueue_many(
+        [queuekit.new_job("t", {"n": n}, unique_key=f"k{n % 3}") for n in range(9)]
+    )
+    assert len({job.id for job in jobs}) == 3
+    assert [job.payload["n"] for job in jobs] == [0, 1, 2] * 3
+    page = await queue.list_jobs()
+    assert len(page.jobs) == 3

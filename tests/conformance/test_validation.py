@@ -1,0 +1,145 @@
+"""Conformance: bad input raises a typed error at the boundary and stores nothing."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import queuekit
+from queuekit import Queue
+from queuekit.errors import (
+    InvalidNameError,
+    InvalidOptionError,
+    InvalidPayloadError,
+    PayloadTooLargeError,
+    ValidationError,
+)
+
+BAD_NAMES = [
+    "",
+    "x" * 129,
+    "with space",
+    "semi;colon",
+    "quote'",
+    "brace{x}",
+    "new\nline",
+    "ünï",
+    None,
+    5,
+]
+BAD_PAYLOADS = [
+    {1, 2},
+    math.nan,
+    {"x": math.inf},
+    object(),
+    b"bytes",
+    Decimal("1.5"),
+    {"bad": "\ud800"},
+    {(1, 2): "tuple key"},
+]
+
+
+async def _nothing_stored(queue: Queue) -> None:
+    assert (await queue.list_jobs()).jobs == []
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+async def test_bad_queue_and_type_names(queue: Queue, name: Any) -> None:
+    with pytest.raises(InvalidNameError):
+        await queue.enqueue("t", queue=name)
+    with pytest.raises(InvalidNameError):
+        await queue.enqueue(name)
+    await _nothing_stored(queue)
+
+
+@pytest.mark.parametrize("payload", BAD_PAYLOADS, ids=repr)
+async def test_payloads_that_are_not_json(queue: Queue, payload: Any) -> None:
+    with pytest.raises(InvalidPayloadError):
+        await queue.enqueue("t", payload)
+    await _nothing_stored(queue)
+
+
+async def test_deeply_nested_payload(queue: Queue) -> None:
+    payload: Any = []
+    for _ in range(100_000):
+        payload = [payload]
+    with pytest.raises(InvalidPayloadError):
+        await queue.enqueue("t", payload)
+    await _nothing_stored(queue)
+
+
+async def test_oversized_payload(queue: Queue) -> None:
+    with pytest.raises(PayloadTooLargeError):
+        await queue.enqueue("t", "x" * (1024 * 1024))
+    small = queuekit.Queue(queue.backend, max_payload_bytes=100)
+    with pytest.raises(PayloadTooLargeError):
+        await small.enqueue("t", "y" * 200)
+    with pytest.raises(PayloadTooLargeError):
+        await small.enqueue_many([queuekit.new_job("t", "z" * 200)])
+    await _nothing_stored(queue)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"priority": -1},
+        {"priority": 1001},
+        {"priority": "high"},
+        {"priority": True},
+        {"max_attempts": 0},
+        {"max_attempts": -3},
+        {"max_attempts": 1.5},
+        {"delay": -1},
+        {"delay": math.nan},
+        {"delay": math.inf},
+        {"delay": "soon"},
+        {"delay": timedelta(seconds=-5)},
+        {"run_at": datetime(2030, 1, 1)},
+        {"delay": 1, "run_at": datetime(2030, 1, 1).astimezone()},
+        {"unique_key": ""},
+        {"unique_key": "k" * 513},
+        {"id": ""},
+    ],
+    ids=repr,
+)
+async def test_options_out_of_range(queue: Queue, options: dict[str, Any]) -> None:
+    with pytest.raises(InvalidOptionError):
+        await queue.enqueue("t", **options)
+    await _nothing_stored(queue)
+
+
+async def test_one_bad_job_in_a_bulk_enqueue_stores_none(queue: Queue) -> None:
+    with pytest.raises(ValidationError):
+        await queue.enqueue_many([queuekit.new_job("t"), queuekit.new_job("t", priority=5000)])
+    with pytest.raises(InvalidOptionError):
+        await queue.enqueue_many([queuekit.new_job("t"), {"type": "t"}])  # type: ignore[list-item]
+    await _nothing_stored(queue)
+
+
+async def test_duplicate_id_is_refused(queue: Queue) -> None:
+    await queue.enqueue("t", id="same")
+    with pytest.raises(InvalidOptionError):
+        await queue.enqueue("t", id="same")
+    assert len((await queue.list_jobs()).jobs) == 1
+
+
+async def test_bad_listing_arguments(queue: Queue) -> None:
+    with pytest.raises(InvalidOptionError):
+        await queue.list_jobs(status="exploded")
+    with pytest.raises(InvalidOptionError):
+        await queue.list_jobs(limit=0)
+    with pytest.raises(InvalidOptionError):
+        await queue.list_jobs(cursor="'; DROP TABLE")
+    with pytest.raises(InvalidNameError):
+        await queue.stats("bad name")
+
+
+def test_errors_share_one_root() -> None:
+    for error in (InvalidNameError, InvalidPayloadError, PayloadTooLargeError, InvalidOptionError):
+        assert issubclass(error, ValidationError)
+        assert issubclass(error, queuekit.QueueKitError)
+        assert issubclass(error, ValueError)
