@@ -1,6 +1,7 @@
 """queuekit: an asyncio-native job queue with memory, SQLite, PostgreSQL and Redis backends."""
 
 from .backend import Backend
+from .context import JobContext, current_job
 from .errors import (
     BackendUnavailableError,
     InvalidNameError,
@@ -16,30 +17,45 @@ from .errors import (
 )
 from .job import Attempt, Job, JobPage, JobStatus, NewJob, Priority
 from .queue import Queue, connect
+from .retry import Discard, Exponential, Fixed, Retry, RetryPolicy
 from .stats import QueueStats
+from .tasks import Task, Tasks
 from .validation import new_job
+from .worker import JobReport, Outcome, Worker
 
 __all__ = [
     "Attempt",
     "Backend",
     "BackendUnavailableError",
+    "Discard",
+    "Exponential",
+    "Fixed",
     "InvalidNameError",
     "InvalidOptionError",
     "InvalidPayloadError",
     "InvalidURLError",
     "Job",
+    "JobContext",
     "JobFailedError",
     "JobNotFoundError",
     "JobPage",
+    "JobReport",
     "JobStatus",
     "NewJob",
+    "Outcome",
     "PayloadTooLargeError",
     "Priority",
     "Queue",
     "QueueKitError",
     "QueueStats",
+    "Retry",
+    "RetryPolicy",
+    "Task",
+    "Tasks",
     "UnknownTaskError",
     "ValidationError",
+    "Worker",
     "connect",
+    "current_job",
     "new_job",
 ]

@@ -14,7 +14,16 @@ def load_queries(dialect: str) -> dict[str, str]:
     """Read `sql/<dialect>/queries.sql` and split it at each `-- name: <name>` line."""
     text = resources.files(__package__).joinpath("sql", dialect, "queries.sql").read_text("utf-8")
     parts = _NAME.split(text)
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+    return {
+        name: _without_comments(body) for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
+
+
+def _without_comments(sql: str) -> str:
+    """Drop whole-line comments, which explain a statement to readers, not to the server."""
+    return "\n".join(
+        line for line in sql.strip().splitlines() if not line.lstrip().startswith("--")
+    )
 
 
 @cache

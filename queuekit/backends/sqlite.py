@@ -88,10 +88,8 @@ class SQLiteBackend(Backend):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction; `BEGIN IMMEDIATE` takes the write lock up front, so no deadlocks."""
-        if self._db is None:
-            raise BackendUnavailableError("the SQLite backend is not open")
+        db = self._connection()
         async with self._lock:
-            db = self._db
             await db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -100,11 +98,26 @@ class SQLiteBackend(Backend):
                 raise
             await db.execute("COMMIT")
 
-    async def _read(self, name: str, params: Mapping[str, Any]) -> list[sqlite3.Row]:
+    def _connection(self) -> aiosqlite.Connection:
         if self._db is None:
             raise BackendUnavailableError("the SQLite backend is not open")
+        return self._db
+
+    async def _read(self, name: str, params: Mapping[str, Any]) -> list[sqlite3.Row]:
         async with self._lock:
-            return list(await self._db.execute_fetchall(SQL[name], params))
+            return list(await self._connection().execute_fetchall(SQL[name], params))
+
+    async def _write(self, sql: str, params: Mapping[str, Any]) -> tuple[list[sqlite3.Row], int]:
+        """Run one statement on its own; returns its RETURNING rows and its row count.
+
+        A lone write statement takes SQLite's write lock as it starts, as BEGIN IMMEDIATE
+        would, so it waits for other writers instead of failing half way.
+        """
+        db = self._connection()
+        async with self._lock:
+            cursor = await db.execute(sql, {"now": await self._now(db), **params})
+            rows = list(await cursor.fetchall())
+            return rows, cursor.rowcount
 
     @staticmethod
     async def _now(db: aiosqlite.Connection) -> float:
@@ -148,43 +161,31 @@ class SQLiteBackend(Backend):
     async def claim(
         self, slots: Mapping[str, int], *, limit: int, lease: float, worker_id: str
     ) -> list[Job]:
-        async with self._transaction() as db:
-            now = await self._now(db)
-            candidates: list[sqlite3.Row] = []
-            for queue, count in slots.items():
-                if count > 0:
-                    params = {"queue": queue, "now": now, "limit": min(count, limit)}
-                    candidates += await db.execute_fetchall(SQL["claim_candidates"], params)
-            candidates.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
-            claimed: list[sqlite3.Row] = []
-            for row in candidates[:limit]:
-                params = {"seq": row["seq"], "now": now, "lease": lease, "worker_id": worker_id}
-                claimed += await db.execute_fetchall(SQL["claim"], params)
-        return [job_from_row(row) for row in claimed]
+        queues = [(queue, min(count, limit)) for queue, count in slots.items() if count > 0]
+        if not queues or limit <= 0:
+            return []
+        candidates = " UNION ALL ".join(
+            SQL["claim_candidates"].replace("{n}", str(n)) for n in range(len(queues))
+        )
+        params: dict[str, Any] = {"lease": lease, "worker_id": worker_id, "limit": limit}
+        for n, (queue, count) in enumerate(queues):
+            params[f"queue_{n}"] = queue
+            params[f"limit_{n}"] = count
+        rows, _ = await self._write(SQL["claim"].replace("{candidates}", candidates), params)
+        # RETURNING gives rows in no particular order.
+        rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
+        return [job_from_row(row) for row in rows]
 
     async def heartbeat(self, attempts: Sequence[Attempt], *, lease: float) -> set[Attempt]:
-        lost: set[Attempt] = set()
-        async with self._transaction() as db:
-            now = await self._now(db)
-            for attempt in attempts:
-                params = {
-                    "id": attempt.job_id,
-                    "attempt": attempt.number,
-                    "now": now,
-                    "lease": lease,
-                }
-                cursor = await db.execute(SQL["heartbeat"], params)
-                if cursor.rowcount == 0:
-                    lost.add(attempt)
-        return lost
+        held = json.dumps([[attempt.job_id, attempt.number] for attempt in attempts])
+        rows, _ = await self._write(SQL["heartbeat"], {"attempts": held, "lease": lease})
+        return set(attempts) - {Attempt(row[0], row[1]) for row in rows}
 
     async def _on_attempt(self, name: str, attempt: Attempt, **params: Any) -> int:
-        async with self._transaction() as db:
-            now = await self._now(db)
-            cursor = await db.execute(
-                SQL[name], {"id": attempt.job_id, "attempt": attempt.number, "now": now, **params}
-            )
-            return cursor.rowcount
+        _, count = await self._write(
+            SQL[name], {"id": attempt.job_id, "attempt": attempt.number, **params}
+        )
+        return count
 
     async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
         return await self._on_attempt("complete", attempt, result=result_json) == 1
@@ -192,16 +193,13 @@ class SQLiteBackend(Backend):
     async def fail(
         self, attempt: Attempt, error: str, *, retry_in: float | None
     ) -> JobStatus | None:
-        async with self._transaction() as db:
-            now = await self._now(db)
-            params = {
-                "id": attempt.job_id,
-                "attempt": attempt.number,
-                "now": now,
-                "error": error,
-                "retry_in": retry_in,
-            }
-            rows = list(await db.execute_fetchall(SQL["fail"], params))
+        params = {
+            "id": attempt.job_id,
+            "attempt": attempt.number,
+            "error": error,
+            "retry_in": retry_in,
+        }
+        rows, _ = await self._write(SQL["fail"], params)
         if not rows:
             return None
         await self._notify_work()
@@ -286,9 +284,8 @@ class SQLiteBackend(Backend):
         )
 
     async def _change(self, name: str, params: Mapping[str, Any]) -> int:
-        async with self._transaction() as db:
-            cursor = await db.execute(SQL[name], {"now": await self._now(db), **params})
-            return cursor.rowcount
+        _, count = await self._write(SQL[name], params)
+        return count
 
     async def cancel(self, job_id: str) -> Job | None:
         await self._change("cancel", {"id": job_id})

@@ -14,21 +14,35 @@ SELECT * FROM queuekit_jobs
 WHERE queue = :queue AND unique_key = :unique_key AND status IN ('pending', 'running', 'failed')
 
 -- name: claim_candidates
-SELECT seq, priority, scheduled_at FROM queuekit_jobs
-WHERE queue = :queue AND status IN ('pending', 'failed') AND scheduled_at <= :now
-ORDER BY priority DESC, scheduled_at, seq
-LIMIT :limit
+-- One per queue in the claim, joined by UNION ALL; {n} numbers the queue's parameters.
+SELECT * FROM (
+    SELECT seq, priority, scheduled_at FROM queuekit_jobs
+    WHERE queue = :queue_{n} AND status IN ('pending', 'failed') AND scheduled_at <= :now
+    ORDER BY priority DESC, scheduled_at, seq
+    LIMIT :limit_{n}
+)
 
 -- name: claim
+-- One statement: it takes SQLite's write lock before it reads, as BEGIN IMMEDIATE would.
 UPDATE queuekit_jobs
 SET status = 'running', attempts = attempts + 1, started_at = :now,
     lease_expires_at = :now + :lease, worker_id = :worker_id
-WHERE seq = :seq
+WHERE seq IN (
+    SELECT seq FROM ({candidates})
+    ORDER BY priority DESC, scheduled_at, seq
+    LIMIT :limit
+)
 RETURNING *
 
 -- name: heartbeat
+-- :attempts is a JSON array of [id, attempt] pairs; returns the pairs still held.
 UPDATE queuekit_jobs SET lease_expires_at = :now + :lease
-WHERE id = :id AND attempts = :attempt AND status = 'running'
+FROM (
+    SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each(:attempts)
+) AS held
+WHERE queuekit_jobs.id = held.id AND queuekit_jobs.attempts = held.attempt
+  AND queuekit_jobs.status = 'running'
+RETURNING queuekit_jobs.id, queuekit_jobs.attempts
 
 -- name: complete
 UPDATE queuekit_jobs

@@ -1,0 +1,145 @@
+"""`Tasks`, the registry of handlers, and `Task`, a handler that enqueues itself with typed arguments."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Generic, ParamSpec, TypeVar, cast
+
+import anyio.to_thread
+
+from .errors import InvalidOptionError
+from .job import JSON, Job, Priority
+from .queue import Queue
+from .retry import DEFAULT_RETRY, RetryPolicy
+from .validation import DEFAULT_MAX_ATTEMPTS, check_max_attempts, check_name, check_seconds
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueOptions:
+    """Per-job options for `Task.with_options`; unset ones come from the task."""
+
+    queue: str | None = None
+    priority: int | None = None
+    delay: float | timedelta | None = None
+    run_at: datetime | None = None
+    unique_key: str | None = None
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True)
+class Task(Generic[P, R]):
+    """A registered handler. Call it to run it directly; `enqueue` it to run it in a worker."""
+
+    name: str
+    function: Callable[P, Awaitable[R]] | Callable[P, R]
+    queue: str = "default"
+    priority: int = Priority.NORMAL
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout: float | None = None
+    """Seconds an attempt may run before it fails with `TimeoutError`; None for no limit."""
+    retry: RetryPolicy = DEFAULT_RETRY
+    options: EnqueueOptions = field(default_factory=EnqueueOptions)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R] | R:
+        return self.function(*args, **kwargs)
+
+    def with_options(
+        self,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        delay: float | timedelta | None = None,
+        run_at: datetime | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> Task[P, R]:
+        """A copy of this task that enqueues with these options."""
+        options = EnqueueOptions(queue, priority, delay, run_at, unique_key, max_attempts)
+        return replace(self, options=options)
+
+    async def enqueue(self, queue: Queue, /, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Enqueue a run of this task; mypy checks the arguments against the handler's."""
+        try:
+            bound = inspect.signature(self.function).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidOptionError(f"bad arguments for task {self.name!r}: {exc}") from None
+        options = self.options
+        return await queue.enqueue(
+            self.name,
+            dict(bound.arguments),
+            queue=options.queue or self.queue,
+            priority=self.priority if options.priority is None else options.priority,
+            delay=options.delay,
+            run_at=options.run_at,
+            unique_key=options.unique_key,
+            max_attempts=options.max_attempts or self.max_attempts,
+        )
+
+    async def run(self, payload: JSON) -> Any:
+        """Run the handler on a job's payload: a dict is keyword arguments, None is none."""
+        function = cast(Callable[..., Any], self.function)
+        if isinstance(payload, dict):
+            call = functools.partial(function, **payload)
+        elif payload is None:
+            call = functools.partial(function)
+        else:
+            call = functools.partial(function, payload)
+        if inspect.iscoroutinefunction(self.function):
+            return await cast(Awaitable[Any], call())
+        # A synchronous handler must not block the event loop.
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+class Tasks:
+    """The handlers a worker can run, by task name."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task[Any, Any]] = {}
+
+    def task(
+        self,
+        name: str | None = None,
+        *,
+        queue: str = "default",
+        priority: int = Priority.NORMAL,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        timeout: float | timedelta | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> Callable[[Callable[P, Awaitable[R]] | Callable[P, R]], Task[P, R]]:
+        """Register a function as a task, by default under its own name."""
+
+        def register(function: Callable[P, Awaitable[R]] | Callable[P, R]) -> Task[P, R]:
+            task_name = check_name(name or function.__name__, "task name")
+            if task_name in self._tasks:
+                raise InvalidOptionError(f"a task named {task_name!r} is already registered")
+            task = Task(
+                name=task_name,
+                function=function,
+                queue=check_name(queue),
+                priority=priority,
+                max_attempts=check_max_attempts(max_attempts),
+                timeout=None
+                if timeout is None
+                else check_seconds(timeout, "timeout", allow_zero=False),
+                retry=retry,
+            )
+            self._tasks[task_name] = task
+            return task
+
+        return register
+
+    def get(self, name: str) -> Task[Any, Any] | None:
+        return self._tasks.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __iter__(self) -> Iterator[Task[Any, Any]]:
+        return iter(self._tasks.values())

@@ -1,0 +1,430 @@
+"""`Worker`: a pool that claims jobs, runs their handlers, renews leases and shuts down without loss."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import os
+import random
+import signal
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .context import JobContext, _current
+from .errors import BackendUnavailableError, InvalidOptionError, QueueKitError
+from .job import Attempt, Job
+from .queue import Queue
+from .retry import Discard, Retry
+from .tasks import Tasks
+from .validation import check_name, check_seconds, encode_json
+
+logger = logging.getLogger("queuekit.worker")
+T = TypeVar("T")
+
+MAX_TRACEBACK_CHARS = 8000
+
+
+class Outcome(enum.StrEnum):
+    """How one attempt ended, as the worker saw it."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    """Failed with attempts left: it will run again after its backoff."""
+    DEAD = "dead"
+    SNOOZED = "snoozed"
+    LOST = "lost"
+    """The lease was lost (expired and rescued elsewhere, or the job was cancelled)."""
+    RETURNED = "returned"
+    """Interrupted by shutdown and handed back to the queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobReport:
+    """What `after_job` hooks receive."""
+
+    job: Job
+    outcome: Outcome
+    duration: float
+    error: BaseException | None = None
+
+
+StateHook = Callable[[dict[str, Any]], Awaitable[None]]
+BeforeJobHook = Callable[[JobContext], Awaitable[None]]
+AfterJobHook = Callable[[JobContext, JobReport], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class _InFlight:
+    job: Job
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    lost: bool = False
+    returned: bool = False
+
+
+class Worker:
+    """Runs jobs from `queues` with at most `concurrency` at a time.
+
+    `async with Worker(queue, tasks) as worker:` runs it beside your code and shuts it down
+    gracefully when the block ends; `await worker.run()` runs it in the foreground until
+    SIGTERM or SIGINT. `queues` is a list of names, or a mapping of name to its own limit.
+    """
+
+    def __init__(
+        self,
+        queue: Queue,
+        tasks: Tasks,
+        *,
+        queues: Sequence[str] | Mapping[str, int] = ("default",),
+        concurrency: int = 10,
+        lease: float | timedelta = 30.0,
+        poll_interval: float | timedelta = 1.0,
+        shutdown_timeout: float | timedelta = 30.0,
+        rescue_interval: float | timedelta = 15.0,
+        state: dict[str, Any] | None = None,
+        on_startup: Sequence[StateHook] = (),
+        on_shutdown: Sequence[StateHook] = (),
+        before_job: Sequence[BeforeJobHook] = (),
+        after_job: Sequence[AfterJobHook] = (),
+        worker_id: str | None = None,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidOptionError("concurrency must be an int >= 1")
+        if isinstance(queues, str):
+            raise InvalidOptionError("queues takes a list of names, not one string")
+        limits = dict(queues) if isinstance(queues, Mapping) else dict.fromkeys(queues, concurrency)
+        if not limits or any(not isinstance(limit, int) or limit < 1 for limit in limits.values()):
+            raise InvalidOptionError("queues needs at least one queue, each with a limit >= 1")
+        self.queue = queue
+        self.tasks = tasks
+        self.limits = {check_name(name): min(limit, concurrency) for name, limit in limits.items()}
+        self.concurrency = concurrency
+        self.lease = check_seconds(lease, "lease", allow_zero=False)
+        self.poll_interval = check_seconds(poll_interval, "poll_interval", allow_zero=False)
+        self.shutdown_timeout = check_seconds(shutdown_timeout, "shutdown_timeout")
+        self.rescue_interval = check_seconds(rescue_interval, "rescue_interval", allow_zero=False)
+        self.state: dict[str, Any] = {} if state is None else state
+        self.on_startup = list(on_startup)
+        self.on_shutdown = list(on_shutdown)
+        self.before_job = list(before_job)
+        self.after_job = list(after_job)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.processed = 0
+        self._in_flight: dict[Attempt, _InFlight] = {}
+        self._slot_freed = anyio.Event()
+        self._stopping = False
+        self._stop_scope = anyio.CancelScope()
+        self._force_scope = anyio.CancelScope()
+        self._task_group: TaskGroup | None = None
+        self._log = logging.LoggerAdapter(logger, {"worker_id": self.worker_id})
+
+    # Running
+
+    async def __aenter__(self) -> Self:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        await self._task_group.start(self._serve)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        assert self._task_group is not None
+        self.stop()
+        return await self._task_group.__aexit__(exc_type, exc, traceback)
+
+    async def run(self) -> None:
+        """Run until SIGTERM or SIGINT, then shut down gracefully; a second signal forces it."""
+        async with anyio.create_task_group() as group:
+
+            async def on_signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for signum in signals:
+                        if self._stopping:
+                            # Jobs left running are rescued once their leases expire.
+                            self._log.warning("second %s: exiting now", signal.Signals(signum).name)
+                            self._force_scope.cancel()
+                        else:
+                            self._log.info("%s: shutting down", signal.Signals(signum).name)
+                            self.stop()
+
+            group.start_soon(on_signals)
+            await self._serve()
+            group.cancel_scope.cancel()
+
+    async def run_until_empty(self) -> int:
+        """Run until no job is ready and none is running; return how many attempts ran.
+
+        Meant for tests and batch scripts: delayed jobs not yet due are left for later.
+        """
+        before = self.processed
+        await self._serve(until_empty=True)
+        return self.processed - before
+
+    def stop(self) -> None:
+        """Stop claiming now; running jobs get `shutdown_timeout` to finish."""
+        self._stopping = True
+        self._stop_scope.cancel()
+
+    async def _serve(
+        self,
+        *,
+        until_empty: bool = False,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        self._stopping = False
+        self._stop_scope = anyio.CancelScope()
+        self._force_scope = anyio.CancelScope()
+        for hook in self.on_startup:
+            await hook(self.state)
+        self._log.info("worker started on queues %s", ", ".join(self.limits))
+        try:
+            with self._force_scope:
+                async with anyio.create_task_group() as services:
+                    services.start_soon(self._heartbeat_loop)
+                    services.start_soon(self._rescue_loop)
+                    task_status.started()
+                    async with anyio.create_task_group() as jobs:
+                        with self._stop_scope:
+                            await self._claim_loop(jobs, until_empty)
+                        self._stopping = True
+                        await self._drain()
+                    services.cancel_scope.cancel()
+        finally:
+            for hook in self.on_shutdown:
+                with anyio.CancelScope(shield=True):
+                    await hook(self.state)
+            self._log.info("worker stopped")
+
+    async def _drain(self) -> None:
+        """Give running jobs `shutdown_timeout` to finish, then hand the rest back."""
+        with anyio.move_on_after(self.shutdown_timeout, shield=True):
+            await self._until_idle()
+        if self._in_flight:
+            self._log.warning("shutdown timeout: returning %d running jobs", len(self._in_flight))
+            self._return_all()
+            with anyio.CancelScope(shield=True):
+                await self._until_idle()
+
+    async def _until_idle(self) -> None:
+        while self._in_flight:
+            await self._slot_event().wait()
+
+    def _return_all(self) -> None:
+        for running in self._in_flight.values():
+            running.returned = True
+            running.scope.cancel()
+
+    # Claiming
+
+    def _free_slots(self) -> tuple[dict[str, int], int]:
+        total = self.concurrency - len(self._in_flight)
+        busy: dict[str, int] = {}
+        for running in self._in_flight.values():
+            busy[running.job.queue] = busy.get(running.job.queue, 0) + 1
+        slots = {q: min(limit - busy.get(q, 0), total) for q, limit in self.limits.items()}
+        return {q: n for q, n in slots.items() if n > 0}, total
+
+    def _slot_event(self) -> anyio.Event:
+        if self._slot_freed.is_set():
+            self._slot_freed = anyio.Event()
+        return self._slot_freed
+
+    async def _claim_loop(self, jobs: TaskGroup, until_empty: bool) -> None:
+        backend = self.queue.backend
+        while True:
+            slots, total = self._free_slots()
+            if not slots:
+                await self._slot_event().wait()
+                continue
+            try:
+                # A claim whose answer is dropped would strand its jobs until their leases expire.
+                with anyio.CancelScope(shield=True):
+                    claimed = await backend.claim(
+                        slots, limit=total, lease=self.lease, worker_id=self.worker_id
+                    )
+            except BackendUnavailableError as exc:
+                self._log.warning("claim failed, retrying: %s", exc)
+                await anyio.sleep(self.poll_interval)
+                continue
+            for job in claimed:
+                running = _InFlight(job)
+                self._in_flight[job.attempt] = running
+                jobs.start_soon(self._execute, running)
+            if len(claimed) < total or len(claimed) < sum(slots.values()):
+                if until_empty and not claimed:
+                    if not self._in_flight:
+                        return
+                    await self._slot_event().wait()
+                elif not claimed:
+                    await backend.wait_for_work(list(slots), self.poll_interval)
+
+    # Keeping leases
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.lease / 3)
+            if not self._in_flight:
+                continue
+            try:
+                lost = await self.queue.backend.heartbeat(list(self._in_flight), lease=self.lease)
+            except QueueKitError as exc:
+                self._log.warning("heartbeat failed: %s", exc)
+                continue
+            for attempt in lost:
+                running = self._in_flight.get(attempt)
+                if running is not None:
+                    running.lost = True
+                    running.scope.cancel()
+
+    async def _rescue_loop(self) -> None:
+        while True:
+            # Jitter keeps many workers from rescuing in lockstep.
+            await anyio.sleep(self.rescue_interval * random.uniform(0.5, 1.5))
+            try:
+                rescued = await self.queue.backend.rescue()
+            except QueueKitError as exc:
+                self._log.warning("rescue failed: %s", exc)
+                continue
+            if rescued:
+                self._log.warning("rescued %d jobs whose lease expired", rescued)
+
+    # Running one job
+
+    async def _execute(self, running: _InFlight) -> None:
+        job = running.job
+        context = JobContext(job=job, state=self.state, worker_id=self.worker_id)
+        log = logging.LoggerAdapter(
+            logger,
+            {
+                "worker_id": self.worker_id,
+                "job_id": job.id,
+                "job_type": job.type,
+                "queue": job.queue,
+                "attempt": job.attempts,
+            },
+        )
+        token = _current.set(context)
+        started = time.monotonic()
+        try:
+            for before in self.before_job:
+                await before(context)
+            outcome, error = await self._attempt(running, log)
+        except Exception as exc:
+            # A before_job hook failed: the job did not run; count it as a failed attempt.
+            outcome, error = await self._record_failure(running, exc, log), exc
+        finally:
+            _current.reset(token)
+            del self._in_flight[job.attempt]
+            self.processed += 1
+            self._slot_freed.set()
+        report = JobReport(job, outcome, time.monotonic() - started, error)
+        for after in self.after_job:
+            try:
+                await after(context, report)
+            except Exception:
+                log.exception("after_job hook failed")
+
+    async def _attempt(
+        self, running: _InFlight, log: logging.LoggerAdapter[logging.Logger]
+    ) -> tuple[Outcome, BaseException | None]:
+        job = running.job
+        backend = self.queue.backend
+        task = self.tasks.get(job.type)
+        if task is None:
+            error = f"UnknownTaskError: no handler registered for type {job.type}"
+            log.error("%s: moving job to dead", error)
+            await backend.fail(job.attempt, error, retry_in=None)
+            return Outcome.DEAD, None
+        result: Any = None
+        failure: BaseException | None = None
+        with running.scope:
+            try:
+                with anyio.fail_after(task.timeout if task.timeout is not None else math.inf):
+                    result = await task.run(job.payload)
+            except Retry as retry:
+                failure = retry
+            except Discard as discard:
+                failure = discard
+            except TimeoutError as exc:
+                failure = (
+                    exc if str(exc) else TimeoutError(f"job exceeded its {task.timeout} s timeout")
+                )
+            except Exception as exc:
+                failure = exc
+        if running.lost:
+            log.warning("lease lost (rescued elsewhere or cancelled): handler stopped")
+            return Outcome.LOST, None
+        if running.returned:
+            await self._write(backend.snooze(job.attempt, 0.0), log)
+            return Outcome.RETURNED, None
+        if isinstance(failure, Retry) and not failure.count_attempt:
+            await self._write(backend.snooze(job.attempt, failure.after), log)
+            return Outcome.SNOOZED, None
+        if isinstance(failure, Discard):
+            await self._write(
+                backend.fail(job.attempt, f"Discard: {failure.reason}", retry_in=None), log
+            )
+            return Outcome.DEAD, failure
+        if failure is not None:
+            return await self._record_failure(running, failure, log), failure
+        try:
+            result_json = None if result is None else encode_json(result, what="result")
+        except QueueKitError as exc:
+            # Running it again would give the same result: a bug to fix, not a fault to retry.
+            await self._write(backend.fail(job.attempt, _describe(exc), retry_in=None), log)
+            return Outcome.DEAD, exc
+        if await self._write(backend.complete(job.attempt, result_json), log) is False:
+            return Outcome.LOST, None
+        log.debug("completed")
+        return Outcome.COMPLETED, None
+
+    async def _record_failure(
+        self, running: _InFlight, failure: BaseException, log: logging.LoggerAdapter[logging.Logger]
+    ) -> Outcome:
+        job = running.job
+        task = self.tasks.get(job.type)
+        if isinstance(failure, Retry):
+            retry_in = failure.after
+        else:
+            retry_in = task.retry(job.attempts) if task is not None else 0.0
+        status = await self._write(
+            self.queue.backend.fail(job.attempt, _describe(failure), retry_in=retry_in), log
+        )
+        if status is None:
+            return Outcome.LOST
+        log.warning("attempt failed (%s): %s", status, failure)
+        return Outcome.DEAD if status == "dead" else Outcome.FAILED
+
+    async def _write(
+        self, call: Awaitable[T], log: logging.LoggerAdapter[logging.Logger]
+    ) -> T | None:
+        """Record an outcome; if the backend is down, the lease expires and the job runs again."""
+        try:
+            with anyio.CancelScope(shield=True):
+                written = await call
+        except BackendUnavailableError as exc:
+            log.error("could not record the outcome (the job will be rescued): %s", exc)
+            return None
+        return written
+
+
+def _describe(error: BaseException) -> str:
+    """Type, message and a bounded traceback."""
+    text = "".join(traceback.format_exception(error)).strip()
+    if len(text) > MAX_TRACEBACK_CHARS:
+        text = text[: MAX_TRACEBACK_CHARS // 2] + "\n...\n" + text[-MAX_TRACEBACK_CHARS // 2 :]
+    return f"{type(error).__name__}: {error}\n{text}"

@@ -1,0 +1,166 @@
+"""The worker on every backend: concurrency bounds, leases kept and lost, and graceful shutdown."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import anyio
+
+import queuekit
+from queuekit import Backend, JobStatus, Queue, Tasks, Worker
+
+from ..setups import BackendSetup
+
+FAST = {"poll_interval": 0.05, "rescue_interval": 0.1}
+
+
+async def test_many_jobs_through_four_workers_each_exactly_once(
+    queue: Queue, backend_setup: BackendSetup
+) -> None:
+    total = 5000
+    tasks = Tasks()
+    runs: Counter[int] = Counter()
+
+    @tasks.task()
+    async def count(n: int) -> None:
+        runs[n] += 1
+
+    await queue.enqueue_many(queuekit.new_job("count", {"n": n}) for n in range(total))
+    clients = [backend_setup.make() for _ in range(3)]
+    handles = [queue] + [queuekit.Queue(client) for client in clients]
+    async with anyio.create_task_group() as group:
+        for handle in handles:
+            if handle is not queue:
+                await handle.open()
+            group.start_soon(Worker(handle, tasks, concurrency=10, **FAST).run_until_empty)
+    for handle in handles[1:]:
+        await handle.close()
+    assert sum(runs.values()) == total
+    assert set(runs.values()) == {1}
+    stats = await queue.stats()
+    assert stats.completed == total and stats.pending == stats.running == 0
+
+
+async def test_concurrency_bound_holds_at_every_moment(queue: Queue) -> None:
+    tasks = Tasks()
+    running = peak = 0
+
+    @tasks.task()
+    async def busy() -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.01)
+        running -= 1
+
+    await queue.enqueue_many(queuekit.new_job("busy") for _ in range(200))
+    assert await Worker(queue, tasks, concurrency=7, **FAST).run_until_empty() == 200
+    assert peak == 7
+
+
+async def test_a_slow_queue_never_starves_a_fast_one(queue: Queue) -> None:
+    tasks = Tasks()
+    in_slow = peak_slow = 0
+    fast_done = anyio.Event()
+    fast_count = 0
+
+    @tasks.task()
+    async def slow() -> None:
+        nonlocal in_slow, peak_slow
+        in_slow += 1
+        peak_slow = max(peak_slow, in_slow)
+        await fast_done.wait()
+        in_slow -= 1
+
+    @tasks.task()
+    async def fast() -> None:
+        nonlocal fast_count
+        fast_count += 1
+        if fast_count == 20:
+            fast_done.set()
+
+    await queue.enqueue_many(queuekit.new_job("slow", queue="slow") for _ in range(10))
+    await queue.enqueue_many(queuekit.new_job("fast", queue="fast") for _ in range(20))
+    worker = Worker(queue, tasks, queues={"slow": 2, "fast": 5}, concurrency=6, **FAST)
+    with anyio.fail_after(20):
+        await worker.run_until_empty()
+    assert fast_count == 20 and peak_slow == 2
+
+
+async def test_heartbeat_keeps_a_long_job_owned(queue: Queue, backend: Backend) -> None:
+    tasks = Tasks()
+    runs = 0
+
+    @tasks.task()
+    async def long_job() -> None:
+        nonlocal runs
+        runs += 1
+        await anyio.sleep(1.2)
+
+    async with Worker(queue, tasks, lease=0.4, **FAST):
+        job = await long_job.enqueue(queue)
+        await queue.result(job.id, timeout=10)
+    done = await queue.get_job(job.id)
+    assert runs == 1 and done.attempts == 1 and done.last_error is None
+
+
+async def test_cancel_stops_a_running_handler(queue: Queue) -> None:
+    tasks = Tasks()
+    started = anyio.Event()
+    stopped = anyio.Event()
+
+    @tasks.task()
+    async def endless() -> None:
+        started.set()
+        try:
+            await anyio.sleep(60)
+        finally:
+            stopped.set()
+
+    async with Worker(queue, tasks, lease=0.3, **FAST):
+        job = await endless.enqueue(queue)
+        await started.wait()
+        await queue.cancel(job.id)
+        with anyio.fail_after(2):
+            await stopped.wait()
+    assert (await queue.get_job(job.id)).status == JobStatus.CANCELLED
+
+
+async def test_leaving_the_block_lets_running_jobs_finish(queue: Queue) -> None:
+    tasks = Tasks()
+    started = anyio.Event()
+
+    @tasks.task()
+    async def short() -> str:
+        started.set()
+        await anyio.sleep(0.3)
+        return "finished"
+
+    async with Worker(queue, tasks, shutdown_timeout=10, **FAST):
+        job = await short.enqueue(queue)
+        await started.wait()
+        queued = await queue.enqueue("short", delay=0.1)
+    assert (await queue.get_job(job.id)).status == JobStatus.COMPLETED
+    assert (await queue.get_job(queued.id)).status == JobStatus.PENDING
+
+
+async def test_shutdown_timeout_returns_unfinished_jobs(queue: Queue) -> None:
+    tasks = Tasks()
+    started = anyio.Event()
+    runs = 0
+
+    @tasks.task()
+    async def stubborn() -> str:
+        nonlocal runs
+        runs += 1
+        started.set()
+        await anyio.sleep(0.5 if runs > 1 else 60)
+        return "second time lucky"
+
+    async with Worker(queue, tasks, shutdown_timeout=0.2, **FAST):
+        job = await stubborn.enqueue(queue)
+        await started.wait()
+    returned = await queue.get_job(job.id)
+    assert returned.status == JobStatus.PENDING and returned.attempts == 0
+    async with Worker(queue, tasks, **FAST):
+        assert await queue.result(job.id, timeout=10) == "second time lucky"
