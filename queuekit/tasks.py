@@ -1,4 +1,4 @@
-"""`Tasks`, the registry of handlers, and `Task`, a handler that enqueues itself with typed arguments."""
+"""`Tasks`, the registry of handlers, and `Task`, a handler that enqueues itself, typed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Generic, ParamSpec, TypeVar, cast
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 import anyio.to_thread
 
@@ -46,6 +46,8 @@ class Task(Generic[P, R]):
     """Seconds an attempt may run before it fails with `TimeoutError`; None for no limit."""
     retry: RetryPolicy = DEFAULT_RETRY
     options: EnqueueOptions = field(default_factory=EnqueueOptions)
+    registry: Tasks | None = field(default=None, repr=False, compare=False)
+    """The `Tasks` it was registered in."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R] | R:
         return self.function(*args, **kwargs)
@@ -112,16 +114,14 @@ class Tasks:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         timeout: float | timedelta | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
-    ) -> Callable[[Callable[P, Awaitable[R]] | Callable[P, R]], Task[P, R]]:
+    ) -> _Register:
         """Register a function as a task, by default under its own name."""
-
-        def register(function: Callable[P, Awaitable[R]] | Callable[P, R]) -> Task[P, R]:
-            task_name = check_name(name or function.__name__, "task name")
-            if task_name in self._tasks:
-                raise InvalidOptionError(f"a task named {task_name!r} is already registered")
-            task = Task(
-                name=task_name,
-                function=function,
+        return _Register(
+            self,
+            name,
+            Task(
+                name="",
+                function=_unset,
                 queue=check_name(queue),
                 priority=priority,
                 max_attempts=check_max_attempts(max_attempts),
@@ -129,11 +129,15 @@ class Tasks:
                 if timeout is None
                 else check_seconds(timeout, "timeout", allow_zero=False),
                 retry=retry,
-            )
-            self._tasks[task_name] = task
-            return task
+                registry=self,
+            ),
+        )
 
-        return register
+    def _add(self, task: Task[P, R]) -> Task[P, R]:
+        if task.name in self._tasks:
+            raise InvalidOptionError(f"a task named {task.name!r} is already registered")
+        self._tasks[task.name] = task
+        return task
 
     def get(self, name: str) -> Task[Any, Any] | None:
         return self._tasks.get(name)
@@ -143,3 +147,27 @@ class Tasks:
 
     def __iter__(self) -> Iterator[Task[Any, Any]]:
         return iter(self._tasks.values())
+
+
+def _unset() -> None:
+    """The placeholder handler of a task's settings before the decorator receives the function."""
+
+
+@dataclass(frozen=True)
+class _Register:
+    """The decorator `Tasks.task(...)` returns; overloaded so mypy sees through async handlers."""
+
+    tasks: Tasks
+    name: str | None
+    settings: Task[..., Any]
+
+    @overload
+    def __call__(self, function: Callable[P, Awaitable[R]]) -> Task[P, R]: ...
+
+    @overload
+    def __call__(self, function: Callable[P, R]) -> Task[P, R]: ...
+
+    def __call__(self, function: Callable[P, Any]) -> Task[P, Any]:
+        task_name = check_name(self.name or function.__name__, "task name")
+        task = cast(Task[P, Any], replace(self.settings, name=task_name, function=function))
+        return self.tasks._add(task)

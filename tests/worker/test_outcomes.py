@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -24,7 +25,7 @@ from queuekit import (
     current_job,
 )
 
-FAST = {"poll_interval": 0.05, "rescue_interval": 0.1}
+from .options import FAST
 
 
 async def test_completes_jobs_and_stores_results(queue: Queue) -> None:
@@ -102,7 +103,7 @@ async def test_exception_retries_with_backoff_then_succeeds(queue: Queue) -> Non
     async with Worker(queue, tasks, **FAST):
         job = await flaky.enqueue(queue)
         assert await queue.result(job.id, timeout=10) == "ok"
-    gaps = [later - earlier for earlier, later in zip(started, started[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
     assert len(started) == 3
     assert all(gap >= 0.29 for gap in gaps), gaps
     done = await queue.get_job(job.id)

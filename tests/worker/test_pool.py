@@ -10,8 +10,7 @@ import queuekit
 from queuekit import Backend, JobStatus, Queue, Tasks, Worker
 
 from ..setups import BackendSetup
-
-FAST = {"poll_interval": 0.05, "rescue_interval": 0.1}
+from .options import FAST
 
 
 async def test_many_jobs_through_four_workers_each_exactly_once(

@@ -1,0 +1,39 @@
+"""Typed enqueue: mypy checks task arguments (each `type: ignore` below must be needed,
+since mypy --strict reports unused ignores, so this file fails the lint if typing breaks)."""
+
+from __future__ import annotations
+
+import pytest
+
+import queuekit
+from queuekit import InvalidOptionError, Queue
+
+tasks = queuekit.Tasks()
+
+
+@tasks.task()
+async def send_email(to: str, subject: str, retries: int = 0) -> bool:
+    return bool(to and subject and retries >= 0)
+
+
+@tasks.task()
+def resize(path: str, width: int) -> str:
+    return f"{path}@{width}"
+
+
+async def test_typed_enqueue_checks_arguments(queue: Queue) -> None:
+    job = await send_email.enqueue(queue, "a@example.com", subject="hi")
+    assert job.payload == {"to": "a@example.com", "subject": "hi"}
+    await resize.enqueue(queue, "a.png", width=10)
+    with pytest.raises(InvalidOptionError):
+        await send_email.enqueue(queue, to="a@example.com")  # type: ignore[call-arg]
+    with pytest.raises(InvalidOptionError):
+        await resize.enqueue(queue, "a.png", width=10, height=3)  # type: ignore[call-arg]
+    await resize.enqueue(queue, "a.png", width="wide")  # type: ignore[arg-type]
+
+
+async def test_with_options_keeps_the_signature(queue: Queue) -> None:
+    delayed = send_email.with_options(delay=60, queue="emails", priority=queuekit.Priority.HIGH)
+    job = await delayed.enqueue(queue, "b@example.com", "later")
+    assert (job.queue, job.priority) == ("emails", queuekit.Priority.HIGH)
+    assert job.scheduled_at > job.created_at
