@@ -49,7 +49,7 @@ class Fixed:
 DEFAULT_RETRY = Exponential()
 
 
-class Retry(Exception):  # noqa: N818 - raised by handlers as a request, not an error
+class Retry(Exception):
     """Raise in a handler to run the job again after `after` seconds.
 
     By default this is a snooze: the attempt does not count towards `max_attempts`. With
@@ -62,7 +62,7 @@ class Retry(Exception):  # noqa: N818 - raised by handlers as a request, not an 
         self.count_attempt = count_attempt
 
 
-class Discard(Exception):  # noqa: N818 - raised by handlers as a request, not an error
+class Discard(Exception):
     """Raise in a handler to send the job straight to `dead`, whatever attempts are left."""
 
     def __init__(self, reason: str) -> None:

@@ -1,4 +1,4 @@
-"""`Worker`: a pool that claims jobs, runs their handlers, renews leases and shuts down without loss."""
+"""`Worker`: a pool that claims jobs, runs handlers, renews leases and shuts down losing nothing."""
 
 from __future__ import annotations
 
