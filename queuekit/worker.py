@@ -166,9 +166,9 @@ class Worker:
             group.cancel_scope.cancel()
 
     async def run_until_empty(self) -> int:
-        """Run until no job is ready and none is running; return how many attempts ran.
+        """Run until no job is ready, running or waiting to retry; return how many attempts ran.
 
-        Meant for tests and batch scripts: delayed jobs not yet due are left for later.
+        Meant for tests and batch scripts: jobs enqueued with a delay not yet due are left.
         """
         before = self.processed
         await self._serve(until_empty=True)
@@ -264,13 +264,20 @@ class Worker:
                 running = _InFlight(job)
                 self._in_flight[job.attempt] = running
                 jobs.start_soon(self._execute, running)
-            if len(claimed) < total or len(claimed) < sum(slots.values()):
-                if until_empty and not claimed:
-                    if not self._in_flight:
-                        return
-                    await self._slot_event().wait()
-                elif not claimed:
-                    await backend.wait_for_work(list(slots), self.poll_interval)
+            if claimed:
+                continue
+            if until_empty and self._in_flight:
+                await self._slot_event().wait()
+            elif until_empty and not await self._retries_waiting():
+                return
+            else:
+                await backend.wait_for_work(list(slots), self.poll_interval)
+
+    async def _retries_waiting(self) -> bool:
+        for name in self.limits:
+            if (await self.queue.backend.stats(name)).failed:
+                return True
+        return False
 
     # Keeping leases
 
