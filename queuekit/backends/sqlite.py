@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -51,6 +52,11 @@ class SQLiteBackend(Backend):
         return cls(unquote(parts.path[1:]))
 
     async def open(self) -> None:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if self.path != ":memory:" and not os.path.isdir(folder):
+            raise BackendUnavailableError(
+                f"cannot open SQLite database {self.path!r}: folder {folder!r} does not exist"
+            )
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:

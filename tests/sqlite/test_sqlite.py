@@ -1,0 +1,84 @@
+"""SQLite specifics: many processes on one file, migrations, URLs."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import queuekit
+from queuekit import InvalidURLError
+from queuekit.backends.sqlite import SQLiteBackend
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+async def test_many_processes_claim_each_job_once(tmp_path: Path) -> None:  # noqa: ASYNC220
+    path = tmp_path / "jobs.db"
+    total = 2000
+    async with queuekit.connect(f"sqlite:///{path}") as queue:
+        await queue.enqueue_many(queuekit.new_job("t", {"n": n}) for n in range(total))
+        claimers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.sqlite.claimer", str(path)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [claimer.communicate(timeout=120)[0].split() for claimer in claimers]
+        assert all(claimer.returncode == 0 for claimer in claimers)
+        claimed = [job_id for output in outputs for job_id in output]
+        assert len(claimed) == total and len(set(claimed)) == total
+        assert sum(1 for output in outputs if output) >= 2, "the processes should share the work"
+        assert (await queue.stats()).completed == total
+
+
+async def test_schema_is_versioned_and_migrates_once(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    for _ in range(3):
+        backend = SQLiteBackend(str(path))
+        await backend.open()
+        await backend.close()
+    with sqlite3.connect(path) as db:
+        versions = db.execute("SELECT version FROM queuekit_migrations").fetchall()
+        mode = db.execute("PRAGMA journal_mode").fetchone()
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT seq FROM queuekit_jobs WHERE queue = 'q' "
+            "AND status IN ('pending', 'failed') AND scheduled_at <= 0 "
+            "ORDER BY priority DESC, scheduled_at, seq LIMIT 5"
+        ).fetchall()
+    assert versions == [(1,)]
+    assert mode == ("wal",)
+    assert any("queuekit_jobs_claim" in str(row) for row in plan), plan
+    assert not any("TEMP B-TREE" in str(row) for row in plan), "the claim must not sort"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///jobs.db", "jobs.db"),
+        ("sqlite:////tmp/abs/jobs.db", "/tmp/abs/jobs.db"),
+        ("sqlite:///with%20space.db", "with space.db"),
+        ("sqlite://:memory:", ":memory:"),
+    ],
+)
+def test_sqlite_urls(url: str, expected: str) -> None:
+    assert SQLiteBackend.from_url(url).path == expected
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite://host/jobs.db"])
+def test_bad_sqlite_urls(url: str) -> None:
+    with pytest.raises(InvalidURLError):
+        queuekit.connect(url)
+
+
+async def test_unopenable_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(queuekit.BackendUnavailableError):
+        async with queuekit.connect(f"sqlite:///{tmp_path}/missing/dir/jobs.db"):
+            pass
