@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosqlite
+import anyio
 
 from ..backend import Backend
 from ..errors import BackendUnavailableError, InvalidOptionError, InvalidURLError
@@ -52,8 +52,8 @@ class SQLiteBackend(Backend):
         return cls(unquote(parts.path[1:]))
 
     async def open(self) -> None:
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if self.path != ":memory:" and not os.path.isdir(folder):
+        folder = anyio.Path(self.path).parent
+        if self.path != ":memory:" and not await folder.is_dir():
             raise BackendUnavailableError(
                 f"cannot open SQLite database {self.path!r}: folder {folder!r} does not exist"
             )

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-async def test_many_processes_claim_each_job_once(tmp_path: Path) -> None:  # noqa: ASYNC220
+async def test_many_processes_claim_each_job_once(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
     total = 2000
     async with queuekit.connect(f"sqlite:///{path}") as queue:
