@@ -20,13 +20,13 @@ test: $(VENV)/.installed
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check queuekit tests examples
-	$(BIN)/ruff format --check queuekit tests examples
-	$(BIN)/mypy --strict queuekit tests examples
+	$(BIN)/ruff check queuekit tests examples benchmarks
+	$(BIN)/ruff format --check queuekit tests examples benchmarks
+	$(BIN)/mypy --strict queuekit tests examples benchmarks
 
 format: $(VENV)/.installed
-	$(BIN)/ruff format queuekit tests examples
-	$(BIN)/ruff check --fix queuekit tests examples
+	$(BIN)/ruff format queuekit tests examples benchmarks
+	$(BIN)/ruff check --fix queuekit tests examples benchmarks
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

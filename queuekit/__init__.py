@@ -7,6 +7,7 @@ from .errors import (
     InvalidNameError,
     InvalidOptionError,
     InvalidPayloadError,
+    InvalidScheduleError,
     InvalidURLError,
     JobFailedError,
     JobNotFoundError,
@@ -18,6 +19,7 @@ from .errors import (
 from .job import Attempt, Job, JobPage, JobStatus, NewJob, Priority
 from .queue import Queue, connect
 from .retry import Discard, Exponential, Fixed, Retry, RetryPolicy
+from .scheduler import Missed, Overlap, Schedule, Scheduler, ScheduleState
 from .stats import QueueStats
 from .tasks import Task, Tasks
 from .validation import new_job
@@ -33,6 +35,7 @@ __all__ = [
     "InvalidNameError",
     "InvalidOptionError",
     "InvalidPayloadError",
+    "InvalidScheduleError",
     "InvalidURLError",
     "Job",
     "JobContext",
@@ -41,8 +44,10 @@ __all__ = [
     "JobPage",
     "JobReport",
     "JobStatus",
+    "Missed",
     "NewJob",
     "Outcome",
+    "Overlap",
     "PayloadTooLargeError",
     "Priority",
     "Queue",
@@ -50,6 +55,9 @@ __all__ = [
     "QueueStats",
     "Retry",
     "RetryPolicy",
+    "Schedule",
+    "ScheduleState",
+    "Scheduler",
     "Task",
     "Tasks",
     "UnknownTaskError",

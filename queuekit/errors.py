@@ -36,6 +36,10 @@ class InvalidURLError(ValidationError):
     """A connection URL is malformed or names an unknown scheme."""
 
 
+class InvalidScheduleError(ValidationError):
+    """A schedule is malformed: cron syntax, time zone, interval, policy or a duplicate name."""
+
+
 class BackendUnavailableError(QueueKitError, ConnectionError):
     """The server cannot be reached, or the connection dropped during a call."""
 

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self, runtime_checkable
 from urllib.parse import urlsplit
 
 from .backend import Backend
@@ -30,8 +30,21 @@ from .validation import (
 BACKENDS_BY_SCHEME = {
     "memory": "queuekit.backends.memory:MemoryBackend",
     "sqlite": "queuekit.backends.sqlite:SQLiteBackend",
+    "postgresql": "queuekit.backends.postgres:PostgresBackend",
+    "postgres": "queuekit.backends.postgres:PostgresBackend",
+    "redis": "queuekit.backends.redis:RedisBackend",
+    "rediss": "queuekit.backends.redis:RedisBackend",
 }
 MAX_PAGE_SIZE = 1000
+
+
+@runtime_checkable
+class TransactionalBackend(Protocol):
+    """A backend that can enqueue on the caller's own connection, inside their transaction."""
+
+    async def enqueue_in_transaction(
+        self, connection: object, jobs: Sequence[NewJob]
+    ) -> list[Job]: ...
 
 
 def connect(target: str | Backend, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Queue:
@@ -103,8 +116,14 @@ class Queue:
         unique_key: str | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         id: str | None = None,
+        connection: object | None = None,
     ) -> Job:
-        """Store one job and return it; with a live `unique_key`, return the job holding it."""
+        """Store one job and return it; with a live `unique_key`, return the job holding it.
+
+        On PostgreSQL, `connection=` (an asyncpg connection) enqueues inside that connection's
+        open transaction: the job exists only if the transaction commits.
+        """
+        transactional = None if connection is None else self._transactional()
         request = new_job(
             type,
             payload,
@@ -117,10 +136,18 @@ class Queue:
             id=id,
             max_payload_bytes=self.max_payload_bytes,
         )
+        if transactional is not None:
+            return (await transactional.enqueue_in_transaction(connection, [request]))[0]
         return await self.backend.enqueue(request)
 
-    async def enqueue_many(self, jobs: Iterable[NewJob]) -> list[Job]:
-        """Store many jobs made with `queuekit.new_job(...)`, in one round trip."""
+    async def enqueue_many(
+        self, jobs: Iterable[NewJob], *, connection: object | None = None
+    ) -> list[Job]:
+        """Store many jobs made with `queuekit.new_job(...)`, in one round trip.
+
+        `connection=` works as for `enqueue` (PostgreSQL only).
+        """
+        transactional = None if connection is None else self._transactional()
         requests = list(jobs)
         for request in requests:
             if not isinstance(request, NewJob):
@@ -130,7 +157,19 @@ class Queue:
                 raise PayloadTooLargeError(
                     f"payload is {size} bytes encoded, over the limit of {self.max_payload_bytes}"
                 )
-        return await self.backend.enqueue_many(requests) if requests else []
+        if not requests:
+            return []
+        if transactional is not None:
+            return await transactional.enqueue_in_transaction(connection, requests)
+        return await self.backend.enqueue_many(requests)
+
+    def _transactional(self) -> TransactionalBackend:
+        if not isinstance(self.backend, TransactionalBackend):
+            raise InvalidOptionError(
+                "connection= (enqueue inside your own transaction) needs the PostgreSQL "
+                f"backend; {type(self.backend).__name__} does not support it"
+            )
+        return self.backend
 
     # Results
 

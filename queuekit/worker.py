@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from .context import JobContext, _current
@@ -26,6 +27,7 @@ from .errors import BackendUnavailableError, InvalidOptionError, QueueKitError
 from .job import Attempt, Job
 from .queue import Queue
 from .retry import Discard, Retry
+from .scheduler import Schedule, Scheduler
 from .tasks import Tasks
 from .validation import check_name, check_seconds, encode_json
 
@@ -78,6 +80,7 @@ class Worker:
     `async with Worker(queue, tasks) as worker:` runs it beside your code and shuts it down
     gracefully when the block ends; `await worker.run()` runs it in the foreground until
     SIGTERM or SIGINT. `queues` is a list of names, or a mapping of name to its own limit.
+    `schedules` (`queuekit.Schedule` values) are fired by a `Scheduler` running beside the pool.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class Worker:
         before_job: Sequence[BeforeJobHook] = (),
         after_job: Sequence[AfterJobHook] = (),
         worker_id: str | None = None,
+        schedules: Sequence[Schedule] = (),
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidOptionError("concurrency must be an int >= 1")
@@ -127,6 +131,8 @@ class Worker:
         self._force_scope = anyio.CancelScope()
         self._task_group: TaskGroup | None = None
         self._log = logging.LoggerAdapter(logger, {"worker_id": self.worker_id})
+        # Schedules fire beside the pool, in its task group (see queuekit.scheduler).
+        self.scheduler = Scheduler(queue, schedules) if schedules else None
 
     # Running
 
@@ -196,6 +202,8 @@ class Worker:
                 async with anyio.create_task_group() as services:
                     services.start_soon(self._heartbeat_loop)
                     services.start_soon(self._rescue_loop)
+                    if self.scheduler is not None:
+                        services.start_soon(self.scheduler.run)
                     task_status.started()
                     async with anyio.create_task_group() as jobs:
                         with self._stop_scope:
@@ -249,6 +257,8 @@ class Worker:
             slots, total = self._free_slots()
             if not slots:
                 await self._slot_event().wait()
+                # Jobs tend to finish together: let the others land so one claim refills all.
+                await anyio.lowlevel.checkpoint()
                 continue
             try:
                 # A claim whose answer is dropped would strand its jobs until their leases expire.

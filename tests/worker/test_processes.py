@@ -74,9 +74,9 @@ async def test_sigkill_mid_job_loses_nothing(
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    killed_mid_job = {job_id for (event, job_id) in events(record) if event == "start"} - {
-        job_id for (event, job_id) in events(record) if event == "end"
-    }
+    at_kill = events(record)
+    started_before_kill = {job_id for (event, job_id) in at_kill if event == "start"}
+    killed_mid_job = started_before_kill - {job_id for (event, job_id) in at_kill if event == "end"}
     assert killed_mid_job, "the kill should land while jobs run"
 
     state = {"record": str(record)}
@@ -91,7 +91,10 @@ async def test_sigkill_mid_job_loses_nothing(
     assert stats.completed == total and stats.dead == 0 and stats.pending == 0
     seen = events(record)
     ran_twice = {job.id for job in jobs if seen[("start", job.id)] > 1}
-    assert ran_twice == killed_mid_job, "exactly the jobs whose worker died ran twice"
+    # A job whose handler ended but whose completion had not committed at the kill runs
+    # again too: its lease expired. Nothing else may run twice.
+    assert killed_mid_job <= ran_twice <= started_before_kill
+    assert len(ran_twice) <= 10
     attempts = {job.id: (await durable_queue.get_job(job.id)).attempts for job in jobs}
     retried = {job_id for job_id, count in attempts.items() if count == 2}
     assert set(attempts.values()) <= {1, 2}

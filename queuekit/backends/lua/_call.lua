@@ -1,0 +1,2 @@
+-- queuekit: how scripts call Redis (the production prelude).
+local rcall = redis.call

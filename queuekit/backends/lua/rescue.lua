@@ -1,0 +1,45 @@
+-- Fail running jobs whose lease expired ("lease expired"): retry now, or dead when no
+-- attempts are left. Jobs whose lease was renewed meanwhile are left alone.
+-- KEYS: the bound queue keys, then job key and done key per id.  ARGV: id...
+-- Returns how many jobs were rescued.
+bind_keys(
+  'ready',
+  'scheduled',
+  'leases',
+  'status:running',
+  'status:failed',
+  'status:dead',
+  'finished:dead',
+  'unique',
+  'watchers',
+  'signal'
+)
+local now = now_us()
+local rescued, retried = 0, 0
+for i, id in ipairs(ARGV) do
+  local key, done_key = KEYS[NQ + 2 * i - 1], KEYS[NQ + 2 * i]
+  local score = rcall('ZSCORE', K.leases, id)
+  if score and tonumber(score) <= now then
+    local f = load(key)
+    if f.status == 'running' then
+      rescued = rescued + 1
+      rcall('HSET', key, 'last_error', 'lease expired')
+      if tonumber(f.attempts) >= tonumber(f.max_attempts) then
+        finish(key, done_key, id, f, 'dead', now)
+      else
+        rcall('HSET', key, 'status', 'failed', 'scheduled_at', stamp(now))
+        rcall('HDEL', key, 'lease_expires_at', 'worker_id')
+        rcall('ZREM', K.leases, id)
+        move(id, f.seq, 'running', 'failed')
+        make_claimable(member(f.priority, f.seq, id), now, now)
+        retried = retried + 1
+      end
+    else
+      rcall('ZREM', K.leases, id)
+    end
+  end
+end
+if retried > 0 then
+  signal(retried)
+end
+return rescued

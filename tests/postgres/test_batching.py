@@ -1,0 +1,102 @@
+"""Batched completion on PostgreSQL: many concurrent calls become few statements, each call
+learns its own outcome, and fencing holds inside a batch."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import queuekit
+from queuekit import Attempt, InvalidPayloadError, JobStatus
+from queuekit.backends.postgres import PostgresBackend
+
+from .conftest import OpenBackend
+
+
+async def _claim(backend: PostgresBackend, count: int, lease: float = 30) -> list[queuekit.Job]:
+    return await backend.claim({"default": count}, limit=count, lease=lease, worker_id="w")
+
+
+async def test_many_concurrent_completions_take_few_statements(
+    pg_backend: PostgresBackend,
+) -> None:
+    await pg_backend.enqueue_many([queuekit.new_job("t", {"n": n}) for n in range(300)])
+    jobs = await _claim(pg_backend, 300)
+    before = pg_backend.finish_batches
+    done = await asyncio.gather(
+        *(pg_backend.complete(job.attempt, f'{{"n": {job.payload["n"]}}}') for job in jobs)
+    )
+    assert all(done)
+    assert pg_backend.finish_batches - before <= 3
+    stats = await pg_backend.stats("default")
+    assert stats.completed == 300 and stats.running == 0
+    stored = await pg_backend.get_job(jobs[123].id)
+    assert stored is not None and stored.result == {"n": jobs[123].payload["n"]}
+
+
+async def test_a_stale_attempt_in_a_batch_is_not_written(pg_backend: PostgresBackend) -> None:
+    await pg_backend.enqueue_many([queuekit.new_job("t", max_attempts=3) for _ in range(4)])
+    first, *others = await _claim(pg_backend, 4, lease=0.2)
+    for other in others:
+        assert await pg_backend.heartbeat([other.attempt], lease=30) == set()
+    await asyncio.sleep(0.3)
+    assert await pg_backend.rescue() == 1
+    current = (await _claim(pg_backend, 1))[0]
+    assert current.id == first.id and current.attempts == 2
+    before = pg_backend.finish_batches
+    results = await asyncio.gather(
+        pg_backend.complete(first.attempt, '"stale"'),
+        pg_backend.fail(others[0].attempt, "boom", retry_in=60),
+        pg_backend.snooze(others[1].attempt, 60),
+        pg_backend.complete(others[2].attempt, '"fine"'),
+        pg_backend.fail(Attempt("no-such-job", 1), "x", retry_in=None),
+    )
+    assert pg_backend.finish_batches - before == 1
+    assert list(results) == [False, JobStatus.FAILED, True, True, None]
+    job = await pg_backend.get_job(first.id)
+    assert job is not None
+    assert (job.status, job.attempts, job.result) == (JobStatus.RUNNING, 2, None)
+    assert await pg_backend.complete(current.attempt, '"current"')
+    job = await pg_backend.get_job(first.id)
+    assert job is not None and job.result == "current"
+    snoozed = await pg_backend.get_job(others[1].id)
+    assert snoozed is not None and (snoozed.status, snoozed.attempts) == (JobStatus.PENDING, 0)
+
+
+async def test_the_same_attempt_twice_succeeds_once(pg_backend: PostgresBackend) -> None:
+    await pg_backend.enqueue(queuekit.new_job("t"))
+    job = (await _claim(pg_backend, 1))[0]
+    results = await asyncio.gather(*(pg_backend.complete(job.attempt) for _ in range(3)))
+    assert sorted(results) == [False, False, True]
+
+
+async def test_a_bad_result_fails_only_its_own_call(pg_backend: PostgresBackend) -> None:
+    await pg_backend.enqueue_many([queuekit.new_job("t") for _ in range(3)])
+    jobs = await _claim(pg_backend, 3)
+    results = await asyncio.gather(
+        pg_backend.complete(jobs[0].attempt, '"ok"'),
+        pg_backend.complete(jobs[1].attempt, "{not json"),
+        pg_backend.complete(jobs[2].attempt, '"ok"'),
+        return_exceptions=True,
+    )
+    assert results[0] is True and results[2] is True
+    assert isinstance(results[1], InvalidPayloadError)
+    still = await pg_backend.get_job(jobs[1].id)
+    assert still is not None and still.status == JobStatus.RUNNING
+
+
+async def test_close_flushes_buffered_completions(open_backend: OpenBackend) -> None:
+    backend = await open_backend(batch_window="0.5")
+    await backend.enqueue(queuekit.new_job("t"))
+    job = (await _claim(backend, 1))[0]
+    completing = asyncio.create_task(backend.complete(job.attempt, '"flushed"'))
+    await asyncio.sleep(0.05)
+    assert not completing.done()  # still inside the batch window
+    await backend.close()
+    assert await completing
+    other = await open_backend()
+    stored = await other.get_job(job.id)
+    assert stored is not None and stored.result == "flushed"
+    with pytest.raises(queuekit.BackendUnavailableError):
+        await backend.complete(job.attempt)

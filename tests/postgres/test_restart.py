@@ -1,0 +1,203 @@
+"""A PostgreSQL restart in the middle of a claim/complete loop: calls fail with
+`BackendUnavailableError` while it is down, the backend recovers, and every job is completed
+exactly once (a completion lost with the connection is redone after the lease expires).
+
+Runs on a private cluster made with initdb on a spare loopback port, never the shared server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections import Counter
+from collections.abc import Awaitable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+import queuekit
+from queuekit import BackendUnavailableError, JobStatus
+from queuekit.backends.postgres import PostgresBackend
+
+pytestmark = pytest.mark.slow
+T = TypeVar("T")
+
+
+def _find(program: str) -> str | None:
+    found = shutil.which(program)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"), reverse=True)
+    return str(versions[0]) if versions else None
+
+
+def _spare_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@dataclass
+class PrivateCluster:
+    dsn: str
+    command: list[str]
+    """How to run a PostgreSQL program here (as the postgres user when we are root)."""
+    pg_ctl: str
+    data: Path
+    options: str
+    log: Path
+
+    def ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self.command, self.pg_ctl, "-D", str(self.data), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        self.ctl("-o", self.options, "-l", str(self.log), "-w", "start")
+
+    def restart(self) -> None:
+        self.ctl("-o", self.options, "-l", str(self.log), "-m", "fast", "-w", "restart")
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[PrivateCluster]:
+    initdb, pg_ctl = _find("initdb"), _find("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("initdb/pg_ctl not found: cannot start a private PostgreSQL to restart")
+    command: list[str] = []
+    base = Path(tempfile.mkdtemp(prefix="queuekit-pg-"))
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        user = pwd.getpwnam("postgres")
+        os.chown(base, user.pw_uid, user.pw_gid)
+        command = ["runuser", "-u", "postgres", "--"]
+    data = base / "data"
+    port = _spare_port()
+    cluster = PrivateCluster(
+        dsn=f"postgresql://postgres@127.0.0.1:{port}/postgres",
+        command=command,
+        pg_ctl=pg_ctl,
+        data=data,
+        options=(
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        ),
+        log=base / "server.log",
+    )
+    try:
+        subprocess.run(
+            [*command, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        cluster.start()
+        yield cluster
+    finally:
+        with_stop = data.exists() and (data / "postmaster.pid").exists()
+        if with_stop:
+            subprocess.run(
+                [*command, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+                capture_output=True,
+                timeout=60,
+            )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def test_every_job_completes_exactly_once_across_a_restart(
+    private_cluster: PrivateCluster,
+) -> None:
+    total = 600
+    backend = PostgresBackend(private_cluster.dsn, max_pool_size=6, connect_timeout=2)
+    await backend.open()
+    try:
+        jobs = await backend.enqueue_many(
+            [queuekit.new_job("t", {"n": n}, max_attempts=50) for n in range(total)]
+        )
+        completed: list[str] = []  # complete() said True
+        uncertain: set[str] = set()  # complete() raised: it may or may not have committed
+        failures = Counter[str]()
+        stop = asyncio.Event()
+
+        async def call_safely(what: str, call: Awaitable[T]) -> T | None:
+            try:
+                return await call
+            except BackendUnavailableError:
+                failures[what] += 1
+                await asyncio.sleep(0.05)
+                return None
+
+        async def worker(name: str) -> None:
+            while not stop.is_set():
+                claim = backend.claim({"default": 5}, limit=5, lease=1.0, worker_id=name)
+                claimed = await call_safely("claim", claim)
+                if not claimed:
+                    await call_safely("wait", backend.wait_for_work(["default"], 0.2))
+                    continue
+                await asyncio.sleep(0.04)  # the "work"
+                outcomes = await asyncio.gather(
+                    *(backend.complete(job.attempt) for job in claimed), return_exceptions=True
+                )
+                for job, outcome in zip(claimed, outcomes, strict=True):
+                    if outcome is True:
+                        completed.append(job.id)
+                        if len(completed) >= total // 4:
+                            busy.set()
+                    elif isinstance(outcome, BackendUnavailableError):
+                        failures["complete"] += 1
+                        uncertain.add(job.id)
+                    elif outcome is not False:  # False: the lease was lost (rescued meanwhile)
+                        raise AssertionError(f"unexpected outcome {outcome!r}")
+
+        async def rescuer() -> None:
+            while not stop.is_set():
+                await call_safely("rescue", backend.rescue())
+                await asyncio.sleep(0.2)
+
+        busy = asyncio.Event()
+
+        async def restart_when_busy() -> int:
+            await busy.wait()
+            done_before = len(completed)
+            await asyncio.to_thread(private_cluster.restart)
+            return done_before
+
+        tasks = [asyncio.create_task(worker(f"w{n}")) for n in range(4)]
+        tasks.append(asyncio.create_task(rescuer()))
+        done_before_restart = await asyncio.wait_for(restart_when_busy(), 60)
+
+        async def all_completed() -> None:
+            while True:
+                try:
+                    if (await backend.stats("default")).completed == total:
+                        return
+                except BackendUnavailableError:
+                    pass
+                await asyncio.sleep(0.1)
+
+        try:
+            await asyncio.wait_for(all_completed(), 60)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+        assert done_before_restart < total, "the restart came after the work was done"
+        assert sum(failures.values()) > 0, "the restart went unnoticed"
+        counts = Counter(completed)
+        assert not [job_id for job_id, n in counts.items() if n > 1], "completed twice"
+        assert {job.id for job in jobs} <= set(counts) | uncertain
+        for job in jobs:
+            stored = await backend.get_job(job.id)
+            assert stored is not None and stored.status == JobStatus.COMPLETED
+    finally:
+        await backend.close()

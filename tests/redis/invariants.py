@@ -1,0 +1,74 @@
+"""What must hold between a queue's job hashes and its sets after any sequence of calls."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from queuekit.backends.redis import MEMBER_ID_OFFSET, RedisBackend
+
+CLAIMABLE = {"pending", "failed"}
+TERMINAL = {"completed", "dead", "cancelled"}
+STATUSES = CLAIMABLE | TERMINAL | {"running"}
+
+
+async def check_queue(raw: aioredis.Redis, backend: RedisBackend, queue: str) -> dict[str, int]:
+    """Assert the layout of one queue is consistent; return how many jobs are in each status.
+
+    `raw` must decode responses.
+    """
+
+    def key(name: str) -> str:
+        return backend._key(queue, name)
+
+    job_prefix = key("job:")
+    jobs: dict[str, dict[str, str]] = {}
+    async for job_key in raw.scan_iter(match=job_prefix + "*", count=1000):
+        jobs[job_key[len(job_prefix) :]] = cast(dict[str, str], await raw.hgetall(job_key))
+
+    async def members(name: str) -> dict[str, float]:
+        reply: Any = await raw.zrange(key(name), 0, -1, withscores=True)
+        return {member: float(score) for member, score in reply}
+
+    every = await members("all")
+    assert set(every) == set(jobs), "the all set and the job hashes differ"
+    by_status = {status: await members(f"status:{status}") for status in STATUSES}
+    ready, scheduled = await members("ready"), await members("scheduled")
+    leases = await members("leases")
+    finished = {status: await members(f"finished:{status}") for status in TERMINAL}
+    unique = cast(dict[str, str], await raw.hgetall(key("unique")))
+    index = cast(dict[str, str], await raw.hgetall(backend._index))
+    in_line = {m[MEMBER_ID_OFFSET:]: m for m in (*ready, *scheduled)}
+    assert len(in_line) == len(ready) + len(scheduled), "a job is both ready and scheduled"
+    counts = dict.fromkeys(STATUSES, 0)
+
+    for job_id, fields in jobs.items():
+        status, seq = fields["status"], int(fields["seq"])
+        counts[status] += 1
+        assert fields["id"] == job_id and fields["queue"] == queue
+        assert index.get(job_id) == queue, f"{job_id} is not indexed to {queue}"
+        assert every[job_id] == seq
+        holders = [s for s, ids in by_status.items() if job_id in ids]
+        assert holders == [status], f"{job_id} ({status}) is in status sets {holders}"
+        assert by_status[status][job_id] == seq
+        member = f"{int(fields['priority']):04d}{seq:016d}{job_id}"
+        if status in CLAIMABLE:
+            assert in_line.get(job_id) == member, f"{job_id} ({status}) is not in line"
+        else:
+            assert job_id not in in_line, f"{job_id} ({status}) is still in line"
+        assert (job_id in leases) == (status == "running"), f"{job_id} lease vs {status}"
+        if status == "running":
+            assert fields.get("lease_expires_at") and fields.get("worker_id")
+        else:
+            assert "lease_expires_at" not in fields and "worker_id" not in fields
+        for done, ids in finished.items():
+            assert (job_id in ids) == (status == done), f"{job_id} finished-set vs {status}"
+        unique_key = fields.get("unique_key")
+        if unique_key is not None and status not in TERMINAL:
+            assert unique.get(unique_key) == job_id, f"{job_id} does not hold {unique_key}"
+    for unique_key, holder in unique.items():
+        fields = jobs.get(holder, {})
+        assert fields.get("unique_key") == unique_key and fields["status"] not in TERMINAL
+    assert not set(leases) - set(jobs) and not set(in_line) - set(jobs)
+    return counts

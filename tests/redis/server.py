@@ -1,0 +1,270 @@
+"""Redis servers for the tests: the shared one, and private `redis-server` processes."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from queuekit.backends.redis import RedisBackend
+
+from ..setups import BackendSetup, skip_or_fail, with_url_options
+
+REDIS_URL_VARIABLE = "QUEUEKIT_TEST_REDIS_URL"
+_container_url: list[str | None] = []
+"""The URL of a testcontainers Redis started for this run: [] untried, [None] unavailable."""
+
+
+def redis_url() -> str | None:
+    """A Redis server for the tests: $QUEUEKIT_TEST_REDIS_URL, else a container."""
+    url = os.environ.get(REDIS_URL_VARIABLE)
+    if url:
+        return url
+    if not _container_url:
+        _container_url.append(_start_container())
+    return _container_url[0]
+
+
+def _start_container() -> str | None:
+    try:
+        from testcontainers.redis import RedisContainer
+
+        container = RedisContainer("redis:7-alpine")
+        container.start()
+    except Exception:  # no Docker (or no testcontainers): the caller skips
+        return None
+    atexit.register(container.stop)
+    host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
+    return f"redis://{host}:{port}/0"
+
+
+def require_redis_url() -> str:
+    url = redis_url()
+    if url is None:
+        skip_or_fail(
+            f"no Redis server for the tests: set {REDIS_URL_VARIABLE}=redis://host:port/db "
+            "(or make Docker available for testcontainers)"
+        )
+        raise AssertionError("unreachable")
+    return url
+
+
+def new_prefix() -> str:
+    return f"t_{secrets.token_hex(6)}"
+
+
+@asynccontextmanager
+async def redis_store(prefix: str | None = None) -> AsyncIterator[BackendSetup]:
+    """A random key prefix on the test server; its keys are deleted afterwards.
+
+    Clients run the scripts with the strict prelude, which fails any script that touches a
+    key it was not given in KEYS.
+    """
+    base = require_redis_url()
+    prefix = prefix or new_prefix()
+    url = with_url_options(base, queuekit_prefix=prefix)
+    try:
+        yield BackendSetup("redis", url, lambda: RedisBackend(url, strict_keys=True))
+    finally:
+        await delete_prefix(base, prefix)
+
+
+async def delete_prefix(url: str, prefix: str) -> None:
+    """Delete every key of one prefix: `{prefix}:...` and `{prefix:<queue>}:...`."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        async for batch in _scan_batches(client, "{" + prefix + "[:}]*"):
+            await client.delete(*batch)
+    finally:
+        await client.aclose()
+
+
+async def _scan_batches(client: aioredis.Redis, pattern: str) -> AsyncIterator[list[bytes]]:
+    batch: list[bytes] = []
+    async for key in client.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) == 500:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def redis_server_binary() -> str | None:
+    return shutil.which("redis-server")
+
+
+def free_ports(count: int) -> list[int]:
+    """Loopback ports nothing listens on now (nor, for a Cluster, on port + 10000)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port + 10000 < 65536 and port not in ports and _port_free(port + 10000):
+            ports.append(port)
+    return ports
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class RedisServer:
+    """A private `redis-server` on a loopback port, with its data in `directory`."""
+
+    def __init__(self, directory: Path, port: int, *options: str) -> None:
+        self.directory = directory
+        self.port = port
+        self.options = options
+        self.process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = redis_server_binary()
+        assert binary is not None
+        command = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.directory / "redis.log"),
+            *self.options,
+        ]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        self.wait_until_ready()
+
+    def wait_until_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                log = (self.directory / "redis.log").read_text(errors="replace")
+                raise RuntimeError(f"redis-server exited: {log[-2000:]}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn,
+            ):
+                conn.sendall(b"PING\r\n")
+                if conn.recv(64).startswith(b"+PONG"):
+                    return
+            time.sleep(0.02)
+        raise TimeoutError(f"redis-server on port {self.port} did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final save; what is on disk is what survives."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+
+@contextlib.contextmanager
+def running(*servers: RedisServer) -> Iterator[None]:
+    try:
+        for server in servers:
+            server.start()
+        yield
+    finally:
+        for server in servers:
+            server.stop()
+
+
+class LocalCluster:
+    """A Redis Cluster of `size` primaries (no replicas) on loopback ports, in `directory`."""
+
+    def __init__(self, directory: Path, size: int = 3) -> None:
+        self.servers = [
+            RedisServer(
+                directory / str(port),
+                port,
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+            )
+            for port in free_ports(size)
+        ]
+
+    @property
+    def url(self) -> str:
+        return self.servers[0].url
+
+    def start(self) -> None:
+        cli = shutil.which("redis-cli")
+        assert cli is not None
+        try:
+            for server in self.servers:
+                server.start()
+            addresses = [f"127.0.0.1:{server.port}" for server in self.servers]
+            options = ["--cluster-replicas", "0", "--cluster-yes"]
+            subprocess.run(
+                [cli, "--cluster", "create", *addresses, *options],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+            self._wait_until_ok(cli)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_ok(self, cli: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = [
+                subprocess.run(
+                    [cli, "-p", str(server.port), "cluster", "info"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout
+                for server in self.servers
+            ]
+            if all("cluster_state:ok" in state for state in states):
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the Redis Cluster did not become ready")
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()

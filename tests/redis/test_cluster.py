@@ -1,0 +1,131 @@
+"""The conformance suite against a real three-node Redis Cluster.
+
+Queues spread over the nodes' slots, so every cross-queue path (claims across queues,
+listing, stats, rescue, pruning, wake-ups on several queues) goes through several nodes.
+The `backend` the tests get wraps a `redis.asyncio.cluster.RedisCluster` client; the other
+clients of a test (`backend_setup.make()`) use a `?queuekit_cluster=true` URL.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import anyio
+import pytest
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+
+import queuekit
+from queuekit.backends.redis import RedisBackend
+
+from ..conformance import (
+    test_claim,
+    test_enqueue,
+    test_inspection,
+    test_leases,
+    test_repair,
+    test_validation,
+)
+from ..setups import BackendSetup, with_url_options
+from .server import LocalCluster, new_prefix, redis_server_binary
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        redis_server_binary() is None or shutil.which("redis-cli") is None,
+        reason="redis-server and redis-cli are needed to start a Redis Cluster",
+    ),
+]
+FIXTURES = {"queue", "backend", "backend_setup"}
+ConformanceTest = Callable[..., Awaitable[None]]
+
+
+def _conformance_tests() -> Iterator[Any]:
+    """Every async conformance test that needs only the standard fixtures."""
+    modules = (test_claim, test_enqueue, test_inspection, test_leases, test_repair, test_validation)
+    for module in modules:
+        for name, function in vars(module).items():
+            if (
+                name.startswith("test_")
+                and inspect.iscoroutinefunction(function)
+                and set(inspect.signature(function).parameters) <= FIXTURES
+            ):
+                yield pytest.param(function, id=f"{module.__name__.split('.')[-1]}::{name}")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    nodes = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    nodes.start()
+    try:
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture
+def cluster_setup(cluster: LocalCluster) -> BackendSetup:
+    """A random prefix on the cluster (which lives for this module only)."""
+    prefix = new_prefix()
+    url = with_url_options(cluster.url, queuekit_prefix=prefix, queuekit_cluster="true")
+    return BackendSetup("redis-cluster", url, lambda: RedisBackend(url, strict_keys=True))
+
+
+async def test_queues_on_several_nodes_work_as_one(
+    cluster: LocalCluster, cluster_setup: BackendSetup
+) -> None:
+    assert cluster_setup.url is not None
+    backend = RedisBackend(cluster_setup.url, strict_keys=True)
+    queue = queuekit.Queue(backend)
+    names = [f"q{n}" for n in range(8)]
+    async with queue:
+        client = backend._client
+        assert isinstance(client, RedisCluster)
+        nodes = {
+            client.nodes_manager.get_node_from_slot(key_slot(backend._key(name, "ready").encode()))
+            for name in names
+        }
+        assert len(nodes) > 1, "the queues should spread over the nodes"
+        await queue.enqueue_many(
+            queuekit.new_job("t", {"n": n}, queue=name, priority=n) for n, name in enumerate(names)
+        )
+        claimed = await backend.claim(dict.fromkeys(names, 1), limit=3, lease=30, worker_id="w")
+        assert [job.payload["n"] for job in claimed] == [7, 6, 5]
+        assert await queue.list_queues() == names
+        page = await queue.list_jobs(limit=5)
+        assert [job.payload["n"] for job in page.jobs] == [7, 6, 5, 4, 3]
+
+        # A wait on queues of several nodes wakes when any of them gets a job.
+        for name in names:
+            await queue.purge(name, "pending")
+        await backend.wait_for_work(names, timeout=0.01)  # takes the enqueue's tokens
+        started = anyio.current_time()
+        async with anyio.create_task_group() as group:
+            group.start_soon(backend.wait_for_work, names, 10.0)
+            await anyio.sleep(0.05)
+            await queue.enqueue("t", queue=names[-1])
+        assert anyio.current_time() - started < 1.0
+
+
+@pytest.mark.parametrize("conformance_test", list(_conformance_tests()))
+async def test_conformance_on_a_cluster(
+    conformance_test: ConformanceTest, cluster: LocalCluster, cluster_setup: BackendSetup
+) -> None:
+    client = RedisCluster.from_url(cluster.url, decode_responses=True)
+    prefix = RedisBackend(cluster_setup.url or "").prefix
+    backend = RedisBackend(client=client, prefix=prefix, strict_keys=True)
+    await backend.open()
+    try:
+        arguments = {
+            "queue": queuekit.Queue(backend),
+            "backend": backend,
+            "backend_setup": cluster_setup,
+        }
+        wanted = inspect.signature(conformance_test).parameters
+        await conformance_test(**{name: arguments[name] for name in wanted})
+    finally:
+        await backend.close()
+        await client.aclose()
