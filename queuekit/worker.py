@@ -270,6 +270,10 @@ class Worker:
                 self._log.warning("claim failed, retrying: %s", exc)
                 await anyio.sleep(self.poll_interval)
                 continue
+            except Exception:
+                self._log.exception("claim failed unexpectedly, retrying")
+                await anyio.sleep(self.poll_interval)
+                continue
             for job in claimed:
                 running = _InFlight(job)
                 self._in_flight[job.attempt] = running
@@ -298,8 +302,8 @@ class Worker:
                 continue
             try:
                 lost = await self.queue.backend.heartbeat(list(self._in_flight), lease=self.lease)
-            except QueueKitError as exc:
-                self._log.warning("heartbeat failed: %s", exc)
+            except Exception:
+                self._log.exception("heartbeat failed; the leases are renewed next time")
                 continue
             for attempt in lost:
                 running = self._in_flight.get(attempt)
@@ -313,8 +317,8 @@ class Worker:
             await anyio.sleep(self.rescue_interval * random.uniform(0.5, 1.5))
             try:
                 rescued = await self.queue.backend.rescue()
-            except QueueKitError as exc:
-                self._log.warning("rescue failed: %s", exc)
+            except Exception:
+                self._log.exception("rescue failed; retrying later")
                 continue
             if rescued:
                 self._log.warning("rescued %d jobs whose lease expired", rescued)
@@ -433,8 +437,8 @@ class Worker:
         try:
             with anyio.CancelScope(shield=True):
                 written = await call
-        except BackendUnavailableError as exc:
-            log.error("could not record the outcome (the job will be rescued): %s", exc)
+        except Exception:
+            log.exception("could not record the outcome; the job runs again once its lease expires")
             return None
         return written
 

@@ -21,7 +21,6 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -39,6 +38,7 @@ from ..errors import (
 from ..job import TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
 from ..stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..validation import check_identifier
+from .batching import Finish, FinishBatcher
 from .sqlfiles import load_migrations, load_queries
 
 logger = logging.getLogger("queuekit.postgres")
@@ -178,115 +178,6 @@ def _job(row: Record) -> Job:
 def _rowcount(status: str) -> int:
     """The row count of a command tag such as 'DELETE 3'."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-@dataclass(eq=False, slots=True)
-class _Finish:
-    """One buffered `complete`, `fail` or `snooze`, waiting for its batch to be written."""
-
-    attempt: Attempt
-    kind: str
-    result: str | None
-    error: str | None
-    seconds: float | None
-    future: asyncio.Future[str | None]
-    """Resolves to the job's new status, or None if the attempt no longer held the job."""
-
-
-class _Batcher:
-    """Group commit for finish calls.
-
-    The first call starts a batch after `window` seconds (0: on the next turn of the event
-    loop, which still gathers every call made in the same turn). While `max_in_flight` batches
-    are being written, new calls wait and join the next batch, so batches grow with the load
-    without adding latency when idle. A batch holds at most `max_size` calls and at most one
-    call per attempt (a repeated call goes to the next batch, where it finds the job already
-    finished).
-    """
-
-    def __init__(
-        self,
-        write: Callable[[list[_Finish]], Awaitable[None]],
-        *,
-        window: float,
-        max_size: int,
-        max_in_flight: int = 2,
-    ) -> None:
-        self._write = write
-        self._window = window
-        self._max_size = max_size
-        self._max_in_flight = max_in_flight
-        self._pending: list[_Finish] = []
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
-        self.batches = 0
-        """How many batches have been written: a counter for tests and metrics."""
-        self.closed = False
-
-    async def submit(self, op: _Finish) -> str | None:
-        if self.closed:
-            raise BackendUnavailableError("the PostgreSQL backend is closed")
-        self._pending.append(op)
-        if len(self._pending) >= self._max_size:
-            self._start_if_free()
-        elif self._timer is None and len(self._in_flight) < self._max_in_flight:
-            loop = asyncio.get_running_loop()
-            self._timer = (
-                loop.call_later(self._window, self._on_timer)
-                if self._window > 0
-                else loop.call_soon(self._on_timer)
-            )
-        return await op.future
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._start_if_free()
-
-    def _start_if_free(self) -> None:
-        while self._pending and len(self._in_flight) < self._max_in_flight:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            batch: list[_Finish] = []
-            later: list[_Finish] = []
-            seen: set[Attempt] = set()
-            for op in self._pending:
-                if len(batch) < self._max_size and op.attempt not in seen:
-                    batch.append(op)
-                    seen.add(op.attempt)
-                else:
-                    later.append(op)
-            self._pending = later
-            task = asyncio.create_task(self._run(batch))
-            self._in_flight.add(task)
-            task.add_done_callback(self._done)
-
-    async def _run(self, batch: list[_Finish]) -> None:
-        try:
-            await self._write(batch)
-        except asyncio.CancelledError:
-            for op in batch:
-                op.future.cancel()
-            raise
-        except Exception as exc:  # `write` settles every future itself unless it breaks
-            for op in batch:
-                if not op.future.done():
-                    op.future.set_exception(exc)
-        finally:
-            self.batches += 1
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        # Calls that arrived during the write have waited long enough: go at once.
-        self._start_if_free()
-
-    async def close(self) -> None:
-        """Write everything buffered, then refuse new calls."""
-        self.closed = True
-        while self._pending or self._in_flight:
-            self._start_if_free()
-            if self._in_flight:
-                await asyncio.wait(set(self._in_flight))
 
 
 class _Debouncer:
@@ -464,8 +355,10 @@ class PostgresBackend(Backend):
 
     # Connections
 
-    def _new_batcher(self) -> _Batcher:
-        return _Batcher(self._write_finishes, window=self._batch_window, max_size=self._batch_max)
+    def _new_batcher(self) -> FinishBatcher:
+        return FinishBatcher(
+            self._write_finishes, window=self._batch_window, max_size=self._batch_max
+        )
 
     async def open(self) -> None:
         self._closing = False
@@ -755,15 +648,14 @@ class PostgresBackend(Backend):
         seconds: float | None = None,
     ) -> str | None:
         self._require_pool()
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        return await self._batcher.submit(_Finish(attempt, kind, result, error, seconds, future))
+        return await self._batcher.submit(Finish(attempt, kind, result, error, seconds))
 
     @property
     def finish_batches(self) -> int:
         """How many statements have written `complete`/`fail`/`snooze` calls so far."""
         return self._batcher.batches
 
-    async def _write_finishes(self, batch: list[_Finish]) -> None:
+    async def _write_finishes(self, batch: list[Finish]) -> None:
         """Write one batch in one statement and settle each caller's future."""
         try:
             rows = await self._fetch(

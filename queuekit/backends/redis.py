@@ -34,6 +34,7 @@ from ..errors import BackendUnavailableError, InvalidOptionError, InvalidURLErro
 from ..job import Attempt, Job, JobPage, JobStatus, NewJob
 from ..stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..validation import check_identifier
+from .batching import Finish, FinishBatcher
 from .rows import job_from_row
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,7 @@ class RedisBackend(Backend):
         self._queue_keys: dict[tuple[str, str], list[str]] = {}
         self._script_keys = script_keys()
         self._queue_cache: dict[str, str] = {}
+        self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH)
         self.script_observer: ScriptObserver | None = None
         tag = "{" + self.prefix + "}"
         self._index, self._queues, self._seq = f"{tag}:index", f"{tag}:queues", f"{tag}:seq"
@@ -194,6 +196,8 @@ class RedisBackend(Backend):
     async def open(self) -> None:
         if self._client is not None:
             return
+        if self._batcher.closed:
+            self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH)
         self._client, self._blocking, self._block_cap = self._connect()
         self._decoded = bool(self._client.get_encoder().decode_responses)
         try:
@@ -237,6 +241,7 @@ class RedisBackend(Backend):
         return self._given, blocking, None
 
     async def close(self) -> None:
+        await self._batcher.close()
         client, blocking = self._client, self._blocking
         self._client = self._blocking = None
         for owned in {id(c): c for c in (client, blocking) if c is not None}.values():
@@ -614,33 +619,50 @@ class RedisBackend(Backend):
             lost.update(group[position - 1] for position in positions)
         return lost
 
-    async def _on_attempt(self, name: str, attempt: Attempt, *args: str) -> Any:
-        """Run a script on the job an attempt names; None if the job is unknown."""
-        queue = (await self._queues_of([attempt.job_id])).get(attempt.job_id)
-        if queue is None:
-            return None
-        job_id = attempt.job_id
-        keys = [
-            *self._qkeys(queue, name),
-            self._job_key(queue, job_id),
-            self._done_key(queue, job_id),
-        ]
-        return await self._eval(name, keys, [job_id, str(attempt.number), *args])
-
     async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
-        has_result = "0" if result_json is None else "1"
-        done = await self._on_attempt("complete", attempt, has_result, result_json or "")
-        return bool(done == 1)
+        return (
+            await self._batcher.submit(Finish(attempt, "complete", result_json, None, None))
+            is not None
+        )
 
     async def fail(
         self, attempt: Attempt, error: str, *, retry_in: float | None
     ) -> JobStatus | None:
-        retry = "" if retry_in is None else str(_micros(retry_in))
-        status = await self._on_attempt("fail", attempt, error, retry)
-        return JobStatus(status) if status else None
+        status = await self._batcher.submit(Finish(attempt, "fail", None, error, retry_in))
+        return None if status is None else JobStatus(status)
 
     async def snooze(self, attempt: Attempt, delay: float) -> bool:
-        return bool(await self._on_attempt("snooze", attempt, str(_micros(delay))) == 1)
+        return await self._batcher.submit(Finish(attempt, "snooze", None, None, delay)) is not None
+
+    async def _write_finishes(self, batch: list[Finish]) -> None:
+        """Run a batch of finish scripts in one round trip; settle each caller's future."""
+        queues = await self._queues_of([op.attempt.job_id for op in batch])
+        known = [op for op in batch if op.attempt.job_id in queues]
+        calls = [self._finish_call(op, queues[op.attempt.job_id]) for op in known]
+        outcomes = dict(zip(known, await self._eval_many(calls), strict=True))
+        for op in batch:
+            outcome = outcomes.get(op)
+            if op.kind == "fail":
+                op.future.set_result(outcome or None)
+            else:
+                done = outcome == 1
+                status = JobStatus.COMPLETED if op.kind == "complete" else JobStatus.PENDING
+                op.future.set_result(status if done else None)
+
+    def _finish_call(self, op: Finish, queue: str) -> Call:
+        job_id = op.attempt.job_id
+        keys = [
+            *self._qkeys(queue, op.kind),
+            self._job_key(queue, job_id),
+            self._done_key(queue, job_id),
+        ]
+        if op.kind == "complete":
+            args = ["0" if op.result is None else "1", op.result or ""]
+        elif op.kind == "fail":
+            args = [op.error or "", "" if op.seconds is None else str(_micros(op.seconds))]
+        else:
+            args = [str(_micros(op.seconds or 0.0))]
+        return (op.kind, keys, [job_id, str(op.attempt.number), *args])
 
     async def rescue(self) -> int:
         async def fail_expired(batch: list[tuple[str, list[str]]]) -> list[int]:

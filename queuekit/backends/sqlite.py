@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -18,11 +18,13 @@ from ..backend import Backend
 from ..errors import BackendUnavailableError, InvalidOptionError, InvalidURLError
 from ..job import Attempt, Job, JobPage, JobStatus, NewJob
 from ..stats import SUCCESS_WINDOW_SECONDS, QueueCounts
+from .batching import Finish, FinishBatcher
 from .rows import job_from_row
 from .sqlfiles import load_migrations, load_queries
 
 SQL = load_queries("sqlite")
 BUSY_TIMEOUT_MS = 30_000
+BATCH_MAX = 500
 
 
 class SQLiteBackend(Backend):
@@ -38,6 +40,7 @@ class SQLiteBackend(Backend):
         # One connection serves every task of this process; transactions must not interleave.
         self._lock = asyncio.Lock()
         self._work = asyncio.Condition()
+        self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH_MAX)
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteBackend:
@@ -63,6 +66,8 @@ class SQLiteBackend(Backend):
             raise BackendUnavailableError(
                 f"cannot open SQLite database {self.path!r}: {exc}"
             ) from exc
+        if self._batcher.closed:
+            self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH_MAX)
         self._db.row_factory = sqlite3.Row
         await self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await self._db.execute("PRAGMA journal_mode = WAL")
@@ -70,6 +75,7 @@ class SQLiteBackend(Backend):
         await self._migrate()
 
     async def close(self) -> None:
+        await self._batcher.close()
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -96,13 +102,14 @@ class SQLiteBackend(Backend):
         """A write transaction; `BEGIN IMMEDIATE` takes the write lock up front, so no deadlocks."""
         db = self._connection()
         async with self._lock:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
+            with _errors():
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    await db.execute("ROLLBACK")
+                    raise
+                await db.execute("COMMIT")
 
     def _connection(self) -> aiosqlite.Connection:
         if self._db is None:
@@ -111,7 +118,8 @@ class SQLiteBackend(Backend):
 
     async def _read(self, name: str, params: Mapping[str, Any]) -> list[sqlite3.Row]:
         async with self._lock:
-            return list(await self._connection().execute_fetchall(SQL[name], params))
+            with _errors():
+                return list(await self._connection().execute_fetchall(SQL[name], params))
 
     async def _write(self, sql: str, params: Mapping[str, Any]) -> tuple[list[sqlite3.Row], int]:
         """Run one statement on its own; returns its RETURNING rows and its row count.
@@ -121,9 +129,10 @@ class SQLiteBackend(Backend):
         """
         db = self._connection()
         async with self._lock:
-            cursor = await db.execute(sql, {"now": await self._now(db), **params})
-            rows = list(await cursor.fetchall())
-            return rows, cursor.rowcount
+            with _errors():
+                cursor = await db.execute(sql, {"now": await self._now(db), **params})
+                rows = list(await cursor.fetchall())
+                return rows, cursor.rowcount
 
     @staticmethod
     async def _now(db: aiosqlite.Connection) -> float:
@@ -187,35 +196,41 @@ class SQLiteBackend(Backend):
         rows, _ = await self._write(SQL["heartbeat"], {"attempts": held, "lease": lease})
         return set(attempts) - {Attempt(row[0], row[1]) for row in rows}
 
-    async def _on_attempt(self, name: str, attempt: Attempt, **params: Any) -> int:
-        _, count = await self._write(
-            SQL[name], {"id": attempt.job_id, "attempt": attempt.number, **params}
-        )
-        return count
-
     async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
-        return await self._on_attempt("complete", attempt, result=result_json) == 1
+        return (
+            await self._batcher.submit(Finish(attempt, "complete", result_json, None, None))
+            is not None
+        )
 
     async def fail(
         self, attempt: Attempt, error: str, *, retry_in: float | None
     ) -> JobStatus | None:
-        params = {
-            "id": attempt.job_id,
-            "attempt": attempt.number,
-            "error": error,
-            "retry_in": retry_in,
-        }
-        rows, _ = await self._write(SQL["fail"], params)
-        if not rows:
-            return None
-        await self._notify_work()
-        return JobStatus(rows[0][0])
+        status = await self._batcher.submit(Finish(attempt, "fail", None, error, retry_in))
+        return None if status is None else JobStatus(status)
 
     async def snooze(self, attempt: Attempt, delay: float) -> bool:
-        snoozed = await self._on_attempt("snooze", attempt, delay=delay) == 1
-        if snoozed:
+        return await self._batcher.submit(Finish(attempt, "snooze", None, None, delay)) is not None
+
+    async def _write_finishes(self, batch: list[Finish]) -> None:
+        """Write a batch of finish calls in one transaction, so many jobs share one lock."""
+        async with self._transaction() as db:
+            now = await self._now(db)
+            statuses = []
+            for op in batch:
+                params = {
+                    "id": op.attempt.job_id,
+                    "attempt": op.attempt.number,
+                    "now": now,
+                    "result": op.result,
+                    "error": op.error,
+                    "seconds": op.seconds,
+                }
+                rows = list(await db.execute_fetchall(SQL[op.kind], params))
+                statuses.append(rows[0][0] if rows else None)
+        for op, status in zip(batch, statuses, strict=True):
+            op.future.set_result(status)
+        if any(status in (JobStatus.PENDING, JobStatus.FAILED) for status in statuses):
             await self._notify_work()
-        return snoozed
 
     async def rescue(self) -> int:
         rescued = await self._change("rescue", {})
@@ -317,3 +332,12 @@ def _statements(script: str) -> list[str]:
     """Split a migration into statements (its comments may hold semicolons; its code does not)."""
     code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
     return [statement for statement in code.split(";") if statement.strip()]
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Report a locked, unreadable or full database as the backend being unavailable."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise BackendUnavailableError(f"SQLite: {exc}") from exc

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import anyio
 
 import queuekit
-from queuekit import Backend, JobStatus, Queue, Tasks, Worker
+from queuekit import Backend, BackendUnavailableError, JobStatus, Queue, Tasks, Worker
+from queuekit.backends.memory import MemoryBackend
 
 from ..setups import BackendSetup
 from .options import FAST
@@ -163,3 +165,48 @@ async def test_shutdown_timeout_returns_unfinished_jobs(queue: Queue) -> None:
     assert returned.status == JobStatus.PENDING and returned.attempts == 0
     async with Worker(queue, tasks, **FAST):
         assert await queue.result(job.id, timeout=10) == "second time lucky"
+
+
+class FlakyBackend(MemoryBackend):
+    """A memory backend whose claims, heartbeats and first writes fail, like a server going away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = {"claim": 3, "heartbeat": 2, "complete": 1}
+
+    def _maybe_fail(self, call: str) -> None:
+        if self.failures[call] > 0:
+            self.failures[call] -= 1
+            raise BackendUnavailableError(f"{call}: connection refused")
+
+    async def claim(self, *args: Any, **kwargs: Any) -> list[queuekit.Job]:
+        self._maybe_fail("claim")
+        return await super().claim(*args, **kwargs)
+
+    async def heartbeat(self, *args: Any, **kwargs: Any) -> set[queuekit.Attempt]:
+        self._maybe_fail("heartbeat")
+        return await super().heartbeat(*args, **kwargs)
+
+    async def complete(self, *args: Any, **kwargs: Any) -> bool:
+        self._maybe_fail("complete")
+        return await super().complete(*args, **kwargs)
+
+
+async def test_worker_carries_on_through_backend_errors() -> None:
+    backend = FlakyBackend()
+    tasks = Tasks()
+
+    @tasks.task()
+    async def slowish(n: int) -> int:
+        await anyio.sleep(0.1)
+        return n
+
+    async with queuekit.connect(backend) as queue:
+        jobs = await queue.enqueue_many(queuekit.new_job("slowish", {"n": n}) for n in range(5))
+        async with Worker(queue, tasks, lease=0.3, poll_interval=0.05, rescue_interval=0.1):
+            results = [await queue.result(job.id, timeout=20) for job in jobs]
+    assert results == list(range(5))
+    assert backend.failures == {"claim": 0, "heartbeat": 0, "complete": 0}
+    # The job whose completion was lost ran again once its lease expired.
+    attempts = [(await queue.get_job(job.id)).attempts for job in jobs]
+    assert sorted(attempts) == [1, 1, 1, 1, 2]

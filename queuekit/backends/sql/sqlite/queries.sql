@@ -49,22 +49,24 @@ UPDATE queuekit_jobs
 SET status = 'completed', finished_at = :now, result = :result,
     lease_expires_at = NULL, worker_id = NULL
 WHERE id = :id AND attempts = :attempt AND status = 'running'
+RETURNING status
 
 -- name: fail
 UPDATE queuekit_jobs
-SET status = CASE WHEN :retry_in IS NULL OR attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
-    finished_at = CASE WHEN :retry_in IS NULL OR attempts >= max_attempts THEN :now END,
-    scheduled_at = CASE WHEN :retry_in IS NULL OR attempts >= max_attempts
-        THEN scheduled_at ELSE :now + :retry_in END,
+SET status = CASE WHEN :seconds IS NULL OR attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
+    finished_at = CASE WHEN :seconds IS NULL OR attempts >= max_attempts THEN :now END,
+    scheduled_at = CASE WHEN :seconds IS NULL OR attempts >= max_attempts
+        THEN scheduled_at ELSE :now + :seconds END,
     last_error = :error, lease_expires_at = NULL, worker_id = NULL
 WHERE id = :id AND attempts = :attempt AND status = 'running'
 RETURNING status
 
 -- name: snooze
 UPDATE queuekit_jobs
-SET status = 'pending', attempts = attempts - 1, scheduled_at = :now + :delay,
+SET status = 'pending', attempts = attempts - 1, scheduled_at = :now + :seconds,
     lease_expires_at = NULL, worker_id = NULL
 WHERE id = :id AND attempts = :attempt AND status = 'running'
+RETURNING status
 
 -- name: rescue
 UPDATE queuekit_jobs

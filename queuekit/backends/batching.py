@@ -1,0 +1,121 @@
+"""Group commit for `complete`, `fail` and `snooze`: calls made together are written together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from ..errors import BackendUnavailableError
+from ..job import Attempt
+
+
+@dataclass(eq=False, slots=True)
+class Finish:
+    """One buffered `complete`, `fail` or `snooze`, waiting for its batch to be written."""
+
+    attempt: Attempt
+    kind: str
+    result: str | None
+    error: str | None
+    seconds: float | None
+    future: asyncio.Future[str | None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    """Resolves to the job's new status, or None if the attempt no longer held the job."""
+
+
+class FinishBatcher:
+    """Group commit for finish calls.
+
+    The first call starts a batch after `window` seconds (0: on the next turn of the event
+    loop, which still gathers every call made in the same turn). While `max_in_flight` batches
+    are being written, new calls wait and join the next batch, so batches grow with the load
+    without adding latency when idle. A batch holds at most `max_size` calls and at most one
+    call per attempt (a repeated call goes to the next batch, where it finds the job already
+    finished).
+    """
+
+    def __init__(
+        self,
+        write: Callable[[list[Finish]], Awaitable[None]],
+        *,
+        window: float,
+        max_size: int,
+        max_in_flight: int = 2,
+    ) -> None:
+        self._write = write
+        self._window = window
+        self._max_size = max_size
+        self._max_in_flight = max_in_flight
+        self._pending: list[Finish] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self.batches = 0
+        """How many batches have been written: a counter for tests and metrics."""
+        self.closed = False
+
+    async def submit(self, op: Finish) -> str | None:
+        if self.closed:
+            raise BackendUnavailableError("the backend is closed")
+        self._pending.append(op)
+        if len(self._pending) >= self._max_size:
+            self._start_if_free()
+        elif self._timer is None and len(self._in_flight) < self._max_in_flight:
+            loop = asyncio.get_running_loop()
+            self._timer = (
+                loop.call_later(self._window, self._on_timer)
+                if self._window > 0
+                else loop.call_soon(self._on_timer)
+            )
+        return await op.future
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._start_if_free()
+
+    def _start_if_free(self) -> None:
+        while self._pending and len(self._in_flight) < self._max_in_flight:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            batch: list[Finish] = []
+            later: list[Finish] = []
+            seen: set[Attempt] = set()
+            for op in self._pending:
+                if len(batch) < self._max_size and op.attempt not in seen:
+                    batch.append(op)
+                    seen.add(op.attempt)
+                else:
+                    later.append(op)
+            self._pending = later
+            task = asyncio.create_task(self._run(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._done)
+
+    async def _run(self, batch: list[Finish]) -> None:
+        try:
+            await self._write(batch)
+        except asyncio.CancelledError:
+            for op in batch:
+                op.future.cancel()
+            raise
+        except Exception as exc:  # `write` settles every future itself unless it breaks
+            for op in batch:
+                if not op.future.done():
+                    op.future.set_exception(exc)
+        finally:
+            self.batches += 1
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        # Calls that arrived during the write have waited long enough: go at once.
+        self._start_if_free()
+
+    async def close(self) -> None:
+        """Write everything buffered, then refuse new calls."""
+        self.closed = True
+        while self._pending or self._in_flight:
+            self._start_if_free()
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight))
