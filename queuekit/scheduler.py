@@ -783,7 +783,8 @@ class Scheduler:
                 self._skip(entry, Skip(first, last, missed, SkipReason.MISSED), log)
             else:
                 log.warning(
-                    "missed %s slots from %s to %s: ran once, for slot %s",
+                    "%s slots from %s to %s passed unfired by this scheduler: "
+                    "slot %s stands in for them",
                     f"{missed}+" if missed >= MAX_COUNTED else missed,
                     slot_text(first),
                     slot_text(last),
@@ -814,11 +815,17 @@ class Scheduler:
                     unique_key=schedule.unique_key(slot),
                     id=job_id,
                 )
-            except InvalidOptionError:
+            except InvalidOptionError as exc:
                 # The id is taken: its job finished (freeing the unique key) before we came.
+                # The request was validated at registration, so a taken id is the one reason
+                # the backend can refuse it: the slot has fired, even if the lookup misses.
                 existing = await backend.get_job(job_id)
                 if existing is None:
-                    raise
+                    log.warning(
+                        "slot %s: the backend refused id %s (%s)", slot_text(slot), job_id, exc
+                    )
+                    entry.last_fire = Fire(slot, job_id, self.clock.now(), False, coalesced)
+                    return
             else:
                 if job.id == job_id:
                     entry.last_fire = Fire(slot, job_id, self.clock.now(), True, coalesced)
