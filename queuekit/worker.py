@@ -125,10 +125,11 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.processed = 0
         self._in_flight: dict[Attempt, _InFlight] = {}
-        self._slot_freed = anyio.Event()
+        # Made when the worker runs: anyio's primitives need a running event loop.
+        self._slot_freed: anyio.Event | None = None
         self._stopping = False
-        self._stop_scope = anyio.CancelScope()
-        self._force_scope = anyio.CancelScope()
+        self._stop_scope: anyio.CancelScope | None = None
+        self._force_scope: anyio.CancelScope | None = None
         self._task_group: TaskGroup | None = None
         self._log = logging.LoggerAdapter(logger, {"worker_id": self.worker_id})
         # Schedules fire beside the pool, in its task group (see queuekit.scheduler).
@@ -162,7 +163,8 @@ class Worker:
                         if self._stopping:
                             # Jobs left running are rescued once their leases expire.
                             self._log.warning("second %s: exiting now", signal.Signals(signum).name)
-                            self._force_scope.cancel()
+                            if self._force_scope is not None:
+                                self._force_scope.cancel()
                         else:
                             self._log.info("%s: shutting down", signal.Signals(signum).name)
                             self.stop()
@@ -183,7 +185,8 @@ class Worker:
     def stop(self) -> None:
         """Stop claiming now; running jobs get `shutdown_timeout` to finish."""
         self._stopping = True
-        self._stop_scope.cancel()
+        if self._stop_scope is not None:
+            self._stop_scope.cancel()
 
     async def _serve(
         self,
@@ -192,13 +195,13 @@ class Worker:
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         self._stopping = False
-        self._stop_scope = anyio.CancelScope()
-        self._force_scope = anyio.CancelScope()
+        self._stop_scope = stop_scope = anyio.CancelScope()
+        self._force_scope = force_scope = anyio.CancelScope()
         for hook in self.on_startup:
             await hook(self.state)
         self._log.info("worker started on queues %s", ", ".join(self.limits))
         try:
-            with self._force_scope:
+            with force_scope:
                 async with anyio.create_task_group() as services:
                     services.start_soon(self._heartbeat_loop)
                     services.start_soon(self._rescue_loop)
@@ -206,7 +209,7 @@ class Worker:
                         services.start_soon(self.scheduler.run)
                     task_status.started()
                     async with anyio.create_task_group() as jobs:
-                        with self._stop_scope:
+                        with stop_scope:
                             await self._claim_loop(jobs, until_empty)
                         self._stopping = True
                         await self._drain()
@@ -247,7 +250,7 @@ class Worker:
         return {q: n for q, n in slots.items() if n > 0}, total
 
     def _slot_event(self) -> anyio.Event:
-        if self._slot_freed.is_set():
+        if self._slot_freed is None or self._slot_freed.is_set():
             self._slot_freed = anyio.Event()
         return self._slot_freed
 
@@ -351,7 +354,7 @@ class Worker:
             _current.reset(token)
             del self._in_flight[job.attempt]
             self.processed += 1
-            self._slot_freed.set()
+            self._slot_event().set()
         report = JobReport(job, outcome, time.monotonic() - started, error)
         for after in self.after_job:
             try:

@@ -210,3 +210,9 @@ async def test_worker_carries_on_through_backend_errors() -> None:
     # The job whose completion was lost ran again once its lease expired.
     attempts = [(await queue.get_job(job.id)).attempts for job in jobs]
     assert sorted(attempts) == [1, 1, 1, 1, 2]
+
+
+def test_worker_can_be_built_outside_an_event_loop() -> None:
+    worker = Worker(queuekit.connect("memory://"), Tasks(), queues={"a": 2, "b": 3})
+    worker.stop()
+    assert worker.limits == {"a": 2, "b": 3}
