@@ -118,7 +118,26 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def list_queues(self) -> list[str]:
-        """Every queue that holds at least one job, sorted by name."""
+        """Every queue that holds at least one job or is paused, sorted by name."""
+
+    # Pausing
+
+    @abc.abstractmethod
+    async def pause(self, queue: str) -> None:
+        """Stop claims from `queue` until it is resumed; idempotent.
+
+        A paused queue still accepts jobs. `claim` skips it inside its own atomic step, and
+        `wait_for_work` ignores its due jobs, so no claim that starts after `pause` returns
+        takes a job from it, in any process.
+        """
+
+    @abc.abstractmethod
+    async def resume(self, queue: str) -> None:
+        """Let claims take jobs from `queue` again (and wake idle workers); idempotent."""
+
+    @abc.abstractmethod
+    async def paused_queues(self) -> set[str]:
+        """The names of the paused queues."""
 
     @abc.abstractmethod
     async def stats(self, queue: str) -> QueueCounts:

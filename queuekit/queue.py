@@ -224,7 +224,22 @@ class Queue:
         return await self.backend.list_queues()
 
     async def stats(self, queue: str = "default") -> QueueStats:
-        return QueueStats.from_counts(queue, await self.backend.stats(check_name(queue)))
+        counts = await self.backend.stats(check_name(queue))
+        paused = queue in await self.backend.paused_queues()
+        return QueueStats.from_counts(queue, counts, paused=paused)
+
+    # Pausing
+
+    async def pause(self, queue: str) -> None:
+        """Stop workers (on every host) claiming from `queue`; enqueueing still works."""
+        await self.backend.pause(check_name(queue))
+
+    async def resume(self, queue: str) -> None:
+        """Let workers claim from `queue` again."""
+        await self.backend.resume(check_name(queue))
+
+    async def paused_queues(self) -> set[str]:
+        return await self.backend.paused_queues()
 
     # Repairing
 

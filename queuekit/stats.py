@@ -57,6 +57,8 @@ class QueueStats:
     oldest_ready_age: float | None
     success_rate: float | None
     health: int
+    paused: bool = False
+    """Whether workers are kept from claiming this queue's jobs (`Queue.pause`)."""
 
     @property
     def total(self) -> int:
@@ -65,7 +67,7 @@ class QueueStats:
         )
 
     @classmethod
-    def from_counts(cls, queue: str, counts: QueueCounts) -> QueueStats:
+    def from_counts(cls, queue: str, counts: QueueCounts, *, paused: bool = False) -> QueueStats:
         finished = counts.completed_recently + counts.dead_recently
         success_rate = counts.completed_recently / finished if finished else None
         age = counts.oldest_ready_age
@@ -89,4 +91,5 @@ class QueueStats:
             oldest_ready_age=age,
             success_rate=success_rate,
             health=max(0, min(100, round(health))),
+            paused=paused,
         )

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..errors import BackendUnavailableError
-from ..job import Attempt
+from ..job import Attempt, JobStatus
 
 
 @dataclass(eq=False, slots=True)
@@ -119,3 +119,24 @@ class FinishBatcher:
             self._start_if_free()
             if self._in_flight:
                 await asyncio.wait(set(self._in_flight))
+
+
+class BatchedFinishes:
+    """`complete`, `fail` and `snooze` for a backend that writes them through a `FinishBatcher`."""
+
+    _batcher: FinishBatcher
+
+    async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
+        return (
+            await self._batcher.submit(Finish(attempt, "complete", result_json, None, None))
+            is not None
+        )
+
+    async def fail(
+        self, attempt: Attempt, error: str, *, retry_in: float | None
+    ) -> JobStatus | None:
+        status = await self._batcher.submit(Finish(attempt, "fail", None, error, retry_in))
+        return None if status is None else JobStatus(status)
+
+    async def snooze(self, attempt: Attempt, delay: float) -> bool:
+        return await self._batcher.submit(Finish(attempt, "snooze", None, None, delay)) is not None

@@ -43,6 +43,7 @@ class MemoryBackend(Backend):
         self._jobs: dict[str, Record] = {}
         self._lanes: dict[str, _Lane] = {}
         self._unique: dict[tuple[str, str], str] = {}
+        self._paused: set[str] = set()
         self._seq = 0
         self._token = 0
         self._work_waiters: dict[str, set[asyncio.Event]] = {}
@@ -129,7 +130,11 @@ class MemoryBackend(Backend):
         self, slots: Mapping[str, int], *, limit: int, lease: float, worker_id: str
     ) -> list[Job]:
         now = self._now()
-        free = {queue: count for queue, count in slots.items() if count > 0}
+        free = {
+            queue: count
+            for queue, count in slots.items()
+            if count > 0 and queue not in self._paused
+        }
         for queue in free:
             self._promote_due(queue, now)
         claimed: list[Job] = []
@@ -260,7 +265,9 @@ class MemoryBackend(Backend):
         due = [
             lane.delayed[0][0]
             for queue in queues
-            if (lane := self._lanes.get(queue)) is not None and lane.delayed
+            if queue not in self._paused
+            and (lane := self._lanes.get(queue)) is not None
+            and lane.delayed
         ]
         if due:
             timeout = max(0.0, min(timeout, min(due) - now))
@@ -329,7 +336,18 @@ class MemoryBackend(Backend):
         return JobPage([job_from_row(record) for record in page], next_cursor)
 
     async def list_queues(self) -> list[str]:
-        return sorted({record["queue"] for record in self._jobs.values()})
+        return sorted({record["queue"] for record in self._jobs.values()} | self._paused)
+
+    async def pause(self, queue: str) -> None:
+        self._paused.add(queue)
+
+    async def resume(self, queue: str) -> None:
+        if queue in self._paused:
+            self._paused.discard(queue)
+            self._wake(self._work_waiters, queue)
+
+    async def paused_queues(self) -> set[str]:
+        return set(self._paused)
 
     async def stats(self, queue: str) -> QueueCounts:
         now = self._now()

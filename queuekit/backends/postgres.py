@@ -38,7 +38,7 @@ from ..errors import (
 from ..job import TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
 from ..stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..validation import check_identifier
-from .batching import Finish, FinishBatcher
+from .batching import BatchedFinishes, Finish, FinishBatcher
 from .sqlfiles import load_migrations, load_queries
 
 logger = logging.getLogger("queuekit.postgres")
@@ -228,7 +228,7 @@ class _Debouncer:
             await self._send_quietly(queue)
 
 
-class PostgresBackend(Backend):
+class PostgresBackend(BatchedFinishes, Backend):
     """Jobs in one PostgreSQL table (asyncpg), following DESIGN.md.
 
     Give either a `dsn` (`postgresql://user@host:5432/db`; the backend owns its pool) or an
@@ -293,6 +293,7 @@ class PostgresBackend(Backend):
         replacements = {
             "{jobs}": self.qualified_table,
             "{migrations}": self._migrations_table,
+            "{paused}": f"{_quote(schema)}.{_quote(table + '_paused')}",
             "{schema}": _quote(schema),
             "{table}": table,
         }
@@ -626,30 +627,6 @@ class PostgresBackend(Backend):
         held = {Attempt(row["id"], row["attempts"]) for row in rows}
         return {attempt for attempt in attempts if attempt not in held}
 
-    async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
-        return await self._finish(attempt, "complete", result=result_json) is not None
-
-    async def fail(
-        self, attempt: Attempt, error: str, *, retry_in: float | None
-    ) -> JobStatus | None:
-        status = await self._finish(attempt, "fail", error=error, seconds=retry_in)
-        return None if status is None else JobStatus(status)
-
-    async def snooze(self, attempt: Attempt, delay: float) -> bool:
-        return await self._finish(attempt, "snooze", seconds=delay) is not None
-
-    async def _finish(
-        self,
-        attempt: Attempt,
-        kind: str,
-        *,
-        result: str | None = None,
-        error: str | None = None,
-        seconds: float | None = None,
-    ) -> str | None:
-        self._require_pool()
-        return await self._batcher.submit(Finish(attempt, kind, result, error, seconds))
-
     @property
     def finish_batches(self) -> int:
         """How many statements have written `complete`/`fail`/`snooze` calls so far."""
@@ -889,6 +866,17 @@ class PostgresBackend(Backend):
 
     async def list_queues(self) -> list[str]:
         return [row["queue"] for row in await self._fetch("list_queues")]
+
+    async def pause(self, queue: str) -> None:
+        await self._execute("pause", queue)
+
+    async def resume(self, queue: str) -> None:
+        rows = await self._fetch("resume", queue, self.channel)
+        if rows and rows[0]["notified"]:
+            self._wake_work([queue])
+
+    async def paused_queues(self) -> set[str]:
+        return {row["queue"] for row in await self._fetch("paused_queues")}
 
     async def stats(self, queue: str) -> QueueCounts:
         rows = {

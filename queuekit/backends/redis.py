@@ -34,7 +34,7 @@ from ..errors import BackendUnavailableError, InvalidOptionError, InvalidURLErro
 from ..job import Attempt, Job, JobPage, JobStatus, NewJob
 from ..stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..validation import check_identifier
-from .batching import Finish, FinishBatcher
+from .batching import BatchedFinishes, Finish, FinishBatcher
 from .rows import job_from_row
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ SCRIPTS = (
     "stats",
     "reserve",
     "unindex",
+    "pause",
 )
 BIND_KEYS = re.compile(r"^bind_keys\(([^)]*)\)", re.MULTILINE)
 URL_OPTIONS = ("queuekit_prefix", "queuekit_cluster")
@@ -141,7 +142,7 @@ class ScriptObserver(Protocol):
     def __call__(self, name: str, keys: Sequence[str]) -> None: ...
 
 
-class RedisBackend(Backend):
+class RedisBackend(BatchedFinishes, Backend):
     """Jobs in Redis through `redis.asyncio`: a plain server or a Cluster.
 
     Build it from a URL (`redis://`, `rediss://`; `?queuekit_prefix=name` sets the key
@@ -366,7 +367,7 @@ class RedisBackend(Backend):
         return list(await pipe.execute(raise_on_error=False))
 
     async def _commands(self, commands: Sequence[Sequence[str]]) -> list[Any]:
-        """Plain commands in one round trip (reads across slots, never state changes)."""
+        """Plain commands in one round trip: reads across slots, and idempotent index repairs."""
         if not commands:
             return []
         client = self._require()
@@ -390,8 +391,7 @@ class RedisBackend(Backend):
         return sorted(names)
 
     async def _lookup(self, job_id: str) -> str | None:
-        queue: str | None = (await self._commands([("HGET", self._index, job_id)]))[0]
-        return queue
+        return (await self._queues_of([job_id])).get(job_id)
 
     async def _queues_of(self, job_ids: Sequence[str]) -> dict[str, str]:
         """Each job's queue: from the jobs this client claimed, else from the index."""
@@ -400,6 +400,27 @@ class RedisBackend(Backend):
         if unknown:
             queues = (await self._commands([("HMGET", self._index, *unknown)]))[0]
             found.update((job_id, q) for job_id, q in zip(unknown, queues, strict=True) if q)
+            missing = [job_id for job_id in unknown if job_id not in found]
+            if missing:
+                found.update(await self._search_queues(missing))
+        return found
+
+    async def _search_queues(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """Find jobs missing from the index in every queue, and index them again.
+
+        Two enqueues racing with one explicit id can leave the job stored but unindexed: the
+        loser gives back an index entry the winner's job now uses. This finds such jobs.
+        """
+        names = await self._queue_names()
+        probes = [(job_id, queue) for job_id in job_ids for queue in names]
+        exists = await self._commands(
+            [("EXISTS", self._job_key(queue, job_id)) for job_id, queue in probes]
+        )
+        found = {job_id: queue for (job_id, queue), hit in zip(probes, exists, strict=True) if hit}
+        if found:
+            await self._commands(
+                [("HSETNX", self._index, job_id, q) for job_id, q in found.items()]
+            )
         return found
 
     def _remember(self, job: Job) -> None:
@@ -619,21 +640,6 @@ class RedisBackend(Backend):
             lost.update(group[position - 1] for position in positions)
         return lost
 
-    async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
-        return (
-            await self._batcher.submit(Finish(attempt, "complete", result_json, None, None))
-            is not None
-        )
-
-    async def fail(
-        self, attempt: Attempt, error: str, *, retry_in: float | None
-    ) -> JobStatus | None:
-        status = await self._batcher.submit(Finish(attempt, "fail", None, error, retry_in))
-        return None if status is None else JobStatus(status)
-
-    async def snooze(self, attempt: Attempt, delay: float) -> bool:
-        return await self._batcher.submit(Finish(attempt, "snooze", None, None, delay)) is not None
-
     async def _write_finishes(self, batch: list[Finish]) -> None:
         """Run a batch of finish scripts in one round trip; settle each caller's future."""
         queues = await self._queues_of([op.attempt.job_id for op in batch])
@@ -818,8 +824,30 @@ class RedisBackend(Backend):
 
     async def list_queues(self) -> list[str]:
         names = await self._queue_names()
-        sizes = await self._commands([("ZCARD", self._key(name, "all")) for name in names])
-        return [name for name, size in zip(names, sizes, strict=True) if size]
+        sizes = await self._commands(
+            [("ZCARD", self._key(name, "all")) for name in names]
+            + [("EXISTS", self._key(name, "paused")) for name in names]
+        )
+        held, paused = sizes[: len(names)], sizes[len(names) :]
+        return [
+            name
+            for name, size, pause in zip(names, held, paused, strict=True)
+            if int(size) or int(pause)
+        ]
+
+    async def pause(self, queue: str) -> None:
+        # Name the queue in the {prefix} set first (as reserve.lua does for a queue with jobs),
+        # so list_queues and paused_queues find it; the pause itself is one script.
+        await self._commands([("SADD", self._queues, queue)])
+        await self._eval("pause", self._qkeys(queue, "pause"), ["1"])
+
+    async def resume(self, queue: str) -> None:
+        await self._eval("pause", self._qkeys(queue, "pause"), ["0"])
+
+    async def paused_queues(self) -> set[str]:
+        names = await self._queue_names()
+        flags = await self._commands([("EXISTS", self._key(name, "paused")) for name in names])
+        return {name for name, flag in zip(names, flags, strict=True) if int(flag)}
 
     async def stats(self, queue: str) -> QueueCounts:
         reply = await self._eval(

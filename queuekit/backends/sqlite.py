@@ -18,7 +18,7 @@ from ..backend import Backend
 from ..errors import BackendUnavailableError, InvalidOptionError, InvalidURLError
 from ..job import Attempt, Job, JobPage, JobStatus, NewJob
 from ..stats import SUCCESS_WINDOW_SECONDS, QueueCounts
-from .batching import Finish, FinishBatcher
+from .batching import BatchedFinishes, Finish, FinishBatcher
 from .rows import job_from_row
 from .sqlfiles import load_migrations, load_queries
 
@@ -27,7 +27,7 @@ BUSY_TIMEOUT_MS = 30_000
 BATCH_MAX = 500
 
 
-class SQLiteBackend(Backend):
+class SQLiteBackend(BatchedFinishes, Backend):
     """Jobs in one SQLite table; WAL mode, writes under `BEGIN IMMEDIATE`, time from SQLite.
 
     Wake-ups reach waiters in this process at once; other processes notice new work at their
@@ -196,21 +196,6 @@ class SQLiteBackend(Backend):
         rows, _ = await self._write(SQL["heartbeat"], {"attempts": held, "lease": lease})
         return set(attempts) - {Attempt(row[0], row[1]) for row in rows}
 
-    async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
-        return (
-            await self._batcher.submit(Finish(attempt, "complete", result_json, None, None))
-            is not None
-        )
-
-    async def fail(
-        self, attempt: Attempt, error: str, *, retry_in: float | None
-    ) -> JobStatus | None:
-        status = await self._batcher.submit(Finish(attempt, "fail", None, error, retry_in))
-        return None if status is None else JobStatus(status)
-
-    async def snooze(self, attempt: Attempt, delay: float) -> bool:
-        return await self._batcher.submit(Finish(attempt, "snooze", None, None, delay)) is not None
-
     async def _write_finishes(self, batch: list[Finish]) -> None:
         """Write a batch of finish calls in one transaction, so many jobs share one lock."""
         async with self._transaction() as db:
@@ -279,6 +264,16 @@ class SQLiteBackend(Backend):
 
     async def list_queues(self) -> list[str]:
         return [row[0] for row in await self._read("list_queues", {})]
+
+    async def pause(self, queue: str) -> None:
+        await self._change("pause", {"queue": queue})
+
+    async def resume(self, queue: str) -> None:
+        if await self._change("resume", {"queue": queue}):
+            await self._notify_work()
+
+    async def paused_queues(self) -> set[str]:
+        return {row[0] for row in await self._read("paused_queues", {})}
 
     async def stats(self, queue: str) -> QueueCounts:
         now = float((await self._read("now", {}))[0][0])

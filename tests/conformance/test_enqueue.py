@@ -9,6 +9,7 @@ import anyio
 import queuekit
 from queuekit import Backend, JobStatus, Priority, Queue
 
+from ..setups import BackendSetup
 from .helpers import claim, claim_one
 
 
@@ -97,3 +98,32 @@ async def test_unique_keys_within_one_bulk_enqueue(queue: Queue) -> None:
     assert [job.payload["n"] for job in jobs] == [0, 1, 2] * 3
     page = await queue.list_jobs()
     assert len(page.jobs) == 3
+
+
+async def _enqueue_or_refuse(
+    client: Backend, request: queuekit.NewJob, outcomes: list[str]
+) -> None:
+    try:
+        outcomes.append((await client.enqueue(request)).id)
+    except queuekit.InvalidOptionError:
+        outcomes.append("refused")
+
+
+async def test_racing_enqueues_of_one_id_keep_the_job_findable(
+    queue: Queue, backend: Backend, backend_setup: BackendSetup
+) -> None:
+    other = backend_setup.make()
+    await other.open()
+    try:
+        for n in range(30):
+            job_id = f"slot-{n}"
+            outcomes: list[str] = []
+            async with anyio.create_task_group() as group:
+                for client in (backend, other):
+                    request = queuekit.new_job("t", id=job_id, unique_key=job_id)
+                    group.start_soon(_enqueue_or_refuse, client, request, outcomes)
+            assert job_id in outcomes
+            assert (await queue.get_job(job_id)).id == job_id
+        assert len((await queue.list_jobs(limit=100)).jobs) == 30
+    finally:
+        await other.close()

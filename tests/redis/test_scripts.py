@@ -49,6 +49,8 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     assert await queue.delete_job(pending.id)
     assert await queue.purge("b", JobStatus.PENDING) >= 1
     assert await queue.prune(older_than=0) >= 1
+    await queue.pause("a")
+    await queue.resume("a")
 
 
 async def test_every_script_call_stays_in_one_slot(

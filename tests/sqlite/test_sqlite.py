@@ -53,7 +53,7 @@ async def test_schema_is_versioned_and_migrates_once(tmp_path: Path) -> None:
             "AND status IN ('pending', 'failed') AND scheduled_at <= 0 "
             "ORDER BY priority DESC, scheduled_at, seq LIMIT 5"
         ).fetchall()
-    assert versions == [(1,)]
+    assert versions == [(1,), (2,)]
     assert mode == ("wal",)
     assert any("queuekit_jobs_claim" in str(row) for row in plan), plan
     assert not any("TEMP B-TREE" in str(row) for row in plan), "the claim must not sort"

@@ -3,7 +3,10 @@
 -- KEYS: the bound queue keys, then the job key of each member.
 -- ARGV: want, lease_us, worker_id, member...
 -- Returns {member, {field, value, ...}} per claimed job.
-bind_keys('ready', 'leases', 'status:pending', 'status:failed', 'status:running')
+bind_keys('ready', 'leases', 'status:pending', 'status:failed', 'status:running', 'paused')
+if rcall('EXISTS', K.paused) == 1 then
+  return {}
+end
 local want = tonumber(ARGV[1])
 local now = now_us()
 local expiry = now + tonumber(ARGV[2])

@@ -1,7 +1,11 @@
--- Promote due scheduled jobs to ready, then show the head of the ready line.
+-- Promote due scheduled jobs to ready, then show the head of the ready line (none while the
+-- queue is paused).
 -- KEYS: the bound queue keys.  ARGV: how many heads.
 -- Returns {more, {member, score, ...}}; more = 1 when due jobs are still left to promote.
-bind_keys('ready', 'scheduled')
+bind_keys('ready', 'scheduled', 'paused')
+if rcall('EXISTS', K.paused) == 1 then
+  return { 0, {} }
+end
 local BATCH = 1000
 local now = now_us()
 local due = rcall('ZRANGEBYSCORE', K.scheduled, '-inf', int(now), 'WITHSCORES', 'LIMIT', '0', int(BATCH))

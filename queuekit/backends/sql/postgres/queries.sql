@@ -1,6 +1,6 @@
 -- queuekit's PostgreSQL statements, one per `-- name:` section, loaded by sqlfiles.py.
 --
--- `{jobs}`, `{migrations}` and `{schema}` are replaced with validated, quoted identifiers when a
+-- `{jobs}`, `{migrations}`, `{paused}` and `{schema}` are replaced with validated, quoted identifiers when a
 -- backend is created; every value is a $n parameter. Time is always the server's `now()` (the
 -- start of the statement's transaction, so one statement sees one instant). Wake-ups are
 -- `pg_notify($channel, 'w:<queue>')` for new claimable work and `'o:<ids>'` (or a bare 'o'
@@ -102,6 +102,7 @@ WITH RECURSIVE lanes AS (
     SELECT l.queue, l.slots
     FROM unnest($1::text[], $2::int[]) AS l(queue, slots)
     WHERE l.slots > 0
+      AND NOT EXISTS (SELECT 1 FROM {paused} AS p WHERE p.queue = l.queue)
 ),
 levels AS (
     SELECT l.queue, l.slots,
@@ -249,6 +250,7 @@ WITH RECURSIVE levels AS (
             WHERE j.queue = l.queue AND j.status IN ('pending', 'failed') AND j.attempts >= 0
             ORDER BY j.priority DESC LIMIT 1) AS priority
     FROM unnest($1::text[]) AS l(queue)
+    WHERE NOT EXISTS (SELECT 1 FROM {paused} AS p WHERE p.queue = l.queue)
     UNION ALL
     SELECT v.queue,
            (SELECT j.priority FROM {jobs} AS j
@@ -277,7 +279,8 @@ SELECT pg_notify($1, $2)
 SELECT * FROM {jobs} WHERE id = $1
 
 -- name: list_queues
--- A loose index scan: one descent of the list index per distinct queue, not a full scan.
+-- A loose index scan: one descent of the list index per distinct queue, not a full scan;
+-- paused queues are listed too, even without jobs.
 WITH RECURSIVE q AS (
     (SELECT queue FROM {jobs} ORDER BY queue LIMIT 1)
     UNION ALL
@@ -286,6 +289,22 @@ WITH RECURSIVE q AS (
     WHERE q.queue IS NOT NULL
 )
 SELECT queue FROM q WHERE queue IS NOT NULL
+UNION
+SELECT queue FROM {paused}
+ORDER BY queue
+
+-- name: pause
+INSERT INTO {paused} (queue) VALUES ($1) ON CONFLICT DO NOTHING
+
+-- name: resume
+-- $2 the channel: idle workers on every host wake and claim at once.
+WITH resumed AS (
+    DELETE FROM {paused} WHERE queue = $1 RETURNING queue
+)
+SELECT count(pg_notify($2, 'w:' || queue)) AS notified FROM resumed
+
+-- name: paused_queues
+SELECT queue FROM {paused} ORDER BY queue
 
 -- name: counts
 -- Per status of queue $1; $2 is the success window (s).

@@ -18,6 +18,7 @@ WHERE queue = :queue AND unique_key = :unique_key AND status IN ('pending', 'run
 SELECT * FROM (
     SELECT seq, priority, scheduled_at FROM queuekit_jobs
     WHERE queue = :queue_{n} AND status IN ('pending', 'failed') AND scheduled_at <= :now
+      AND NOT EXISTS (SELECT 1 FROM queuekit_paused WHERE queue = :queue_{n})
     ORDER BY priority DESC, scheduled_at, seq
     LIMIT :limit_{n}
 )
@@ -79,6 +80,7 @@ WHERE status = 'running' AND lease_expires_at <= :now
 -- name: next_due
 SELECT min(scheduled_at) FROM queuekit_jobs
 WHERE status IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues))
+  AND queue NOT IN (SELECT queue FROM queuekit_paused)
 
 -- name: get
 SELECT * FROM queuekit_jobs WHERE id = :id
@@ -92,7 +94,16 @@ ORDER BY seq DESC
 LIMIT :limit
 
 -- name: list_queues
-SELECT DISTINCT queue FROM queuekit_jobs ORDER BY queue
+SELECT queue FROM queuekit_jobs UNION SELECT queue FROM queuekit_paused ORDER BY queue
+
+-- name: pause
+INSERT INTO queuekit_paused (queue, paused_at) VALUES (:queue, :now) ON CONFLICT DO NOTHING
+
+-- name: resume
+DELETE FROM queuekit_paused WHERE queue = :queue
+
+-- name: paused_queues
+SELECT queue FROM queuekit_paused ORDER BY queue
 
 -- name: counts
 SELECT status, count(*) AS n,
