@@ -214,7 +214,7 @@ class Queue:
             check_name(queue)
         if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidOptionError(f"limit must be from 1 to {MAX_PAGE_SIZE}")
-        if cursor is not None and not cursor.isdecimal():
+        if cursor is not None and not (cursor.isdecimal() and int(cursor) < 2**63):
             raise InvalidOptionError(f"bad cursor {cursor!r}: pass a page's next_cursor back")
         return await self.backend.list_jobs(
             queue=queue, status=_status(status), limit=limit, cursor=cursor

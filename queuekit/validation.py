@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -20,6 +21,8 @@ MAX_UNIQUE_KEY_LENGTH = 512
 MAX_JOB_ID_LENGTH = 128
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 3
+MAX_DELAY_SECONDS = 100 * 365.25 * 86400
+"""Jobs run within a century: a longer delay is a mistake, and overflows stored timestamps."""
 
 
 def check_name(value: object, what: str = "queue name") -> str:
@@ -109,6 +112,10 @@ def new_job(
         raise InvalidOptionError("pass delay= or run_at=, not both")
     if run_at is not None and (not isinstance(run_at, datetime) or run_at.tzinfo is None):
         raise InvalidOptionError("run_at must be a timezone-aware datetime")
+    if run_at is not None and abs(run_at.timestamp() - time.time()) > MAX_DELAY_SECONDS:
+        raise InvalidOptionError("run_at must be within 100 years of now")
+    if delay is not None and check_seconds(delay, "delay") > MAX_DELAY_SECONDS:
+        raise InvalidOptionError(f"delay {delay!r} is over 100 years")
     if unique_key is not None and (
         not isinstance(unique_key, str) or not 0 < len(unique_key) <= MAX_UNIQUE_KEY_LENGTH
     ):

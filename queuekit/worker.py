@@ -371,7 +371,7 @@ class Worker:
         if task is None:
             error = f"UnknownTaskError: no handler registered for type {job.type}"
             log.error("%s: moving job to dead", error)
-            await backend.fail(job.attempt, error, retry_in=None)
+            await self._write(backend.fail(job.attempt, error, retry_in=None), log)
             return Outcome.DEAD, None
         result: Any = None
         failure: BaseException | None = None

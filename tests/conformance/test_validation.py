@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -99,6 +99,10 @@ async def test_oversized_payload(queue: Queue) -> None:
         {"delay": "soon"},
         {"delay": timedelta(seconds=-5)},
         {"run_at": datetime(2030, 1, 1)},
+        {"delay": 6e307},
+        {"delay": timedelta(days=365 * 101)},
+        {"run_at": datetime(9999, 1, 1, tzinfo=UTC)},
+        {"run_at": datetime(1, 1, 1, tzinfo=UTC)},
         {"delay": 1, "run_at": datetime(2030, 1, 1).astimezone()},
         {"unique_key": ""},
         {"unique_key": "k" * 513},
@@ -134,6 +138,8 @@ async def test_bad_listing_arguments(queue: Queue) -> None:
         await queue.list_jobs(limit=0)
     with pytest.raises(InvalidOptionError):
         await queue.list_jobs(cursor="'; DROP TABLE")
+    with pytest.raises(InvalidOptionError):
+        await queue.list_jobs(cursor="9" * 30)
     with pytest.raises(InvalidNameError):
         await queue.stats("bad name")
 

@@ -1,0 +1,56 @@
+"""Jobs and queue stats as JSON-ready dicts: what the CLI's `--json` and the HTTP API print."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .job import Job
+from .stats import QueueStats
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def job_dict(job: Job) -> dict[str, Any]:
+    """Every field of a job; timestamps as ISO 8601 strings (UTC)."""
+    return {
+        "id": job.id,
+        "queue": job.queue,
+        "type": job.type,
+        "status": str(job.status),
+        "payload": job.payload,
+        "priority": job.priority,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "created_at": _time(job.created_at),
+        "scheduled_at": _time(job.scheduled_at),
+        "started_at": _time(job.started_at),
+        "finished_at": _time(job.finished_at),
+        "lease_expires_at": _time(job.lease_expires_at),
+        "worker_id": job.worker_id,
+        "last_error": job.last_error,
+        "unique_key": job.unique_key,
+        "result": job.result,
+    }
+
+
+def stats_dict(stats: QueueStats) -> dict[str, Any]:
+    """A queue's counts, latency, health and paused flag."""
+    return {
+        "queue": stats.queue,
+        "paused": stats.paused,
+        "pending": stats.pending,
+        "scheduled": stats.scheduled,
+        "ready": stats.ready,
+        "running": stats.running,
+        "completed": stats.completed,
+        "failed": stats.failed,
+        "dead": stats.dead,
+        "cancelled": stats.cancelled,
+        "total": stats.total,
+        "oldest_ready_age": stats.oldest_ready_age,
+        "success_rate": stats.success_rate,
+        "health": stats.health,
+    }

@@ -1,0 +1,71 @@
+"""The API against its own OpenAPI document, property-based (schemathesis), on SQLite.
+
+The app runs in uvicorn in a thread, with its own event loop, as `queuekit serve` runs it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, settings
+
+import queuekit
+from queuekit.api import OPENAPI, create_app
+
+KEY = "openapi-test-key"
+schema = schemathesis.openapi.from_dict(OPENAPI)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    path: Path = tmp_path_factory.mktemp("api") / "jobs.db"
+    app = create_app(queuekit.connect(f"sqlite:///{path}"), api_key=KEY)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    # Some jobs, so the routes that take ids also see real ones.
+    for n in range(3):
+        httpx.post(
+            f"{url}/v1/jobs",
+            json={"type": "seed", "payload": {"n": n}, "queue": "q"},
+            headers={"Authorization": f"Bearer {KEY}"},
+        ).raise_for_status()
+    try:
+        yield url
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=50,
+    derandomize=True,  # the same cases every run: CI stays reproducible
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_api_matches_its_openapi_document(server: str, case: schemathesis.Case[Any]) -> None:
+    case.call_and_validate(base_url=server, headers={"Authorization": f"Bearer {KEY}"})
+
+
+def test_unauthenticated_calls_are_refused_per_the_document(server: str) -> None:
+    response = httpx.get(f"{server}/v1/jobs")
+    assert response.status_code == 401 and response.json() == {"error": "missing or wrong API key"}
