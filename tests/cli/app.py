@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queuekit import Tasks
+from queuekit import Schedule, Tasks
 
 tasks = Tasks()
 
@@ -15,3 +15,11 @@ async def double(n: int) -> int:
 @tasks.task()
 async def explode() -> None:
     raise RuntimeError("kaboom")
+
+
+@tasks.task()
+async def tick() -> str:
+    return "tock"
+
+
+SCHEDULES = [Schedule.every(0.2).job("tick")]

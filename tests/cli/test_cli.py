@@ -155,3 +155,32 @@ async def test_worker_replay_all_dead_purge_and_watch(tmp_path: Path) -> None:
         lambda: ok("jobs", "purge", "--queue", "default", "--status", "dead", "--yes", url=url)
     )
     assert "deleted 2 dead jobs" in purged
+
+
+async def test_worker_fires_its_schedules(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    worker = subprocess.Popen(
+        [
+            QUEUEKIT,
+            "worker",
+            "tests.cli.app:tasks",
+            "--url",
+            url,
+            *FAST_WORKER,
+            "--schedules",
+            "tests.cli.app:SCHEDULES",
+        ],
+        cwd=ROOT,
+    )
+    try:
+        async with queuekit.connect(url) as queue:
+            with anyio.fail_after(30):
+                while (await queue.stats()).completed < 3:
+                    await anyio.sleep(0.1)
+            ticks = (await queue.list_jobs(status=JobStatus.COMPLETED)).jobs
+            assert {job.type for job in ticks} == {"tick"}
+            assert all(job.result == "tock" and job.id.startswith("schedule:") for job in ticks)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        await anyio.to_thread.run_sync(lambda: worker.wait(30))
+    assert worker.returncode == 0

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 import queuekit
-from queuekit import Queue, Worker
+from queuekit import JobStatus, Queue, Worker
 
 from ..setups import BackendSetup
 from .process_worker import tasks
@@ -126,3 +126,27 @@ async def test_sigterm_drains_in_flight_jobs_and_exits_zero(
     stats = await durable_queue.stats()
     assert stats.completed == len(started) and stats.running == 0
     assert stats.pending == total - len(started)
+
+
+@pytest.mark.slow
+async def test_second_sigterm_forces_the_exit(
+    durable_setup: BackendSetup, durable_queue: Queue, tmp_path: Path
+) -> None:
+    assert durable_setup.url is not None
+    record = tmp_path / "events.log"
+    job = await durable_queue.enqueue("sleepy", {"seconds": 60})
+    process = start_worker(durable_setup.url, record, lease=1.0, concurrency=1)
+    await wait_for_starts(record, 1)
+    process.send_signal(signal.SIGTERM)
+    await anyio.sleep(0.3)
+    assert process.poll() is None, "the first signal waits for the running job"
+    process.send_signal(signal.SIGTERM)
+    with anyio.fail_after(10):
+        while process.poll() is None:
+            await anyio.sleep(0.05)
+    assert process.returncode == 0
+    # Left running by the forced exit, the job is rescued once its lease expires.
+    assert (await durable_queue.get_job(job.id)).status == JobStatus.RUNNING
+    await anyio.sleep(1.2)
+    assert await durable_queue.backend.rescue() == 1
+    assert (await durable_queue.get_job(job.id)).status == JobStatus.FAILED
