@@ -58,7 +58,7 @@ class SQLiteBackend(BatchedFinishes, Backend):
         folder = anyio.Path(self.path).parent
         if self.path != ":memory:" and not await folder.is_dir():
             raise BackendUnavailableError(
-                f"cannot open SQLite database {self.path!r}: folder {folder!r} does not exist"
+                f"cannot open SQLite database {self.path!r}: folder {str(folder)!r} does not exist"
             )
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
