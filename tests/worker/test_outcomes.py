@@ -276,3 +276,16 @@ async def test_run_until_empty(queue: Queue) -> None:
     ran = await Worker(queue, tasks, **FAST).run_until_empty()
     assert ran == 50 and sorted(done) == list(range(50))
     assert (await queue.stats()).scheduled == 1
+
+
+async def test_result_without_a_timeout_waits_for_a_delayed_job(queue: Queue) -> None:
+    tasks = Tasks()
+
+    @tasks.task()
+    async def answer() -> int:
+        return 42
+
+    async with Worker(queue, tasks, **FAST):
+        job = await answer.with_options(delay=0.3).enqueue(queue)
+        with anyio.fail_after(10):
+            assert await queue.result(job.id) == 42
