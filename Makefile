@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format clean
+.PHONY: demo test chaos lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/pytest
+
+# The long chaos run (20,000 jobs per durable backend, kills and server restarts) and the
+# 100,000-job load run; the servers are private, started by the run. A short form is in `make test`.
+chaos: $(VENV)/.installed
+	$(BIN)/python -m tests.chaos.run
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check queuekit tests examples benchmarks

@@ -15,15 +15,16 @@ import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .dashboard import Authenticate, Dashboard
 from .errors import BackendUnavailableError, JobNotFoundError, ValidationError
 from .job import JobStatus
 from .queue import MAX_PAGE_SIZE, Queue
@@ -36,6 +37,9 @@ MAX_BULK_JOBS = 1000
 DEFAULT_PAGE_SIZE = 50
 """Delays beyond a century are refused: the stored time would not fit a datetime."""
 ENQUEUE_FIELDS = {"type", "payload", "queue", "priority", "delay", "unique_key", "max_attempts"}
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -59,10 +63,15 @@ class _Auth:
         self.expected = None if api_key is None else f"Bearer {api_key}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        root = scope.get("root_path", "")
+        route_path = path[len(root) :] if root and path.startswith(root) else path
         if (
             scope["type"] == "http"
             and self.expected is not None
-            and not scope["path"].endswith("/v1/openapi.json")
+            and not route_path.endswith("/v1/openapi.json")
+            # The dashboard checks its own way (key, login cookie or `authenticate`).
+            and not (route_path == "/" or route_path.startswith("/dashboard"))
         ):
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
@@ -79,8 +88,18 @@ def create_app(
     *,
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    dashboard: bool = True,
+    authenticate: Authenticate | None = None,
+    secret: bytes | None = None,
+    metrics: Metrics | None = None,
 ) -> Starlette:
-    """An ASGI app serving the API for `queue`.
+    """An ASGI app serving the API for `queue`, and the web dashboard at `/dashboard/`.
+
+    The dashboard (`dashboard=False` leaves it out) takes the same `api_key` (as a bearer
+    header, or typed once into its login page) or admits requests your own
+    `authenticate(request) -> bool` accepts; `secret` signs its CSRF tokens and login cookie
+    (random per app by default: pass one when several processes serve it). With `metrics` (a
+    `queuekit.metrics.Metrics`), `GET /metrics` serves Prometheus text, guarded by the key.
 
     `api_key=None` leaves it open (fine on loopback; `queuekit serve` refuses to listen
     elsewhere without a key). An empty string is refused rather than taken as "no key".
@@ -244,6 +263,23 @@ def create_app(
         methods("/v1/queues/{name}/pause", post=pause),
         methods("/v1/queues/{name}/resume", post=resume),
     ]
+
+    if dashboard:
+        board = Dashboard(queue, api_key=api_key, authenticate=authenticate, secret=secret)
+        routes += board.routes()
+
+        async def home(request: Request) -> Response:
+            return RedirectResponse(board.base(request) + "/", status_code=307)
+
+        routes.append(Route("/", home, methods=["GET"]))
+    if metrics is not None:
+        scraper = metrics
+
+        async def serve_metrics(request: Request) -> Response:
+            body, content_type = await scraper.scrape(queue)
+            return Response(body, media_type=content_type)
+
+        routes.append(Route("/metrics", guarded(serve_metrics), methods=["GET"]))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -45,7 +45,13 @@ def _user_errors() -> Iterator[None]:
     except QueueKitError as exc:
         raise Failure(str(exc)) from None
     except ModuleNotFoundError as exc:
-        hint = {"asyncpg": "postgres", "redis": "redis", "starlette": "api", "uvicorn": "api"}
+        hint = {
+            "asyncpg": "postgres",
+            "redis": "redis",
+            "starlette": "api",
+            "uvicorn": "api",
+            "prometheus_client": "metrics",
+        }
         extra = hint.get((exc.name or "").split(".")[0])
         advice = f": pip install 'queuekit[{extra}]'" if extra else ""
         raise Failure(f"{exc}{advice}") from None
@@ -150,6 +156,11 @@ def _limits(queues: str, concurrency: int) -> dict[str, int]:
 @click.option("--lease", type=float, default=30.0, show_default=True, help="Seconds.")
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds.")
 @click.option("--shutdown-timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus metrics on 127.0.0.1:PORT (needs queuekit[metrics]).",
+)
 def worker(
     tasks_ref: str,
     url: str | None,
@@ -159,6 +170,7 @@ def worker(
     lease: float,
     poll_interval: float,
     shutdown_timeout: float,
+    metrics_port: int | None,
 ) -> None:
     """Run a worker for the tasks in MODULE:TASKS until SIGTERM or SIGINT (which drain it)."""
     import logging
@@ -178,6 +190,15 @@ def worker(
             raise Failure(f"{schedules_ref} must be a list of queuekit.Schedule")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     queue = _queue(url)
+    hooks: dict[str, Any] = {}
+    metrics = None
+    if metrics_port is not None:
+        with _user_errors():
+            from .metrics import Metrics
+        metrics = Metrics()
+        metrics.instrument(queue)
+        hooks = {"before_job": [metrics.before_job], "after_job": [metrics.after_job]}
+        metrics.serve(metrics_port)
 
     async def run() -> None:
         pool = Worker(
@@ -189,9 +210,16 @@ def worker(
             poll_interval=poll_interval,
             shutdown_timeout=shutdown_timeout,
             schedules=schedules,
+            **hooks,
         )
         async with queue:
-            await pool.run()
+            if metrics is None:
+                await pool.run()
+                return
+            async with anyio.create_task_group() as group:
+                group.start_soon(metrics.poll, queue, list(pool.limits))
+                await pool.run()
+                group.cancel_scope.cancel()
 
     _run(run)
 

@@ -269,13 +269,8 @@ class Worker:
                     claimed = await backend.claim(
                         slots, limit=total, lease=self.lease, worker_id=self.worker_id
                     )
-            except BackendUnavailableError as exc:
-                self._log.warning("claim failed, retrying: %s", exc)
-                await anyio.sleep(self.poll_interval)
-                continue
-            except Exception:
-                self._log.exception("claim failed unexpectedly, retrying")
-                await anyio.sleep(self.poll_interval)
+            except Exception as exc:
+                await self._back_off("claim", exc)
                 continue
             for job in claimed:
                 running = _InFlight(job)
@@ -283,12 +278,23 @@ class Worker:
                 jobs.start_soon(self._execute, running)
             if claimed:
                 continue
-            if until_empty and self._in_flight:
-                await self._slot_event().wait()
-            elif until_empty and not await self._retries_waiting():
-                return
-            else:
-                await backend.wait_for_work(list(slots), self.poll_interval)
+            try:
+                if until_empty and self._in_flight:
+                    await self._slot_event().wait()
+                elif until_empty and not await self._retries_waiting():
+                    return
+                else:
+                    await backend.wait_for_work(list(slots), self.poll_interval)
+            except Exception as exc:
+                await self._back_off("waiting for work", exc)
+
+    async def _back_off(self, what: str, error: Exception) -> None:
+        """A dropped connection or a backend fault must not end the worker: wait, go on."""
+        if isinstance(error, BackendUnavailableError):
+            self._log.warning("%s failed, retrying: %s", what, error)
+        else:
+            self._log.exception("%s failed unexpectedly, retrying", what)
+        await anyio.sleep(self.poll_interval)
 
     async def _retries_waiting(self) -> bool:
         for name in self.limits:

@@ -1,0 +1,45 @@
+"""The short form of the chaos run (`make chaos` runs the long one): on each durable backend,
+workers SIGKILLed every second and the server restarted once; nothing is lost, and every
+execution beyond a fault-free run's is explained by a kill or the restart."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ..redis.server import require_redis_url
+from ..setups import postgres_dsn, skip_or_fail
+from .run import BACKENDS, chaos_run, find_postgres_program, table
+
+pytestmark = pytest.mark.slow
+
+
+def require_servers(backend: str) -> None:
+    # The run starts its own private servers; it needs their programs, not the shared ones.
+    if backend == "postgres":
+        postgres_dsn()  # the suite's own PostgreSQL tests gate on it; keep the same skip rule
+        if find_postgres_program("initdb") is None or find_postgres_program("pg_ctl") is None:
+            skip_or_fail("initdb/pg_ctl not found: cannot start a private PostgreSQL")
+    elif backend == "redis":
+        require_redis_url()
+        if shutil.which("redis-server") is None:
+            skip_or_fail("redis-server not found: cannot start a private Redis")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_chaos_loses_nothing(backend: str, tmp_path: Path) -> None:
+    require_servers(backend)
+    figures = await chaos_run(
+        backend, 600, tmp_path, kill_every=1.0, lease=2.0, timeout=60, seed=10
+    )
+    print("\n" + table([figures]))
+    assert figures.enqueued == 600
+    assert figures.missing == 0, figures.problems
+    assert figures.wrong_state == 0, figures.problems
+    assert figures.unexplained == 0, figures.problems
+    assert figures.completed + figures.dead_expected == 600
+    assert not figures.problems
+    assert figures.kills >= 2
+    assert figures.restarts == (0 if backend == "sqlite" else 1)

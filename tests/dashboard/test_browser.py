@@ -1,0 +1,158 @@
+"""The dashboard end to end: headless Chromium, uvicorn on loopback, real jobs, real workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+from queuekit import JobStatus, Queue, Tasks, Worker
+from queuekit.api import create_app
+
+from ..conformance.helpers import claim_one
+from ..setups import BackendSetup
+from ..worker.options import FAST
+from .server import serving
+
+expect = pytest.importorskip("playwright.async_api").expect
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
+KEY = "dashboard-key"
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+HOSTILE_IMG = "<img src=x onerror=window.__pwned=1>"  # unquoted: JSON leaves it as is
+HOSTILE_SCRIPT = "<script>window.__pwned=1</script>"
+
+
+async def log_in(page: Page, base: str) -> None:
+    await page.goto(f"{base}/dashboard/")
+    assert page.url.endswith("/dashboard/login")
+    await page.fill("input[name=key]", "wrong")
+    await page.click("button[type=submit]")
+    assert await page.locator(".flash").inner_text() == "Wrong key."
+    await page.fill("input[name=key]", KEY)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/dashboard/")
+
+
+async def count(page: Page, queue: str, status: str) -> str:
+    return await page.locator(f'tr[data-queue="{queue}"] [data-count="{status}"]').inner_text()
+
+
+async def test_operate_queues_from_the_browser(
+    durable_setup: BackendSetup, browser: Browser
+) -> None:
+    tasks = Tasks()
+    broken = {"on": True}
+    ran: list[str] = []
+
+    @tasks.task(max_attempts=1)
+    async def charge(order: str) -> str:
+        if broken["on"]:
+            raise RuntimeError(f"card declined for {order}")
+        ran.append(order)
+        return f"charged {order}"
+
+    server_queue = Queue(durable_setup.make())  # the server's own client of the same store
+    async with Queue(durable_setup.make()) as shop:
+        first = await shop.enqueue("charge", {"order": "A-1"}, queue="billing", max_attempts=1)
+        second = await shop.enqueue("charge", {"order": "A-2"}, queue="billing", max_attempts=1)
+        async with Worker(shop, tasks, queues=["billing"], **FAST) as pool:
+            for job in (first, second):
+                while (await shop.get_job(job.id)).status != JobStatus.DEAD:
+                    await anyio.sleep(0.02)
+            pool.stop()
+        await shop.enqueue("charge", {"order": "later"}, queue="billing", delay=3600)
+
+        with serving(create_app(server_queue, api_key=KEY)) as base:
+            page = await browser.new_page(viewport={"width": 1280, "height": 720})
+            page.on("dialog", lambda dialog: dialog.accept())
+            await log_in(page, base)
+
+            # The overview counts what the backend holds.
+            assert await count(page, "billing", "dead") == "2"
+            assert await count(page, "billing", "pending") == "1"
+            if durable_setup.name == "sqlite":
+                IMAGES.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(IMAGES / "dashboard-overview.png"))
+
+            # Dead jobs, one click away; the traceback on the job's page.
+            await page.click('tr[data-queue="billing"] [data-count="dead"]')
+            await page.wait_for_selector(f'tr[data-job="{first.id}"]')
+            assert await page.locator("tr[data-job]").count() == 2
+            await page.click(f'tr[data-job="{first.id}"] a')
+            error = await page.locator("[data-error]").inner_text()
+            assert "RuntimeError: card declined for A-1" in error and "Traceback" in error
+            if durable_setup.name == "sqlite":
+                await page.screenshot(path=str(IMAGES / "dashboard-job.png"), full_page=True)
+
+            # Replay from its button: a running worker picks it up and the page follows.
+            broken["on"] = False
+            async with Worker(shop, tasks, queues=["billing"], **FAST):
+                await page.click("button:has-text('Replay')")
+                assert "replayed" in await page.locator(".flash").inner_text()
+                assert await shop.result(first.id, timeout=10) == "charged A-1"
+                await expect(page.locator("[data-status]")).to_have_text("completed", timeout=8000)
+                assert "charged A-1" in await page.locator("[data-result]").inner_text()
+
+                # Bulk replay of the queue's remaining dead job, from the overview.
+                await page.goto(f"{base}/dashboard/")
+                await page.click("button:has-text('Replay 1 dead')")
+                assert "replayed 1 dead" in await page.locator(".flash").inner_text()
+                assert await shop.result(second.id, timeout=10) == "charged A-2"
+
+                # Pause stops claims until resumed.
+                await page.click('tr[data-queue="billing"] button:has-text("Pause")')
+                assert await page.locator('[data-paused="true"]').count() == 1
+                await anyio.sleep(3 * FAST["poll_interval"])
+                held = await shop.enqueue("charge", {"order": "held"}, queue="billing")
+                await anyio.sleep(6 * FAST["poll_interval"])
+                assert (await shop.get_job(held.id)).status == JobStatus.PENDING
+                await page.click('tr[data-queue="billing"] button:has-text("Resume")')
+                assert await page.locator('[data-paused="false"]').count() == 1
+                assert await shop.result(held.id, timeout=10) == "charged held"
+                # The auto-refresh shows the new count without a reload.
+                # (without a reload: the CSP forbids eval, so no wait_for_function here)
+                completed = page.locator('tr[data-queue="billing"] [data-count="completed"]')
+                await expect(completed).to_have_text("3", timeout=8000)
+            assert ran == ["A-1", "A-2", "held"]
+            await page.close()
+
+
+async def test_hostile_payload_renders_as_text(tmp_path: Path, browser: Browser) -> None:
+    from queuekit.backends.sqlite import SQLiteBackend
+
+    path = str(tmp_path / "jobs.db")
+    payload = {"note": HOSTILE_IMG, "script": HOSTILE_SCRIPT}
+    async with Queue(SQLiteBackend(path)) as queue:
+        job = await queue.enqueue("import", payload, max_attempts=1)
+        running = await claim_one(queue.backend)
+        await queue.backend.fail(running.attempt, f"ValueError: {HOSTILE_SCRIPT}", retry_in=None)
+
+        with serving(create_app(Queue(SQLiteBackend(path)))) as base:
+            page = await browser.new_page()
+            await page.goto(f"{base}/dashboard/jobs")
+            cell = await page.locator(f'tr[data-job="{job.id}"] td.payload').inner_text()
+            assert HOSTILE_IMG in cell
+            await page.goto(f"{base}/dashboard/jobs/{job.id}")
+            shown = await page.locator("[data-payload]").inner_text()
+            assert HOSTILE_IMG in shown and HOSTILE_SCRIPT in shown
+            assert HOSTILE_SCRIPT in await page.locator("[data-error]").inner_text()
+            assert await page.locator("img").count() == 0
+            await anyio.sleep(0.2)  # give a broken image's onerror its chance
+            assert await page.evaluate("typeof window.__pwned") == "undefined"
+            await page.close()
+
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/dashboard/jobs"])
+async def test_pages_need_the_key(tmp_path: Path, browser: Browser, path: str) -> None:
+    from queuekit.backends.sqlite import SQLiteBackend
+
+    with serving(create_app(Queue(SQLiteBackend(str(tmp_path / "j.db"))), api_key=KEY)) as base:
+        page = await browser.new_page()
+        await page.goto(base + path)
+        assert page.url.endswith("/dashboard/login")
+        await page.close()
