@@ -130,3 +130,19 @@ local function finish(key, done_key, id, f, status, now)
   release_unique(id, f.unique_key)
   notify(id, done_key)
 end
+
+-- A running attempt failed with `error`: the job is claimable again at `due_us`, or dead
+-- when no attempts are left or `due_us` is false. Returns the new status.
+local function fail_attempt(key, done_key, id, f, error, due_us, now)
+  rcall('HSET', key, 'last_error', error)
+  if not due_us or tonumber(f.attempts) >= tonumber(f.max_attempts) then
+    finish(key, done_key, id, f, 'dead', now)
+    return 'dead'
+  end
+  rcall('HSET', key, 'status', 'failed', 'scheduled_at', stamp(due_us))
+  rcall('HDEL', key, 'lease_expires_at', 'worker_id')
+  rcall('ZREM', K.leases, id)
+  move(id, f.seq, 'running', 'failed')
+  make_claimable(member(f.priority, f.seq, id), due_us, now)
+  return 'failed'
+end

@@ -19,16 +19,9 @@ if f.status ~= 'running' or f.attempts ~= ARGV[2] then
   return ''
 end
 local now = now_us()
-rcall('HSET', key, 'last_error', ARGV[3])
-if ARGV[4] == '' or tonumber(f.attempts) >= tonumber(f.max_attempts) then
-  finish(key, done_key, id, f, 'dead', now)
-  return 'dead'
+local due = ARGV[4] ~= '' and now + tonumber(ARGV[4])
+local status = fail_attempt(key, done_key, id, f, ARGV[3], due, now)
+if status == 'failed' then
+  signal(1)
 end
-local due = now + tonumber(ARGV[4])
-rcall('HSET', key, 'status', 'failed', 'scheduled_at', stamp(due))
-rcall('HDEL', key, 'lease_expires_at', 'worker_id')
-rcall('ZREM', K.leases, id)
-move(id, f.seq, 'running', 'failed')
-make_claimable(member(f.priority, f.seq, id), due, now)
-signal(1)
-return 'failed'
+return status

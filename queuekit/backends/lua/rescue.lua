@@ -23,15 +23,7 @@ for i, id in ipairs(ARGV) do
     local f = load(key)
     if f.status == 'running' then
       rescued = rescued + 1
-      rcall('HSET', key, 'last_error', 'lease expired')
-      if tonumber(f.attempts) >= tonumber(f.max_attempts) then
-        finish(key, done_key, id, f, 'dead', now)
-      else
-        rcall('HSET', key, 'status', 'failed', 'scheduled_at', stamp(now))
-        rcall('HDEL', key, 'lease_expires_at', 'worker_id')
-        rcall('ZREM', K.leases, id)
-        move(id, f.seq, 'running', 'failed')
-        make_claimable(member(f.priority, f.seq, id), now, now)
+      if fail_attempt(key, done_key, id, f, 'lease expired', now, now) == 'failed' then
         retried = retried + 1
       end
     else
