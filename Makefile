@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test chaos lint format clean
+.PHONY: demo test chaos lint format clean bench bench-quick bench-venvs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,24 @@ test: $(VENV)/.installed
 chaos: $(VENV)/.installed
 	$(BIN)/python -m tests.chaos.run
 
+# Each library under benchmark has a venv of its own (their pinned redis clients conflict).
+BENCH_VENVS := $(patsubst benchmarks/requirements/%.txt,.bench/%/.installed,$(wildcard benchmarks/requirements/*.txt))
+
+.bench/%/.installed: benchmarks/requirements/%.txt
+	$(PYTHON) -m venv .bench/$*
+	.bench/$*/bin/pip install --quiet --upgrade pip
+	.bench/$*/bin/pip install --quiet -r $<
+	touch $@
+
+bench-venvs: $(BENCH_VENVS)
+
+# queuekit and its peers on the local PostgreSQL and Redis, in one run; results in benchmarks/results/.
+bench: bench-venvs
+	.bench/queuekit/bin/python -m benchmarks.run
+
+bench-quick: bench-venvs
+	.bench/queuekit/bin/python -m benchmarks.run --quick
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check queuekit tests examples benchmarks
 	$(BIN)/ruff format --check queuekit tests examples benchmarks
@@ -34,4 +52,4 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix queuekit tests examples benchmarks
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .bench .mypy_cache .ruff_cache .pytest_cache

@@ -382,6 +382,7 @@ OPENAPI: dict[str, Any] = {
                     "last_error": {"type": ["string", "null"]},
                     "unique_key": {"type": ["string", "null"]},
                     "result": {},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
                 },
             },
             "QueueStats": {

@@ -337,7 +337,7 @@ def list_jobs(
 @url_option
 @json_option
 def show(job_id: str, url: str | None, as_json: bool) -> None:
-    """One job: payload, attempts, last error with its traceback, result."""
+    """One job: headers, payload, attempts, last error with its traceback, result."""
     handle = _queue(url)
 
     async def run() -> Job:
@@ -355,6 +355,8 @@ def show(job_id: str, url: str | None, as_json: bool) -> None:
     click.echo(f"{'attempts':<{width}}  {job.attempts} of {job.max_attempts}")
     for name in ("created_at", "scheduled_at", "started_at", "finished_at", "lease_expires_at"):
         click.echo(f"{name:<{width}}  {fields[name] or '-'}")
+    if job.headers:
+        click.echo(f"headers\n{json.dumps(job.headers, indent=2, ensure_ascii=False)}")
     click.echo(f"payload\n{json.dumps(job.payload, indent=2, ensure_ascii=False)}")
     if job.result is not None:
         click.echo(f"result\n{json.dumps(job.result, indent=2, ensure_ascii=False)}")

@@ -426,9 +426,14 @@ class Dashboard:
             if job.status == JobStatus.COMPLETED
             else ""
         )
+        headers = (
+            f"<h2>Headers</h2><pre data-headers>{esc(_pretty(job.headers))}</pre>"
+            if job.headers
+            else ""
+        )
         return (
             f'<div class="actions">{"".join(actions)}</div>'
-            f'<table class="detail">{table}</table>'
+            f'<table class="detail">{table}</table>{headers}'
             f"<h2>Payload</h2><pre data-payload>{esc(_pretty(job.payload))}</pre>{error}{result}"
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -68,6 +69,9 @@ class Job:
     last_error: str | None = None
     unique_key: str | None = None
     result: JSON = None
+    headers: dict[str, str] = field(default_factory=dict)
+    """Text metadata beside the payload, such as the enqueuer's trace context; a handler gets
+    only the payload as arguments, and the headers from `current_job().job.headers`."""
 
     @property
     def attempt(self) -> Attempt:
@@ -90,6 +94,14 @@ class NewJob:
     run_at: datetime | None = None
     """An absolute time instead of `delay`."""
     unique_key: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def headers_json(self) -> str | None:
+        """The headers as stored: compact JSON text, or None when there are none."""
+        if not self.headers:
+            return None
+        return json.dumps(self.headers, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from importlib.util import find_spec
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 from urllib.parse import urlsplit
@@ -36,6 +37,13 @@ BACKENDS_BY_SCHEME = {
     "rediss": "queuekit.backends.redis:RedisBackend",
 }
 MAX_PAGE_SIZE = 1000
+# Decided once: without OpenTelemetry, enqueueing pays nothing for tracing. `opentelemetry` is a
+# namespace package that other distributions (opentelemetry-proto...) fill too: look for the API.
+TRACING = (
+    find_spec("opentelemetry") is not None and find_spec("opentelemetry.propagate") is not None
+)
+if TRACING:
+    from . import tracing
 
 
 @runtime_checkable
@@ -116,9 +124,13 @@ class Queue:
         unique_key: str | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         id: str | None = None,
+        headers: Mapping[str, str] | None = None,
         connection: object | None = None,
     ) -> Job:
         """Store one job and return it; with a live `unique_key`, return the job holding it.
+
+        `headers` are str-to-str metadata stored beside the payload; with OpenTelemetry
+        installed, the current trace context is added to them (keys you pass win).
 
         On PostgreSQL, `connection=` (an asyncpg connection) enqueues inside that connection's
         open transaction: the job exists only if the transaction commits.
@@ -134,8 +146,11 @@ class Queue:
             unique_key=unique_key,
             max_attempts=max_attempts,
             id=id,
+            headers=headers,
             max_payload_bytes=self.max_payload_bytes,
         )
+        if TRACING:
+            (request,) = tracing.inject([request])
         if transactional is not None:
             return (await transactional.enqueue_in_transaction(connection, [request]))[0]
         return await self.backend.enqueue(request)
@@ -145,7 +160,7 @@ class Queue:
     ) -> list[Job]:
         """Store many jobs made with `queuekit.new_job(...)`, in one round trip.
 
-        `connection=` works as for `enqueue` (PostgreSQL only).
+        Headers (`new_job(..., headers=...)`) and `connection=` work as for `enqueue`.
         """
         transactional = None if connection is None else self._transactional()
         requests = list(jobs)
@@ -159,6 +174,8 @@ class Queue:
                 )
         if not requests:
             return []
+        if TRACING:
+            requests = tracing.inject(requests)
         if transactional is not None:
             return await transactional.enqueue_in_transaction(connection, requests)
         return await self.backend.enqueue_many(requests)

@@ -33,6 +33,7 @@ def job_dict(job: Job) -> dict[str, Any]:
         "last_error": job.last_error,
         "unique_key": job.unique_key,
         "result": job.result,
+        "headers": job.headers,
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
@@ -31,6 +31,7 @@ class EnqueueOptions:
     run_at: datetime | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,18 @@ class Task(Generic[P, R]):
         run_at: datetime | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Task[P, R]:
         """A copy of this task that enqueues with these options."""
-        options = EnqueueOptions(queue, priority, delay, run_at, unique_key, max_attempts)
+        options = EnqueueOptions(queue, priority, delay, run_at, unique_key, max_attempts, headers)
         return replace(self, options=options)
 
     async def enqueue(self, queue: Queue, /, *args: P.args, **kwargs: P.kwargs) -> Job:
-        """Enqueue a run of this task; mypy checks the arguments against the handler's."""
+        """Enqueue a run of this task; mypy checks the arguments against the handler's.
+
+        Every keyword here is the handler's: per-job options, `headers` too, come from
+        `with_options(...)`.
+        """
         try:
             bound = inspect.signature(self.function).bind(*args, **kwargs)
         except TypeError as exc:
@@ -82,6 +88,7 @@ class Task(Generic[P, R]):
             run_at=options.run_at,
             unique_key=options.unique_key,
             max_attempts=options.max_attempts or self.max_attempts,
+            headers=options.headers,
         )
 
     async def run(self, payload: JSON) -> Any:

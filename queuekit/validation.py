@@ -19,6 +19,8 @@ MIN_PRIORITY, MAX_PRIORITY = 0, 1000
 MAX_ATTEMPTS_LIMIT = 1000
 MAX_UNIQUE_KEY_LENGTH = 512
 MAX_JOB_ID_LENGTH = 128
+MAX_HEADERS_BYTES = 8 * 1024
+"""Headers are small metadata (trace context, tenant, ...), read with every claimed job."""
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 3
 MAX_DELAY_SECONDS = 100 * 365.25 * 86400
@@ -92,6 +94,30 @@ def check_seconds(value: object, what: str, *, allow_zero: bool = True) -> float
     return seconds
 
 
+def check_headers(value: object) -> dict[str, str]:
+    """Return job headers as a new dict: str keys (non-empty) to str values, small when encoded."""
+    if not isinstance(value, Mapping):
+        raise InvalidOptionError(
+            f"headers must be a mapping of str to str, not {type(value).__name__}"
+        )
+    headers = dict(value)
+    for key, item in headers.items():
+        if not isinstance(key, str) or not key or not isinstance(item, str):
+            raise InvalidOptionError(
+                f"headers map non-empty str keys to str values, got {key!r}: {item!r}"
+            )
+    try:
+        text = json.dumps(headers, ensure_ascii=False, separators=(",", ":"))
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidOptionError("headers hold a lone surrogate, which is not text") from None
+    if size > MAX_HEADERS_BYTES:
+        raise InvalidOptionError(
+            f"headers are {size} bytes encoded, over the limit of {MAX_HEADERS_BYTES}"
+        )
+    return headers
+
+
 def new_job(
     type: str,
     payload: JSON = None,
@@ -103,6 +129,7 @@ def new_job(
     unique_key: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     id: str | None = None,
+    headers: Mapping[str, str] | None = None,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
 ) -> NewJob:
     """Validate one enqueue request and return it ready for a backend."""
@@ -134,6 +161,7 @@ def new_job(
         delay=0.0 if delay is None else check_seconds(delay, "delay"),
         run_at=run_at,
         unique_key=unique_key,
+        headers={} if headers is None else check_headers(headers),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import math
@@ -25,11 +26,14 @@ from anyio.abc import TaskGroup
 from .context import JobContext, _current
 from .errors import BackendUnavailableError, InvalidOptionError, QueueKitError
 from .job import Attempt, Job
-from .queue import Queue
+from .queue import TRACING, Queue
 from .retry import Discard, Retry
 from .scheduler import Schedule, Scheduler
 from .tasks import Tasks
 from .validation import check_name, check_seconds, encode_json
+
+if TRACING:
+    from . import tracing
 
 logger = logging.getLogger("queuekit.worker")
 T = TypeVar("T")
@@ -381,9 +385,11 @@ class Worker:
             return Outcome.DEAD, None
         result: Any = None
         failure: BaseException | None = None
+        # The span encloses the timeout, so a job that ran over records its TimeoutError.
+        span = tracing.process_span(job) if TRACING else contextlib.nullcontext()
         with running.scope:
             try:
-                with anyio.fail_after(task.timeout if task.timeout is not None else math.inf):
+                with span, anyio.fail_after(task.timeout if task.timeout is not None else math.inf):
                     result = await task.run(job.payload)
             except Retry as retry:
                 failure = retry

@@ -101,6 +101,7 @@ class MemoryBackend(Backend):
             "last_error": None,
             "unique_key": new.unique_key,
             "result": None,
+            "headers": new.headers_json,
             "token": 0,
         }
         self._jobs[new.id] = record

@@ -153,7 +153,7 @@ def _quote(identifier: str) -> str:
 
 def _job(row: Record) -> Job:
     """Build a `Job` from a row of the jobs table (asyncpg gives aware UTC datetimes)."""
-    result = row["result"]
+    result, headers = row["result"], row["headers"]
     return Job(
         id=row["id"],
         queue=row["queue"],
@@ -172,6 +172,7 @@ def _job(row: Record) -> Job:
         last_error=row["last_error"],
         unique_key=row["unique_key"],
         result=None if result is None else json.loads(result),
+        headers={} if headers is None else json.loads(headers),
     )
 
 
@@ -247,7 +248,7 @@ class PostgresBackend(BatchedFinishes, Backend):
         max_pool_size: int = 10,
         poll_only: bool = False,
         migrate: bool = True,
-        notify_cooldown: float = 0.05,
+        notify_cooldown: float = 0.005,
         batch_window: float = 0.0,
         batch_max: int = 1000,
         connect_timeout: float = 10.0,
@@ -540,6 +541,7 @@ class PostgresBackend(BatchedFinishes, Backend):
                     [job.delay for job in batch],
                     [job.run_at for job in batch],
                     [job.unique_key for job in batch],
+                    [job.headers_json for job in batch],
                     self.channel,
                     list(notify),
                 )

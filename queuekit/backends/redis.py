@@ -86,6 +86,7 @@ ROW_FIELDS = (
     "last_error",
     "unique_key",
     "result",
+    "headers",
 )
 MEMBER_ID_OFFSET = 20
 """Ready and scheduled members are `<priority:4 digits><seq:16 digits><id>`."""
@@ -977,6 +978,7 @@ def _enqueue_args(job: NewJob, seq: int, taken: bool) -> list[str]:
         run_at,
         job.unique_key or "",
         "1" if taken else "0",
+        job.headers_json or "",
     ]
 
 
@@ -994,6 +996,7 @@ def _new_job(job: NewJob, created_at: str, scheduled_at: str) -> Job:
         created_at=created_at,
         scheduled_at=scheduled_at,
         unique_key=job.unique_key,
+        headers=job.headers_json,
     )
     return job_from_row(row)
 

@@ -21,7 +21,7 @@ def to_datetime(seconds: float | None) -> datetime | None:
 
 def job_from_row(row: Row) -> Job:
     """Build a `Job` from a row whose times are epoch seconds and whose JSON is text."""
-    result = row["result"]
+    result, headers = row["result"], row["headers"]
     return Job(
         id=row["id"],
         queue=row["queue"],
@@ -40,4 +40,5 @@ def job_from_row(row: Row) -> Job:
         last_error=row["last_error"],
         unique_key=row["unique_key"],
         result=None if result is None else json.loads(result),
+        headers={} if headers is None else json.loads(headers),
     )

@@ -163,6 +163,7 @@ class SQLiteBackend(BatchedFinishes, Backend):
             "now": now,
             "scheduled_at": scheduled_at,
             "unique_key": new.unique_key,
+            "headers": new.headers_json,
         }
         rows = list(await db.execute_fetchall(SQL["insert"], params))
         if not rows and new.unique_key is not None:

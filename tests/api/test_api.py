@@ -82,6 +82,16 @@ async def test_enqueue_inspect_and_repair(api: httpx.AsyncClient, queue: Queue) 
     assert (await api.get(f"/v1/jobs/{job['id']}")).status_code == 404
 
 
+async def test_jobs_carry_their_headers(api: httpx.AsyncClient, queue: Queue) -> None:
+    tagged = await queue.enqueue("t", headers={"tenant": "acme"})
+    created = (await api.post("/v1/jobs", json={"type": "t"})).json()
+    assert created["headers"] == {}
+    shown = (await api.get(f"/v1/jobs/{tagged.id}")).json()
+    assert shown["headers"] == {"tenant": "acme"}
+    listed = (await api.get("/v1/jobs")).json()["jobs"]
+    assert [job["headers"] for job in listed] == [{}, {"tenant": "acme"}]
+
+
 async def test_pause_resume_and_queue_stats(
     sqlite_api: httpx.AsyncClient, sqlite_queue: Queue
 ) -> None:

@@ -73,8 +73,9 @@ NAMES = st.sampled_from(HOSTILE_NAMES) | ANY_TEXT | st.from_regex(NAME_PATTERN, 
 
 
 def is_json(value: Any) -> bool:
+    """JSON that UTF-8 can carry: a lone surrogate has no UTF-8 encoding, so it is refused."""
     try:
-        json.dumps(value, allow_nan=False).encode("utf-8")
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError, RecursionError):
         return False
     return True

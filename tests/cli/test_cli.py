@@ -105,6 +105,20 @@ def test_mistakes_are_one_line_and_exit_1(tmp_path: Path) -> None:
     assert "must be a list of queuekit.Schedule" in not_schedules
 
 
+async def test_show_prints_headers_when_a_job_has_some(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    async with queuekit.connect(url) as queue:
+        tagged = await queue.enqueue("t", {"n": 1}, headers={"tenant": "acme"})
+        plain = await queue.enqueue("t", {"n": 2})
+    shown = await anyio.to_thread.run_sync(lambda: ok("jobs", "show", tagged.id, url=url))
+    assert 'headers\n{\n  "tenant": "acme"\n}\npayload' in shown
+    assert "headers" not in await anyio.to_thread.run_sync(
+        lambda: ok("jobs", "show", plain.id, url=url)
+    )
+    as_json = await anyio.to_thread.run_sync(lambda: ok_json("jobs", "show", tagged.id, url=url))
+    assert as_json["headers"] == {"tenant": "acme"}
+
+
 async def test_worker_replay_all_dead_purge_and_watch(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     async with queuekit.connect(url) as queue:

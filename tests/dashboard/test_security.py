@@ -104,6 +104,17 @@ async def test_hostile_values_are_escaped(sqlite_queue: Queue) -> None:
         assert "<svg onload" not in search.text
 
 
+async def test_the_job_page_shows_headers_escaped(sqlite_queue: Queue) -> None:
+    tagged = await sqlite_queue.enqueue("t", headers={"<b>key</b>": "<script>alert(2)</script>"})
+    plain = await sqlite_queue.enqueue("t")
+    async with client(sqlite_queue) as http:
+        page = (await http.get(f"/dashboard/jobs/{tagged.id}")).text
+        assert "<h2>Headers</h2>" in page
+        assert "&lt;b&gt;key&lt;/b&gt;" in page and "&lt;script&gt;alert(2)" in page
+        assert "<script>alert" not in page and "<b>key" not in page
+        assert "<h2>Headers</h2>" not in (await http.get(f"/dashboard/jobs/{plain.id}")).text
+
+
 async def test_paging_and_search(sqlite_queue: Queue) -> None:
     for i in range(30):
         await sqlite_queue.enqueue("even" if i % 2 == 0 else "odd", {"i": i})

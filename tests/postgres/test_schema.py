@@ -11,6 +11,7 @@ import pytest
 
 import queuekit
 from queuekit import InvalidNameError, InvalidURLError
+from queuekit.backends import postgres as postgres_module
 from queuekit.backends.postgres import PostgresBackend
 from queuekit.backends.sqlfiles import load_migrations
 
@@ -46,6 +47,34 @@ async def test_ten_concurrent_first_connects_migrate_once(pg: BackendSetup) -> N
     finally:
         await asyncio.gather(*(backend.close() for backend in backends))
     assert sorted(applied, key=len) == [[]] * 9 + [list(range(1, LATEST + 1))]
+
+
+async def test_a_schema_at_version_2_upgrades_in_place(
+    pg: BackendSetup, open_backend: OpenBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version_2 = [
+        (version, script) for version, script in load_migrations("postgres") if version <= 2
+    ]
+    monkeypatch.setattr(postgres_module, "load_migrations", lambda dialect: version_2)
+    old_client = await open_backend()
+    monkeypatch.undo()
+    pool = old_client._pool
+    assert pool is not None
+    await pool.execute(
+        f"INSERT INTO {old_client.qualified_table}"
+        " (id, queue, type, payload, priority, status, max_attempts, created_at, scheduled_at)"
+        " VALUES ('old', 'default', 't', '[1]', 10, 'pending', 3, now(), now())"
+    )
+    upgraded = await open_backend()
+    old = await upgraded.get_job("old")
+    assert old is not None and (old.payload, old.headers) == ([1], {})
+    new = await upgraded.enqueue(queuekit.new_job("t", headers={"k": "v"}))
+    claimed = await upgraded.claim({"default": 2}, limit=2, lease=30, worker_id="w")
+    assert [(job.id, job.headers) for job in claimed] == [("old", {}), (new.id, {"k": "v"})]
+    rows = await pool.fetch(
+        f'SELECT version FROM "{upgraded.schema}"."{upgraded.table}_migrations" ORDER BY version'
+    )
+    assert [row["version"] for row in rows] == list(range(1, LATEST + 1))
 
 
 async def test_a_second_table_in_the_same_schema(pg: BackendSetup) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 import queuekit
 from queuekit import InvalidURLError
+from queuekit.backends import sqlite as sqlite_module
+from queuekit.backends.sqlfiles import load_migrations
 from queuekit.backends.sqlite import SQLiteBackend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,10 +56,37 @@ async def test_schema_is_versioned_and_migrates_once(tmp_path: Path) -> None:
             "AND status IN ('pending', 'failed') AND scheduled_at <= 0 "
             "ORDER BY priority DESC, scheduled_at, seq LIMIT 5"
         ).fetchall()
-    assert versions == [(1,), (2,)]
+    assert versions == [(version,) for version, _ in load_migrations("sqlite")]
     assert mode == ("wal",)
     assert any("queuekit_jobs_claim" in str(row) for row in plan), plan
     assert not any("TEMP B-TREE" in str(row) for row in plan), "the claim must not sort"
+
+
+async def test_a_database_at_version_2_upgrades_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "jobs.db"
+    version_2 = [(version, script) for version, script in load_migrations("sqlite") if version <= 2]
+    monkeypatch.setattr(sqlite_module, "load_migrations", lambda dialect: version_2)
+    backend = SQLiteBackend(str(path))
+    await backend.open()
+    await backend.close()
+    monkeypatch.undo()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            "INSERT INTO queuekit_jobs (id, queue, type, payload, priority, status,"
+            " max_attempts, created_at, scheduled_at)"
+            " VALUES ('old', 'default', 't', '[1]', 10, 'pending', 3, 0, 0)"
+        )
+    async with queuekit.connect(f"sqlite:///{path}") as queue:
+        old = await queue.get_job("old")
+        assert (old.payload, old.headers) == ([1], {})
+        new = await queue.enqueue("t", headers={"k": "v"})
+        claimed = await queue.backend.claim({"default": 2}, limit=2, lease=30, worker_id="w")
+        assert [(job.id, job.headers) for job in claimed] == [("old", {}), (new.id, {"k": "v"})]
+    with closing(sqlite3.connect(path)) as db:
+        versions = db.execute("SELECT version FROM queuekit_migrations").fetchall()
+    assert versions == [(version,) for version, _ in load_migrations("sqlite")]
 
 
 @pytest.mark.parametrize(

@@ -1,23 +1,22 @@
-"""A span per job, continuing the enqueuer's trace; checked with the SDK's in-memory exporter."""
+"""A span per job continues the enqueuer's trace through the job's headers, on every backend."""
 
 from __future__ import annotations
 
 import pytest
 
-from queuekit import Queue, Tasks, Worker
+import queuekit
+from queuekit import Job, Queue, Tasks, Worker
 
 from ..worker.options import FAST
 
 pytest.importorskip("opentelemetry.sdk")
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-    InMemorySpanExporter,
-)
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
 
-from queuekit.tracing import ENVELOPE_KEY, enqueue_with_context, traced
+from queuekit import tracing
 
 
 @pytest.fixture
@@ -26,17 +25,31 @@ def exporter() -> InMemorySpanExporter:
 
 
 @pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> TracerProvider:
+def provider(exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch) -> TracerProvider:
+    """A provider of our own for queuekit's spans: the global one can be set only once."""
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("queuekit"))
     return provider
 
 
-async def test_a_request_trace_continues_into_its_job(
-    queue: Queue, provider: TracerProvider, exporter: InMemorySpanExporter
-) -> None:
+def _traceparent(span: trace.Span) -> str:
+    context = span.get_span_context()
+    ids = f"{format_trace_id(context.trace_id)}-{format_span_id(context.span_id)}"
+    return f"00-{ids}-{context.trace_flags:02x}"
+
+
+def _process_spans(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
+    """The worker's spans by job id."""
+    return {
+        str(span.attributes["messaging.message.id"]): span
+        for span in exporter.get_finished_spans()
+        if span.kind == SpanKind.CONSUMER and span.attributes
+    }
+
+
+def _tasks(seen: list[tuple[str, int]]) -> Tasks:
     tasks = Tasks()
-    seen: list[tuple[str, int]] = []
 
     @tasks.task(max_attempts=1)
     async def send(to: str) -> None:
@@ -44,43 +57,90 @@ async def test_a_request_trace_continues_into_its_job(
         if to == "bad":
             raise RuntimeError("bounced")
 
-    tracer = provider.get_tracer("app")
-    with tracer.start_as_current_span("POST /signup") as request:
-        job = await enqueue_with_context(
-            queue, "send", {"to": "a@example.com"}, queue="mail", tracer_provider=provider
-        )
-        bad = await enqueue_with_context(
-            queue, "send", {"to": "bad"}, max_attempts=1, tracer_provider=provider
-        )
-    stored = await queue.get_job(job.id)
-    assert stored.payload["payload"] == {"to": "a@example.com"}
-    assert "traceparent" in stored.payload[ENVELOPE_KEY]
-    plain = await enqueue_with_context(queue, "send", {"to": "b"}, tracer_provider=provider)
-    assert (await queue.get_job(plain.id)).payload == {"to": "b"}  # no trace: no envelope
+    return tasks
 
-    await Worker(
-        queue, traced(tasks, tracer_provider=provider), queues=["mail", "default"], **FAST
-    ).run_until_empty()
 
+async def test_a_request_trace_continues_into_its_jobs(
+    queue: Queue, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    seen: list[tuple[str, int]] = []
+    tasks = _tasks(seen)
+    send = tasks.get("send")
+    assert send is not None
+    with provider.get_tracer("app").start_as_current_span("POST /signup") as request:
+        jobs: list[Job] = [
+            await queue.enqueue("send", {"to": "a"}, queue="mail"),
+            await send.enqueue(queue, to="b"),
+            *await queue.enqueue_many(
+                [
+                    queuekit.new_job("send", {"to": "c"}),
+                    queuekit.new_job("send", {"to": "bad"}, max_attempts=1),
+                ]
+            ),
+        ]
+    for job in jobs:
+        assert job.headers == {"traceparent": _traceparent(request)}
+        assert (await queue.get_job(job.id)).headers == job.headers
+
+    await Worker(queue, tasks, queues=["mail", "default"], **FAST).run_until_empty()
+
+    # Handlers got exactly their payload, inside the request's trace.
     trace_id = request.get_span_context().trace_id
-    by_recipient = dict(seen)
-    assert len(seen) == 3 and by_recipient["a@example.com"] == by_recipient["bad"] == trace_id
-    assert by_recipient["b"] != trace_id
-    spans = {
-        (span.name, span.attributes.get("messaging.message.id")): span
-        for span in exporter.get_finished_spans()
-        if span.attributes
+    assert sorted(seen) == [(to, trace_id) for to in ("a", "b", "bad", "c")]
+    spans = _process_spans(exporter)
+    for job in jobs:
+        process = spans[job.id]
+        assert process.name == "send process"
+        assert process.context is not None and process.context.trace_id == trace_id
+        assert process.parent is not None
+        assert process.parent.span_id == request.get_span_context().span_id
+    assert spans[jobs[0].id].attributes == {
+        "messaging.system": "queuekit",
+        "messaging.operation.type": "process",
+        "messaging.message.id": jobs[0].id,
+        "messaging.destination.name": "mail",
+        "queuekit.job.type": "send",
+        "queuekit.job.attempt": 1,
     }
-    publish = spans[("send publish", job.id)]
-    process = spans[("send process", job.id)]
-    assert publish.kind == SpanKind.PRODUCER and process.kind == SpanKind.CONSUMER
-    assert process.context.trace_id == trace_id
-    assert process.parent is not None and process.parent.span_id == publish.context.span_id
-    assert (
-        process.attributes is not None
-        and process.attributes["messaging.destination.name"] == "mail"
-    )
-    failed = spans[("send process", bad.id)]
-    assert failed.status.status_code == StatusCode.ERROR
-    orphan = spans[("send process", plain.id)]
-    assert orphan.parent is None and orphan.context.trace_id != trace_id
+    assert spans[jobs[3].id].status.status_code == StatusCode.ERROR
+
+
+async def test_without_an_active_span_no_headers_are_stored(
+    queue: Queue, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    seen: list[tuple[str, int]] = []
+    job = await queue.enqueue("send", {"to": "a"})
+    (bulk,) = await queue.enqueue_many([queuekit.new_job("send", {"to": "b"})])
+    assert job.headers == bulk.headers == {}
+    assert (await queue.get_job(job.id)).headers == {}
+
+    await Worker(queue, _tasks(seen), **FAST).run_until_empty()
+
+    spans = _process_spans(exporter)
+    assert spans[job.id].parent is None and spans[bulk.id].parent is None
+    assert len(seen) == 2 and seen[0][1] != seen[1][1]  # a trace of its own each
+
+
+async def test_headers_the_caller_passes_are_kept(
+    queue: Queue, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("earlier") as earlier:
+        chosen = _traceparent(earlier)
+    with tracer.start_as_current_span("POST /signup") as request:
+        explicit = await queue.enqueue(
+            "send", {"to": "a"}, headers={"traceparent": chosen, "tenant": "acme"}
+        )
+        (added,) = await queue.enqueue_many(
+            [queuekit.new_job("send", {"to": "b"}, headers={"tenant": "acme"})]
+        )
+    assert explicit.headers == {"traceparent": chosen, "tenant": "acme"}
+    assert added.headers == {"tenant": "acme", "traceparent": _traceparent(request)}
+
+    await Worker(queue, _tasks([]), **FAST).run_until_empty()
+
+    spans = _process_spans(exporter)
+    explicit_parent, added_parent = spans[explicit.id].parent, spans[added.id].parent
+    assert explicit_parent is not None and added_parent is not None
+    assert explicit_parent.span_id == earlier.get_span_context().span_id
+    assert added_parent.span_id == request.get_span_context().span_id

@@ -2,12 +2,12 @@
 -- KEYS: the bound queue keys, then one job key per job.
 -- ARGV: queue, count, then per job: id, seq, type, payload, priority, max_attempts,
 --       delay_us, run_at_us ('' = use delay), unique_key ('' = none), taken ('1' = the id
---       belongs to a job of another queue).
+--       belongs to a job of another queue), headers (JSON text, '' = none).
 -- Returns {'ok', created_at, then per job '+<scheduled_at>' or '=<id of the live job holding
 -- its unique key>'}, or {'exists', id} having stored nothing.
 bind_keys('ready', 'scheduled', 'all', 'status:pending', 'unique', 'signal')
 local queue, n = ARGV[1], tonumber(ARGV[2])
-local F = 10
+local F = 11
 local holders = {}
 local outcome = {}
 for i = 1, n do
@@ -49,6 +49,9 @@ for i = 1, n do
     if unique_key ~= '' then
       rcall('HSET', key, 'unique_key', unique_key)
       rcall('HSET', K.unique, unique_key, id)
+    end
+    if ARGV[b + 11] ~= '' then
+      rcall('HSET', key, 'headers', ARGV[b + 11])
     end
     rcall('ZADD', K.all, seq, id)
     rcall('ZADD', K['status:pending'], seq, id)

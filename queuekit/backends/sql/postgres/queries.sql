@@ -32,7 +32,7 @@ SELECT version FROM {migrations} ORDER BY version
 INSERT INTO {migrations} (version) VALUES ($1)
 
 -- name: insert
--- $1..$9: one array per column, one element per job; $10 the channel; $11 the queues to notify
+-- $1..$10: one array per column, one element per job; $11 the channel; $12 the queues to notify
 -- (the caller's debounced subset). Conflicts on the live unique key are skipped, and the jobs
 -- already holding the requested keys come back too (inserted = false), so every request can be
 -- answered in this one round trip. A holder that committed after this statement's snapshot is
@@ -41,17 +41,18 @@ WITH input AS (
     SELECT *
     FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
-        $7::float8[], $8::timestamptz[], $9::text[]
+        $7::float8[], $8::timestamptz[], $9::text[], $10::text[]
     ) WITH ORDINALITY
-        AS i(id, queue, type, payload, priority, max_attempts, delay, run_at, unique_key, ord)
+        AS i(id, queue, type, payload, priority, max_attempts, delay, run_at, unique_key, headers,
+             ord)
 ),
 inserted AS (
     INSERT INTO {jobs} AS j (
         id, queue, type, payload, priority, status, max_attempts,
-        created_at, scheduled_at, unique_key
+        created_at, scheduled_at, unique_key, headers
     )
     SELECT id, queue, type, payload::json, priority, 'pending', max_attempts,
-           now(), coalesce(run_at, now() + delay * interval '1 second'), unique_key
+           now(), coalesce(run_at, now() + delay * interval '1 second'), unique_key, headers::json
     FROM input
     ORDER BY ord
     ON CONFLICT (queue, unique_key)
@@ -60,8 +61,8 @@ inserted AS (
     RETURNING j.*
 )
 SELECT inserted.*, true AS inserted,
-       (SELECT count(pg_notify($10, 'w:' || q.queue))
-        FROM unnest($11::text[]) AS q(queue)
+       (SELECT count(pg_notify($11, 'w:' || q.queue))
+        FROM unnest($12::text[]) AS q(queue)
         WHERE q.queue IN (SELECT queue FROM inserted)) AS notified
 FROM inserted
 UNION ALL

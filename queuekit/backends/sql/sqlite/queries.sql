@@ -3,9 +3,11 @@ SELECT (julianday('now') - 2440587.5) * 86400.0
 
 -- name: insert
 INSERT INTO queuekit_jobs
-    (id, queue, type, payload, priority, status, max_attempts, created_at, scheduled_at, unique_key)
+    (id, queue, type, payload, priority, status, max_attempts, created_at, scheduled_at, unique_key,
+     headers)
 VALUES
-    (:id, :queue, :type, :payload, :priority, 'pending', :max_attempts, :now, :scheduled_at, :unique_key)
+    (:id, :queue, :type, :payload, :priority, 'pending', :max_attempts, :now, :scheduled_at, :unique_key,
+     :headers)
 ON CONFLICT DO NOTHING
 RETURNING *
 

@@ -1,0 +1,345 @@
+"""The phases of a benchmark (enqueue, drain, latency), each run in processes of the row's venv."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from . import probe, system
+from .peers import Row, Servers
+
+REPO = Path(__file__).resolve().parent.parent
+WARM_UP_JOB = 1_000_000_000
+"""The number of the job that wakes a worker before latency is measured; tallies skip it."""
+GRACE_SECONDS = 0.5
+"""How long workers keep running after the last job, so that late duplicates are counted."""
+POLL_SECONDS = 0.02
+
+
+class PhaseError(Exception):
+    """A phase could not finish; the results table shows its message in place of a figure."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How big each phase is and how many times it runs."""
+
+    drain_jobs: int
+    single_jobs: int
+    bulk_jobs: int
+    latency_jobs: int
+    repetitions: int
+    stall_seconds: float
+    spacing_ms: float = 10.0
+
+
+FULL = Settings(
+    drain_jobs=20_000,
+    single_jobs=5_000,
+    bulk_jobs=20_000,
+    latency_jobs=200,
+    repetitions=3,
+    stall_seconds=60,
+)
+QUICK = Settings(
+    drain_jobs=2_000,
+    single_jobs=500,
+    bulk_jobs=2_000,
+    latency_jobs=50,
+    repetitions=1,
+    stall_seconds=20,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    """Jobs that ran more than once, and jobs that never ran, in one phase."""
+
+    duplicates: int
+    missing: int
+
+    @classmethod
+    def of(cls, tally: probe.Tally) -> Accounting:
+        return cls(tally.duplicates, tally.missing)
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    jobs_per_second: float
+    worker_cpu_us: float
+    """Worker processes' CPU time per job, in microseconds."""
+    server_cpu_us: float | None
+    """The database server's CPU time per job; None without a server."""
+    accounting: Accounting
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    accounting: Accounting
+
+
+class ProbeFile:
+    """The probe file of one phase, read as it grows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.unlink(missing_ok=True)
+        self._offset = 0
+        self._lines = 0
+
+    def lines(self) -> int:
+        """Jobs started so far, duplicates included."""
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self._offset)
+                chunk = file.read()
+        except FileNotFoundError:
+            return 0
+        # Count only whole lines; a partial one is read again next time.
+        whole = chunk.rfind(b"\n") + 1
+        self._offset += whole
+        self._lines += chunk.count(b"\n", 0, whole)
+        return self._lines
+
+
+class CPUMeter:
+    """CPU time used by a set of processes between `start` and `stop`."""
+
+    def __init__(self, pids: Sequence[int], server_process: str | None) -> None:
+        self.pids = list(pids)
+        self.server_process = server_process
+        self._workers = 0.0
+        self._server: dict[int, float] = {}
+
+    def _server_now(self) -> dict[int, float]:
+        if self.server_process is None:
+            return {}
+        return {pid: system.cpu_seconds(pid) for pid in system.pids_named(self.server_process)}
+
+    def start(self) -> None:
+        self._workers = sum(system.cpu_seconds(pid) for pid in self.pids)
+        self._server = self._server_now()
+
+    def stop(self) -> tuple[float, float | None]:
+        """Seconds of CPU used by the workers and by the server (None without one)."""
+        workers = sum(system.cpu_seconds(pid) for pid in self.pids) - self._workers
+        if self.server_process is None:
+            return workers, None
+        # A server process that started after `start` counts from zero.
+        server = sum(cpu - self._server.get(pid, 0.0) for pid, cpu in self._server_now().items())
+        return workers, server
+
+
+SERVER_PROCESSES = {"postgres": "postgres", "redis": "redis-server"}
+
+
+class Bench:
+    """Runs phases of one row at a time against servers it empties before each phase."""
+
+    def __init__(
+        self, servers: Servers, admin_dsn: str, venvs: Path, workdir: Path, settings: Settings
+    ) -> None:
+        self.servers = servers
+        self.venvs = venvs
+        self.admin_dsn = admin_dsn
+        self.workdir = workdir
+        self.settings = settings
+        self.probe = workdir / "probe.txt"
+
+    async def reset(self) -> None:
+        """Give the next phase an empty database, Redis database and SQLite file."""
+        database = self.servers.postgres_dsn.rsplit("/", 1)[1]
+        admin = await asyncpg.connect(self.admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{database}"')
+        finally:
+            await admin.close()
+        client = aioredis.Redis.from_url(self.servers.redis_url)
+        try:
+            await client.flushdb()
+        finally:
+            await client.aclose()
+        for suffix in ("", "-wal", "-shm"):
+            Path(self.servers.sqlite_path + suffix).unlink(missing_ok=True)
+
+    def _command(self, row: Row, *args: object) -> list[str]:
+        python = self.venvs / row.venv / "bin" / "python"
+        if not python.exists():
+            raise PhaseError(f"{python} is missing; run `make bench-venvs`")
+        return [str(python), "-m", "benchmarks.drive", row.key, *map(str, args)]
+
+    def _environment(self) -> dict[str, str]:
+        return {**os.environ, **self.servers.environment(), probe.PROBE_FILE_ENV: str(self.probe)}
+
+    async def _step(self, row: Row, *args: object) -> str:
+        """Run one step to its end and return what it printed."""
+        process = await asyncio.create_subprocess_exec(
+            *self._command(row, *args),
+            cwd=REPO,
+            env=self._environment(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        if process.returncode != 0:
+            raise PhaseError(_last_line(err.decode(errors="replace")))
+        return out.decode()
+
+    async def _start_worker(
+        self, row: Row, index: int, *args: object
+    ) -> asyncio.subprocess.Process:
+        log = open(self.workdir / f"worker-{index}.log", "wb")  # noqa: SIM115 (the process owns it)
+        with log:
+            return await asyncio.create_subprocess_exec(
+                *self._command(row, "work", *args),
+                cwd=REPO,
+                env=self._environment(),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    def _worker_error(self, index: int) -> str:
+        log = (self.workdir / f"worker-{index}.log").read_text(errors="replace")
+        return f"worker exited: {_last_line(log)}"
+
+    async def _wait_for(
+        self, probe_file: ProbeFile, lines: int, workers: Sequence[asyncio.subprocess.Process]
+    ) -> None:
+        """Wait until `lines` jobs have started; fail when progress stalls or a worker dies."""
+        seen, progressed_at = -1, time.monotonic()
+        while (count := probe_file.lines()) < lines:
+            now = time.monotonic()
+            if count != seen:
+                seen, progressed_at = count, now
+            elif now - progressed_at > self.settings.stall_seconds:
+                raise PhaseError(f"stalled after {count} of {lines} jobs")
+            for index, worker in enumerate(workers):
+                if worker.returncode is not None:
+                    raise PhaseError(self._worker_error(index))
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _stop(self, workers: Sequence[asyncio.subprocess.Process]) -> None:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+            await worker.wait()
+
+    async def enqueue(self, row: Row, how: str, count: int) -> float | None:
+        """Jobs per second enqueued `how` ("single" or "bulk"); None if there is no bulk API."""
+        await self.reset()
+        printed = await self._step(row, "enqueue", "--how", how, "--count", count)
+        seconds: float | None = json.loads(printed)["seconds"]
+        return None if seconds is None else count / seconds
+
+    async def drain(self, row: Row, concurrency: int, processes: int) -> Drain:
+        """Throughput of `processes` workers through a queue already holding the jobs."""
+        jobs = self.settings.drain_jobs
+        await self.reset()
+        probe_file = ProbeFile(self.probe)
+        if row.single_process:
+            preload: list[object] = ["--count", jobs]
+        else:
+            await self._step(row, "enqueue", "--how", "fill", "--count", jobs)
+            preload = []
+        workers = [
+            await self._start_worker(row, index, "--concurrency", concurrency, *preload)
+            for index in range(processes)
+        ]
+        try:
+            await self._wait_for(probe_file, 1, workers)
+            meter = CPUMeter([w.pid for w in workers], SERVER_PROCESSES.get(row.server))
+            meter.start()
+            await self._wait_for(probe_file, jobs, workers)
+            worker_cpu, server_cpu = meter.stop()
+            await asyncio.sleep(GRACE_SECONDS)
+        finally:
+            await self._stop(workers)
+        tally = probe.tally(str(self.probe), jobs)
+        return Drain(
+            jobs_per_second=jobs / tally.span_seconds,
+            worker_cpu_us=worker_cpu / jobs * 1e6,
+            server_cpu_us=None if server_cpu is None else server_cpu / jobs * 1e6,
+            accounting=Accounting.of(tally),
+        )
+
+    async def latency(self, row: Row) -> Latency:
+        """Enqueue-to-start latency with an idle worker (concurrency 10), jobs spaced apart."""
+        jobs, spacing = self.settings.latency_jobs, self.settings.spacing_ms
+        await self.reset()
+        probe_file = ProbeFile(self.probe)
+        enqueued_at = self.workdir / "enqueued.json"
+        enqueued_at.unlink(missing_ok=True)
+        spaced = ["--spacing-ms", spacing, "--out", enqueued_at]
+        if row.single_process:
+            workers = [await self._start_worker(row, 0, "--latency", jobs, *spaced)]
+        else:
+            workers = [await self._start_worker(row, 0, "--concurrency", 10)]
+        try:
+            if not row.single_process:
+                await self._step(row, "enqueue", "--first", WARM_UP_JOB, "--count", 1)
+                await self._wait_for(probe_file, 1, workers)
+                await self._step(row, "latency", "--count", jobs, *spaced)
+            await self._wait_for(probe_file, jobs + (not row.single_process), workers)
+            await asyncio.sleep(GRACE_SECONDS)
+        finally:
+            await self._stop(workers)
+        tally = probe.tally(str(self.probe), jobs)
+        enqueued_ns = {int(n): t for n, t in json.loads(enqueued_at.read_text()).items()}
+        latencies = sorted((t - enqueued_ns[n]) / 1e6 for n, t in tally.started_ns.items())
+        percentiles = statistics.quantiles(latencies, n=100, method="inclusive")
+        return Latency(
+            p50_ms=statistics.median(latencies),
+            p95_ms=percentiles[94],
+            p99_ms=percentiles[98],
+            accounting=Accounting.of(tally),
+        )
+
+
+async def redis_benchmark(url: str, requests: int) -> dict[str, float]:
+    """Requests/s of `redis-benchmark` for single commands: 10 clients, no pipelining."""
+    executable = shutil.which("redis-benchmark")
+    if executable is None:
+        raise PhaseError("redis-benchmark is not installed (Debian package redis-tools)")
+    client = aioredis.Redis.from_url(url)
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+        host, port = str(kwargs.get("host", "127.0.0.1")), str(kwargs.get("port", 6379))
+    finally:
+        await client.aclose()
+    process = await asyncio.create_subprocess_exec(
+        executable,
+        *("-h", host, "-p", port, "-n", str(requests), "-c", "10", "--csv"),
+        *("-t", "ping,set,get,lpush,lpop,zadd,zpopmin"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise PhaseError(_last_line(err.decode(errors="replace")))
+    rates = {}
+    for line in out.decode().splitlines()[1:]:
+        cells = [cell.strip('"') for cell in line.split(",")]
+        rates[cells[0]] = float(cells[1])
+    return rates
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+__all__ = ["FULL", "QUICK", "Bench", "Drain", "Latency", "PhaseError", "Settings"]

@@ -1,0 +1,244 @@
+"""The results of a run as JSON, a Markdown table with the targets' ratios, and a chart."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REQUIREMENTS = Path(__file__).resolve().parent / "requirements"
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_START = "<!-- benchmark results: written by `make bench` -->"
+README_END = "<!-- end of benchmark results -->"
+PIN = re.compile(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?==(\S+)")
+
+COLUMNS = [
+    ("enqueue_single", "enqueue 1 by 1 (jobs/s)", "{:,.0f}"),
+    ("enqueue_bulk", "bulk enqueue (jobs/s)", "{:,.0f}"),
+    ("drain_1x10", "drain, 1 proc × 10 (jobs/s)", "{:,.0f}"),
+    ("drain_1x100", "drain, 1 proc × 100 (jobs/s)", "{:,.0f}"),
+    ("drain_2x10", "drain, 2 procs × 10 (jobs/s)", "{:,.0f}"),
+    ("latency_p50", "p50 (ms)", "{:.1f}"),
+    ("latency_p95", "p95 (ms)", "{:.1f}"),
+    ("latency_p99", "p99 (ms)", "{:.1f}"),
+    ("worker_cpu_us", "worker CPU (µs/job)", "{:,.0f}"),
+    ("server_cpu_us", "server CPU (µs/job)", "{:,.0f}"),
+]
+DRAINS = ["drain_1x10", "drain_1x100", "drain_2x10"]
+
+
+def pinned_versions() -> dict[str, str]:
+    """The versions of the peers, as pinned in benchmarks/requirements/."""
+    versions = {}
+    for path in sorted(REQUIREMENTS.glob("*.txt")):
+        for line in path.read_text().splitlines():
+            if match := PIN.match(line):
+                versions[match[1]] = match[3]
+    return versions
+
+
+def write(document: dict[str, Any], directory: Path, name: str, update_readme: bool) -> list[Path]:
+    """Write `name`.json, .md and .png under `directory`; put the table in the README if asked."""
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, markdown_path, chart_path = (
+        directory / f"{name}{ext}" for ext in (".json", ".md", ".png")
+    )
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    chart(document, chart_path)
+    markdown_path.write_text(markdown(document, chart_path.name) + "\n")
+    written = [json_path, markdown_path, chart_path]
+    if update_readme:
+        image = chart_path.relative_to(README.parent).as_posix()
+        section = markdown(document, image, heading_level=3)
+        text = README.read_text()
+        start, end = text.index(README_START) + len(README_START), text.index(README_END)
+        README.write_text(f"{text[:start]}\n{section}\n{text[end:]}")
+        written.append(README)
+    return written
+
+
+def _cell(row: dict[str, Any], measure: str, style: str) -> str:
+    if measure in row["medians"]:
+        return style.format(row["medians"][measure])
+    error = row["errors"].get(measure) or row["errors"].get(_phase_of(measure))
+    return f"✗ {_escape(error)}" if error else "—"
+
+
+def _phase_of(measure: str) -> str:
+    if measure.startswith("latency"):
+        return "latency"
+    if measure.endswith("cpu_us"):
+        return "drain_1x10"
+    return measure
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _accounting(row: dict[str, Any]) -> str:
+    duplicates = sum(a["duplicates"] for a in row["accounting"].values())
+    missing = sum(a["missing"] for a in row["accounting"].values())
+    return f"{duplicates} / {missing}"
+
+
+def markdown(document: dict[str, Any], image: str, heading_level: int = 2) -> str:
+    """The results table, the references, and each target as met or as the gap."""
+    h = "#" * heading_level
+    machine, servers = document["machine"], document["servers"]
+    settings = document["settings"]
+    lines = [
+        f"{h} Benchmark results",
+        "",
+        f"Run {document['started_at']} at commit `{document['commit']}`"
+        f"{' (quick)' if document['quick'] else ''}, {document['seconds'] // 60} min; "
+        f"{machine['cpu']}, {machine['memory']}, {machine['os']}, Python {machine['python']}; "
+        f"{servers['postgres']}, {servers['redis']}, all on the same machine.",
+        "",
+        f"Medians of {settings['repetitions']} repetitions. "
+        f"Drains: {settings['drain_jobs']:,} jobs queued before the workers start. "
+        f"Latency: {settings['latency_jobs']} jobs enqueued "
+        f"{settings['spacing_ms']:g} ms apart to an idle worker, enqueue to job start. Every job "
+        "writes the same probe line; duplicates / missing count those lines over every phase.",
+        "",
+        "| library (server) | "
+        + " | ".join(title for _, title, _ in COLUMNS)
+        + " | duplicates / missing |",
+        "|---|" + "---:|" * (len(COLUMNS) + 1),
+    ]
+    for row in document["rows"]:
+        label = f"{row['library']} ({row['server']})"
+        if row["reference"]:
+            label = f"*reference: {label}*"
+        cells = [_cell(row, measure, style) for measure, _, style in COLUMNS]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {_accounting(row)} |")
+    lines += ["", f"![Drain throughput and latency per library]({image})", ""]
+    redis = document["references"].get("redis-benchmark", {})
+    if "error" in redis:
+        lines.append(f"`redis-benchmark`: {redis['error']}")
+    elif redis:
+        figures = ", ".join(f"{command} {rate:,.0f}" for command, rate in redis.items())
+        lines.append(f"`redis-benchmark` (10 clients, no pipelining), requests/s: {figures}.")
+    lines += ["", f"{h}# Targets", "", "| target | measured | met |", "|---|---|---|"]
+    lines += [
+        f"| {target} | {measured} | {'yes' if met else '**no**'} |"
+        for target, measured, met in targets(document)
+    ]
+    versions = ", ".join(f"{name} {version}" for name, version in document["versions"].items())
+    lines += ["", f"Versions: {versions}."]
+    return "\n".join(lines)
+
+
+def _median(row: dict[str, Any] | None, measure: str) -> float | None:
+    return None if row is None else row["medians"].get(measure)
+
+
+def targets(document: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """Each target of the benchmark issue, with the measured ratio and whether it was met."""
+    rows = {row["key"]: row for row in document["rows"]}
+
+    def peers(server: str) -> list[dict[str, Any]]:
+        return [
+            row
+            for row in document["rows"]
+            if row["server"] == server and row["library"] != "queuekit" and not row["reference"]
+        ]
+
+    for server, factor in (("postgres", 2.0), ("redis", 1.5)):
+        ours = rows.get(f"queuekit-{server}")
+        for drain in DRAINS:
+            mine = _median(ours, drain)
+            best = max(peers(server), key=lambda r: r["medians"].get(drain, 0), default=None)
+            theirs = _median(best, drain)
+            if mine is None or best is None or not theirs:
+                continue
+            ratio = mine / theirs
+            yield (
+                f"{server} {drain}: ≥ {factor:g}× the fastest peer",
+                f"{ratio:.2f}× ({mine:,.0f} vs {best['library']} {theirs:,.0f})",
+                ratio >= factor,
+            )
+    raw = _median(rows.get("asyncpg-batched"), "drain_1x10")
+    mine_pg = _median(rows.get("queuekit-postgres"), "drain_1x10")
+    if raw and mine_pg:
+        yield (
+            "postgres drain_1x10: ≥ 50% of the raw batched SKIP LOCKED loop",
+            f"{mine_pg / raw:.0%} ({mine_pg:,.0f} vs {raw:,.0f})",
+            mine_pg / raw >= 0.5,
+        )
+    for server in ("postgres", "redis"):
+        ours = rows.get(f"queuekit-{server}")
+        p50, p99 = _median(ours, "latency_p50"), _median(ours, "latency_p99")
+        if p50 is not None:
+            best = min(
+                peers(server), key=lambda r: r["medians"].get("latency_p50", 1e9), default=None
+            )
+            theirs = _median(best, "latency_p50")
+            if best is not None and theirs is not None:
+                yield (
+                    f"{server} p50 latency below every peer",
+                    f"{p50:.2f} ms vs {best['library']} {theirs:.2f} ms",
+                    p50 < theirs,
+                )
+        if p99 is not None:
+            yield (f"{server} p99 latency under 10 ms", f"{p99:.2f} ms", p99 < 10)
+        for measure, factor, what in (
+            ("enqueue_single", 1.0, "enqueue 1 by 1: ≥ every peer"),
+            ("enqueue_bulk", 2.0, "bulk enqueue: ≥ 2× the best peer bulk API"),
+        ):
+            mine = _median(ours, measure)
+            best = max(peers(server), key=lambda r: r["medians"].get(measure, 0), default=None)
+            theirs = _median(best, measure)
+            if mine is not None and best is not None and theirs:
+                yield (
+                    f"{server} {what}",
+                    f"{mine / theirs:.2f}× ({mine:,.0f} vs {best['library']} {theirs:,.0f})",
+                    mine / theirs >= factor,
+                )
+    bad = [
+        f"{row['key']} {phase}: {a['duplicates']} duplicates, {a['missing']} missing"
+        for row in document["rows"]
+        for phase, a in row["accounting"].items()
+        if a["duplicates"] or a["missing"]
+    ]
+    yield (
+        "exactly once in every phase",
+        "; ".join(bad) if bad else "0 duplicates, 0 missing",
+        not bad,
+    )
+
+
+def chart(document: dict[str, Any], path: Path) -> None:
+    """Drain throughput (1 process × 10) and latency p50/p99 per row, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [
+        row
+        for row in document["rows"]
+        if "drain_1x10" in row["medians"] or "latency_p50" in row["medians"]
+    ]
+    labels = [f"{row['library']} ({row['server']})" for row in rows]
+    colors = ["#2b6cb0" if row["library"] == "queuekit" else "#a0aec0" for row in rows]
+    figure, (drain_axes, latency_axes) = plt.subplots(
+        1, 2, figsize=(13, 0.45 * len(rows) + 1.6), sharey=True
+    )
+    positions = range(len(rows))
+    drain_axes.barh(positions, [row["medians"].get("drain_1x10", 0) for row in rows], color=colors)
+    drain_axes.set_title("Drain, 1 process × 10 (jobs/s, higher is better)")
+    drain_axes.set_yticks(list(positions), labels)
+    drain_axes.invert_yaxis()
+    p50 = [row["medians"].get("latency_p50", 0) for row in rows]
+    p99 = [row["medians"].get("latency_p99", 0) for row in rows]
+    latency_axes.barh(positions, p99, color="#fbd38d", label="p99")
+    latency_axes.barh(positions, p50, color=colors, label="p50")
+    latency_axes.set_xscale("log")
+    latency_axes.set_title("Enqueue to start at low load (ms, log scale, lower is better)")
+    latency_axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

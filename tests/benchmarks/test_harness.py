@@ -1,0 +1,129 @@
+"""The benchmark harness, run small against real servers: phases finish and count every job.
+
+No figure is checked against a speed; these tests check that a run measures what it says.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from benchmarks import probe, report
+from benchmarks.peers import ROWS_BY_KEY, Servers
+from benchmarks.phases import Accounting, Bench, PhaseError, Settings
+from benchmarks.run import RowResult, phases_of
+
+from ..redis.server import require_redis_url
+from ..setups import postgres_dsn, skip_or_fail
+
+TINY = Settings(
+    drain_jobs=300,
+    single_jobs=50,
+    bulk_jobs=300,
+    latency_jobs=20,
+    repetitions=1,
+    stall_seconds=20,
+)
+
+
+def with_path(url: str, path: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=path, query=""))
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Bench:
+    dsn = postgres_dsn()
+    if dsn is None:
+        skip_or_fail("no PostgreSQL server: set QUEUEKIT_TEST_POSTGRES_DSN")
+        raise AssertionError
+    redis = with_path(require_redis_url(), "/14")
+    servers = Servers(
+        postgres_dsn=with_path(dsn, "/queuekit_bench_test"),
+        redis_url=redis,
+        sqlite_path=str(tmp_path / "bench.db"),
+    )
+    # The test runs the rows' steps with this interpreter, which has queuekit installed.
+    venvs = tmp_path / "venvs"
+    venvs.mkdir()
+    (venvs / "queuekit").symlink_to(sys.prefix)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    return Bench(servers, with_path(dsn, "/postgres"), venvs, workdir, TINY)
+
+
+@pytest.mark.parametrize("key", ["queuekit-memory", "queuekit-sqlite", "queuekit-postgres"])
+async def test_every_phase_of_a_row_runs_each_job_once(bench: Bench, key: str) -> None:
+    result = RowResult(ROWS_BY_KEY[key])
+    for phase in phases_of(result.row).values():
+        await phase(bench, result)
+    await bench.reset()
+
+    assert result.errors == {}
+    measured = set(result.figures)
+    assert {"enqueue_single", "enqueue_bulk", "drain_1x10", "drain_1x100"} <= measured
+    assert {"latency_p50", "latency_p95", "latency_p99", "worker_cpu_us"} <= measured
+    assert all(value > 0 for values in result.figures.values() for value in values)
+    assert ("drain_2x10" in measured) == (key != "queuekit-memory")
+    assert ("server_cpu_us" in measured) == (key == "queuekit-postgres")
+    assert set(result.accounting.values()) == {Accounting(0, 0)}
+
+
+async def test_a_failing_phase_says_why(bench: Bench) -> None:
+    (bench.venvs / "queuekit").unlink()
+    with pytest.raises(PhaseError, match="make bench-venvs"):
+        await bench.drain(ROWS_BY_KEY["queuekit-sqlite"], 10, 1)
+
+
+def test_the_tally_counts_duplicates_and_missing_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "probe.txt"
+    path.write_bytes(b"0 100\n1 200\n1 250\n3 400\n1000000000 500\n")
+    tally = probe.tally(str(path), 4)
+    assert tally.started_ns == {0: 100, 1: 200, 3: 400}
+    assert (tally.duplicates, tally.missing) == (1, 1)
+    assert tally.span_seconds == pytest.approx(300e-9)
+
+
+def test_the_report_shows_failures_and_judges_targets(tmp_path: Path) -> None:
+    def row(key: str, library: str, server: str, medians: dict[str, float]) -> dict[str, object]:
+        return {
+            "key": key,
+            "library": library,
+            "server": server,
+            "reference": False,
+            "medians": medians,
+            "repetitions": {},
+            "errors": {} if medians else {"drain_1x10": "stalled after 5 of 20000 jobs"},
+            "accounting": {"drain_1x10": {"duplicates": 0, "missing": 0}},
+        }
+
+    document = {
+        "started_at": "2026-11-23T12:00:00+00:00",
+        "seconds": 120,
+        "commit": "abc",
+        "quick": True,
+        "settings": asdict(TINY),
+        "machine": {"cpu": "cpu", "memory": "1 GiB", "os": "Linux", "python": "3.11"},
+        "servers": {"postgres": "PostgreSQL 15", "redis": "Redis 7"},
+        "versions": {"arq": "0.28.0"},
+        "references": {"redis-benchmark": {"SET": 50000.0}},
+        "rows": [
+            row("queuekit-redis", "queuekit", "redis", {"drain_1x10": 3000.0, "latency_p99": 4.0}),
+            row("arq", "arq", "redis", {"drain_1x10": 1000.0}),
+            row("saq-redis", "saq", "redis", {}),
+        ],
+    }
+    text = report.markdown(document, "chart.png")
+    assert "| saq (redis) |" in text and "✗ stalled after 5 of 20000 jobs" in text
+    assert "SET 50,000" in text
+    judged = {target: met for target, _, met in report.targets(document)}
+    assert judged == {
+        "redis drain_1x10: ≥ 1.5× the fastest peer": True,
+        "redis p99 latency under 10 ms": True,
+        "exactly once in every phase": True,
+    }
+    report.chart(document, tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").stat().st_size > 0
