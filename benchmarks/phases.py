@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import statistics
 import time
@@ -24,6 +25,8 @@ WARM_UP_JOB = 1_000_000_000
 GRACE_SECONDS = 0.5
 """How long workers keep running after the last job, so that late duplicates are counted."""
 POLL_SECONDS = 0.02
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
+"""How a traceback's last line starts: `psycopg.errors.UndefinedTable: relation ...`."""
 
 
 class PhaseError(Exception):
@@ -287,10 +290,12 @@ class Bench:
         if row.single_process:
             workers = [await self._start_worker(row, 0, "--latency", jobs, *spaced)]
         else:
+            # The warm-up job goes first, so that the library's tables exist before its worker
+            # starts (some create them on first use, and two processes at once collide).
+            await self._step(row, "enqueue", "--first", WARM_UP_JOB, "--count", 1)
             workers = [await self._start_worker(row, 0, "--concurrency", 10)]
         try:
             if not row.single_process:
-                await self._step(row, "enqueue", "--first", WARM_UP_JOB, "--count", 1)
                 await self._wait_for(probe_file, 1, workers)
                 await self._step(row, "latency", "--count", jobs, *spaced)
             await self._wait_for(probe_file, jobs + (not row.single_process), workers)
@@ -338,8 +343,8 @@ async def redis_benchmark(url: str, requests: int) -> dict[str, float]:
 
 
 def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
-
-
-__all__ = ["FULL", "QUICK", "Bench", "Drain", "Latency", "PhaseError", "Settings"]
+    """The gist of a failed process's output: its exception line, else its last line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    exceptions = [line for line in lines if EXCEPTION_LINE.match(line)]
+    gist = exceptions[-1] if exceptions else lines[-1] if lines else "no output"
+    return gist[:300]
