@@ -103,6 +103,21 @@ SERVER_SETTINGS = {
 """
 
 
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """Turn what PostgreSQL refuses to store into the typed errors of the API."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise InvalidOptionError(
+            f"a job with that id already exists ({exc.detail or exc})"
+        ) from None
+    except asyncpg.DataError as exc:
+        raise InvalidPayloadError(f"PostgreSQL refused a payload: {exc}") from None
+    except asyncpg.CheckViolationError as exc:
+        raise InvalidOptionError(f"PostgreSQL refused a job: {exc}") from None
+
+
 async def _keep_session(_connection: object) -> None:
     """A pool `reset` hook that sends nothing to the server."""
 
@@ -529,11 +544,13 @@ class PostgresBackend(BatchedFinishes, Backend):
     async def _insert(
         self, conn: Connection, jobs: Sequence[NewJob], notify: Sequence[str]
     ) -> list[Job]:
+        if len(jobs) == 1 and jobs[0].unique_key is None:
+            return [await self._insert_one(conn, jobs[0], notify)]
         stored: list[Job | None] = [None] * len(jobs)
         todo = list(range(len(jobs)))
         for _ in range(5):
             batch = [jobs[i] for i in todo]
-            try:
+            with _refusals():
                 rows = await conn.fetch(
                     self._sql["insert"],
                     [job.id for job in batch],
@@ -549,14 +566,6 @@ class PostgresBackend(BatchedFinishes, Backend):
                     self.channel,
                     list(notify),
                 )
-            except asyncpg.UniqueViolationError as exc:
-                raise InvalidOptionError(
-                    f"a job with that id already exists ({exc.detail or exc})"
-                ) from None
-            except asyncpg.DataError as exc:
-                raise InvalidPayloadError(f"PostgreSQL refused a payload: {exc}") from None
-            except asyncpg.CheckViolationError as exc:
-                raise InvalidOptionError(f"PostgreSQL refused a job: {exc}") from None
             inserted = {row["id"]: row for row in rows if row["inserted"]}
             holders = {
                 (row["queue"], row["unique_key"]): row for row in rows if not row["inserted"]
@@ -586,6 +595,26 @@ class PostgresBackend(BatchedFinishes, Backend):
         if any(job is None for job in stored):
             raise BackendUnavailableError("enqueue kept racing with changes to its unique keys")
         return [job for job in stored if job is not None]
+
+    async def _insert_one(self, conn: Connection, job: NewJob, notify: Sequence[str]) -> Job:
+        """The common enqueue (one job, no unique key) in a statement that is cheaper to run."""
+        with _refusals():
+            row = await conn.fetchrow(
+                self._sql["insert_one"],
+                job.id,
+                job.queue,
+                job.type,
+                job.payload_json,
+                job.priority,
+                job.max_attempts,
+                job.delay,
+                job.run_at,
+                job.headers_json,
+                self.channel,
+                bool(notify),
+            )
+        assert row is not None
+        return _job(row)
 
     @staticmethod
     def _answer(

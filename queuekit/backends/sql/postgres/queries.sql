@@ -72,6 +72,25 @@ JOIN (SELECT DISTINCT queue, unique_key FROM input WHERE unique_key IS NOT NULL)
     ON j.queue = k.queue AND j.unique_key = k.unique_key
 WHERE j.status IN ('pending', 'running', 'failed')
 
+-- name: insert_one
+-- One job without a unique key, the common enqueue: the same row as `insert` makes, from plain
+-- parameters ($1 id .. $9 headers as in `insert`), with no conflict to resolve. $10 the
+-- channel; $11 whether to send the queue's wake-up.
+WITH inserted AS (
+    INSERT INTO {jobs} (
+        id, queue, type, payload, priority, status, max_attempts,
+        created_at, scheduled_at, headers
+    )
+    VALUES (
+        $1, $2, $3, $4::json, $5, 'pending', $6,
+        now(), coalesce($8::timestamptz, now() + $7::float8 * interval '1 second'), $9::json
+    )
+    RETURNING *
+)
+SELECT inserted.*,
+       CASE WHEN $11::boolean THEN (SELECT count(pg_notify($10::text, 'w:' || $2))) END AS notified
+FROM inserted
+
 -- name: live_unique
 SELECT j.*
 FROM {jobs} AS j
