@@ -94,16 +94,17 @@ class Task(Generic[P, R]):
     async def run(self, payload: JSON) -> Any:
         """Run the handler on a job's payload: a dict is keyword arguments, None is none."""
         function = cast(Callable[..., Any], self.function)
-        if isinstance(payload, dict):
-            call = functools.partial(function, **payload)
-        elif payload is None:
-            call = functools.partial(function)
-        else:
-            call = functools.partial(function, payload)
-        if inspect.iscoroutinefunction(self.function):
-            return await cast(Awaitable[Any], call())
+        args: tuple[JSON, ...] = () if payload is None or isinstance(payload, dict) else (payload,)
+        kwargs: dict[str, JSON] = payload if isinstance(payload, dict) else {}
+        if _is_coroutine_function(function):
+            return await function(*args, **kwargs)
         # A synchronous handler must not block the event loop.
+        call = functools.partial(function, *args, **kwargs)
         return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+_is_coroutine_function = functools.cache(inspect.iscoroutinefunction)
+"""Asked once per handler, not once per job."""
 
 
 class Tasks:
