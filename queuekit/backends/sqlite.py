@@ -25,6 +25,9 @@ from .sqlfiles import load_migrations, load_queries
 SQL = load_queries("sqlite")
 BUSY_TIMEOUT_MS = 30_000
 BATCH_MAX = 500
+CHANGE_POLL_SECONDS = 0.01
+"""How often a waiting worker looks for commits from other processes (SQLite cannot signal
+across processes; `PRAGMA data_version` is a read of shared memory, so looking is cheap)."""
 
 
 class SQLiteBackend(BatchedFinishes, Backend):
@@ -229,14 +232,30 @@ class SQLiteBackend(BatchedFinishes, Backend):
             self._work.notify_all()
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
-        rows = await self._read("next_due", {"queues": json.dumps(list(queues))})
-        next_due = rows[0][0]
-        if next_due is not None:
-            now = float((await self._read("now", {}))[0][0])
-            timeout = max(0.0, min(timeout, next_due - now))
-        async with self._work:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._work.wait(), timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        version = await self._data_version()
+        while True:
+            rows = await self._read("next_due", {"queues": json.dumps(list(queues))})
+            until = deadline
+            if rows[0][0] is not None:
+                now = float((await self._read("now", {}))[0][0])
+                until = min(deadline, loop.time() + rows[0][0] - now)
+            # Woken by this process's own writes, or by another process's commit when the
+            # database's version moves; then the due time is read again.
+            while (wait := until - loop.time()) > 0:
+                async with self._work:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._work.wait(), min(wait, CHANGE_POLL_SECONDS))
+                        return
+                seen, version = version, await self._data_version()
+                if version != seen:
+                    break
+            else:
+                return
+
+    async def _data_version(self) -> int:
+        return int((await self._read("data_version", {}))[0][0])
 
     # Inspecting and repairing
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -40,6 +41,20 @@ async def test_many_processes_claim_each_job_once(tmp_path: Path) -> None:
         assert len(claimed) == total and len(set(claimed)) == total
         assert sum(1 for output in outputs if output) >= 2, "the processes should share the work"
         assert (await queue.stats()).completed == total
+
+
+async def test_a_commit_from_another_process_wakes_a_waiting_worker(tmp_path: Path) -> None:
+    # Two connections to one file stand for two processes: SQLite cannot signal between them.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    async with queuekit.connect(url) as waiting, queuekit.connect(url) as other:
+        waiter = asyncio.create_task(waiting.backend.wait_for_work(["default"], 60))
+        await asyncio.sleep(0.2)
+        assert not waiter.done()
+        await other.enqueue("t", queue="elsewhere")
+        await asyncio.sleep(0.2)
+        assert not waiter.done()  # work in another queue is not ours
+        await other.enqueue("t")
+        await asyncio.wait_for(waiter, 5)
 
 
 async def test_schema_is_versioned_and_migrates_once(tmp_path: Path) -> None:

@@ -84,6 +84,10 @@ SELECT min(scheduled_at) FROM queuekit_jobs
 WHERE status IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues))
   AND queue NOT IN (SELECT queue FROM queuekit_paused)
 
+-- name: data_version
+-- Changes whenever another connection (another process) commits to the database.
+PRAGMA data_version
+
 -- name: get
 SELECT * FROM queuekit_jobs WHERE id = :id
 
