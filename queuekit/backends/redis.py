@@ -49,9 +49,7 @@ SCRIPTS = (
     "peek",
     "claim",
     "heartbeat",
-    "complete",
-    "fail",
-    "snooze",
+    "finish",
     "rescue",
     "cancel",
     "replay",
@@ -577,19 +575,22 @@ class RedisBackend(BatchedFinishes, Backend):
             heads = await self._peek({queue: 2 * min(n, left) for queue, n in free.items()})
             scores = {member: score for items in heads.values() for member, score in items}
             picks: dict[str, int] = {}
+            picked = 0
             ranked = sorted((score, m, q) for q, items in heads.items() for m, score in items)
             for *_, queue in ranked:
-                if sum(picks.values()) >= left:
+                if picked >= left:
                     break
                 if picks.get(queue, 0) < free[queue]:
                     picks[queue] = picks.get(queue, 0) + 1
+                    picked += 1
             if not picks:
                 break
             calls: list[Call] = []
             for queue, want in picks.items():
                 members = [member for member, _ in heads[queue]]
+                job_prefix = self._job_key(queue, "")
                 keys = self._qkeys(queue, "claim") + [
-                    self._job_key(queue, member[MEMBER_ID_OFFSET:]) for member in members
+                    job_prefix + member[MEMBER_ID_OFFSET:] for member in members
                 ]
                 calls.append(("claim", keys, [str(want), lease_us, worker_id, *members]))
             got = 0
@@ -602,7 +603,7 @@ class RedisBackend(BatchedFinishes, Backend):
                     got += 1
             left -= got
             free = {queue: n for queue, n in free.items() if n > 0}
-            if got == sum(picks.values()) or (claimed and attempt >= 2):
+            if got == picked or (claimed and attempt >= 2):
                 break  # got what the heads offered, or enough despite other claimers
         claimed.sort(key=lambda entry: entry[:2])
         return [job for _, _, job in claimed]
@@ -642,34 +643,37 @@ class RedisBackend(BatchedFinishes, Backend):
         return lost
 
     async def _write_finishes(self, batch: list[Finish]) -> None:
-        """Run a batch of finish scripts in one round trip; settle each caller's future."""
+        """Write a batch with one `finish` script call per queue, all in one round trip, and
+        settle each caller's future with the job's new status (None: the attempt had lost it)."""
         queues = await self._queues_of([op.attempt.job_id for op in batch])
-        known = [op for op in batch if op.attempt.job_id in queues]
-        calls = [self._finish_call(op, queues[op.attempt.job_id]) for op in known]
-        outcomes = dict(zip(known, await self._eval_many(calls), strict=True))
+        groups: dict[str, list[Finish]] = {}
         for op in batch:
-            outcome = outcomes.get(op)
-            if op.kind == "fail":
-                op.future.set_result(outcome or None)
-            else:
-                done = outcome == 1
-                status = JobStatus.COMPLETED if op.kind == "complete" else JobStatus.PENDING
-                op.future.set_result(status if done else None)
+            queue = queues.get(op.attempt.job_id)
+            if queue is not None:
+                groups.setdefault(queue, []).append(op)
+            elif not op.future.done():
+                op.future.set_result(None)  # no such job any more
+        calls = [self._finish_call(queue, ops) for queue, ops in groups.items()]
+        for ops, statuses in zip(groups.values(), await self._eval_many(calls), strict=True):
+            for op, status in zip(ops, statuses, strict=True):
+                if not op.future.done():  # its caller may have been cancelled meanwhile
+                    op.future.set_result(status or None)
 
-    def _finish_call(self, op: Finish, queue: str) -> Call:
-        job_id = op.attempt.job_id
-        keys = [
-            *self._qkeys(queue, op.kind),
-            self._job_key(queue, job_id),
-            self._done_key(queue, job_id),
-        ]
-        if op.kind == "complete":
-            args = ["0" if op.result is None else "1", op.result or ""]
-        elif op.kind == "fail":
-            args = [op.error or "", "" if op.seconds is None else str(_micros(op.seconds))]
-        else:
-            args = [str(_micros(op.seconds or 0.0))]
-        return (op.kind, keys, [job_id, str(op.attempt.number), *args])
+    def _finish_call(self, queue: str, ops: Sequence[Finish]) -> Call:
+        keys = self._qkeys(queue, "finish").copy()
+        args: list[str] = []
+        for op in ops:
+            job_id = op.attempt.job_id
+            keys += (self._job_key(queue, job_id), self._done_key(queue, job_id))
+            if op.kind == "complete":
+                extra = ("0", "") if op.result is None else ("1", op.result)
+            elif op.kind == "fail":
+                retry = "" if op.seconds is None else str(_micros(op.seconds))
+                extra = (op.error or "", retry)
+            else:
+                extra = (str(_micros(op.seconds or 0.0)), "")
+            args += (op.kind, job_id, str(op.attempt.number), *extra)
+        return ("finish", keys, args)
 
     async def rescue(self) -> int:
         async def fail_expired(batch: list[tuple[str, list[str]]]) -> list[int]:
@@ -1003,9 +1007,13 @@ def _new_job(job: NewJob, created_at: str, scheduled_at: str) -> Job:
 
 def _job(fields: Sequence[str] | Mapping[str, str]) -> Job:
     """A job from its hash, as HGETALL returns it (a mapping, or a flat list from Lua)."""
-    if not isinstance(fields, Mapping):
-        fields = dict(zip(fields[::2], fields[1::2], strict=True))
-    row: dict[str, Any] = {name: fields.get(name) for name in ROW_FIELDS}
+    # Every row field present (None when the hash lacks it); extra fields (seq) do no harm.
+    row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
+    if isinstance(fields, Mapping):
+        row.update(fields)
+    else:
+        pairs = iter(fields)
+        row.update(zip(pairs, pairs, strict=True))
     for name in ("started_at", "finished_at", "lease_expires_at"):
         if row[name] is not None:
             row[name] = float(row[name])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 
 import anyio
@@ -12,7 +13,7 @@ from redis.exceptions import ResponseError
 
 import queuekit
 from queuekit import Attempt, JobStatus
-from queuekit.backends.redis import SCRIPTS, RedisBackend, script_prelude
+from queuekit.backends.redis import SCRIPTS, RedisBackend, script_keys, script_prelude
 
 from .invariants import check_queue
 
@@ -135,3 +136,75 @@ async def test_ghost_attempts_touch_nothing(redis_backend: RedisBackend) -> None
     assert not await redis_backend.snooze(ghost, 1.0)
     assert await redis_backend.cancel("never-enqueued") is None
     assert await redis_backend.replay("never-enqueued") is None
+
+
+async def test_a_finish_batch_is_one_script_call_per_queue(
+    redis_backend: RedisBackend, raw: aioredis.Redis
+) -> None:
+    """Completions, failures and snoozes made together go out as one `finish` call per queue,
+    in one round trip, and each caller learns its own job's outcome; a stale attempt changes
+    nothing even when the current attempt of the same job is in the batch."""
+    queue = queuekit.Queue(redis_backend)
+    await queue.enqueue_many(
+        [queuekit.new_job("t", {"n": n}, queue="a") for n in range(5)]
+        + [queuekit.new_job("t", {"n": n}, queue="b", max_attempts=1) for n in range(2)]
+    )
+    jobs = await redis_backend.claim({"a": 5, "b": 2}, limit=7, lease=30, worker_id=WORKER)
+    by_n = {(job.queue, job.payload["n"]): job for job in jobs}
+    # a4's first attempt failed and a second attempt holds the job: the first is stale.
+    stale = by_n["a", 4].attempt
+    assert await redis_backend.fail(stale, "x", retry_in=0) == JobStatus.FAILED
+    (again,) = await redis_backend.claim({"a": 1}, limit=1, lease=30, worker_id=WORKER)
+    assert again.attempt == Attempt(stale.job_id, 2)
+    watched = asyncio.ensure_future(redis_backend.wait_for_outcome(by_n["a", 0].id, 5))
+    await anyio.sleep(0.05)  # the waiter is registered
+
+    calls: dict[str, list[list[str]]] = defaultdict(list)
+    redis_backend.script_observer = lambda name, keys: calls[name].append(list(keys))
+    batches = redis_backend._batcher.batches
+    outcomes = await asyncio.gather(
+        redis_backend.complete(by_n["a", 0].attempt, '"done"'),
+        redis_backend.fail(by_n["a", 1].attempt, "later", retry_in=60),
+        redis_backend.fail(by_n["a", 2].attempt, "fatal", retry_in=None),
+        redis_backend.snooze(by_n["a", 3].attempt, 0.0),
+        redis_backend.complete(stale),
+        redis_backend.fail(again.attempt, "again", retry_in=0),
+        redis_backend.fail(by_n["b", 0].attempt, "last", retry_in=0),
+        redis_backend.complete(by_n["b", 1].attempt),
+        redis_backend.complete(Attempt("never-enqueued", 1)),
+    )
+    assert outcomes == [
+        True,
+        JobStatus.FAILED,
+        JobStatus.DEAD,
+        True,
+        False,
+        JobStatus.FAILED,
+        JobStatus.DEAD,
+        True,
+        False,
+    ]
+    assert redis_backend._batcher.batches == batches + 1
+    assert (await watched) is not None  # the waiter on a0 was woken
+    assert set(calls) - {"watch", "unwatch"} == {"finish"}  # (those two are the waiter's)
+    bound = len(script_keys()["finish"])
+    per_queue = sorted((keys[0].split("}")[0], len(keys)) for keys in calls["finish"])
+    tag = "{" + redis_backend.prefix
+    assert per_queue == [(f"{tag}:a", bound + 2 * 6), (f"{tag}:b", bound + 2 * 2)]
+
+    states = {key: await queue.get_job(job.id) for key, job in {**by_n, ("a", 5): again}.items()}
+    expected = {
+        ("a", 0): (JobStatus.COMPLETED, 1),
+        ("a", 1): (JobStatus.FAILED, 1),
+        ("a", 2): (JobStatus.DEAD, 1),
+        ("a", 3): (JobStatus.PENDING, 0),  # a snooze does not count the attempt
+        ("a", 4): (JobStatus.FAILED, 2),
+        ("a", 5): (JobStatus.FAILED, 2),
+        ("b", 0): (JobStatus.DEAD, 1),  # no attempts left
+        ("b", 1): (JobStatus.COMPLETED, 1),
+    }
+    assert {k: (job.status, job.attempts) for k, job in states.items() if job} == expected
+    assert states["a", 0] is not None and states["a", 0].result == "done"
+    assert states["a", 4] is not None and states["a", 4].last_error == "again"
+    for name in "ab":
+        await check_queue(raw, redis_backend, name)

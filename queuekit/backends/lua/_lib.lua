@@ -131,6 +131,15 @@ local function finish(key, done_key, id, f, status, now)
   notify(id, done_key)
 end
 
+-- A running job goes back in line as `status` (failed or pending), claimable at `due_us`.
+local function requeue(key, id, f, status, due_us, now)
+  rcall('HSET', key, 'status', status, 'scheduled_at', stamp(due_us))
+  rcall('HDEL', key, 'lease_expires_at', 'worker_id')
+  rcall('ZREM', K.leases, id)
+  move(id, f.seq, 'running', status)
+  make_claimable(member(f.priority, f.seq, id), due_us, now)
+end
+
 -- A running attempt failed with `error`: the job is claimable again at `due_us`, or dead
 -- when no attempts are left or `due_us` is false. Returns the new status.
 local function fail_attempt(key, done_key, id, f, error, due_us, now)
@@ -139,10 +148,6 @@ local function fail_attempt(key, done_key, id, f, error, due_us, now)
     finish(key, done_key, id, f, 'dead', now)
     return 'dead'
   end
-  rcall('HSET', key, 'status', 'failed', 'scheduled_at', stamp(due_us))
-  rcall('HDEL', key, 'lease_expires_at', 'worker_id')
-  rcall('ZREM', K.leases, id)
-  move(id, f.seq, 'running', 'failed')
-  make_claimable(member(f.priority, f.seq, id), due_us, now)
+  requeue(key, id, f, 'failed', due_us, now)
   return 'failed'
 end

@@ -48,7 +48,7 @@ for i = 1, #ARGV / 5 do
       requeue(key, id, f, 'pending', now + tonumber(arg1), now)
       status = 'pending'
     end
-    if status ~= 'completed' and status ~= 'dead' then
+    if status == 'failed' or status == 'pending' then
       claimable = claimable + 1
     end
   end
