@@ -227,17 +227,26 @@ def chart(document: dict[str, Any], path: Path) -> None:
     figure, (drain_axes, latency_axes) = plt.subplots(
         1, 2, figsize=(13, 0.45 * len(rows) + 1.6), sharey=True
     )
-    positions = range(len(rows))
-    drain_axes.barh(positions, [row["medians"].get("drain_1x10", 0) for row in rows], color=colors)
+    positions = list(range(len(rows)))
+    drains = [row["medians"].get("drain_1x10", 0) for row in rows]
+    drain_axes.barh(positions, drains, color=colors)
+    drain_axes.bar_label(drain_axes.containers[0], fmt="{:,.0f}", padding=3, fontsize=8)
     drain_axes.set_title("Drain, 1 process × 10 (jobs/s, higher is better)")
-    drain_axes.set_yticks(list(positions), labels)
+    drain_axes.set_yticks(positions, labels)
     drain_axes.invert_yaxis()
-    p50 = [row["medians"].get("latency_p50", 0) for row in rows]
-    p99 = [row["medians"].get("latency_p99", 0) for row in rows]
-    latency_axes.barh(positions, p99, color="#fbd38d", label="p99")
-    latency_axes.barh(positions, p50, color=colors, label="p50")
-    latency_axes.set_xscale("log")
-    latency_axes.set_title("Enqueue to start at low load (ms, log scale, lower is better)")
+    for offset, (measure, shade) in enumerate((("latency_p50", 1.0), ("latency_p99", 0.45))):
+        values = [row["medians"].get(measure, 0) for row in rows]
+        bars = latency_axes.barh(
+            [p - 0.2 + 0.4 * offset for p in positions],
+            values,
+            height=0.4,
+            color=colors,
+            alpha=shade,
+            label=measure.removeprefix("latency_"),
+        )
+        texts = [f"{value:.1f}" if value else "" for value in values]
+        latency_axes.bar_label(bars, labels=texts, padding=3, fontsize=8)
+    latency_axes.set_title("Enqueue to start at low load (ms, lower is better)")
     latency_axes.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
