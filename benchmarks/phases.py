@@ -22,8 +22,6 @@ from .peers import Row, Servers
 REPO = Path(__file__).resolve().parent.parent
 WARM_UP_JOB = 1_000_000_000
 """The number of the job that wakes a worker before latency is measured; tallies skip it."""
-GRACE_SECONDS = 0.5
-"""How long workers keep running after the last job, so that late duplicates are counted."""
 POLL_SECONDS = 0.02
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
 """How a traceback's last line starts: `psycopg.errors.UndefinedTable: relation ...`."""
@@ -43,6 +41,10 @@ class Settings:
     latency_jobs: int
     repetitions: int
     stall_seconds: float
+    drains: tuple[tuple[int, int], ...] = ((1, 10), (1, 100), (2, 10))
+    """(worker processes, concurrency of each) for each drain phase."""
+    grace_seconds: float = 0.5
+    """How long workers keep running after the last job, so that late duplicates are counted."""
     spacing_ms: float = 10.0
 
 
@@ -55,12 +57,14 @@ FULL = Settings(
     stall_seconds=60,
 )
 QUICK = Settings(
-    drain_jobs=2_000,
-    single_jobs=500,
-    bulk_jobs=2_000,
-    latency_jobs=50,
+    drain_jobs=1_000,
+    single_jobs=300,
+    bulk_jobs=1_000,
+    latency_jobs=30,
     repetitions=1,
     stall_seconds=20,
+    drains=((1, 10),),
+    grace_seconds=0.2,
 )
 
 
@@ -167,10 +171,21 @@ class Bench:
         database = self.servers.postgres_dsn.rsplit("/", 1)[1]
         admin = await asyncpg.connect(self.admin_dsn)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{database}"')
+            if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+                await admin.execute(f'CREATE DATABASE "{database}"')
         finally:
             await admin.close()
+        # A new schema is much quicker than a new database; what the killed workers' sessions
+        # still hold is let go first.
+        connection = await asyncpg.connect(self.servers.postgres_dsn)
+        try:
+            await connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            await connection.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+        finally:
+            await connection.close()
         client = aioredis.Redis.from_url(self.servers.redis_url)
         try:
             await client.flushdb()
@@ -268,7 +283,7 @@ class Bench:
             meter.start()
             await self._wait_for(probe_file, jobs, workers)
             worker_cpu, server_cpu = meter.stop()
-            await asyncio.sleep(GRACE_SECONDS)
+            await asyncio.sleep(self.settings.grace_seconds)
         finally:
             await self._stop(workers)
         tally = probe.tally(str(self.probe), jobs)
@@ -299,7 +314,7 @@ class Bench:
                 await self._wait_for(probe_file, 1, workers)
                 await self._step(row, "latency", "--count", jobs, *spaced)
             await self._wait_for(probe_file, jobs + (not row.single_process), workers)
-            await asyncio.sleep(GRACE_SECONDS)
+            await asyncio.sleep(self.settings.grace_seconds)
         finally:
             await self._stop(workers)
         tally = probe.tally(str(self.probe), jobs)
@@ -348,3 +363,13 @@ def _last_line(text: str) -> str:
     exceptions = [line for line in lines if EXCEPTION_LINE.match(line)]
     gist = exceptions[-1] if exceptions else lines[-1] if lines else "no output"
     return gist[:300]
+
+
+async def drop_database(servers: Servers, admin_dsn: str) -> None:
+    """Remove the benchmark's database at the end of a run."""
+    database = servers.postgres_dsn.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await admin.close()

@@ -27,7 +27,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import report, system
 from .peers import ROWS, ROWS_BY_KEY, Row, Servers
-from .phases import FULL, QUICK, REPO, Accounting, Bench, PhaseError, Settings, redis_benchmark
+from .phases import (
+    FULL,
+    QUICK,
+    REPO,
+    Accounting,
+    Bench,
+    PhaseError,
+    Settings,
+    drop_database,
+    redis_benchmark,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -103,18 +113,22 @@ async def latency_phase(bench: Bench, result: RowResult) -> None:
     result.count("latency", latency.accounting)
 
 
-def phases_of(row: Row) -> dict[str, Phase]:
+def phases_of(row: Row, settings: Settings) -> dict[str, Phase]:
     """What is measured of a row; a reference claim loop is measured draining only."""
-    drains = {"drain_1x10": drain_phase(10, 1), "drain_2x10": drain_phase(10, 2)}
+    drains = {
+        f"drain_{processes}x{concurrency}": drain_phase(concurrency, processes)
+        for processes, concurrency in settings.drains
+        # One process holds an in-memory queue: a second worker process could not share it.
+        if not (row.single_process and processes > 1)
+        # A bare claim loop opens a connection per unit of concurrency.
+        and not (row.reference and concurrency > 10)
+    }
     if row.reference:
         return drains
-    if row.single_process:  # one process holds the jobs: two worker processes can't share them
-        del drains["drain_2x10"]
     return {
         "enqueue_single": enqueue_phase("single"),
         "enqueue_bulk": enqueue_phase("bulk"),
         **drains,
-        "drain_1x100": drain_phase(100, 1),
         "latency": latency_phase,
     }
 
@@ -157,7 +171,7 @@ async def run(args: argparse.Namespace) -> None:
         (repetition, row, name, phase)
         for repetition in range(settings.repetitions)
         for row in rows
-        for name, phase in phases_of(row).items()
+        for name, phase in phases_of(row, settings).items()
     ]
     began = time.monotonic()
     started_at = datetime.now(UTC)
@@ -185,7 +199,7 @@ async def run(args: argparse.Namespace) -> None:
                 except PhaseError as error:
                     results[row.key].errors[name] = str(error)
                 progress.advance(task)
-        await bench.reset()
+        await drop_database(servers, admin_dsn)
     document = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - began),

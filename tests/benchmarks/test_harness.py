@@ -5,6 +5,7 @@ No figure is checked against a speed; these tests check that a run measures what
 
 from __future__ import annotations
 
+import secrets
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from benchmarks import probe, report
 from benchmarks.peers import ROWS_BY_KEY, Servers
-from benchmarks.phases import Accounting, Bench, PhaseError, Settings
+from benchmarks.phases import Accounting, Bench, PhaseError, Settings, drop_database
 from benchmarks.run import RowResult, phases_of
 
 from ..redis.server import require_redis_url
@@ -27,6 +28,7 @@ TINY = Settings(
     latency_jobs=20,
     repetitions=1,
     stall_seconds=20,
+    grace_seconds=0.2,
 )
 
 
@@ -42,7 +44,7 @@ def bench(tmp_path: Path) -> Bench:
         raise AssertionError
     redis = with_path(require_redis_url(), "/14")
     servers = Servers(
-        postgres_dsn=with_path(dsn, "/queuekit_bench_test"),
+        postgres_dsn=with_path(dsn, f"/queuekit_bench_{secrets.token_hex(4)}"),
         redis_url=redis,
         sqlite_path=str(tmp_path / "bench.db"),
     )
@@ -58,9 +60,9 @@ def bench(tmp_path: Path) -> Bench:
 @pytest.mark.parametrize("key", ["queuekit-memory", "queuekit-sqlite", "queuekit-postgres"])
 async def test_every_phase_of_a_row_runs_each_job_once(bench: Bench, key: str) -> None:
     result = RowResult(ROWS_BY_KEY[key])
-    for phase in phases_of(result.row).values():
+    for phase in phases_of(result.row, TINY).values():
         await phase(bench, result)
-    await bench.reset()
+    await drop_database(bench.servers, bench.admin_dsn)
 
     assert result.errors == {}
     measured = set(result.figures)
