@@ -43,6 +43,8 @@ class SQLiteBackend(BatchedFinishes, Backend):
         # One connection serves every task of this process; transactions must not interleave.
         self._lock = asyncio.Lock()
         self._work = asyncio.Condition()
+        self._work_made = 0
+        """Counts this process's writes that may have made work, so a waiter misses none."""
         self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH_MAX)
 
     @classmethod
@@ -229,22 +231,26 @@ class SQLiteBackend(BatchedFinishes, Backend):
 
     async def _notify_work(self) -> None:
         async with self._work:
+            self._work_made += 1
             self._work.notify_all()
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        version = await self._data_version()
+        made, version = self._work_made, await self._data_version()
         while True:
             rows = await self._read("next_due", {"queues": json.dumps(list(queues))})
             until = deadline
             if rows[0][0] is not None:
                 now = float((await self._read("now", {}))[0][0])
                 until = min(deadline, loop.time() + rows[0][0] - now)
-            # Woken by this process's own writes, or by another process's commit when the
-            # database's version moves; then the due time is read again.
+            # Woken by this process's own writes (counted, so one made while this coroutine was
+            # reading is not missed), or by another process's commit when the database's
+            # version moves; then the due time is read again.
             while (wait := until - loop.time()) > 0:
                 async with self._work:
+                    if self._work_made != made:
+                        return
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._work.wait(), min(wait, CHANGE_POLL_SECONDS))
                         return

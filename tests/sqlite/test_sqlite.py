@@ -57,6 +57,27 @@ async def test_a_commit_from_another_process_wakes_a_waiting_worker(tmp_path: Pa
         await asyncio.wait_for(waiter, 5)
 
 
+async def test_a_write_made_while_the_waiter_looks_elsewhere_still_wakes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with queuekit.connect(f"sqlite:///{tmp_path / 'jobs.db'}") as queue:
+        backend = queue.backend
+        assert isinstance(backend, SQLiteBackend)
+        data_version = backend._data_version
+        looks = 0
+
+        async def enqueue_while_looking() -> int:
+            # The waiter is reading the database's version, not waiting, when the job lands.
+            nonlocal looks
+            looks += 1
+            if looks == 3:
+                await queue.enqueue("t")
+            return await data_version()
+
+        monkeypatch.setattr(backend, "_data_version", enqueue_while_looking)
+        await asyncio.wait_for(backend.wait_for_work(["default"], 60), 5)
+
+
 async def test_schema_is_versioned_and_migrates_once(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
     for _ in range(3):
