@@ -3,7 +3,8 @@
 Layout (see docs/redis.md): each queue's keys share the hash tag `{<prefix>:<queue>}`, so a
 queue lives in one Cluster slot and every script works inside one slot, with every key it
 touches passed in KEYS. A small `{<prefix>}` slot holds what spans queues: the id -> queue
-index, the set of queue names and the sequence counter that orders jobs across queues.
+index, the set of queue names and the sequence counter that orders jobs across queues. (On a
+single server, where slots do not matter, enqueue uses both in one script.)
 Time is Redis's own (`TIME` inside the scripts), never the client's.
 """
 
@@ -60,10 +61,14 @@ SCRIPTS = (
     "next",
     "stats",
     "reserve",
+    "reserve_enqueue",
+    "peek_claim",
     "unindex",
     "pause",
 )
-BIND_KEYS = re.compile(r"^bind_keys\(([^)]*)\)", re.MULTILINE)
+BIND_KEYS = re.compile(r"^\s*bind_keys(?:\(([^)]*)\)|_at\([^,]+, (\w+)\))", re.MULTILINE)
+"""A script's `bind_keys('a', ...)`, or `bind_keys_at(at, NAMES)` with a list from `_lib.lua`
+(per queue, for the scripts that take several queues)."""
 URL_OPTIONS = ("queuekit_prefix", "queuekit_cluster")
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 ROW_FIELDS = (
@@ -124,7 +129,12 @@ def script_keys() -> dict[str, tuple[str, ...]]:
     for name in SCRIPTS:
         match = BIND_KEYS.search(_lua(name))
         if match is not None:
-            found[name] = tuple(re.findall(r"'([^']+)'", match.group(1)))
+            names = match.group(1)
+            if names is None:  # a list the library defines: local NAMES = { ... }
+                listed = re.search(rf"^local {match.group(2)} = {{([^}}]*)}}", _lua("_lib"), re.M)
+                assert listed is not None, f"{name}.lua binds an unknown list"
+                names = listed.group(1)
+            found[name] = tuple(re.findall(r"'([^']+)'", names))
     return found
 
 
@@ -184,6 +194,9 @@ class RedisBackend(BatchedFinishes, Backend):
         self._queue_cache: dict[str, str] = {}
         self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH)
         self.script_observer: ScriptObserver | None = None
+        self._cross_slot = not self._cluster
+        """Whether one script may use keys of several slots (enqueue, claim): not on a
+        Cluster, nor behind a proxy that shards."""
         tag = "{" + self.prefix + "}"
         self._index, self._queues, self._seq = f"{tag}:index", f"{tag}:queues", f"{tag}:seq"
 
@@ -439,13 +452,63 @@ class RedisBackend(BatchedFinishes, Backend):
         return (await self.enqueue_many([job]))[0]
 
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
-        """Reserve the ids and seqs in the `{prefix}` slot, then store each queue's jobs with
-        one script call per queue, pipelined: two round trips for any number of jobs."""
+        """One script call on a single server; on a Cluster (or when an id is indexed under
+        another queue) two round trips: the reservation, then the jobs of each queue."""
         if not jobs:
             return []
         ids = [job.id for job in jobs]
         if len(set(ids)) < len(ids):
             raise InvalidOptionError("enqueue_many got two jobs with the same id")
+        by_queue: dict[str, list[int]] = {}
+        for i, job in enumerate(jobs):
+            by_queue.setdefault(job.queue, []).append(i)
+        if self._cross_slot:
+            stored = await self._enqueue_at_once(jobs, by_queue)
+            if stored is not None:
+                return stored
+        return await self._enqueue_in_two_steps(jobs, by_queue)
+
+    async def _eval_cross_slot(self, name: str, keys: list[str], args: list[str]) -> Any:
+        """Run a script whose keys may span slots; ['fallback'] when the server refuses that."""
+        try:
+            return await self._eval(name, keys, args)
+        except rx.ResponseError as exc:
+            if "CROSSSLOT" not in str(exc):
+                raise
+            # A proxy that shards behind one address refuses keys of several slots (having
+            # run nothing): use the one-slot scripts from now on.
+            self._cross_slot = False
+            return ["fallback"]
+
+    async def _enqueue_at_once(
+        self, jobs: Sequence[NewJob], by_queue: dict[str, list[int]]
+    ) -> list[Job] | None:
+        """Reserve and store in one script (a single server lets one script span slots), all
+        or nothing; None, having written nothing, when an id is indexed under another queue,
+        whose job only the two-step path can look for."""
+        keys = [self._index, self._queues, self._seq]
+        args = [str(len(jobs)), str(len(by_queue))]
+        for queue, members in by_queue.items():
+            keys += self._qkeys(queue, "reserve_enqueue")
+            keys += [self._job_key(queue, jobs[i].id) for i in members]
+            args += [queue, str(len(members))]
+            for i in members:
+                args += _enqueue_args(jobs[i], i, False)  # seq: the offset from the first
+        result = await self._eval_cross_slot("reserve_enqueue", keys, args)
+        if result[0] == "fallback":
+            return None
+        if result[0] == "exists":
+            raise InvalidOptionError(f"a job with id {result[1]!r} already exists")
+        outcomes = iter(result[2:])
+        parts = [(members, result[1], outcomes) for members in by_queue.values()]
+        # Nothing was reserved for a duplicate, so nothing is given back.
+        return await self._stored(jobs, parts, set())
+
+    async def _enqueue_in_two_steps(
+        self, jobs: Sequence[NewJob], by_queue: dict[str, list[int]]
+    ) -> list[Job]:
+        """Reserve the ids and seqs in the `{prefix}` slot, then store each queue's jobs with
+        one script call per queue, pipelined: two round trips for any number of jobs."""
         first_seq, owners = await self._reserve(
             [(job.id, job.queue, "") for job in jobs], len(jobs)
         )
@@ -456,9 +519,6 @@ class RedisBackend(BatchedFinishes, Backend):
             await self._release(jobs, reserved)
             raise InvalidOptionError(f"a job with id {refused[0]!r} already exists")
 
-        by_queue: dict[str, list[int]] = {}
-        for i, job in enumerate(jobs):
-            by_queue.setdefault(job.queue, []).append(i)
         calls: list[Call] = []
         for queue, members in by_queue.items():
             args = [queue, str(len(members))]
@@ -479,12 +539,25 @@ class RedisBackend(BatchedFinishes, Backend):
             failed_queues = {queue for queue, _ in failed}
             await self._release(jobs, {i for i in reserved if jobs[i].queue in failed_queues})
             raise InvalidOptionError(f"a job with id {failed[0][1]!r} already exists")
+        parts = [
+            (members, result[1], iter(result[2:]))
+            for members, result in zip(by_queue.values(), results, strict=True)
+        ]
+        return await self._stored(jobs, parts, reserved)
 
+    async def _stored(
+        self,
+        jobs: Sequence[NewJob],
+        parts: Iterable[tuple[list[int], str, Iterator[str]]],
+        reserved: set[int],
+    ) -> list[Job]:
+        """The jobs an enqueue stored or found: per queue its positions in `jobs`, its
+        created_at and one outcome per job ('+<scheduled_at>' or '=<holder of the key>')."""
         stored: list[Job | None] = [None] * len(jobs)
         duplicates: dict[int, str] = {}
-        for members, result in zip(by_queue.values(), results, strict=True):
-            created_at = result[1]
-            for i, outcome in zip(members, result[2:], strict=True):
+        for members, created_at, outcomes in parts:
+            for i in members:
+                outcome = next(outcomes)
                 if outcome[0] == "+":
                     stored[i] = _new_job(jobs[i], created_at, outcome[1:])
                 else:
@@ -568,6 +641,10 @@ class RedisBackend(BatchedFinishes, Backend):
         free = {queue: min(count, limit) for queue, count in slots.items() if count > 0}
         left = limit
         lease_us = str(_micros(lease))
+        if self._cross_slot and free and limit > 0:
+            jobs = await self._claim_at_once(free, limit, lease_us, worker_id)
+            if jobs is not None:
+                return jobs
         claimed: list[tuple[float, str, Job]] = []
         for attempt in range(MAX_CLAIM_ROUNDS):
             if left <= 0 or not free:
@@ -607,6 +684,21 @@ class RedisBackend(BatchedFinishes, Backend):
                 break  # got what the heads offered, or enough despite other claimers
         claimed.sort(key=lambda entry: entry[:2])
         return [job for _, _, job in claimed]
+
+    async def _claim_at_once(
+        self, free: Mapping[str, int], limit: int, lease_us: str, worker_id: str
+    ) -> list[Job] | None:
+        """Peek and claim in one script (a single server lets it span the queues' slots);
+        None when a queue has more due jobs to promote than one call does."""
+        keys = [key for queue in free for key in self._qkeys(queue, "peek_claim")]
+        args = [str(limit), lease_us, worker_id, *map(str, free.values())]
+        result = await self._eval_cross_slot("peek_claim", keys, args)
+        if result[0] == "fallback":
+            return None
+        jobs = [_job(fields) for _, fields in result[1:]]
+        for job in jobs:
+            self._remember(job)
+        return jobs
 
     async def _peek(self, counts: Mapping[str, int]) -> dict[str, list[tuple[str, float]]]:
         """Promote due jobs and read each queue's ready heads as (member, score)."""

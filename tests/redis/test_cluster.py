@@ -31,6 +31,7 @@ from ..conformance import (
 )
 from ..setups import BackendSetup, with_url_options
 from .server import LocalCluster, new_prefix, redis_server_binary
+from .test_scripts import check_enqueue
 
 pytestmark = [
     pytest.mark.slow,
@@ -108,6 +109,23 @@ async def test_queues_on_several_nodes_work_as_one(
             await anyio.sleep(0.05)
             await queue.enqueue("t", queue=names[-1])
         assert anyio.current_time() - started < 1.0
+
+
+async def test_a_cluster_enqueue_reserves_then_stores(
+    cluster: LocalCluster, cluster_setup: BackendSetup
+) -> None:
+    """A Cluster keeps the index and each queue in slots of their own: two round trips."""
+    backend = RedisBackend(cluster_setup.url or "", strict_keys=True)
+    await backend.open()
+    raw = RedisCluster.from_url(cluster.url, decode_responses=True)
+    try:
+        rounds = await check_enqueue(backend, raw)  # type: ignore[arg-type]
+    finally:
+        await backend.close()
+        await raw.aclose()
+    assert rounds[0] == ["reserve", "enqueue"]
+    # (then the reservations of the duplicates are given back)
+    assert rounds[1] == ["reserve", "enqueue", "enqueue", "unindex"]
 
 
 @pytest.mark.parametrize("conformance_test", list(_conformance_tests()))

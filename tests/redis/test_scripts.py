@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
 
 import anyio
 import pytest
@@ -12,8 +14,8 @@ from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 import queuekit
-from queuekit import Attempt, JobStatus
-from queuekit.backends.redis import SCRIPTS, RedisBackend, script_keys, script_prelude
+from queuekit import Attempt, InvalidOptionError, Job, JobStatus, new_job
+from queuekit.backends.redis import SCRIPTS, Call, RedisBackend, script_keys, script_prelude
 
 from .invariants import check_queue
 
@@ -25,6 +27,11 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     queue = queuekit.Queue(backend)
     await queue.enqueue("t", queue="a", unique_key="u")
     await queue.enqueue("t", queue="a", unique_key="u")  # a duplicate: no second job
+    # An id indexed under another queue goes the two-step way (reserve, then enqueue); here
+    # the holder of the unique key answers.
+    held = await queue.enqueue("t", queue="b", unique_key="v")
+    other = await queue.enqueue("t", queue="a")
+    assert (await queue.enqueue("t", queue="b", unique_key="v", id=other.id)).id == held.id
     await queue.enqueue_many(
         [queuekit.new_job("t", queue="b", priority=20), queuekit.new_job("t", queue="a")]
     )
@@ -52,6 +59,11 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     assert await queue.prune(older_than=0) >= 1
     await queue.pause("a")
     await queue.resume("a")
+    # More due jobs than one call promotes: a single server's claim falls back to peek (which
+    # loops over them) and claim.
+    await queue.enqueue_many(queuekit.new_job("t", queue="d", delay=0.01) for _ in range(1001))
+    await anyio.sleep(0.05)
+    assert len(await backend.claim({"d": 2}, limit=2, lease=30, worker_id=WORKER)) == 2
 
 
 async def test_every_script_call_stays_in_one_slot(
@@ -60,15 +72,22 @@ async def test_every_script_call_stays_in_one_slot(
     calls: dict[str, list[list[str]]] = defaultdict(list)
     redis_backend.script_observer = lambda name, keys: calls[name].append(list(keys))
     await _exercise_every_script(redis_backend)
-    for name in "abc":
+    for name in "abcd":
         await check_queue(raw, redis_backend, name)
     assert set(calls) == set(SCRIPTS), f"not exercised: {set(SCRIPTS) - set(calls)}"
     prefix = redis_backend.prefix
-    queue_slots = {key_slot(f"{prefix}:{q}".encode()) for q in "abc"}
+    queue_slots = {key_slot(f"{prefix}:{q}".encode()) for q in "abcd"}
     global_slot = key_slot(prefix.encode())
     for name, key_lists in calls.items():
         for keys in key_lists:
             slots = {key_slot(key.encode()) for key in keys}
+            # A single server only: reserve and store at once, peek and claim across queues.
+            if name == "reserve_enqueue":
+                assert slots <= {global_slot} | queue_slots and global_slot in slots
+                continue
+            if name == "peek_claim":
+                assert slots <= queue_slots
+                continue
             assert len(slots) == 1, f"{name} touched slots {slots}: {keys}"
             expected = {global_slot} if name in ("reserve", "unindex") else queue_slots
             assert slots <= expected, f"{name} ran in an unexpected slot: {keys}"
@@ -81,6 +100,11 @@ async def test_strict_prelude_rejects_undeclared_keys(raw: aioredis.Redis) -> No
     with pytest.raises(ResponseError, match="undeclared key"):
         await raw.eval(prelude + "\nreturn rcall('GET', 'elsewhere')", 1, "declared")
     assert await raw.eval(prelude + "\nreturn rcall('EXISTS', KEYS[1])", 1, "declared") == 0
+    # A declared key ending in ':' covers the keys under it (peek_claim's job keys), only those.
+    under = prelude + "\nreturn rcall('EXISTS', ARGV[1])"
+    assert await raw.eval(under, 1, "{q}:job:", "{q}:job:1") == 0
+    with pytest.raises(ResponseError, match="undeclared key"):
+        await raw.eval(under, 1, "{q}:job:", "{r}:job:1")
 
 
 async def test_work_goes_on_after_script_flush(
@@ -208,3 +232,132 @@ async def test_a_finish_batch_is_one_script_call_per_queue(
     assert states["a", 4] is not None and states["a", 4].last_error == "again"
     for name in "ab":
         await check_queue(raw, redis_backend, name)
+
+
+async def refuse_duplicate(
+    backend: RedisBackend, raw: aioredis.Redis, duplicate: Job, queue: str
+) -> None:
+    """A batch of a new job in `queue` and one with the id of `duplicate` is refused, and
+    the new job is neither stored nor indexed."""
+    fresh = new_job("t", queue=queue, id=f"fresh-{queue}")
+    with pytest.raises(InvalidOptionError, match="already exists"):
+        await backend.enqueue_many([fresh, new_job("t", queue=duplicate.queue, id=duplicate.id)])
+    assert await backend.get_job(fresh.id) is None
+    assert await raw.hget(backend._index, fresh.id) is None
+    assert await raw.hget(backend._index, duplicate.id) == duplicate.queue
+
+
+async def check_enqueue(backend: RedisBackend, raw: aioredis.Redis) -> list[list[str]]:
+    """Enqueue's contract, whichever way the backend enqueues; returns the script names
+    each enqueue call ran: one job, a batch over two queues, then the refused ones."""
+    calls: list[str] = []
+    backend.script_observer = lambda name, keys: calls.append(name)
+    rounds: list[list[str]] = []
+
+    def called() -> list[str]:
+        rounds.append(calls[:])
+        calls.clear()
+        return rounds[-1]
+
+    queue = queuekit.Queue(backend)
+    one = await queue.enqueue("t", 1, queue="a")
+    called()
+    batch = await queue.enqueue_many(
+        [
+            new_job("t", 2, queue="b", priority=20),
+            new_job("t", 3, queue="a", unique_key="u"),
+            new_job("t", 4, queue="b", unique_key="u", delay=60),
+            new_job("t", 5, queue="a", unique_key="u"),  # held by the job before it
+        ]
+    )
+    called()
+    assert batch[3] == batch[1]
+    assert [job.queue for job in batch] == ["b", "a", "b", "a"]
+    assert batch[2].scheduled_at > batch[2].created_at
+    page = await queue.list_jobs(limit=10)
+    assert [job.payload for job in page.jobs] == [4, 3, 2, 1]  # enqueue order, by seq
+    # One seq per job asked for, in order (the duplicate's seq goes unused).
+    stored = [one, *batch[:3]]
+    seqs = [int(str(await raw.hget(backend._job_key(j.queue, j.id), "seq"))) for j in stored]
+    assert seqs == list(range(seqs[0], seqs[0] + 4))
+
+    # A duplicate explicit id refuses its queue's part of the batch: nothing stored there,
+    # nothing indexed.
+    for duplicate in (one, batch[0]):
+        await refuse_duplicate(backend, raw, duplicate, duplicate.queue)
+        called()
+    # The id of a job in another queue is refused too; the job keeps its id.
+    with pytest.raises(InvalidOptionError, match="already exists"):
+        await queue.enqueue("t", queue="b", id=one.id)
+    called()
+    assert await queue.get_job(one.id) == one
+    assert (await queue.enqueue("t", queue="a", unique_key="u")).id == batch[1].id
+    called()
+    backend.script_observer = None
+    for name in "ab":
+        await check_queue(raw, backend, name)
+    return rounds
+
+
+async def test_a_single_server_enqueue_is_one_script_call(
+    redis_backend: RedisBackend, raw: aioredis.Redis
+) -> None:
+    rounds = await check_enqueue(redis_backend, raw)
+    one_call = ["reserve_enqueue"]
+    # Only the id of another queue's job falls back to the reservation and the store apart.
+    assert rounds == [one_call, one_call, one_call, one_call, [*one_call, "reserve"], one_call]
+    # One script is all or nothing across queues too (a Cluster only within each queue).
+    (job,) = (await redis_backend.list_jobs(queue="a", limit=1)).jobs
+    await refuse_duplicate(redis_backend, raw, job, "b")
+
+
+async def test_a_server_refusing_keys_of_several_slots_gets_two_steps(
+    redis_backend: RedisBackend, raw: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy sharding behind one address answers CROSSSLOT: enqueue falls back for good."""
+    calls: list[str] = []
+    send = redis_backend._send_evals
+
+    async def crossslot(calls_: Sequence[Call], *, by_sha: bool) -> list[Any]:
+        calls.append(calls_[0][0])
+        if calls_[0][0] == "reserve_enqueue":
+            raise ResponseError("CROSSSLOT Keys in request don't hash to the same slot")
+        return await send(calls_, by_sha=by_sha)
+
+    monkeypatch.setattr(redis_backend, "_send_evals", crossslot)
+    queue = queuekit.Queue(redis_backend)
+    first = await queue.enqueue("t", queue="a")
+    second = await queue.enqueue("t", queue="a")
+    assert calls == ["reserve_enqueue", "reserve", "enqueue", "reserve", "enqueue"]
+    assert [job.id for job in (await queue.list_jobs()).jobs] == [second.id, first.id]
+    await check_queue(raw, redis_backend, "a")
+
+
+async def test_a_single_server_claim_is_one_script_call(redis_backend: RedisBackend) -> None:
+    """Across queues, in claim order, within each queue's slots, paused queues left out."""
+    queue = queuekit.Queue(redis_backend)
+    await queue.enqueue_many(
+        [queuekit.new_job("t", {"q": "a", "n": n}, queue="a", priority=n % 2) for n in range(4)]
+        + [queuekit.new_job("t", {"q": "b", "n": n}, queue="b") for n in range(3)]
+        + [queuekit.new_job("t", {"q": "c", "n": 0}, queue="c", priority=30)]
+        + [queuekit.new_job("t", {"q": "a", "n": 9}, queue="a", priority=40, delay=0.01)]
+    )
+    await queue.pause("c")
+    await anyio.sleep(0.05)  # a9 is due: the claim promotes it
+    calls: list[str] = []
+    redis_backend.script_observer = lambda name, keys: calls.append(name)
+    slots = {"a": 3, "b": 2, "c": 1}
+    jobs = await redis_backend.claim(slots, limit=5, lease=30, worker_id=WORKER)
+    assert calls == ["peek_claim"]
+    assert [(job.payload["q"], job.payload["n"]) for job in jobs] == [
+        ("a", 9),
+        ("b", 0),
+        ("b", 1),
+        ("a", 1),
+        ("a", 3),
+    ]
+    assert all(job.status == JobStatus.RUNNING and job.worker_id == WORKER for job in jobs)
+    assert await redis_backend.complete(jobs[0].attempt)  # the claim told the queue cache
+    await queue.resume("c")
+    (c,) = await redis_backend.claim(slots, limit=1, lease=30, worker_id=WORKER)
+    assert c.payload == {"q": "c", "n": 0}

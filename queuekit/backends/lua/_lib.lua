@@ -2,7 +2,7 @@
 --
 -- Each script names the queue keys it uses with bind_keys(...): KEYS starts with those, in
 -- that order, all under the queue's hash tag {<prefix>:<queue>}; the keys of the jobs it
--- works on follow them (KEYS[NQ + i]). Members of the ready and scheduled sets are
+-- works on follow them (KEYS[NQ + i]). (reserve_enqueue binds several queues' keys in turn.) Members of the ready and scheduled sets are
 -- "<priority:4><seq:16><id>", so a job's place in line is readable without its hash; every
 -- other set holds plain ids.
 local K = {}
@@ -10,12 +10,19 @@ local NQ = 0
 local BAND = 4398046511104 -- 2^42 ms (until year 2109): one priority band of the ready score
 local WAKE_TOKENS = 16
 local DONE_TTL_MS = 60000
+local PROMOTE_BATCH = 1000 -- due scheduled jobs promoted per call
+
+-- Bind `names` to KEYS[at + 1], ...; NQ becomes the index of the last one.
+local function bind_keys_at(at, names)
+  K = {}
+  for i, name in ipairs(names) do
+    K[name] = KEYS[at + i]
+  end
+  NQ = at + #names
+end
 
 local function bind_keys(...)
-  for i, name in ipairs({ ... }) do
-    K[name] = KEYS[i]
-    NQ = i
-  end
+  bind_keys_at(0, { ... })
 end
 
 -- Numbers go to Redis as exact decimal text: Lua's tostring keeps only 14 digits.
@@ -85,6 +92,32 @@ local function move(id, seq, from, to)
   rcall('ZADD', K['status:' .. to], seq, id)
 end
 
+-- Promote due scheduled jobs to ready (PROMOTE_BATCH at most); true when some are left.
+local function promote_due(now)
+  local batch = PROMOTE_BATCH
+  local due = rcall('ZRANGEBYSCORE', K.scheduled, '-inf', int(now), 'WITHSCORES', 'LIMIT', '0', int(batch))
+  for i = 1, #due, 2 do
+    local m = due[i]
+    rcall('ZADD', K.ready, ready_score(member_priority(m), tonumber(due[i + 1])), m)
+    rcall('ZREM', K.scheduled, m)
+  end
+  return #due == 2 * batch
+end
+
+-- The ready member m (job hash `key`) is running: attempts + 1, leased until `expiry` (µs,
+-- stamped as `expires_at`), worker set. Returns the job's fields.
+local function claim_member(key, m, started_at, expiry, expires_at, worker_id)
+  local id = string.sub(m, 21)
+  local v = rcall('HMGET', key, 'status', 'seq')
+  rcall('ZREM', K.ready, m)
+  move(id, v[2], v[1], 'running')
+  rcall('ZADD', K.leases, int(expiry), id)
+  rcall('HINCRBY', key, 'attempts', '1')
+  rcall('HSET', key, 'status', 'running', 'started_at', started_at,
+    'lease_expires_at', expires_at, 'worker_id', worker_id)
+  return rcall('HGETALL', key)
+end
+
 -- Wake up to n idle workers blocked on the signal list (BLPOP); the list stays short.
 local function signal(n)
   if n > WAKE_TOKENS then
@@ -151,3 +184,107 @@ local function fail_attempt(key, done_key, id, f, error, due_us, now)
   requeue(key, id, f, 'failed', due_us, now)
   return 'failed'
 end
+
+-- The {<prefix>} slot: the id -> queue index, the queue names, the seq counter.
+
+-- Take `count` seqs from the counter; returns the first.
+local function take_seqs(seq_key, count)
+  return rcall('INCRBY', seq_key, int(count)) - count + 1
+end
+
+-- Point `id` at `queue` in the index unless another owner than `expected` holds it
+-- (`expected`: '' for none, a queue whose job turned out not to exist, or `queue` itself).
+-- Returns '' when reserved, else the owner.
+local function reserve_id(index_key, id, queue, expected)
+  local owner = rcall('HGET', index_key, id)
+  if owner and owner ~= expected then
+    return owner
+  end
+  rcall('HSET', index_key, id, queue)
+  return ''
+end
+
+-- Storing new jobs of one queue (a group), in two steps so that a script can check every
+-- group before it writes any (all or none). A group's keys are ENQUEUE_KEYS bound (NQ
+-- follows them), then one job key per job; its ARGV, from ARGV[b + 1]: queue, count, then
+-- per job ENQUEUE_FIELDS values: id, seq (added to the seq base), type, payload, priority,
+-- max_attempts, delay_us, run_at_us ('' = use delay), unique_key ('' = none), taken ('1' =
+-- the id belongs to a job of another queue), headers (JSON text, '' = none).
+local ENQUEUE_KEYS = { 'ready', 'scheduled', 'all', 'status:pending', 'unique', 'signal' }
+local ENQUEUE_FIELDS = 11
+
+-- Where the values of a group's i-th job start: ARGV[j + 1] is its id.
+local function job_args(b, i)
+  return b + 2 + (i - 1) * ENQUEUE_FIELDS
+end
+
+-- Returns per job true (to store) or '=<id of the live job holding its unique key>'; or
+-- false and the id when a job with that id exists already.
+local function check_group(b)
+  local n = tonumber(ARGV[b + 2])
+  local holders = {}
+  local outcome = {}
+  for i = 1, n do
+    local j = job_args(b, i)
+    local id, unique_key, taken = ARGV[j + 1], ARGV[j + 9], ARGV[j + 10]
+    local holder = false
+    if unique_key ~= '' then
+      holder = holders[unique_key] or rcall('HGET', K.unique, unique_key)
+    end
+    if holder then
+      outcome[i] = '=' .. holder
+    elseif taken == '1' or rcall('EXISTS', KEYS[NQ + i]) == 1 then
+      return false, id
+    else
+      outcome[i] = true
+      if unique_key ~= '' then
+        holders[unique_key] = id
+      end
+    end
+  end
+  return outcome
+end
+
+-- Store the jobs check_group said to store, created at `now`; appends per job
+-- '+<scheduled_at>' or its outcome to `out`, and wakes workers.
+local function store_group(b, outcome, seq_base, now, out)
+  local queue = ARGV[b + 1]
+  local created_at = stamp(now)
+  local created = 0
+  for i, result in ipairs(outcome) do
+    if result == true then
+      local j = job_args(b, i)
+      local id, seq, priority = ARGV[j + 1], int(seq_base + tonumber(ARGV[j + 2])), ARGV[j + 5]
+      local due = ARGV[j + 8] ~= '' and tonumber(ARGV[j + 8]) or now + tonumber(ARGV[j + 7])
+      local scheduled_at = stamp(due)
+      local key = KEYS[NQ + i]
+      rcall('HSET', key,
+        'id', id, 'queue', queue, 'type', ARGV[j + 3], 'payload', ARGV[j + 4],
+        'priority', priority, 'status', 'pending', 'attempts', '0',
+        'max_attempts', ARGV[j + 6], 'created_at', created_at, 'scheduled_at', scheduled_at,
+        'seq', seq)
+      local unique_key = ARGV[j + 9]
+      if unique_key ~= '' then
+        rcall('HSET', key, 'unique_key', unique_key)
+        rcall('HSET', K.unique, unique_key, id)
+      end
+      if ARGV[j + 11] ~= '' then
+        rcall('HSET', key, 'headers', ARGV[j + 11])
+      end
+      rcall('ZADD', K.all, seq, id)
+      rcall('ZADD', K['status:pending'], seq, id)
+      make_claimable(member(priority, seq, id), due, now)
+      created = created + 1
+      out[#out + 1] = '+' .. scheduled_at
+    else
+      out[#out + 1] = result
+    end
+  end
+  if created > 0 then
+    signal(created)
+  end
+end
+
+-- The keys peek_claim binds for each queue; 'job:' is the prefix of the queue's job keys.
+local CLAIM_KEYS = { 'ready', 'scheduled', 'leases', 'status:pending', 'status:failed',
+  'status:running', 'paused', 'job:' }

@@ -10,7 +10,7 @@ end
 local want = tonumber(ARGV[1])
 local now = now_us()
 local expiry = now + tonumber(ARGV[2])
-local started_at, expires_at, score = stamp(now), stamp(expiry), int(expiry)
+local started_at, expires_at = stamp(now), stamp(expiry)
 local out = {}
 for i = 4, #ARGV do
   if #out >= want then
@@ -18,16 +18,7 @@ for i = 4, #ARGV do
   end
   local m = ARGV[i]
   if rcall('ZSCORE', K.ready, m) then
-    local key = KEYS[NQ + i - 3]
-    local id = string.sub(m, 21)
-    local v = rcall('HMGET', key, 'status', 'seq')
-    rcall('ZREM', K.ready, m)
-    move(id, v[2], v[1], 'running')
-    rcall('ZADD', K.leases, score, id)
-    rcall('HINCRBY', key, 'attempts', '1')
-    rcall('HSET', key, 'status', 'running', 'started_at', started_at,
-      'lease_expires_at', expires_at, 'worker_id', ARGV[3])
-    out[#out + 1] = { m, rcall('HGETALL', key) }
+    out[#out + 1] = { m, claim_member(KEYS[NQ + i - 3], m, started_at, expiry, expires_at, ARGV[3]) }
   end
 end
 return out
