@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,7 +28,11 @@ def test_quickstart_processes_every_job(tmp_path: Path) -> None:
     )
     assert "enqueued 1000 jobs" in run.stdout
     assert "default  completed=500 dead=0 pending=0 failed=0" in run.stdout
-    assert "images   completed=500 dead=0 pending=0 failed=0" in run.stdout
+    # An image job fails 5% of its attempts at random, so one in 8,000 ends dead after three:
+    # every job must end, but not every one completed.
+    images = re.search(r"images +completed=(\d+) dead=(\d+) pending=0 failed=0", run.stdout)
+    assert images is not None, run.stdout
+    assert int(images[1]) + int(images[2]) == 500
 
 
 def free_port() -> int:
