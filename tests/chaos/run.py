@@ -19,7 +19,6 @@ import contextlib
 import functools
 import logging
 import os
-import pwd
 import random
 import shutil
 import signal
@@ -36,6 +35,7 @@ import anyio
 
 import queuekit
 from queuekit import BackendUnavailableError, JobStatus, Queue
+from tests.postgres.cluster import running_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("sqlite", "postgres", "redis")
@@ -56,14 +56,6 @@ class Store:
     start: Callable[[], None] | None = None
 
 
-def find_postgres_program(program: str) -> str | None:
-    found = shutil.which(program)
-    if found:
-        return found
-    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"), reverse=True)
-    return str(versions[0]) if versions else None
-
-
 def spare_port() -> int:
     from tests.redis.server import free_ports
 
@@ -75,53 +67,14 @@ def private_postgres(directory: Path) -> Iterator[Store]:
     """A private cluster (initdb) on a spare loopback port; restart is `pg_ctl stop -m immediate`
     then start: a crash, recovered from the WAL. Commits are synchronous (as in production), so
     an acknowledged enqueue survives; fsync is off, which a process crash does not need."""
-    initdb, pg_ctl = find_postgres_program("initdb"), find_postgres_program("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        raise RuntimeError("initdb/pg_ctl not found: cannot start a private PostgreSQL")
-    base = Path(tempfile.mkdtemp(prefix="queuekit-chaos-pg-"))  # postgres must reach it
-    command: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        user = pwd.getpwnam("postgres")
-        os.chown(base, user.pw_uid, user.pw_gid)
-        command = ["runuser", "-u", "postgres", "--"]
-    data, log, port = base / "data", base / "server.log", spare_port()
-    options = (
-        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        " -c full_page_writes=off -c max_connections=200"
-    )
-
-    def ctl(*args: str) -> None:
-        subprocess.run(
-            [*command, pg_ctl, "-D", str(data), *args], check=True, capture_output=True, timeout=60
+    settings = "-c fsync=off -c full_page_writes=off -c max_connections=200"
+    with running_cluster(settings) as cluster:
+        yield Store(
+            cluster.dsn,
+            functools.partial(cluster.restart, "immediate"),
+            functools.partial(cluster.stop, "immediate"),
+            cluster.start,
         )
-
-    def stop() -> None:
-        ctl("-m", "immediate", "stop")
-
-    def start() -> None:
-        ctl("-o", options, "-l", str(log), "-w", "start")
-
-    def restart() -> None:
-        stop()
-        start()
-
-    try:
-        subprocess.run(
-            [*command, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        start()
-        yield Store(f"postgresql://postgres@127.0.0.1:{port}/postgres", restart, stop, start)
-    finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run(
-                [*command, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-                capture_output=True,
-                timeout=60,
-            )
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @contextlib.contextmanager

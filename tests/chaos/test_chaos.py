@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from ..postgres.cluster import programs_found
 from ..redis.server import require_redis_url
 from ..setups import postgres_dsn, skip_or_fail
-from .run import BACKENDS, chaos_run, find_postgres_program, table
+from .run import BACKENDS, chaos_run, table
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +21,7 @@ def require_servers(backend: str) -> None:
     # The run starts its own private servers; it needs their programs, not the shared ones.
     if backend == "postgres":
         postgres_dsn()  # the suite's own PostgreSQL tests gate on it; keep the same skip rule
-        if find_postgres_program("initdb") is None or find_postgres_program("pg_ctl") is None:
+        if not programs_found():
             skip_or_fail("initdb/pg_ctl not found: cannot start a private PostgreSQL")
     elif backend == "redis":
         require_redis_url()

@@ -8,16 +8,8 @@ Runs on a private cluster made with initdb on a spare loopback port, never the s
 from __future__ import annotations
 
 import asyncio
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -26,92 +18,19 @@ import queuekit
 from queuekit import BackendUnavailableError, JobStatus
 from queuekit.backends.postgres import PostgresBackend
 
+from .cluster import PrivateCluster, programs_found, running_cluster
+
 pytestmark = pytest.mark.slow
 T = TypeVar("T")
 
 
-def _find(program: str) -> str | None:
-    found = shutil.which(program)
-    if found:
-        return found
-    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"), reverse=True)
-    return str(versions[0]) if versions else None
-
-
-def _spare_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@dataclass
-class PrivateCluster:
-    dsn: str
-    command: list[str]
-    """How to run a PostgreSQL program here (as the postgres user when we are root)."""
-    pg_ctl: str
-    data: Path
-    options: str
-    log: Path
-
-    def ctl(self, *args: str) -> None:
-        subprocess.run(
-            [*self.command, self.pg_ctl, "-D", str(self.data), *args],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-
-    def start(self) -> None:
-        self.ctl("-o", self.options, "-l", str(self.log), "-w", "start")
-
-    def restart(self) -> None:
-        self.ctl("-o", self.options, "-l", str(self.log), "-m", "fast", "-w", "restart")
-
-
 @pytest.fixture
 def private_cluster() -> Iterator[PrivateCluster]:
-    initdb, pg_ctl = _find("initdb"), _find("pg_ctl")
-    if initdb is None or pg_ctl is None:
+    if not programs_found():
         pytest.skip("initdb/pg_ctl not found: cannot start a private PostgreSQL to restart")
-    command: list[str] = []
-    base = Path(tempfile.mkdtemp(prefix="queuekit-pg-"))
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        user = pwd.getpwnam("postgres")
-        os.chown(base, user.pw_uid, user.pw_gid)
-        command = ["runuser", "-u", "postgres", "--"]
-    data = base / "data"
-    port = _spare_port()
-    cluster = PrivateCluster(
-        dsn=f"postgresql://postgres@127.0.0.1:{port}/postgres",
-        command=command,
-        pg_ctl=pg_ctl,
-        data=data,
-        options=(
-            f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        ),
-        log=base / "server.log",
-    )
-    try:
-        subprocess.run(
-            [*command, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        cluster.start()
+    settings = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    with running_cluster(settings) as cluster:
         yield cluster
-    finally:
-        with_stop = data.exists() and (data / "postmaster.pid").exists()
-        if with_stop:
-            subprocess.run(
-                [*command, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-                capture_output=True,
-                timeout=60,
-            )
-        shutil.rmtree(base, ignore_errors=True)
 
 
 async def test_every_job_completes_exactly_once_across_a_restart(
@@ -169,7 +88,7 @@ async def test_every_job_completes_exactly_once_across_a_restart(
         async def restart_when_busy() -> int:
             await busy.wait()
             done_before = len(completed)
-            await asyncio.to_thread(private_cluster.restart)
+            await asyncio.to_thread(private_cluster.restart, "fast")
             return done_before
 
         tasks = [asyncio.create_task(worker(f"w{n}")) for n in range(4)]
