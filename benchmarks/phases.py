@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -166,15 +167,28 @@ class Bench:
         self.settings = settings
         self.probe = workdir / "probe.txt"
 
-    async def reset(self) -> None:
-        """Give the next phase an empty database, Redis database and SQLite file."""
-        database = self.servers.postgres_dsn.rsplit("/", 1)[1]
+    async def __aenter__(self) -> Self:
+        """Create the run's PostgreSQL database, new; it is dropped when the run ends."""
+        await self._administer(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        await self._administer(f'CREATE DATABASE "{self.database}"')
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._administer(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+    @property
+    def database(self) -> str:
+        return self.servers.postgres_dsn.rsplit("/", 1)[1]
+
+    async def _administer(self, statement: str) -> None:
         admin = await asyncpg.connect(self.admin_dsn)
         try:
-            if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
-                await admin.execute(f'CREATE DATABASE "{database}"')
+            await admin.execute(statement)
         finally:
             await admin.close()
+
+    async def reset(self) -> None:
+        """Give the next phase an empty database, Redis database and SQLite file."""
         # A new schema is much quicker than a new database; what the killed workers' sessions
         # still hold is let go first.
         connection = await asyncpg.connect(self.servers.postgres_dsn)
@@ -363,13 +377,3 @@ def _last_line(text: str) -> str:
     exceptions = [line for line in lines if EXCEPTION_LINE.match(line)]
     gist = exceptions[-1] if exceptions else lines[-1] if lines else "no output"
     return gist[:300]
-
-
-async def drop_database(servers: Servers, admin_dsn: str) -> None:
-    """Remove the benchmark's database at the end of a run."""
-    database = servers.postgres_dsn.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await admin.close()

@@ -58,12 +58,3 @@ def tally(path: str, expected: int) -> Tally:
         pass
     duplicates = sum(count - 1 for count in runs.values())
     return Tally(started_ns, duplicates, expected - len(started_ns))
-
-
-def count_lines(path: str) -> int:
-    """How many jobs have started so far, duplicates included."""
-    try:
-        with open(path, "rb") as file:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 16), b""))
-    except FileNotFoundError:
-        return 0

@@ -59,6 +59,10 @@ def write(document: dict[str, Any], directory: Path, name: str, update_readme: b
     return written
 
 
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['library']} ({row['server']})"
+
+
 def _cell(row: dict[str, Any], measure: str, style: str) -> str:
     if measure in row["medians"]:
         return style.format(row["medians"][measure])
@@ -109,7 +113,7 @@ def markdown(document: dict[str, Any], image: str, heading_level: int = 2) -> st
         "|---|" + "---:|" * (len(COLUMNS) + 1),
     ]
     for row in document["rows"]:
-        label = f"{row['library']} ({row['server']})"
+        label = _label(row)
         if row["reference"]:
             label = f"*reference: {label}*"
         cells = [_cell(row, measure, style) for measure, _, style in COLUMNS]
@@ -222,7 +226,7 @@ def chart(document: dict[str, Any], path: Path) -> None:
         for row in document["rows"]
         if "drain_1x10" in row["medians"] or "latency_p50" in row["medians"]
     ]
-    labels = [f"{row['library']} ({row['server']})" for row in rows]
+    labels = [_label(row) for row in rows]
     colors = ["#2b6cb0" if row["library"] == "queuekit" else "#a0aec0" for row in rows]
     figure, (drain_axes, latency_axes) = plt.subplots(
         1, 2, figsize=(13, 0.45 * len(rows) + 1.6), sharey=True

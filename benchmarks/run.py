@@ -35,7 +35,6 @@ from .phases import (
     Bench,
     PhaseError,
     Settings,
-    drop_database,
     redis_benchmark,
 )
 
@@ -177,29 +176,30 @@ async def run(args: argparse.Namespace) -> None:
     started_at = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="queuekit-bench-") as workdir:
         admin_dsn = f"{args.postgres.rstrip('/')}/postgres"
-        bench = Bench(servers, admin_dsn, REPO / ".bench", Path(workdir), settings)
-        with Progress(
-            TextColumn("{task.description:<44}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        ) as progress:
-            task = progress.add_task("references", total=len(plan) + 1)
-            try:
-                references = {"redis-benchmark": await redis_benchmark(args.redis, 100_000)}
-            except PhaseError as error:
-                references = {"redis-benchmark": {"error": str(error)}}  # type: ignore[dict-item]
-            progress.advance(task)
-            for repetition, row, name, phase in plan:
-                progress.update(
-                    task, description=f"{repetition + 1}/{settings.repetitions} {row.key} {name}"
-                )
+        async with Bench(servers, admin_dsn, REPO / ".bench", Path(workdir), settings) as bench:
+            with Progress(
+                TextColumn("{task.description:<44}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+            ) as progress:
+                task = progress.add_task("references", total=len(plan) + 1)
+                references: dict[str, object]
                 try:
-                    await phase(bench, results[row.key])
+                    references = {"redis-benchmark": await redis_benchmark(args.redis, 100_000)}
                 except PhaseError as error:
-                    results[row.key].errors[name] = str(error)
+                    references = {"redis-benchmark": {"error": str(error)}}
                 progress.advance(task)
-        await drop_database(servers, admin_dsn)
+                for repetition, row, name, phase in plan:
+                    progress.update(
+                        task,
+                        description=f"{repetition + 1}/{settings.repetitions} {row.key} {name}",
+                    )
+                    try:
+                        await phase(bench, results[row.key])
+                    except PhaseError as error:
+                        results[row.key].errors[name] = str(error)
+                    progress.advance(task)
     document = {
         "started_at": started_at.isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - began),

@@ -25,10 +25,6 @@ class Row:
     single_process: bool = False
     """The jobs live in a process's memory, so the worker process enqueues its own."""
 
-    @property
-    def label(self) -> str:
-        return f"{self.library} ({self.server})"
-
     def load(self, servers: Servers) -> Peer:
         module, _, name = self.peer.partition(":")
         peer_class: type[Peer] = getattr(importlib.import_module(module), name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,7 +16,7 @@ import pytest
 
 from benchmarks import probe, report
 from benchmarks.peers import ROWS_BY_KEY, Servers
-from benchmarks.phases import Accounting, Bench, PhaseError, Settings, drop_database
+from benchmarks.phases import Accounting, Bench, PhaseError, Settings
 from benchmarks.run import RowResult, phases_of
 
 from ..redis.server import require_redis_url
@@ -37,7 +38,7 @@ def with_path(url: str, path: str) -> str:
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> Bench:
+async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     dsn = postgres_dsn()
     if dsn is None:
         skip_or_fail("no PostgreSQL server: set QUEUEKIT_TEST_POSTGRES_DSN")
@@ -54,7 +55,8 @@ def bench(tmp_path: Path) -> Bench:
     (venvs / "queuekit").symlink_to(sys.prefix)
     workdir = tmp_path / "work"
     workdir.mkdir()
-    return Bench(servers, with_path(dsn, "/postgres"), venvs, workdir, TINY)
+    async with Bench(servers, with_path(dsn, "/postgres"), venvs, workdir, TINY) as bench:
+        yield bench
 
 
 @pytest.mark.parametrize("key", ["queuekit-memory", "queuekit-sqlite", "queuekit-postgres"])
@@ -62,7 +64,6 @@ async def test_every_phase_of_a_row_runs_each_job_once(bench: Bench, key: str) -
     result = RowResult(ROWS_BY_KEY[key])
     for phase in phases_of(result.row, TINY).values():
         await phase(bench, result)
-    await drop_database(bench.servers, bench.admin_dsn)
 
     assert result.errors == {}
     measured = set(result.figures)
