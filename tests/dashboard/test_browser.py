@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
 
 KEY = "dashboard-key"
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+"""Where the README's screenshots live: rewritten only with QUEUEKIT_REFRESH_DOCS=1."""
 HOSTILE_IMG = "<img src=x onerror=window.__pwned=1>"  # unquoted: JSON leaves it as is
 HOSTILE_SCRIPT = "<script>window.__pwned=1</script>"
 
@@ -43,8 +45,9 @@ async def count(page: Page, queue: str, status: str) -> str:
 
 
 async def test_operate_queues_from_the_browser(
-    durable_setup: BackendSetup, browser: Browser
+    durable_setup: BackendSetup, browser: Browser, tmp_path: Path
 ) -> None:
+    images = DOC_IMAGES if os.environ.get("QUEUEKIT_REFRESH_DOCS") == "1" else tmp_path
     tasks = Tasks()
     broken = {"on": True}
     ran: list[str] = []
@@ -76,8 +79,7 @@ async def test_operate_queues_from_the_browser(
             assert await count(page, "billing", "dead") == "2"
             assert await count(page, "billing", "pending") == "1"
             if durable_setup.name == "sqlite":
-                IMAGES.mkdir(parents=True, exist_ok=True)
-                await page.screenshot(path=str(IMAGES / "dashboard-overview.png"))
+                await page.screenshot(path=str(images / "dashboard-overview.png"))
 
             # Dead jobs, one click away; the traceback on the job's page.
             await page.click('tr[data-queue="billing"] [data-count="dead"]')
@@ -87,7 +89,7 @@ async def test_operate_queues_from_the_browser(
             error = await page.locator("[data-error]").inner_text()
             assert "RuntimeError: card declined for A-1" in error and "Traceback" in error
             if durable_setup.name == "sqlite":
-                await page.screenshot(path=str(IMAGES / "dashboard-job.png"), full_page=True)
+                await page.screenshot(path=str(images / "dashboard-job.png"), full_page=True)
 
             # Replay from its button: a running worker picks it up and the page follows.
             broken["on"] = False
@@ -106,13 +108,14 @@ async def test_operate_queues_from_the_browser(
 
                 # Pause stops claims until resumed.
                 await page.click('tr[data-queue="billing"] button:has-text("Pause")')
-                assert await page.locator('[data-paused="true"]').count() == 1
+                # The click reloads the page: wait for the new one, not the old one's count.
+                await expect(page.locator('[data-paused="true"]')).to_have_count(1)
                 await anyio.sleep(3 * FAST["poll_interval"])
                 held = await shop.enqueue("charge", {"order": "held"}, queue="billing")
                 await anyio.sleep(6 * FAST["poll_interval"])
                 assert (await shop.get_job(held.id)).status == JobStatus.PENDING
                 await page.click('tr[data-queue="billing"] button:has-text("Resume")')
-                assert await page.locator('[data-paused="false"]').count() == 1
+                await expect(page.locator('[data-paused="false"]')).to_have_count(1)
                 assert await shop.result(held.id, timeout=10) == "charged held"
                 # The auto-refresh shows the new count without a reload.
                 # (without a reload: the CSP forbids eval, so no wait_for_function here)
