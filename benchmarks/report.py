@@ -60,7 +60,9 @@ def write(document: dict[str, Any], directory: Path, name: str, update_readme: b
 
 
 def _label(row: dict[str, Any]) -> str:
-    return f"{row['library']} ({row['server']})"
+    """`library (server)`, or `library (server, setting)` for a row with a setting."""
+    where = ", ".join(part for part in (row["server"], row.get("setting")) if part)
+    return f"{row['library']} ({where})"
 
 
 def _cell(row: dict[str, Any], measure: str, style: str) -> str:

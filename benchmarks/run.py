@@ -65,6 +65,7 @@ class RowResult:
             "key": self.row.key,
             "library": self.row.library,
             "server": self.row.server,
+            "setting": self.row.setting,
             "reference": self.row.reference,
             "medians": {name: statistics.median(values) for name, values in self.figures.items()},
             "repetitions": self.figures,

@@ -9,20 +9,22 @@ from .errors import (
     InvalidPayloadError,
     InvalidScheduleError,
     InvalidURLError,
+    JobExistsError,
     JobFailedError,
     JobNotFoundError,
+    JobRunningError,
     PayloadTooLargeError,
     QueueKitError,
     UnknownTaskError,
     ValidationError,
 )
 from .job import Attempt, Job, JobPage, JobStatus, NewJob, Priority
+from .options import EnqueueOptions, new_job
 from .queue import Queue, connect
 from .retry import Discard, Exponential, Fixed, Retry, RetryPolicy
 from .scheduler import Missed, Overlap, Schedule, Scheduler, ScheduleState
 from .stats import QueueStats
 from .tasks import Task, Tasks
-from .validation import new_job
 from .worker import JobReport, Outcome, Worker
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "Backend",
     "BackendUnavailableError",
     "Discard",
+    "EnqueueOptions",
     "Exponential",
     "Fixed",
     "InvalidNameError",
@@ -39,10 +42,12 @@ __all__ = [
     "InvalidURLError",
     "Job",
     "JobContext",
+    "JobExistsError",
     "JobFailedError",
     "JobNotFoundError",
     "JobPage",
     "JobReport",
+    "JobRunningError",
     "JobStatus",
     "Missed",
     "NewJob",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import abc
+import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Self
 
 import anyio
 
@@ -14,13 +17,52 @@ OUTCOME_POLL_SECONDS = 0.05
 """How often `wait_for_outcome` looks when a backend has no way to be told."""
 
 
+def new_lease_token() -> str:
+    """A fresh fencing token for the jobs of one claim call: random, so never reused for a job
+    id (a counter could restart after a delete and a re-enqueue with the same id)."""
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """The jobs a bulk operation acts on: those in `status`, of `queue` and `type` if given."""
+
+    status: JobStatus
+    queue: str | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one batch of a bulk operation did."""
+
+    changed: int
+    """How many jobs it replayed, cancelled or deleted."""
+    after: int | None
+    """Pass it back as `after` for the next batch; None when nothing is left to do."""
+
+
 class Backend(abc.ABC):
     """Storage for jobs, keeping the rules of DESIGN.md.
 
     Times are the backend's own (server clock); durations are seconds. Every call on a running
-    job names the `Attempt` holding its lease: if that attempt no longer holds it (the lease
-    expired and was rescued, or the job was cancelled), the call changes nothing and says so.
+    job names the `Attempt` holding its lease and is fenced on its token (never on the attempt
+    count, which replay resets): if that claim no longer holds the job (the lease expired and
+    was rescued, or the job was cancelled, and perhaps replayed and claimed again), the call
+    changes nothing and says so: `complete`, `fail` and `snooze` return None instead of the
+    job's new status, `heartbeat` returns the attempt. A job keeps the `worker_id` of its
+    latest claim after the attempt ends.
+
+    Whether a failed attempt is retried is the worker's decision (`queuekit.retry.next_retry`);
+    the backend applies it. Only `rescue`, which no worker takes part in, applies that rule
+    itself.
     """
+
+    @classmethod
+    @abc.abstractmethod
+    def from_url(cls, url: str) -> Self:
+        """The backend a URL of its scheme describes (see `queuekit.connect`), not yet open;
+        a malformed URL or an unknown option raises `InvalidURLError`."""
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -30,18 +72,27 @@ class Backend(abc.ABC):
     async def close(self) -> None:
         """Release connections; pending writes are flushed first."""
 
+    async def migrate(self) -> list[int]:
+        """Create or upgrade the schema on an open backend; return the versions this call
+        applied. Safe to run from many processes at once. This default has no schema."""
+        return []
+
     # Producing
 
     @abc.abstractmethod
     async def enqueue(self, job: NewJob) -> Job:
-        """Store a job; with a `unique_key` already held by a non-terminal job, return that job."""
+        """Store a job; with a `unique_key` already held by a non-terminal job, return that job.
+
+        An id another job has raises `JobExistsError`.
+        """
 
     @abc.abstractmethod
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
         """Store many jobs in one round trip; returns one job per request, in order.
 
         A request whose `unique_key` is taken gets the existing job back (its id differs from
-        the request's, which is how callers tell duplicates).
+        the request's, which is how callers tell duplicates). An id another job has (or two
+        requests share) raises `JobExistsError`, and no job of that id's queue is stored.
         """
 
     # Consuming
@@ -53,7 +104,8 @@ class Backend(abc.ABC):
         """Move up to `limit` claimable jobs to `running`, at most `slots[q]` from queue `q`.
 
         Order: priority descending, then `scheduled_at`, then enqueue order. Each claimed job
-        has `attempts` incremented and a lease of `lease` seconds.
+        has `attempts` incremented, a lease of `lease` seconds, `worker_id` set and a lease
+        token from `new_lease_token()`, made once per call.
         """
 
     @abc.abstractmethod
@@ -61,26 +113,30 @@ class Backend(abc.ABC):
         """Extend the leases of `attempts`; return those that no longer hold their job."""
 
     @abc.abstractmethod
-    async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
-        """Mark the job completed with an optional JSON result; False if the lease was lost."""
+    async def complete(self, attempt: Attempt, result_json: str | None = None) -> JobStatus | None:
+        """Mark the job `completed` with an optional JSON result."""
 
     @abc.abstractmethod
     async def fail(
         self, attempt: Attempt, error: str, *, retry_in: float | None
     ) -> JobStatus | None:
-        """Record a failed attempt and return the job's new status, or None if the lease was lost.
+        """Record a failed attempt with `error` and apply the caller's decision.
 
-        With `retry_in` and attempts left, the job becomes `failed`, claimable again `retry_in`
-        seconds from now; otherwise it becomes `dead`.
+        With `retry_in`, the job becomes `failed`, claimable again `retry_in` seconds from now;
+        with None, `dead`. The caller passes a `retry_in` only while attempts are left, as
+        `queuekit.retry.next_retry` decides: this applies what it is given.
         """
 
     @abc.abstractmethod
-    async def snooze(self, attempt: Attempt, delay: float) -> bool:
+    async def snooze(self, attempt: Attempt, delay: float) -> JobStatus | None:
         """Return the job to `pending` in `delay` seconds without counting the attempt."""
 
     @abc.abstractmethod
     async def rescue(self) -> int:
-        """Fail every running job whose lease expired ("lease expired"); return how many."""
+        """Fail every running job whose lease expired, with error "lease expired"; return how
+        many. The rule of `next_retry` with a wait of 0: `failed`, claimable now, while
+        attempts are left, else `dead`. Each backend writes it in its one statement or script
+        (they cite this docstring), as rescuing must not cost a round trip per job."""
 
     @abc.abstractmethod
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
@@ -111,10 +167,12 @@ class Backend(abc.ABC):
         *,
         queue: str | None = None,
         status: JobStatus | None = None,
+        type: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> JobPage:
-        """Jobs newest first (by enqueue order), filtered by queue and status, a page at a time."""
+        """Jobs newest first (by enqueue order), filtered by queue, status and type, a page at
+        a time; a page holds `limit` jobs unless it is the last."""
 
     @abc.abstractmethod
     async def list_queues(self) -> list[str]:
@@ -153,7 +211,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def replay(self, job_id: str) -> Job | None:
-        """Reset a `dead` or `cancelled` job to `pending` with attempts cleared.
+        """Reset a `dead` or `cancelled` job to `pending` with attempts and worker cleared.
 
         Any other status is left unchanged (never a double run), and so is a job whose
         `unique_key` a newer live job now holds. Returns the job, or None.
@@ -161,12 +219,41 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def delete_job(self, job_id: str) -> bool:
-        """Delete a job that is not running; True if it was deleted."""
+        """Delete a job that is not running: True if deleted, False if there is no such job.
 
-    @abc.abstractmethod
-    async def purge(self, queue: str, status: JobStatus) -> int:
-        """Delete every job of `queue` in `status` (never `running`); return how many."""
+        A running job is left as it is and raises `JobRunningError`.
+        """
 
     @abc.abstractmethod
     async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:
-        """Delete jobs in terminal `statuses` that finished over `older_than` seconds ago."""
+        """Delete jobs in terminal `statuses` that finished over `older_than` seconds ago, in
+        bounded batches (no statement or script holds a lock for long)."""
+
+    # Bulk operations, one bounded batch per call: each call acts on at most `limit` jobs
+    # matching `where` that come after `after` in enqueue order (start with 0), in one
+    # statement or script, and says where the next call goes on (`Batch.after`).
+
+    @abc.abstractmethod
+    async def replay_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        """Replay matching `dead` or `cancelled` jobs as `replay` does: a job whose
+        `unique_key` a live job holds stays, and of several with one key only one is replayed."""
+
+    @abc.abstractmethod
+    async def cancel_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        """Cancel matching `pending`, `failed` or `running` jobs as `cancel` does."""
+
+    @abc.abstractmethod
+    async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        """Delete matching jobs that are not `running`."""
+
+
+class TransactionalBackend(Backend):
+    """A backend that can also enqueue on the caller's own connection, in their transaction."""
+
+    @abc.abstractmethod
+    async def enqueue_in_transaction(self, connection: object, jobs: Sequence[NewJob]) -> list[Job]:
+        """Store `jobs` as `enqueue_many` does, on `connection` (the caller's own driver
+        connection) inside whatever transaction it has open: they exist only if it commits.
+
+        Another kind of connection raises `InvalidOptionError`.
+        """

@@ -32,6 +32,14 @@ class InvalidOptionError(ValidationError):
     """An enqueue or worker option is out of range (priority, attempts, delay, lease...)."""
 
 
+class JobExistsError(InvalidOptionError):
+    """A job with the requested id exists already; `job_id` names it. Nothing was stored."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"a job with id {job_id!r} already exists")
+        self.job_id = job_id
+
+
 class InvalidURLError(ValidationError):
     """A connection URL is malformed or names an unknown scheme."""
 
@@ -46,6 +54,14 @@ class BackendUnavailableError(QueueKitError, ConnectionError):
 
 class JobNotFoundError(QueueKitError, LookupError):
     """No job has the given id."""
+
+
+class JobRunningError(QueueKitError):
+    """The job is running, so it was left as it is (cancel it first); `job_id` names it."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} is running: cancel it first")
+        self.job_id = job_id
 
 
 class UnknownTaskError(QueueKitError, LookupError):

@@ -42,10 +42,16 @@ class Priority(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One attempt at a job: the fencing token every call on a running job carries."""
+    """One attempt at a job: what every call on a running job names.
+
+    `token` fences: each claim gives the job a new random lease token, so no two claims of a
+    job id share one (not after a replay, a cancel, or a delete and a re-enqueue with the same
+    id), and a late worker's calls match nothing. `number` is the user-facing attempt count.
+    """
 
     job_id: str
     number: int
+    token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +72,27 @@ class Job:
     finished_at: datetime | None = None
     lease_expires_at: datetime | None = None
     worker_id: str | None = None
+    """The worker that claimed the job last; kept after that attempt ends, cleared by replay."""
     last_error: str | None = None
     unique_key: str | None = None
     result: JSON = None
     headers: dict[str, str] = field(default_factory=dict)
     """Text metadata beside the payload, such as the enqueuer's trace context; a handler gets
     only the payload as arguments, and the headers from `current_job().job.headers`."""
+    lease_token: str | None = field(default=None, repr=False)
+    """The fencing token of the job's latest claim (see `Attempt`), None before its first;
+    the backend's and the worker's business, shown nowhere."""
 
     @property
     def attempt(self) -> Attempt:
-        """The attempt this snapshot of the job belongs to."""
-        return Attempt(self.id, self.attempts)
+        """The attempt this snapshot of the job belongs to (one that fences nothing when the
+        job was never claimed)."""
+        return Attempt(self.id, self.attempts, self.lease_token or "")
 
 
 @dataclass(frozen=True, slots=True)
 class NewJob:
-    """A validated request to enqueue one job; build it with `queuekit.validation.new_job`."""
+    """A validated request to enqueue one job; build it with `queuekit.new_job`."""
 
     id: str
     queue: str

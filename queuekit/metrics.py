@@ -1,4 +1,4 @@
-"""Prometheus metrics (`pip install 'queuekit[metrics]'`): worker hooks, an enqueue counter, stats.
+"""Prometheus metrics (`pip install 'queuekit[metrics]'`): worker hooks, enqueue middleware, stats.
 
     metrics = Metrics()                                   # its own registry by default
     metrics.instrument(queue)                             # count enqueues through this handle
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from typing import Any
 
 import anyio
 from prometheus_client import (
@@ -31,6 +30,7 @@ from prometheus_client import (
 
 from .context import JobContext
 from .job import Job, NewJob
+from .middleware import CallEnqueue
 from .queue import Queue
 from .worker import JobReport, Outcome
 
@@ -83,26 +83,18 @@ class Metrics:
 
     # Enqueueing
 
-    def count_enqueued(self, jobs: Iterable[Job | NewJob]) -> None:
+    async def count_enqueues(self, new_jobs: list[NewJob], call_next: CallEnqueue) -> list[Job]:
+        """Enqueue middleware: count the jobs stored (a unique key's holder returned included)."""
+        jobs = await call_next(new_jobs)
         for job in jobs:
             self.enqueued.labels(job.queue, job.type).inc()
+        return jobs
 
     def instrument(self, queue: Queue) -> Queue:
-        """Count every job enqueued through this `Queue` handle (wraps its enqueue methods)."""
-        enqueue, enqueue_many = queue.enqueue, queue.enqueue_many
-
-        async def counted(*args: Any, **kwargs: Any) -> Job:
-            job = await enqueue(*args, **kwargs)
-            self.count_enqueued([job])
-            return job
-
-        async def counted_many(*args: Any, **kwargs: Any) -> list[Job]:
-            jobs = await enqueue_many(*args, **kwargs)
-            self.count_enqueued(jobs)
-            return jobs
-
-        queue.enqueue = counted  # type: ignore[method-assign]
-        queue.enqueue_many = counted_many  # type: ignore[method-assign]
+        """Count every job enqueued through this `Queue` handle (adds `count_enqueues` to its
+        middleware, once)."""
+        if self.count_enqueues not in queue.middleware:
+            queue.middleware.append(self.count_enqueues)
         return queue
 
     # Stats

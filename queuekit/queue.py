@@ -3,30 +3,27 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
-from importlib.util import find_spec
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import timedelta
+from functools import partial
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Self, Unpack
 from urllib.parse import urlsplit
 
-from .backend import Backend
+from .backend import Backend, Batch, JobFilter, TransactionalBackend
 from .errors import (
+    InvalidNameError,
     InvalidOptionError,
     InvalidURLError,
     JobFailedError,
     JobNotFoundError,
     PayloadTooLargeError,
 )
-from .job import JSON, TERMINAL_STATUSES, Job, JobPage, JobStatus, NewJob, Priority
+from .job import JSON, TERMINAL_STATUSES, Job, JobPage, JobStatus, NewJob
+from .middleware import CallEnqueue, EnqueueMiddleware, chain_enqueue, default_enqueue_middleware
+from .options import EnqueueOptions, new_job
 from .stats import QueueStats
-from .validation import (
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_PAYLOAD_BYTES,
-    check_name,
-    check_seconds,
-    new_job,
-)
+from .validation import DEFAULT_MAX_PAYLOAD_BYTES, check_job_id, check_name, check_seconds
 
 BACKENDS_BY_SCHEME = {
     "memory": "queuekit.backends.memory:MemoryBackend",
@@ -35,33 +32,29 @@ BACKENDS_BY_SCHEME = {
     "postgres": "queuekit.backends.postgres:PostgresBackend",
     "redis": "queuekit.backends.redis:RedisBackend",
     "rediss": "queuekit.backends.redis:RedisBackend",
+    "redis+sentinel": "queuekit.backends.redis:RedisBackend",
 }
 MAX_PAGE_SIZE = 1000
-# Decided once: without OpenTelemetry, enqueueing pays nothing for tracing. `opentelemetry` is a
-# namespace package that other distributions (opentelemetry-proto...) fill too: look for the API.
-TRACING = (
-    find_spec("opentelemetry") is not None and find_spec("opentelemetry.propagate") is not None
-)
-if TRACING:
-    from . import tracing
+BULK_BATCH_SIZE = 1000
+"""Jobs per statement or script of `replay_all`, `cancel_all` and `delete_all`."""
+REPLAYABLE = (JobStatus.DEAD, JobStatus.CANCELLED)
+CANCELLABLE = (JobStatus.PENDING, JobStatus.FAILED, JobStatus.RUNNING)
+DELETABLE = tuple(status for status in JobStatus if status != JobStatus.RUNNING)
 
 
-@runtime_checkable
-class TransactionalBackend(Protocol):
-    """A backend that can enqueue on the caller's own connection, inside their transaction."""
-
-    async def enqueue_in_transaction(
-        self, connection: object, jobs: Sequence[NewJob]
-    ) -> list[Job]: ...
-
-
-def connect(target: str | Backend, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Queue:
+def connect(
+    target: str | Backend,
+    *,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    middleware: Sequence[EnqueueMiddleware] = (),
+) -> Queue:
     """Return a `Queue` on the backend a URL names (`memory://`, `sqlite:///jobs.db`, ...).
 
     Use it as `async with queuekit.connect(url) as queue:`; a `Backend` object works too.
+    `middleware` wraps every enqueue (see `queuekit.middleware`).
     """
     if isinstance(target, Backend):
-        return Queue(target, max_payload_bytes=max_payload_bytes)
+        return Queue(target, max_payload_bytes=max_payload_bytes, middleware=middleware)
     if not isinstance(target, str):
         raise InvalidURLError(f"connect() takes a URL or a Backend, not {type(target).__name__}")
     try:
@@ -73,18 +66,28 @@ def connect(target: str | Backend, *, max_payload_bytes: int = DEFAULT_MAX_PAYLO
         known = ", ".join(f"{name}://" for name in BACKENDS_BY_SCHEME)
         raise InvalidURLError(f"unknown URL scheme in {target!r}; queuekit knows {known}")
     module_name, class_name = location.split(":")
-    backend_class = getattr(importlib.import_module(module_name), class_name)
-    return Queue(backend_class.from_url(target), max_payload_bytes=max_payload_bytes)
+    backend_class: type[Backend] = getattr(importlib.import_module(module_name), class_name)
+    return Queue(
+        backend_class.from_url(target), max_payload_bytes=max_payload_bytes, middleware=middleware
+    )
 
 
 class Queue:
-    """Enqueue, inspect and repair jobs on one backend; an async context manager."""
+    """The handle on one backend: enqueue, inspect and repair jobs in any of its queues (each
+    method's `queue` parameter names one); an async context manager."""
 
     def __init__(
-        self, backend: Backend, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+        self,
+        backend: Backend,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        middleware: Sequence[EnqueueMiddleware] = (),
     ) -> None:
         self.backend = backend
         self.max_payload_bytes = max_payload_bytes
+        self.middleware: list[EnqueueMiddleware] = [*default_enqueue_middleware(), *middleware]
+        """Wraps every `enqueue` and `enqueue_many`, the first outermost: tracing's when
+        OpenTelemetry is installed, then those given (see `queuekit.middleware`)."""
         self._opened = 0
 
     async def __aenter__(self) -> Self:
@@ -117,50 +120,32 @@ class Queue:
         type: str,
         payload: JSON = None,
         *,
-        queue: str = "default",
-        priority: int = Priority.NORMAL,
-        delay: float | timedelta | None = None,
-        run_at: datetime | None = None,
-        unique_key: str | None = None,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        id: str | None = None,
-        headers: Mapping[str, str] | None = None,
         connection: object | None = None,
+        **options: Unpack[EnqueueOptions],
     ) -> Job:
         """Store one job and return it; with a live `unique_key`, return the job holding it.
 
-        `headers` are str-to-str metadata stored beside the payload; with OpenTelemetry
-        installed, the current trace context is added to them (keys you pass win).
+        The options (`queue`, `priority`, `delay` or `run_at`, `unique_key`, `max_attempts`,
+        `id`, `headers`) are described in `queuekit.options.OPTIONS`; `queue` is the name of
+        the queue the job joins. `headers` are str-to-str metadata stored beside the payload;
+        with OpenTelemetry installed, the current trace context is added to them (keys you pass
+        win). The job goes through `middleware` on its way to the backend.
 
         On PostgreSQL, `connection=` (an asyncpg connection) enqueues inside that connection's
         open transaction: the job exists only if the transaction commits.
         """
         transactional = None if connection is None else self._transactional()
-        request = new_job(
-            type,
-            payload,
-            queue=queue,
-            priority=priority,
-            delay=delay,
-            run_at=run_at,
-            unique_key=unique_key,
-            max_attempts=max_attempts,
-            id=id,
-            headers=headers,
-            max_payload_bytes=self.max_payload_bytes,
-        )
-        if TRACING:
-            (request,) = tracing.inject([request])
-        if transactional is not None:
-            return (await transactional.enqueue_in_transaction(connection, [request]))[0]
-        return await self.backend.enqueue(request)
+        request = new_job(type, payload, max_payload_bytes=self.max_payload_bytes, **options)
+        (job,) = await self._store([request], transactional, connection)
+        return job
 
     async def enqueue_many(
         self, jobs: Iterable[NewJob], *, connection: object | None = None
     ) -> list[Job]:
         """Store many jobs made with `queuekit.new_job(...)`, in one round trip.
 
-        Headers (`new_job(..., headers=...)`) and `connection=` work as for `enqueue`.
+        Headers (`new_job(..., headers=...)`), `connection=` and `middleware` work as for
+        `enqueue`.
         """
         transactional = None if connection is None else self._transactional()
         requests = list(jobs)
@@ -174,11 +159,23 @@ class Queue:
                 )
         if not requests:
             return []
-        if TRACING:
-            requests = tracing.inject(requests)
-        if transactional is not None:
-            return await transactional.enqueue_in_transaction(connection, requests)
-        return await self.backend.enqueue_many(requests)
+        return await self._store(requests, transactional, connection)
+
+    async def _store(
+        self,
+        new_jobs: list[NewJob],
+        transactional: TransactionalBackend | None,
+        connection: object | None,
+    ) -> list[Job]:
+        """Store `new_jobs` through the middleware, in `connection`'s transaction if given."""
+        store: CallEnqueue = (
+            self.backend.enqueue_many
+            if transactional is None
+            else partial(transactional.enqueue_in_transaction, connection)
+        )
+        if self.middleware:
+            store = chain_enqueue(self.middleware, store)
+        return await store(new_jobs)
 
     def _transactional(self) -> TransactionalBackend:
         if not isinstance(self.backend, TransactionalBackend):
@@ -213,7 +210,7 @@ class Queue:
 
     async def get_job(self, job_id: str) -> Job:
         """The job with this id; `JobNotFoundError` if there is none."""
-        job = await self.backend.get_job(job_id)
+        job = await self.backend.get_job(_lookup(job_id))
         if job is None:
             raise JobNotFoundError(f"no job with id {job_id!r}")
         return job
@@ -223,18 +220,22 @@ class Queue:
         *,
         queue: str | None = None,
         status: JobStatus | str | None = None,
+        type: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> JobPage:
-        """Jobs newest first; pass the page's `next_cursor` to get the next page."""
+        """Jobs newest first, of one queue, status and task type if given; pass the page's
+        `next_cursor` to get the next page."""
         if queue is not None:
             check_name(queue)
+        if type is not None:
+            check_name(type, "task type")
         if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidOptionError(f"limit must be from 1 to {MAX_PAGE_SIZE}")
         if cursor is not None and not (cursor.isdecimal() and int(cursor) < 2**63):
             raise InvalidOptionError(f"bad cursor {cursor!r}: pass a page's next_cursor back")
         return await self.backend.list_jobs(
-            queue=queue, status=_status(status), limit=limit, cursor=cursor
+            queue=queue, status=_status(status), type=type, limit=limit, cursor=cursor
         )
 
     async def list_queues(self) -> list[str]:
@@ -262,22 +263,112 @@ class Queue:
 
     async def cancel(self, job_id: str) -> Job:
         """Cancel a job that has not finished; a running one is stopped by its worker."""
-        return _found(await self.backend.cancel(job_id), job_id)
+        return _found(await self.backend.cancel(_lookup(job_id)), job_id)
 
     async def replay(self, job_id: str) -> Job:
         """Run a dead or cancelled job again, attempts reset; any other job is left alone."""
-        return _found(await self.backend.replay(job_id), job_id)
+        return _found(await self.backend.replay(_lookup(job_id)), job_id)
 
     async def delete_job(self, job_id: str) -> bool:
-        """Delete a job that is not running; False if it is running or unknown."""
-        return await self.backend.delete_job(job_id)
+        """Delete a job that is not running; False if it is unknown. A running job raises
+        `JobRunningError` (cancel it first)."""
+        try:
+            checked = _lookup(job_id)
+        except JobNotFoundError:
+            return False
+        return await self.backend.delete_job(checked)
 
     async def purge(self, queue: str, status: JobStatus | str) -> int:
         """Delete every job of `queue` in `status` (not `running`); returns how many."""
         checked = _status(status)
         if checked is None or checked == JobStatus.RUNNING:
             raise InvalidOptionError("purge takes a status other than running")
-        return await self.backend.purge(check_name(queue), checked)
+        return await self.delete_all(queue=check_name(queue), status=checked)
+
+    # Bulk repairs: each is one backend operation, in batches of BULK_BATCH_SIZE jobs (one
+    # statement or script each, so none holds a lock for long), oldest job first.
+
+    async def replay_all(
+        self,
+        *,
+        queue: str | None = None,
+        type: str | None = None,
+        status: JobStatus | str | None = None,
+        on_progress: Callable[[int], object] | None = None,
+    ) -> int:
+        """Replay every dead or cancelled job (`status`: one of the two; None: both) of `queue`
+        and `type` if given, as `replay` does: a job whose unique key a live job holds stays.
+
+        Calls `on_progress(replayed so far)` after each batch; returns how many were replayed.
+        """
+        return await self._in_batches(
+            self.backend.replay_batch, REPLAYABLE, "replay_all", queue, type, status, on_progress
+        )
+
+    async def cancel_all(
+        self,
+        *,
+        queue: str | None = None,
+        type: str | None = None,
+        status: JobStatus | str | None = None,
+        on_progress: Callable[[int], object] | None = None,
+    ) -> int:
+        """Cancel every pending, failed or running job (`status`: one of those; None: all
+        three) of `queue` and `type` if given, as `cancel` does; returns how many.
+
+        Calls `on_progress(cancelled so far)` after each batch.
+        """
+        return await self._in_batches(
+            self.backend.cancel_batch, CANCELLABLE, "cancel_all", queue, type, status, on_progress
+        )
+
+    async def delete_all(
+        self,
+        *,
+        queue: str | None = None,
+        type: str | None = None,
+        status: JobStatus | str | None = None,
+        on_progress: Callable[[int], object] | None = None,
+    ) -> int:
+        """Delete every job that is not running (`status`: one of those; None: all of them)
+        of `queue` and `type` if given; returns how many.
+
+        Calls `on_progress(deleted so far)` after each batch.
+        """
+        return await self._in_batches(
+            self.backend.delete_batch, DELETABLE, "delete_all", queue, type, status, on_progress
+        )
+
+    async def _in_batches(
+        self,
+        run: Callable[..., Awaitable[Batch]],
+        allowed: Sequence[JobStatus],
+        what: str,
+        queue: str | None,
+        type: str | None,
+        status: JobStatus | str | None,
+        on_progress: Callable[[int], object] | None,
+    ) -> int:
+        if queue is not None:
+            check_name(queue)
+        if type is not None:
+            check_name(type, "task type")
+        checked = _status(status)
+        if checked is not None and checked not in allowed:
+            raise InvalidOptionError(
+                f"{what} takes a status of {', '.join(allowed)} (or none for all), not {checked}"
+            )
+        total = 0
+        for each in allowed if checked is None else [checked]:
+            where = JobFilter(each, queue=queue, type=type)
+            after: int | None = 0
+            while after is not None:
+                batch = await run(where, after=after, limit=BULK_BATCH_SIZE)
+                total += batch.changed
+                after = batch.after
+                if on_progress is not None:
+                    on_progress(total)
+        return total
 
     async def prune(
         self,
@@ -303,6 +394,14 @@ def _status(value: JobStatus | str | None) -> JobStatus | None:
     except ValueError:
         known = ", ".join(status.value for status in JobStatus)
         raise InvalidOptionError(f"unknown status {value!r}; use one of {known}") from None
+
+
+def _lookup(job_id: object) -> str:
+    """`job_id` if a job can have it; no job has any other id (`JobNotFoundError`)."""
+    try:
+        return check_job_id(job_id)
+    except InvalidNameError as exc:
+        raise JobNotFoundError(f"no job with id {job_id!r}: {exc}") from None
 
 
 def _found(job: Job | None, job_id: str) -> Job:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import InvalidOptionError
+from .job import Job
 
 RetryPolicy = Callable[[int], float]
 """Given the number of the attempt that just failed (1 for the first), seconds to wait."""
@@ -47,6 +48,18 @@ class Fixed:
 
 
 DEFAULT_RETRY = Exponential()
+
+
+def next_retry(job: Job, wait: float | None) -> float | None:
+    """The one rule for a failed attempt of `job` (as claimed): it runs again `wait` seconds
+    from now, or never (None: dead) when there is no `wait` (a discard) or it was the last.
+
+    The worker decides with it and `Backend.fail` applies the answer; `Backend.rescue` keeps
+    the same rule for expired leases, with a `wait` of 0.
+    """
+    if wait is None or job.attempts >= job.max_attempts:
+        return None
+    return wait
 
 
 class Retry(Exception):

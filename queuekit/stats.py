@@ -41,7 +41,8 @@ class QueueStats:
     - `success_rate`: completed / (completed + dead) among jobs that finished within the last
       hour; 1.0 when none finished.
     - `freshness`: 1.0 while the oldest ready job has waited at most 60 s, then 60 / its age,
-      so a job waiting two minutes halves health.
+      so a job waiting two minutes halves health. A paused queue's jobs wait by design, so
+      its freshness stays 1.0: paused is not unhealthy.
     - `liveness`: the share of running jobs whose lease is still valid; 1.0 with none running.
     """
 
@@ -73,7 +74,7 @@ class QueueStats:
         age = counts.oldest_ready_age
         freshness = (
             1.0
-            if age is None or age <= READY_AGE_TARGET_SECONDS
+            if paused or age is None or age <= READY_AGE_TARGET_SECONDS
             else (READY_AGE_TARGET_SECONDS / age)
         )
         liveness = 1.0 - counts.expired_leases / counts.running if counts.running else 1.0

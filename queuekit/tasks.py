@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
-
-import anyio.to_thread
+from datetime import timedelta
+from typing import Any, Generic, ParamSpec, TypeVar, Unpack, cast, overload
 
 from .errors import InvalidOptionError
 from .job import JSON, Job, Priority
+from .options import EnqueueOptions
 from .queue import Queue
 from .retry import DEFAULT_RETRY, RetryPolicy
+from .threads import HandlerThread
 from .validation import DEFAULT_MAX_ATTEMPTS, check_max_attempts, check_name, check_seconds
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True, slots=True)
-class EnqueueOptions:
-    """Per-job options for `Task.with_options`; unset ones come from the task."""
-
-    queue: str | None = None
-    priority: int | None = None
-    delay: float | timedelta | None = None
-    run_at: datetime | None = None
-    unique_key: str | None = None
-    max_attempts: int | None = None
-    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,26 +34,20 @@ class Task(Generic[P, R]):
     """Seconds an attempt may run before it fails with `TimeoutError`; None for no limit."""
     retry: RetryPolicy = DEFAULT_RETRY
     options: EnqueueOptions = field(default_factory=EnqueueOptions)
+    """Per-job options from `with_options`; `queue`, `priority`, `max_attempts` win over the
+    task's own."""
     registry: Tasks | None = field(default=None, repr=False, compare=False)
     """The `Tasks` it was registered in."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R] | R:
         return self.function(*args, **kwargs)
 
-    def with_options(
-        self,
-        *,
-        queue: str | None = None,
-        priority: int | None = None,
-        delay: float | timedelta | None = None,
-        run_at: datetime | None = None,
-        unique_key: str | None = None,
-        max_attempts: int | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Task[P, R]:
-        """A copy of this task that enqueues with these options."""
-        options = EnqueueOptions(queue, priority, delay, run_at, unique_key, max_attempts, headers)
-        return replace(self, options=options)
+    def with_options(self, **options: Unpack[EnqueueOptions]) -> Task[P, R]:
+        """A copy of this task that enqueues with these options added to its own.
+
+        The options are `Queue.enqueue`'s (`queuekit.options.OPTIONS`).
+        """
+        return replace(self, options={**self.options, **options})
 
     async def enqueue(self, queue: Queue, /, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Enqueue a run of this task; mypy checks the arguments against the handler's.
@@ -78,29 +59,27 @@ class Task(Generic[P, R]):
             bound = inspect.signature(self.function).bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidOptionError(f"bad arguments for task {self.name!r}: {exc}") from None
-        options = self.options
-        return await queue.enqueue(
-            self.name,
-            dict(bound.arguments),
-            queue=options.queue or self.queue,
-            priority=self.priority if options.priority is None else options.priority,
-            delay=options.delay,
-            run_at=options.run_at,
-            unique_key=options.unique_key,
-            max_attempts=options.max_attempts or self.max_attempts,
-            headers=options.headers,
-        )
+        options: EnqueueOptions = {
+            "queue": self.queue,
+            "priority": self.priority,
+            "max_attempts": self.max_attempts,
+            **self.options,
+        }
+        return await queue.enqueue(self.name, dict(bound.arguments), **options)
 
-    async def run(self, payload: JSON) -> Any:
-        """Run the handler on a job's payload: a dict is keyword arguments, None is none."""
+    async def run(self, payload: JSON, *, thread: HandlerThread | None = None) -> Any:
+        """Run the handler on a job's payload: a dict is keyword arguments, None is none.
+
+        A synchronous handler runs in a worker thread, so as not to block the event loop; pass
+        `thread` to learn whether that thread still runs after this await was cancelled.
+        """
         function = cast(Callable[..., Any], self.function)
         args: tuple[JSON, ...] = () if payload is None or isinstance(payload, dict) else (payload,)
         kwargs: dict[str, JSON] = payload if isinstance(payload, dict) else {}
         if _is_coroutine_function(function):
             return await function(*args, **kwargs)
-        # A synchronous handler must not block the event loop.
         call = functools.partial(function, *args, **kwargs)
-        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        return await (HandlerThread() if thread is None else thread).run(call)
 
 
 _is_coroutine_function = functools.cache(inspect.iscoroutinefunction)

@@ -1,10 +1,15 @@
-"""Testing your own tasks without a server: run one through a real worker on a memory queue."""
+"""Testing without a server: run a task through a real worker on a memory queue, or drive a
+`Scheduler` with a `ManualClock`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar, cast
+
+import anyio
 
 from .backends.memory import MemoryBackend
 from .context import JobContext
@@ -51,4 +56,59 @@ async def run(task: Task[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
             raise
 
 
-__all__ = ["memory_queue", "run"]
+@dataclass(eq=False)
+class _Sleeper:
+    deadline: datetime
+    event: anyio.Event = field(default_factory=anyio.Event)
+
+
+class ManualClock:
+    """A clock that moves only when told: `set(...)`, `advance(...)`. For `Scheduler(clock=)`."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = (start or datetime(2024, 1, 1, tzinfo=UTC)).astimezone(UTC)
+        self._sleepers: list[_Sleeper] = []
+        self._changed: anyio.Event | None = None
+
+    def now(self) -> datetime:
+        return self._now
+
+    async def sleep_until(self, deadline: datetime) -> None:
+        while self._now < deadline:
+            sleeper = _Sleeper(deadline)
+            self._sleepers.append(sleeper)
+            if self._changed is not None:
+                self._changed.set()
+                self._changed = None
+            try:
+                await sleeper.event.wait()
+            finally:
+                self._sleepers.remove(sleeper)
+
+    def set(self, moment: datetime) -> None:
+        """Jump to `moment` (backwards too), waking every sleeper whose deadline has come."""
+        if moment.tzinfo is None:
+            raise ValueError("ManualClock takes timezone-aware datetimes")
+        self._now = moment.astimezone(UTC)
+        for sleeper in self._sleepers:
+            if sleeper.deadline <= self._now:
+                sleeper.event.set()
+
+    def advance(self, delta: float | timedelta) -> None:
+        self.set(self._now + (delta if isinstance(delta, timedelta) else timedelta(seconds=delta)))
+
+    @property
+    def sleeping(self) -> list[datetime]:
+        """Deadlines of the sleepers still waiting."""
+        return [s.deadline for s in self._sleepers if s.deadline > self._now]
+
+    async def wait_for_sleepers(self, count: int, *, timeout: float = 10.0) -> None:
+        """Wait (in real time) until at least `count` tasks sleep on this clock."""
+        with anyio.fail_after(timeout):
+            while len(self.sleeping) < count:
+                if self._changed is None:
+                    self._changed = anyio.Event()
+                await self._changed.wait()
+
+
+__all__ = ["ManualClock", "memory_queue", "run"]

@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from .errors import InvalidNameError, InvalidOptionError, InvalidPayloadError, PayloadTooLargeError
-from .ids import new_job_id
-from .job import JSON, NewJob, Priority
+from .job import JSON, Priority
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -25,6 +24,7 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 3
 MAX_DELAY_SECONDS = 100 * 365.25 * 86400
 """Jobs run within a century: a longer delay is a mistake, and overflows stored timestamps."""
+_NESTING = (dict, list, tuple)
 
 
 def check_name(value: object, what: str = "queue name") -> str:
@@ -48,15 +48,44 @@ def check_identifier(value: object, what: str) -> str:
 def encode_json(
     value: JSON, *, limit: int = DEFAULT_MAX_PAYLOAD_BYTES, what: str = "payload"
 ) -> str:
-    """Encode a JSON value compactly; refuse NaN, non-JSON types, lone surrogates, excess size."""
+    """Encode a JSON value compactly; refuse what JSON cannot carry or would silently change.
+
+    Refused: NaN and infinities, non-JSON types, lone surrogates, dict keys that are not
+    strings (`{1: "a", "1": "b"}` would come back as `{"1": "b"}`), and excess size. Tuples
+    are encoded as arrays and come back as lists: the same items, in order.
+    """
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         size = len(text.encode("utf-8"))
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidPayloadError(f"{what} is not a JSON value: {exc}") from None
+    # Without a "{" in the text there is no dict, and so no key to check.
+    if "{" in text:
+        _refuse_non_string_keys(value, what)
     if size > limit:
         raise PayloadTooLargeError(f"{what} is {size} bytes encoded, over the limit of {limit}")
     return text
+
+
+def _refuse_non_string_keys(value: JSON, what: str) -> None:
+    """Raise `InvalidPayloadError` at a dict key inside `value` that is not a string.
+
+    `value` has been encoded already, so it is a tree of bounded depth, not a cycle.
+    """
+    containers = [value]
+    while containers:
+        item = containers.pop()
+        if isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    as_json = json.dumps({key: 0})[1:-4]
+                    raise InvalidPayloadError(
+                        f"{what} has the dict key {key!r}, not a string: JSON would turn it "
+                        f"into {as_json} (use string keys)"
+                    )
+            containers.extend(child for child in item.values() if isinstance(child, _NESTING))
+        elif isinstance(item, list | tuple):
+            containers.extend(child for child in item if isinstance(child, _NESTING))
 
 
 def check_priority(value: object) -> int:
@@ -118,51 +147,52 @@ def check_headers(value: object) -> dict[str, str]:
     return headers
 
 
-def new_job(
-    type: str,
-    payload: JSON = None,
-    *,
-    queue: str = "default",
-    priority: int = Priority.NORMAL,
-    delay: float | timedelta | None = None,
-    run_at: datetime | None = None,
-    unique_key: str | None = None,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    id: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-) -> NewJob:
-    """Validate one enqueue request and return it ready for a backend."""
-    check_name(type, "task type")
-    check_name(queue, "queue name")
-    if delay is not None and run_at is not None:
-        raise InvalidOptionError("pass delay= or run_at=, not both")
-    if run_at is not None and (not isinstance(run_at, datetime) or run_at.tzinfo is None):
-        raise InvalidOptionError("run_at must be a timezone-aware datetime")
-    if run_at is not None and abs(run_at.timestamp() - time.time()) > MAX_DELAY_SECONDS:
-        raise InvalidOptionError("run_at must be within 100 years of now")
-    if delay is not None and check_seconds(delay, "delay") > MAX_DELAY_SECONDS:
-        raise InvalidOptionError(f"delay {delay!r} is over 100 years")
-    if unique_key is not None and (
-        not isinstance(unique_key, str) or not 0 < len(unique_key) <= MAX_UNIQUE_KEY_LENGTH
-    ):
+def check_job_id(value: object) -> str:
+    """Return `value` if it is a valid job id: `[A-Za-z0-9_.:-]{1,128}`, like a name.
+
+    So an id is printable and needs no escaping in a URL path, a key or a log line. Generated
+    ids (UUIDs) and the scheduler's (`schedule:<name>:<slot>`) keep to it.
+    """
+    return check_name(value, "job id")
+
+
+def check_unique_key(value: object) -> str:
+    """Return `value` if it is text of 1 to `MAX_UNIQUE_KEY_LENGTH` characters.
+
+    NUL and lone surrogates are refused: no backend can store them as text.
+    """
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_UNIQUE_KEY_LENGTH:
         raise InvalidOptionError(
             f"unique_key must be a string of 1 to {MAX_UNIQUE_KEY_LENGTH} characters"
         )
-    if id is not None and (not isinstance(id, str) or not 0 < len(id) <= MAX_JOB_ID_LENGTH):
-        raise InvalidOptionError(f"id must be a string of 1 to {MAX_JOB_ID_LENGTH} characters")
-    return NewJob(
-        id=id or new_job_id(),
-        queue=queue,
-        type=type,
-        payload_json=encode_json(payload, limit=max_payload_bytes),
-        priority=check_priority(priority),
-        max_attempts=check_max_attempts(max_attempts),
-        delay=0.0 if delay is None else check_seconds(delay, "delay"),
-        run_at=run_at,
-        unique_key=unique_key,
-        headers={} if headers is None else check_headers(headers),
-    )
+    if "\x00" in value or (not value.isascii() and _has_lone_surrogate(value)):
+        raise InvalidOptionError(f"unique_key {value!r} holds NUL or a lone surrogate")
+    return value
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def check_delay(value: object) -> float:
+    """Return a delay (seconds or a `timedelta`) as seconds, at most `MAX_DELAY_SECONDS`."""
+    seconds = check_seconds(value, "delay")
+    if seconds > MAX_DELAY_SECONDS:
+        raise InvalidOptionError(f"delay {value!r} is over 100 years")
+    return seconds
+
+
+def check_run_at(value: object) -> datetime:
+    """Return `value` if it is a timezone-aware datetime within 100 years of now."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidOptionError("run_at must be a timezone-aware datetime")
+    if abs(value.timestamp() - time.time()) > MAX_DELAY_SECONDS:
+        raise InvalidOptionError("run_at must be within 100 years of now")
+    return value
 
 
 def check_slots(slots: Mapping[str, int]) -> dict[str, int]:

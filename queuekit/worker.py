@@ -3,67 +3,42 @@
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import os
 import random
 import signal
 import socket
-import time
-import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from .context import JobContext, _current
-from .errors import BackendUnavailableError, InvalidOptionError, QueueKitError
-from .job import Attempt, Job
-from .queue import TRACING, Queue
-from .retry import Discard, Retry
-from .scheduler import Schedule, Scheduler
-from .tasks import Tasks
-from .validation import check_name, check_seconds, encode_json
-
-if TRACING:
-    from . import tracing
+from .errors import BackendUnavailableError, InvalidOptionError
+from .job import Attempt
+from .middleware import JobMiddleware, chain_job, default_job_middleware
+from .outcomes import JobReport, Outcome, describe
+from .queue import Queue
+from .recording import Recorder, RunningJob
+from .retry import Discard, Exponential, Retry
+from .scheduler.engine import Scheduler
+from .scheduler.schedule import Schedule
+from .tasks import Task, Tasks
+from .validation import check_name, check_seconds
+from .watchdog import watch_loop_lag
 
 logger = logging.getLogger("queuekit.worker")
 _NOTHING = contextlib.nullcontext()
-"""A reusable do-nothing context: no span, no time limit (cheaper than a scope per job)."""
-T = TypeVar("T")
+"""A reusable do-nothing context: no time limit (cheaper than a scope per job)."""
 
-MAX_TRACEBACK_CHARS = 8000
-
-
-class Outcome(enum.StrEnum):
-    """How one attempt ended, as the worker saw it."""
-
-    COMPLETED = "completed"
-    FAILED = "failed"
-    """Failed with attempts left: it will run again after its backoff."""
-    DEAD = "dead"
-    SNOOZED = "snoozed"
-    LOST = "lost"
-    """The lease was lost (expired and rescued elsewhere, or the job was cancelled)."""
-    RETURNED = "returned"
-    """Interrupted by shutdown and handed back to the queue."""
-
-
-@dataclass(frozen=True, slots=True)
-class JobReport:
-    """What `after_job` hooks receive."""
-
-    job: Job
-    outcome: Outcome
-    duration: float
-    error: BaseException | None = None
+MAX_BACK_OFF = 10.0
+"""Seconds: the longest wait between claims while the backend keeps failing."""
 
 
 StateHook = Callable[[dict[str, Any]], Awaitable[None]]
@@ -71,21 +46,15 @@ BeforeJobHook = Callable[[JobContext], Awaitable[None]]
 AfterJobHook = Callable[[JobContext, JobReport], Awaitable[None]]
 
 
-@dataclass(eq=False)
-class _InFlight:
-    job: Job
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    lost: bool = False
-    returned: bool = False
-
-
 class Worker:
-    """Runs jobs from `queues` with at most `concurrency` at a time.
+    """Runs jobs from the queues named in `queues` with at most `concurrency` at a time.
 
-    `async with Worker(queue, tasks) as worker:` runs it beside your code and shuts it down
-    gracefully when the block ends; `await worker.run()` runs it in the foreground until
-    SIGTERM or SIGINT. `queues` is a list of names, or a mapping of name to its own limit.
-    `schedules` (`queuekit.Schedule` values) are fired by a `Scheduler` running beside the pool.
+    `queue` is the `Queue` handle on the backend; `queues` is a list of queue names, or a
+    mapping of name to its own limit. `async with Worker(queue, tasks) as worker:` runs it
+    beside your code and shuts it down gracefully when the block ends; `await worker.run()`
+    runs it in the foreground until SIGTERM or SIGINT. `schedules` (`queuekit.Schedule` values)
+    are fired by a `Scheduler` running beside the pool. `middleware` wraps every handler run
+    (see `queuekit.middleware`).
     """
 
     def __init__(
@@ -106,6 +75,7 @@ class Worker:
         after_job: Sequence[AfterJobHook] = (),
         worker_id: str | None = None,
         schedules: Sequence[Schedule] = (),
+        middleware: Sequence[JobMiddleware] = (),
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidOptionError("concurrency must be an int >= 1")
@@ -127,9 +97,19 @@ class Worker:
         self.on_shutdown = list(on_shutdown)
         self.before_job = list(before_job)
         self.after_job = list(after_job)
+        self.middleware: list[JobMiddleware] = [*default_job_middleware(), *middleware]
+        """Wraps every handler run, the first outermost: tracing's when OpenTelemetry is
+        installed, then those given."""
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.processed = 0
-        self._in_flight: dict[Attempt, _InFlight] = {}
+        self._in_flight: dict[Attempt, RunningJob] = {}
+        # Jitter spreads out the workers that meet one outage.
+        self._back_off_delay = Exponential(
+            self.poll_interval, max(self.poll_interval, MAX_BACK_OFF), jitter=0.5
+        )
+        self._recorder = Recorder(queue, self.lease)
+        self._failures = 0
+        """Claims and waits that failed in a row."""
         # Made when the worker runs: anyio's primitives need a running event loop.
         self._slot_freed: anyio.Event | None = None
         self._stopping = False
@@ -210,6 +190,7 @@ class Worker:
                 async with anyio.create_task_group() as services:
                     services.start_soon(self._heartbeat_loop)
                     services.start_soon(self._rescue_loop)
+                    services.start_soon(watch_loop_lag, self.lease, self._log)
                     if self.scheduler is not None:
                         services.start_soon(self.scheduler.run)
                     task_status.started()
@@ -226,14 +207,28 @@ class Worker:
             self._log.info("worker stopped")
 
     async def _drain(self) -> None:
-        """Give running jobs `shutdown_timeout` to finish, then hand the rest back."""
+        """Give running jobs `shutdown_timeout` to finish, then hand back those it can stop."""
         with anyio.move_on_after(self.shutdown_timeout, shield=True):
             await self._until_idle()
-        if self._in_flight:
-            self._log.warning("shutdown timeout: returning %d running jobs", len(self._in_flight))
-            self._return_all()
-            with anyio.CancelScope(shield=True):
-                await self._until_idle()
+        if not self._in_flight:
+            return
+        in_threads = [
+            running.job.id for running in self._in_flight.values() if running.thread.running
+        ]
+        self._log.warning(
+            "shutdown timeout: returning %d running jobs", len(self._in_flight) - len(in_threads)
+        )
+        if in_threads:
+            self._log.error(
+                "shutdown timeout: %d jobs still run in threads, which Python cannot stop: %s; "
+                "they are not handed back (each is rescued once its lease expires), and this "
+                "process cannot exit before those threads return",
+                len(in_threads),
+                ", ".join(in_threads),
+            )
+        self._return_all()
+        with anyio.CancelScope(shield=True):
+            await self._until_idle()
 
     async def _until_idle(self) -> None:
         while self._in_flight:
@@ -243,6 +238,7 @@ class Worker:
         for running in self._in_flight.values():
             running.returned = True
             running.scope.cancel()
+            running.thread_wait.cancel()
 
     # Claiming
 
@@ -277,8 +273,9 @@ class Worker:
             except Exception as exc:
                 await self._back_off("claim", exc)
                 continue
+            self._failures = 0
             for job in claimed:
-                running = _InFlight(job)
+                running = RunningJob(job)
                 self._in_flight[job.attempt] = running
                 jobs.start_soon(self._execute, running)
             if claimed:
@@ -290,16 +287,22 @@ class Worker:
                     return
                 else:
                     await backend.wait_for_work(list(slots), self.poll_interval)
+                    self._failures = 0
             except Exception as exc:
                 await self._back_off("waiting for work", exc)
 
     async def _back_off(self, what: str, error: Exception) -> None:
-        """A dropped connection or a backend fault must not end the worker: wait, go on."""
+        """A dropped connection or a backend fault must not end the worker: wait, go on.
+
+        Each failure in a row doubles the wait, up to MAX_BACK_OFF.
+        """
+        self._failures += 1
+        delay = self._back_off_delay(self._failures)
         if isinstance(error, BackendUnavailableError):
-            self._log.warning("%s failed, retrying: %s", what, error)
+            self._log.warning("%s failed, retrying in %.2g s: %s", what, delay, error)
         else:
-            self._log.exception("%s failed unexpectedly, retrying", what)
-        await anyio.sleep(self.poll_interval)
+            self._log.exception("%s failed unexpectedly, retrying in %.2g s", what, delay)
+        await anyio.sleep(delay)
 
     async def _retries_waiting(self) -> bool:
         for name in self.limits:
@@ -316,6 +319,9 @@ class Worker:
                 continue
             try:
                 lost = await self.queue.backend.heartbeat(list(self._in_flight), lease=self.lease)
+            except BackendUnavailableError as exc:
+                self._log.warning("heartbeat failed; the leases are renewed next time: %s", exc)
+                continue
             except Exception:
                 self._log.exception("heartbeat failed; the leases are renewed next time")
                 continue
@@ -331,6 +337,9 @@ class Worker:
             await anyio.sleep(self.rescue_interval * random.uniform(0.5, 1.5))
             try:
                 rescued = await self.queue.backend.rescue()
+            except BackendUnavailableError as exc:
+                self._log.warning("rescue failed; retrying later: %s", exc)
+                continue
             except Exception:
                 self._log.exception("rescue failed; retrying later")
                 continue
@@ -339,7 +348,7 @@ class Worker:
 
     # Running one job
 
-    async def _execute(self, running: _InFlight) -> None:
+    async def _execute(self, running: RunningJob) -> None:
         job = running.job
         context = JobContext(job=job, state=self.state, worker_id=self.worker_id)
         log = logging.LoggerAdapter(
@@ -353,11 +362,10 @@ class Worker:
             },
         )
         token = _current.set(context)
-        started = time.monotonic()
         try:
             for before in self.before_job:
                 await before(context)
-            outcome, error = await self._attempt(running, log)
+            outcome, error = await self._attempt(running, context, log)
         except Exception as exc:
             # A before_job hook failed: the job did not run; count it as a failed attempt.
             outcome, error = await self._record_failure(running, exc, log), exc
@@ -366,7 +374,7 @@ class Worker:
             del self._in_flight[job.attempt]
             self.processed += 1
             self._slot_event().set()
-        report = JobReport(job, outcome, time.monotonic() - started, error)
+        report = JobReport(job, outcome, running.age, error)
         for after in self.after_job:
             try:
                 await after(context, report)
@@ -374,64 +382,79 @@ class Worker:
                 log.exception("after_job hook failed")
 
     async def _attempt(
-        self, running: _InFlight, log: logging.LoggerAdapter[logging.Logger]
+        self,
+        running: RunningJob,
+        context: JobContext,
+        log: logging.LoggerAdapter[logging.Logger],
     ) -> tuple[Outcome, BaseException | None]:
         job = running.job
-        backend = self.queue.backend
         task = self.tasks.get(job.type)
         if task is None:
             error = f"UnknownTaskError: no handler registered for type {job.type}"
             log.error("%s: moving job to dead", error)
-            await self._write(backend.fail(job.attempt, error, retry_in=None), log)
-            return Outcome.DEAD, None
+            return await self._recorder.fail(running, error, None, log), None
         result: Any = None
         failure: BaseException | None = None
-        # The span encloses the timeout, so a job that ran over records its TimeoutError.
-        span = tracing.process_span(job) if TRACING else _NOTHING
         with running.scope:
             try:
-                limit = anyio.fail_after(task.timeout) if task.timeout is not None else _NOTHING
-                with span, limit:
-                    result = await task.run(job.payload)
-            except Retry as retry:
-                failure = retry
-            except Discard as discard:
-                failure = discard
+                if self.middleware:
+                    run = partial(self._run_handler, task, running)
+                    result = await chain_job(self.middleware, context, run)()
+                else:
+                    result = await self._run_handler(task, running)
             except TimeoutError as exc:
                 failure = (
                     exc if str(exc) else TimeoutError(f"job exceeded its {task.timeout} s timeout")
                 )
             except Exception as exc:
                 failure = exc
+        if running.thread.running and not await self._outlast_thread(running, log):
+            return Outcome.ABANDONED, None
         if running.lost:
-            log.warning("lease lost (rescued elsewhere or cancelled): handler stopped")
+            log.warning(
+                "lease lost after %.3g s (rescued elsewhere or cancelled): handler stopped",
+                running.age,
+            )
             return Outcome.LOST, None
         if running.returned:
-            await self._write(backend.snooze(job.attempt, 0.0), log)
-            return Outcome.RETURNED, None
+            return await self._recorder.snooze(running, 0.0, Outcome.RETURNED, log), None
         if isinstance(failure, Retry) and not failure.count_attempt:
-            await self._write(backend.snooze(job.attempt, failure.after), log)
-            return Outcome.SNOOZED, None
+            return await self._recorder.snooze(running, failure.after, Outcome.SNOOZED, log), None
         if isinstance(failure, Discard):
-            await self._write(
-                backend.fail(job.attempt, f"Discard: {failure.reason}", retry_in=None), log
-            )
-            return Outcome.DEAD, failure
+            return await self._recorder.fail(
+                running, f"Discard: {failure.reason}", None, log
+            ), failure
         if failure is not None:
             return await self._record_failure(running, failure, log), failure
-        try:
-            result_json = None if result is None else encode_json(result, what="result")
-        except QueueKitError as exc:
-            # Running it again would give the same result: a bug to fix, not a fault to retry.
-            await self._write(backend.fail(job.attempt, _describe(exc), retry_in=None), log)
-            return Outcome.DEAD, exc
-        if await self._write(backend.complete(job.attempt, result_json), log) is False:
-            return Outcome.LOST, None
-        log.debug("completed")
-        return Outcome.COMPLETED, None
+        return await self._recorder.complete(running, result, log)
+
+    async def _run_handler(self, task: Task[Any, Any], running: RunningJob) -> Any:
+        """The handler's run on the job's payload, within the task's timeout."""
+        limit = anyio.fail_after(task.timeout) if task.timeout is not None else _NOTHING
+        with limit:
+            return await task.run(running.job.payload, thread=running.thread)
+
+    async def _outlast_thread(
+        self, running: RunningJob, log: logging.LoggerAdapter[logging.Logger]
+    ) -> bool:
+        """Keep the lease until a stopped sync handler's thread returns, so that its job never
+        runs again beside it; False if shutdown could wait no longer."""
+        if not running.returned:
+            log.warning(
+                "the handler was stopped after %.3g s (%s) but its thread runs on, as Python "
+                "cannot stop a thread: the lease is kept until it returns",
+                running.age,
+                "its lease was lost" if running.lost else "it ran past its timeout",
+            )
+            with running.thread_wait:
+                await running.thread.ended()
+        return not running.thread.running
 
     async def _record_failure(
-        self, running: _InFlight, failure: BaseException, log: logging.LoggerAdapter[logging.Logger]
+        self,
+        running: RunningJob,
+        failure: BaseException,
+        log: logging.LoggerAdapter[logging.Logger],
     ) -> Outcome:
         job = running.job
         task = self.tasks.get(job.type)
@@ -439,30 +462,10 @@ class Worker:
             retry_in = failure.after
         else:
             retry_in = task.retry(job.attempts) if task is not None else 0.0
-        status = await self._write(
-            self.queue.backend.fail(job.attempt, _describe(failure), retry_in=retry_in), log
-        )
-        if status is None:
-            return Outcome.LOST
-        log.warning("attempt failed (%s): %s", status, failure)
-        return Outcome.DEAD if status == "dead" else Outcome.FAILED
-
-    async def _write(
-        self, call: Awaitable[T], log: logging.LoggerAdapter[logging.Logger]
-    ) -> T | None:
-        """Record an outcome; if the backend is down, the lease expires and the job runs again."""
-        try:
-            with anyio.CancelScope(shield=True):
-                written = await call
-        except Exception:
-            log.exception("could not record the outcome; the job runs again once its lease expires")
-            return None
-        return written
+        outcome = await self._recorder.fail(running, describe(failure), retry_in, log)
+        if outcome is not Outcome.LOST:
+            log.warning("attempt failed (%s): %s", outcome, failure)
+        return outcome
 
 
-def _describe(error: BaseException) -> str:
-    """Type, message and a bounded traceback."""
-    text = "".join(traceback.format_exception(error)).strip()
-    if len(text) > MAX_TRACEBACK_CHARS:
-        text = text[: MAX_TRACEBACK_CHARS // 2] + "\n...\n" + text[-MAX_TRACEBACK_CHARS // 2 :]
-    return f"{type(error).__name__}: {error}\n{text}"
+__all__ = ["AfterJobHook", "BeforeJobHook", "JobReport", "Outcome", "StateHook", "Worker"]

@@ -6,11 +6,33 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from _pytest.terminal import TerminalReporter
 
 import queuekit
 from queuekit import Backend
 
-from .setups import DURABLE, SETUPS, BackendSetup
+from .setups import DURABLE, IN_CI, SERVERS_HINT, SETUPS, BackendSetup, private_servers
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the servers this run started for itself; under CI=true, a skipped test fails it."""
+    private_servers.close()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if IN_CI and reporter is not None and reporter.stats.get("skipped"):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
+    """One line for every test skipped for want of server programs, instead of one each."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    wanting = sum(SERVERS_HINT in str(report.longrepr) for report in skipped)
+    if wanting:
+        terminalreporter.write_line(
+            f"{wanting} tests skipped: no PostgreSQL or Redis to test on; {SERVERS_HINT}",
+            yellow=True,
+        )
+    if IN_CI and skipped:
+        terminalreporter.write_line(f"CI=true: {len(skipped)} skipped, so the run fails", red=True)
 
 
 @pytest.fixture(params=list(SETUPS))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import atexit
+import contextlib
+import functools
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -16,6 +18,8 @@ import pytest
 from queuekit import Backend
 from queuekit.backends.memory import MemoryBackend
 from queuekit.backends.sqlite import SQLiteBackend
+
+from .postgres.cluster import THROWAWAY_SETTINGS, programs_found, running_cluster
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -31,7 +35,7 @@ class BackendSetup:
     """A new, unopened client of the same store (memory returns its one instance)."""
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """Skip a server test with `reason`; under CI=true a missing server fails the run instead."""
     if IN_CI:
         pytest.fail(f"{reason} (CI=true, so a skipped server test is a failure)")
@@ -51,31 +55,41 @@ async def sqlite_setup(tmp_path: Path) -> AsyncIterator[BackendSetup]:
 
 
 POSTGRES_DSN_VARIABLE = "QUEUEKIT_TEST_POSTGRES_DSN"
-_postgres_container_dsn: list[str | None] = []
-"""The DSN of a testcontainers PostgreSQL started for this run: [] untried, [None] unavailable."""
+REDIS_URL_VARIABLE = "QUEUEKIT_TEST_REDIS_URL"
+SERVERS_HINT = (
+    "apt-get install postgresql redis-server (the tests then start private servers), "
+    f"or set {POSTGRES_DSN_VARIABLE} and {REDIS_URL_VARIABLE}"
+)
+"""How to get what a skipped server test lacked; the run's summary says it once."""
+
+private_servers = contextlib.ExitStack()
+"""The servers this run started for itself; conftest stops them when the session ends."""
+
+
+def skip_for_missing(programs: str) -> NoReturn:
+    """Skip (under CI=true fail) a test that needs server programs this machine lacks."""
+    skip_or_fail(f"{programs} not found; to run these tests: {SERVERS_HINT}")
 
 
 def postgres_dsn() -> str | None:
-    """A PostgreSQL server for the tests: $QUEUEKIT_TEST_POSTGRES_DSN, else a container."""
-    dsn = os.environ.get(POSTGRES_DSN_VARIABLE)
-    if dsn:
-        return dsn
-    if not _postgres_container_dsn:
-        _postgres_container_dsn.append(_start_postgres_container())
-    return _postgres_container_dsn[0]
+    """$QUEUEKIT_TEST_POSTGRES_DSN, else a private cluster started once for the run."""
+    return os.environ.get(POSTGRES_DSN_VARIABLE) or _private_postgres()
 
 
-def _start_postgres_container() -> str | None:
-    try:
-        from testcontainers.postgres import PostgresContainer
-
-        container = PostgresContainer("postgres:16-alpine", driver=None)
-        container.start()
-    except Exception:  # no Docker (or no testcontainers): the caller skips
+@functools.cache
+def _private_postgres() -> str | None:
+    """Start this run's private cluster, the first time it is asked for (None without one)."""
+    if not programs_found():
         return None
-    atexit.register(container.stop)
-    url: str = container.get_connection_url()
-    return url
+    return private_servers.enter_context(running_cluster(THROWAWAY_SETTINGS)).dsn
+
+
+def require_postgres_dsn() -> str:
+    """`postgres_dsn()`, or skip (fail under CI=true) when there is none."""
+    dsn = postgres_dsn()
+    if dsn is None:
+        skip_for_missing("initdb/pg_ctl")
+    return dsn
 
 
 def with_url_options(dsn: str, **options: str) -> str:
@@ -94,13 +108,7 @@ async def postgres_setup(tmp_path: Path) -> AsyncIterator[BackendSetup]:
         from queuekit.backends.postgres import PostgresBackend
     except ImportError:
         skip_or_fail("asyncpg is not installed: pip install 'queuekit[postgres]'")
-    dsn = postgres_dsn()
-    if dsn is None:
-        skip_or_fail(
-            "no PostgreSQL server for the tests: set "
-            f"{POSTGRES_DSN_VARIABLE}=postgresql://user@host:port/db (or make Docker available)"
-        )
-        return
+    dsn = require_postgres_dsn()
     schema = f"t_{secrets.token_hex(6)}"
     url = with_url_options(dsn, queuekit_schema=schema, queuekit_pool_max="4")
     try:
@@ -115,7 +123,7 @@ async def postgres_setup(tmp_path: Path) -> AsyncIterator[BackendSetup]:
 
 @asynccontextmanager
 async def redis_setup(tmp_path: Path) -> AsyncIterator[BackendSetup]:
-    """A random key prefix on the test server ($QUEUEKIT_TEST_REDIS_URL), deleted afterwards."""
+    """A random key prefix on the test server, deleted afterwards."""
     try:
         from .redis.server import redis_store
     except ImportError:

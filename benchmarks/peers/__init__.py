@@ -24,6 +24,8 @@ class Row:
     """A physical reference (a bare claim loop), not a queue library."""
     single_process: bool = False
     """The jobs live in a process's memory, so the worker process enqueues its own."""
+    setting: str = ""
+    """What sets this row apart from another of the same library and server, for its label."""
 
     def load(self, servers: Servers) -> Peer:
         module, _, name = self.peer.partition(":")
@@ -41,6 +43,14 @@ ROWS = [
         single_process=True,
     ),
     Row("queuekit-sqlite", "queuekit", "sqlite", "queuekit", "benchmarks.peers.queuekit:SQLite"),
+    Row(
+        "queuekit-sqlite-normal",
+        "queuekit",
+        "sqlite",
+        "queuekit",
+        "benchmarks.peers.queuekit:SQLiteNormal",
+        setting="synchronous=normal",
+    ),
     Row(
         "queuekit-postgres",
         "queuekit",

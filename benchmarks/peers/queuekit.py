@@ -47,8 +47,18 @@ class Memory(Queuekit):
 
 
 class SQLite(Queuekit):
+    """The default: `synchronous=FULL`, every commit on disk before it returns."""
+
     def url(self) -> str:
         return f"sqlite:///{self.servers.sqlite_path}"
+
+
+class SQLiteNormal(Queuekit):
+    """`synchronous=NORMAL`: commits reach the disk at checkpoints (safe from a crash of the
+    process, not of the machine)."""
+
+    def url(self) -> str:
+        return f"sqlite:///{self.servers.sqlite_path}?queuekit_synchronous=normal"
 
 
 class Postgres(Queuekit):

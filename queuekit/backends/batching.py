@@ -95,17 +95,33 @@ class FinishBatcher:
 
     async def _run(self, batch: list[Finish]) -> None:
         try:
-            await self._write(batch)
+            await self._write_isolating(batch)
         except asyncio.CancelledError:
             for op in batch:
                 op.future.cancel()
             raise
-        except Exception as exc:  # `write` settles every future itself unless it breaks
-            for op in batch:
-                if not op.future.done():
-                    op.future.set_exception(exc)
         finally:
             self.batches += 1
+
+    async def _write_isolating(self, batch: list[Finish]) -> None:
+        """Write `batch`; if that fails other than for the connection, write each half alone.
+
+        `write` settles every future itself unless it breaks. One call the backend refuses (a
+        text it cannot store, say) must not fail the calls written with it: halving finds it in
+        a few more round trips, and only its own caller gets the error. A lost connection fails
+        every call at once; halving would only wait for it again and again.
+        """
+        try:
+            await self._write(batch)
+        except Exception as exc:
+            unsettled = [op for op in batch if not op.future.done()]
+            if len(unsettled) < 2 or isinstance(exc, BackendUnavailableError | OSError):
+                for op in unsettled:
+                    op.future.set_exception(exc)
+                return
+            middle = len(unsettled) // 2
+            await self._write_isolating(unsettled[:middle])
+            await self._write_isolating(unsettled[middle:])
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -126,17 +142,17 @@ class BatchedFinishes:
 
     _batcher: FinishBatcher
 
-    async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
-        return (
-            await self._batcher.submit(Finish(attempt, "complete", result_json, None, None))
-            is not None
-        )
+    async def complete(self, attempt: Attempt, result_json: str | None = None) -> JobStatus | None:
+        return await self._submit(Finish(attempt, "complete", result_json, None, None))
 
     async def fail(
         self, attempt: Attempt, error: str, *, retry_in: float | None
     ) -> JobStatus | None:
-        status = await self._batcher.submit(Finish(attempt, "fail", None, error, retry_in))
-        return None if status is None else JobStatus(status)
+        return await self._submit(Finish(attempt, "fail", None, error, retry_in))
 
-    async def snooze(self, attempt: Attempt, delay: float) -> bool:
-        return await self._batcher.submit(Finish(attempt, "snooze", None, None, delay)) is not None
+    async def snooze(self, attempt: Attempt, delay: float) -> JobStatus | None:
+        return await self._submit(Finish(attempt, "snooze", None, None, delay))
+
+    async def _submit(self, op: Finish) -> JobStatus | None:
+        status = await self._batcher.submit(op)
+        return None if status is None else JobStatus(status)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import heapq
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..backend import Backend
-from ..errors import InvalidOptionError
+from ..backend import Backend, Batch, JobFilter, new_lease_token
+from ..errors import JobExistsError, JobRunningError
 from ..job import CLAIMABLE_STATUSES, TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
+from ..retry import next_retry
 from ..stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from .rows import job_from_row
+from .waiters import KeyedWaiters, wait_at_most
 
 Record = dict[str, Any]
 """A stored job: the same fields a database row has, times as epoch seconds."""
@@ -46,8 +48,8 @@ class MemoryBackend(Backend):
         self._paused: set[str] = set()
         self._seq = 0
         self._token = 0
-        self._work_waiters: dict[str, set[asyncio.Event]] = {}
-        self._outcome_waiters: dict[str, set[asyncio.Event]] = {}
+        self._work_waiters = KeyedWaiters()
+        self._outcome_waiters = KeyedWaiters()
 
     @classmethod
     def from_url(cls, url: str) -> MemoryBackend:
@@ -67,19 +69,27 @@ class MemoryBackend(Backend):
     # Producing
 
     async def enqueue(self, job: NewJob) -> Job:
-        return self._insert(job, self._now())
+        return self._insert(job, self._now(), [])
 
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
         now = self._now()
-        return [self._insert(job, now) for job in jobs]
+        added: list[str] = []
+        try:
+            return [self._insert(job, now, added) for job in jobs]
+        except JobExistsError:
+            # All or none, as a transaction would: take back the jobs this call added.
+            for job_id in added:
+                self._remove(self._jobs[job_id])
+            raise
 
-    def _insert(self, new: NewJob, now: float) -> Job:
+    def _insert(self, new: NewJob, now: float, added: list[str]) -> Job:
+        """Store `new` (its id goes on `added`), or return the live holder of its unique key."""
         if new.unique_key is not None:
             holder = self._unique.get((new.queue, new.unique_key))
             if holder is not None:
                 return job_from_row(self._jobs[holder])
         if new.id in self._jobs:
-            raise InvalidOptionError(f"a job with id {new.id!r} already exists")
+            raise JobExistsError(new.id)
         self._seq += 1
         scheduled_at = new.run_at.timestamp() if new.run_at is not None else now + new.delay
         record: Record = {
@@ -102,9 +112,11 @@ class MemoryBackend(Backend):
             "unique_key": new.unique_key,
             "result": None,
             "headers": new.headers_json,
+            "lease_token": None,
             "token": 0,
         }
         self._jobs[new.id] = record
+        added.append(new.id)
         if new.unique_key is not None:
             self._unique[(new.queue, new.unique_key)] = new.id
         self._make_claimable(record)
@@ -115,7 +127,7 @@ class MemoryBackend(Backend):
         record["token"] = token = self._token
         lane = self._lanes.setdefault(record["queue"], _Lane())
         heapq.heappush(lane.delayed, (record["scheduled_at"], token, record["id"]))
-        self._wake(self._work_waiters, record["queue"])
+        self._work_waiters.wake([record["queue"]])
 
     def _is_current(self, job_id: str, token: int) -> bool:
         record = self._jobs.get(job_id)
@@ -138,6 +150,7 @@ class MemoryBackend(Backend):
         }
         for queue in free:
             self._promote_due(queue, now)
+        lease_token = new_lease_token()
         claimed: list[Job] = []
         while len(claimed) < limit:
             heads = [
@@ -157,6 +170,7 @@ class MemoryBackend(Backend):
                 started_at=now,
                 lease_expires_at=now + lease,
                 worker_id=worker_id,
+                lease_token=lease_token,
                 token=0,
             )
             claimed.append(job_from_row(record))
@@ -184,7 +198,7 @@ class MemoryBackend(Backend):
         if (
             record is None
             or record["status"] != JobStatus.RUNNING
-            or record["attempts"] != attempt.number
+            or record["lease_token"] != attempt.token
         ):
             return None
         return record
@@ -200,13 +214,13 @@ class MemoryBackend(Backend):
                 record["lease_expires_at"] = now + lease
         return lost
 
-    async def complete(self, attempt: Attempt, result_json: str | None = None) -> bool:
+    async def complete(self, attempt: Attempt, result_json: str | None = None) -> JobStatus | None:
         record = self._holding(attempt)
         if record is None:
-            return False
+            return None
         record["result"] = result_json
         self._finish(record, JobStatus.COMPLETED, self._now())
-        return True
+        return JobStatus.COMPLETED
 
     async def fail(
         self, attempt: Attempt, error: str, *, retry_in: float | None
@@ -218,37 +232,31 @@ class MemoryBackend(Backend):
 
     def _fail(self, record: Record, error: str, retry_in: float | None, now: float) -> JobStatus:
         record["last_error"] = error
-        if retry_in is None or record["attempts"] >= record["max_attempts"]:
+        if retry_in is None:
             self._finish(record, JobStatus.DEAD, now)
             return JobStatus.DEAD
-        record.update(
-            status=JobStatus.FAILED,
-            scheduled_at=now + retry_in,
-            lease_expires_at=None,
-            worker_id=None,
-        )
+        record.update(status=JobStatus.FAILED, scheduled_at=now + retry_in, lease_expires_at=None)
         self._make_claimable(record)
         return JobStatus.FAILED
 
     def _finish(self, record: Record, status: JobStatus, now: float) -> None:
-        record.update(status=status, finished_at=now, lease_expires_at=None, worker_id=None)
+        record.update(status=status, finished_at=now, lease_expires_at=None)
         if record["unique_key"] is not None:
             self._unique.pop((record["queue"], record["unique_key"]), None)
-        self._wake(self._outcome_waiters, record["id"])
+        self._outcome_waiters.wake([record["id"]])
 
-    async def snooze(self, attempt: Attempt, delay: float) -> bool:
+    async def snooze(self, attempt: Attempt, delay: float) -> JobStatus | None:
         record = self._holding(attempt)
         if record is None:
-            return False
+            return None
         record.update(
             status=JobStatus.PENDING,
             attempts=record["attempts"] - 1,
             scheduled_at=self._now() + delay,
             lease_expires_at=None,
-            worker_id=None,
         )
         self._make_claimable(record)
-        return True
+        return JobStatus.PENDING
 
     async def rescue(self) -> int:
         now = self._now()
@@ -258,7 +266,8 @@ class MemoryBackend(Backend):
             if record["status"] == JobStatus.RUNNING and record["lease_expires_at"] <= now
         ]
         for record in expired:
-            self._fail(record, "lease expired", 0.0, now)
+            # The rule of `Backend.rescue`, which here can be `next_retry` itself.
+            self._fail(record, "lease expired", next_retry(job_from_row(record), 0.0), now)
         return len(expired)
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
@@ -272,40 +281,18 @@ class MemoryBackend(Backend):
         ]
         if due:
             timeout = max(0.0, min(timeout, min(due) - now))
-        await self._wait(self._work_waiters, queues, timeout)
+        with self._work_waiters.registered(queues) as event:
+            await wait_at_most(event, timeout)
 
     async def wait_for_outcome(self, job_id: str, timeout: float) -> Job | None:
         record = self._jobs.get(job_id)
         if record is not None and record["status"] not in TERMINAL_STATUSES:
-            await self._wait(self._outcome_waiters, [job_id], timeout)
+            with self._outcome_waiters.registered([job_id]) as event:
+                await wait_at_most(event, timeout)
             record = self._jobs.get(job_id)
         if record is None or record["status"] not in TERMINAL_STATUSES:
             return None
         return job_from_row(record)
-
-    @staticmethod
-    async def _wait(
-        waiters: dict[str, set[asyncio.Event]], keys: Sequence[str], timeout: float
-    ) -> None:
-        event = asyncio.Event()
-        for key in keys:
-            waiters.setdefault(key, set()).add(event)
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
-        finally:
-            for key in keys:
-                waiting = waiters.get(key)
-                if waiting is not None:
-                    waiting.discard(event)
-                    if not waiting:
-                        del waiters[key]
-
-    @staticmethod
-    def _wake(waiters: dict[str, set[asyncio.Event]], key: str) -> None:
-        for event in waiters.pop(key, ()):
-            event.set()
 
     # Inspecting and repairing
 
@@ -318,6 +305,7 @@ class MemoryBackend(Backend):
         *,
         queue: str | None = None,
         status: JobStatus | None = None,
+        type: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> JobPage:
@@ -326,8 +314,10 @@ class MemoryBackend(Backend):
         for record in reversed(self._jobs.values()):
             if before is not None and record["seq"] >= before:
                 continue
-            if (queue is None or record["queue"] == queue) and (
-                status is None or record["status"] == status
+            if (
+                (queue is None or record["queue"] == queue)
+                and (status is None or record["status"] == status)
+                and (type is None or record["type"] == type)
             ):
                 matches.append(record)
                 if len(matches) > limit:
@@ -345,7 +335,7 @@ class MemoryBackend(Backend):
     async def resume(self, queue: str) -> None:
         if queue in self._paused:
             self._paused.discard(queue)
-            self._wake(self._work_waiters, queue)
+            self._work_waiters.wake([queue])
 
     async def paused_queues(self) -> set[str]:
         return set(self._paused)
@@ -388,36 +378,54 @@ class MemoryBackend(Backend):
         )
 
     async def cancel(self, job_id: str) -> Job | None:
-        record = self._jobs.get(job_id)
-        if record is None:
-            return None
-        if record["status"] in ACTIVE:
-            self._finish(record, JobStatus.CANCELLED, self._now())
-        return job_from_row(record)
+        return self._on_job(job_id, self._cancel)
 
     async def replay(self, job_id: str) -> Job | None:
+        return self._on_job(job_id, self._replay)
+
+    def _on_job(self, job_id: str, act: Callable[[Record], bool]) -> Job | None:
+        """Apply `act` to the job, if there is one; return the job as it is then."""
         record = self._jobs.get(job_id)
         if record is None:
             return None
+        act(record)
+        return job_from_row(record)
+
+    def _cancel(self, record: Record) -> bool:
+        if record["status"] not in ACTIVE:
+            return False
+        self._finish(record, JobStatus.CANCELLED, self._now())
+        return True
+
+    def _replay(self, record: Record) -> bool:
         key = record["unique_key"]
         taken = key is not None and (record["queue"], key) in self._unique
-        if record["status"] in (JobStatus.DEAD, JobStatus.CANCELLED) and not taken:
-            record.update(
-                status=JobStatus.PENDING,
-                attempts=0,
-                scheduled_at=self._now(),
-                started_at=None,
-                finished_at=None,
-                result=None,
-            )
-            if key is not None:
-                self._unique[(record["queue"], key)] = job_id
-            self._make_claimable(record)
-        return job_from_row(record)
+        if record["status"] not in (JobStatus.DEAD, JobStatus.CANCELLED) or taken:
+            return False
+        record.update(
+            status=JobStatus.PENDING,
+            attempts=0,
+            scheduled_at=self._now(),
+            started_at=None,
+            finished_at=None,
+            worker_id=None,
+            result=None,
+        )
+        if key is not None:
+            self._unique[(record["queue"], key)] = record["id"]
+        self._make_claimable(record)
+        return True
 
     async def delete_job(self, job_id: str) -> bool:
         record = self._jobs.get(job_id)
-        if record is None or record["status"] == JobStatus.RUNNING:
+        if record is None:
+            return False
+        if not self._delete(record):
+            raise JobRunningError(job_id)
+        return True
+
+    def _delete(self, record: Record) -> bool:
+        if record["status"] == JobStatus.RUNNING:
             return False
         self._remove(record)
         return True
@@ -428,15 +436,34 @@ class MemoryBackend(Backend):
         if key is not None and self._unique.get((record["queue"], key)) == record["id"]:
             del self._unique[(record["queue"], key)]
 
-    async def purge(self, queue: str, status: JobStatus) -> int:
-        doomed = [
-            record
-            for record in self._jobs.values()
-            if record["queue"] == queue and record["status"] == status
-        ]
-        for record in doomed:
-            self._remove(record)
-        return len(doomed)
+    async def replay_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return self._each(where, after, limit, self._replay)
+
+    async def cancel_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return self._each(where, after, limit, self._cancel)
+
+    async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return self._each(where, after, limit, self._delete)
+
+    def _each(
+        self, where: JobFilter, after: int, limit: int, act: Callable[[Record], bool]
+    ) -> Batch:
+        """Apply `act` to the next `limit` jobs matching `where`, oldest first."""
+        chosen = list(
+            itertools.islice(
+                (
+                    record
+                    for record in self._jobs.values()
+                    if record["seq"] > after
+                    and record["status"] == where.status
+                    and (where.queue is None or record["queue"] == where.queue)
+                    and (where.type is None or record["type"] == where.type)
+                ),
+                limit,
+            )
+        )
+        changed = sum(act(record) for record in chosen)
+        return Batch(changed, chosen[-1]["seq"] if len(chosen) == limit else None)
 
     async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:
         cutoff = self._now() - older_than

@@ -1,12 +1,14 @@
-"""Turning stored rows into `Job` objects, shared by the backends that store epoch seconds."""
+"""Turning stored rows into `Job`s and `QueueCounts`, the same way for every backend."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..job import Job, JobStatus
+from ..stats import QueueCounts
 
 
 class Row(Protocol):
@@ -15,12 +17,17 @@ class Row(Protocol):
     def __getitem__(self, column: str, /) -> Any: ...
 
 
-def to_datetime(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+def _time(value: datetime | float | str) -> datetime:
+    """A stored time: an aware datetime (asyncpg) or epoch seconds, maybe as text (Redis)."""
+    return value if isinstance(value, datetime) else datetime.fromtimestamp(float(value), UTC)
+
+
+def _optional_time(value: datetime | float | str | None) -> datetime | None:
+    return None if value is None else _time(value)
 
 
 def job_from_row(row: Row) -> Job:
-    """Build a `Job` from a row whose times are epoch seconds and whose JSON is text."""
+    """Build a `Job` from a stored row, whose JSON columns are text."""
     result, headers = row["result"], row["headers"]
     return Job(
         id=row["id"],
@@ -31,14 +38,48 @@ def job_from_row(row: Row) -> Job:
         status=JobStatus(row["status"]),
         attempts=int(row["attempts"]),
         max_attempts=int(row["max_attempts"]),
-        created_at=datetime.fromtimestamp(float(row["created_at"]), UTC),
-        scheduled_at=datetime.fromtimestamp(float(row["scheduled_at"]), UTC),
-        started_at=to_datetime(row["started_at"]),
-        finished_at=to_datetime(row["finished_at"]),
-        lease_expires_at=to_datetime(row["lease_expires_at"]),
+        created_at=_time(row["created_at"]),
+        scheduled_at=_time(row["scheduled_at"]),
+        started_at=_optional_time(row["started_at"]),
+        finished_at=_optional_time(row["finished_at"]),
+        lease_expires_at=_optional_time(row["lease_expires_at"]),
         worker_id=row["worker_id"],
         last_error=row["last_error"],
         unique_key=row["unique_key"],
         result=None if result is None else json.loads(result),
         headers={} if headers is None else json.loads(headers),
+        lease_token=row["lease_token"],
+    )
+
+
+def counts_from_rows(rows: Iterable[Row]) -> QueueCounts:
+    """A queue's counts from one row per status of its jobs (the SQL backends' `counts`).
+
+    Each row has `status` and `n`; `scheduled` (jobs due later), `ready_age` (seconds since
+    the oldest due job became due), `recent` (finished within the success window) and
+    `expired` (leases run out); a column a status cannot have may be NULL.
+    """
+    by_status = {row["status"]: row for row in rows}
+
+    def count(status: JobStatus, column: str = "n") -> int:
+        row = by_status.get(status)
+        return int(row[column] or 0) if row is not None else 0
+
+    ages = [
+        row["ready_age"]
+        for status in (JobStatus.PENDING, JobStatus.FAILED)
+        if (row := by_status.get(status)) is not None and row["ready_age"] is not None
+    ]
+    return QueueCounts(
+        pending=count(JobStatus.PENDING),
+        scheduled=count(JobStatus.PENDING, "scheduled") + count(JobStatus.FAILED, "scheduled"),
+        running=count(JobStatus.RUNNING),
+        completed=count(JobStatus.COMPLETED),
+        failed=count(JobStatus.FAILED),
+        dead=count(JobStatus.DEAD),
+        cancelled=count(JobStatus.CANCELLED),
+        oldest_ready_age=max(ages) if ages else None,
+        completed_recently=count(JobStatus.COMPLETED, "recent"),
+        dead_recently=count(JobStatus.DEAD, "recent"),
+        expired_leases=count(JobStatus.RUNNING, "expired"),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,17 @@ import pytest
 from queuekit import JobStatus, Queue
 from queuekit.api import create_app
 from queuekit.backends.sqlite import SQLiteBackend
+from queuekit.errors import InvalidOptionError
 
 from ..conformance.helpers import claim_one
 
-KEY = "s3cret-key"
+KEY = "s3cret-key-for-tests"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 def client_for(queue: Queue, **options: Any) -> httpx.AsyncClient:
     app = create_app(queue, **options)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
 
 
 @pytest.fixture
@@ -151,7 +153,9 @@ async def test_bodies_over_the_limit_are_refused(sqlite_queue: Queue) -> None:
             for _ in range(20):
                 yield b" " * 100
 
-        streamed = await client.post("/v1/jobs", content=chunks())
+        streamed = await client.post(
+            "/v1/jobs", content=chunks(), headers={"Content-Type": "application/json"}
+        )
         assert streamed.status_code == 413
 
 
@@ -162,9 +166,21 @@ async def test_api_key_is_required_and_checked(sqlite_queue: Queue) -> None:
         wrong = await client.get("/v1/queues", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"].startswith("Bearer")
         assert (await client.get("/v1/queues", headers=AUTH)).status_code == 200
-        assert (await client.get("/v1/openapi.json")).json()["openapi"].startswith("3.1")
+        # The scheme is case-insensitive (RFC 9110); the key is not.
+        for scheme in ("bearer", "BEARER"):
+            given = {"Authorization": f"{scheme} {KEY}"}
+            assert (await client.get("/v1/queues", headers=given)).status_code == 200
+        upper = {"Authorization": f"Bearer {KEY.upper()}"}
+        assert (await client.get("/v1/queues", headers=upper)).status_code == 401
+        assert (await client.get("/v1/openapi.json")).status_code == 401
+        document = await client.get("/v1/openapi.json", headers=AUTH)
+        assert document.json()["openapi"].startswith("3.1")
     with pytest.raises(ValueError, match="empty"):
         create_app(queue, api_key="")
+    with pytest.raises(InvalidOptionError, match="at least 16"):
+        create_app(queue, api_key="short")
+    with pytest.raises(InvalidOptionError, match="at least 16"):
+        create_app(queue, api_key=KEY, secret=b"short")
     async with client_for(queue) as open_client:  # no key configured: open (loopback use)
         assert (await open_client.get("/v1/queues")).status_code == 200
 
@@ -185,3 +201,100 @@ async def test_every_route_on_every_backend(api: httpx.AsyncClient, queue: Queue
     assert (await queue.get_job(job["id"])).status == JobStatus.PENDING
     assert not (await api.post("/v1/queues/q/resume")).json()["paused"]
     assert (await api.delete(f"/v1/jobs/{job['id']}")).status_code == 204
+
+
+async def test_enqueue_takes_every_library_option(api: httpx.AsyncClient, queue: Queue) -> None:
+    run_at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    created = await api.post(
+        "/v1/jobs",
+        json={
+            "type": "t",
+            "id": "order-42",
+            "run_at": run_at.isoformat(),
+            "headers": {"tenant": "acme"},
+            "priority": 20.0,  # an integral number is an integer, as JSON Schema says
+        },
+    )
+    assert created.status_code == 201, created.text
+    job = created.json()
+    assert job["id"] == "order-42" and job["headers"] == {"tenant": "acme"}
+    assert job["priority"] == 20
+    assert datetime.fromisoformat(job["scheduled_at"]) == run_at
+    stored = await queue.get_job("order-42")
+    assert stored.headers == {"tenant": "acme"} and stored.scheduled_at == run_at
+    assert (await api.get("/v1/jobs/order-42")).json()["id"] == "order-42"
+    taken = await api.post("/v1/jobs", json={"type": "t", "id": "order-42"})
+    assert taken.status_code == 409 and "order-42" in taken.json()["error"]
+    taken_in_bulk = await api.post(
+        "/v1/jobs/bulk", json={"jobs": [{"type": "t", "id": "order-42"}]}
+    )
+    assert taken_in_bulk.status_code == 409
+    twice = await api.post("/v1/jobs/bulk", json={"jobs": [{"type": "t", "id": "a"}] * 2})
+    assert twice.status_code == 409 and "same id" in twice.json()["error"]
+
+    bulk = await api.post(
+        "/v1/jobs/bulk", json={"jobs": [{"type": "t", "headers": {"a": "b"}, "delay": 60}]}
+    )
+    assert bulk.status_code == 201 and bulk.json()["jobs"][0]["headers"] == {"a": "b"}
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        {"type": "t", "run_at": "2030-01-01T00:00:00"},  # no time zone
+        {"type": "t", "run_at": 1893456000},  # a number, not a date-time
+        {"type": "t", "run_at": "2030-01-01T00:00:00Z", "delay": 5},
+        {"type": "t", "run_at": "3030-01-01T00:00:00Z"},  # beyond a century
+        {"type": "t", "headers": {"": "x"}},
+        {"type": "t", "headers": {"a": 1}},
+        {"type": "t", "id": "order 42"},
+        {"type": "t", "priority": 20.5},
+        {"type": "t", "max_attempts": "3"},
+    ],
+)
+async def test_bad_options_are_422(sqlite_api: httpx.AsyncClient, job: dict[str, Any]) -> None:
+    response = await sqlite_api.post("/v1/jobs", json=job)
+    assert response.status_code == 422, response.text
+    assert (await sqlite_api.get("/v1/jobs")).json()["jobs"] == []
+
+
+async def test_filters_and_actions_on_many_jobs(api: httpx.AsyncClient, queue: Queue) -> None:
+    for type_, name in (("x", "q1"), ("x", "q1"), ("y", "q1"), ("x", "q2")):
+        await queue.enqueue(type_, queue=name)
+    listed = (await api.get("/v1/jobs", params={"type": "x"})).json()["jobs"]
+    assert [(job["type"], job["queue"]) for job in listed] == [
+        ("x", "q2"),
+        ("x", "q1"),
+        ("x", "q1"),
+    ]
+    mine = (await api.get("/v1/jobs", params={"type": "x", "queue": "q1"})).json()["jobs"]
+    assert len(mine) == 2
+
+    cancelled = await api.post("/v1/jobs/cancel", json={"queue": "q1", "type": "x"})
+    assert cancelled.status_code == 200 and cancelled.json() == {"count": 2}
+    gone = (await api.get("/v1/jobs", params={"status": "cancelled"})).json()["jobs"]
+    assert {job["id"] for job in gone} == {job["id"] for job in mine}
+
+    replayed = await api.post("/v1/jobs/replay", json={"queue": "q1"})
+    assert replayed.json() == {"count": 2}
+    assert (await api.get("/v1/jobs", params={"status": "cancelled"})).json()["jobs"] == []
+
+    deleted = await api.post("/v1/jobs/delete", json={"type": "y"})
+    assert deleted.json() == {"count": 1}
+    assert (await api.get("/v1/jobs", params={"type": "y"})).json()["jobs"] == []
+    assert (await api.post("/v1/jobs/delete", json={"type": "no such"})).status_code == 422
+
+
+async def test_replaying_a_pending_job_is_a_conflict(sqlite_api: httpx.AsyncClient) -> None:
+    job = (await sqlite_api.post("/v1/jobs", json={"type": "t"})).json()
+    response = await sqlite_api.post(f"/v1/jobs/{job['id']}/replay")
+    assert response.status_code == 409 and "pending" in response.json()["error"]
+
+
+async def test_deeply_nested_json_is_a_400_not_a_500(sqlite_api: httpx.AsyncClient) -> None:
+    depth = 50_000
+    body = b'{"type": "t", "payload": ' + b"[" * depth + b"]" * depth + b"}"
+    response = await sqlite_api.post(
+        "/v1/jobs", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]

@@ -4,14 +4,13 @@ execution beyond a fault-free run's is explained by a kill or the restart."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from ..postgres.cluster import programs_found
-from ..redis.server import require_redis_url
-from ..setups import postgres_dsn, skip_or_fail
+from ..redis.server import require_programs
+from ..setups import skip_for_missing
 from .run import BACKENDS, chaos_run, table
 
 pytestmark = pytest.mark.slow
@@ -19,14 +18,10 @@ pytestmark = pytest.mark.slow
 
 def require_servers(backend: str) -> None:
     # The run starts its own private servers; it needs their programs, not the shared ones.
-    if backend == "postgres":
-        postgres_dsn()  # the suite's own PostgreSQL tests gate on it; keep the same skip rule
-        if not programs_found():
-            skip_or_fail("initdb/pg_ctl not found: cannot start a private PostgreSQL")
+    if backend == "postgres" and not programs_found():
+        skip_for_missing("initdb/pg_ctl")
     elif backend == "redis":
-        require_redis_url()
-        if shutil.which("redis-server") is None:
-            skip_or_fail("redis-server not found: cannot start a private Redis")
+        require_programs("redis-server")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

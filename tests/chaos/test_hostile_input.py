@@ -21,6 +21,7 @@ from queuekit.errors import (
     InvalidPayloadError,
     InvalidScheduleError,
     InvalidURLError,
+    JobNotFoundError,
 )
 from queuekit.validation import NAME_PATTERN
 
@@ -64,8 +65,16 @@ JSONISH: st.SearchStrategy[Any] = st.recursive(
     | st.builds(object),
     lambda children: (
         st.lists(children, max_size=4)
+        | st.tuples(children, children)
         | st.dictionaries(ANY_TEXT, children, max_size=4)
         | st.dictionaries(st.tuples(st.integers()), children, min_size=1, max_size=2)
+        # Keys JSON would silently turn into strings ({1: "a", "1": "b"} loses "a").
+        | st.dictionaries(
+            st.integers() | st.booleans() | st.none() | st.floats(allow_nan=False) | ANY_TEXT,
+            children,
+            min_size=1,
+            max_size=3,
+        )
     ),
     max_leaves=20,
 )
@@ -73,11 +82,23 @@ NAMES = st.sampled_from(HOSTILE_NAMES) | ANY_TEXT | st.from_regex(NAME_PATTERN, 
 
 
 def is_json(value: Any) -> bool:
-    """JSON that UTF-8 can carry: a lone surrogate has no UTF-8 encoding, so it is refused."""
+    """JSON that UTF-8 can carry and that reads back the same: a lone surrogate has no UTF-8
+    encoding, and a dict key that is not a string would read back as one, so both are refused.
+    (A tuple reads back as a list of the same items: accepted.)"""
     try:
         json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError, RecursionError):
         return False
+    return string_keys_only(value)
+
+
+def string_keys_only(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(key, str) for key in value) and all(
+            string_keys_only(item) for item in value.values()
+        )
+    if isinstance(value, list | tuple):
+        return all(string_keys_only(item) for item in value)
     return True
 
 
@@ -149,6 +170,53 @@ async def test_names_are_stored_exactly_or_refused(
                 await queue.stats(name)
             with pytest.raises(InvalidNameError):
                 await queue.pause(name)
+        queue_name, type_name = (name, None) if as_queue else (None, name)
+        with pytest.raises(InvalidNameError):
+            await queue.list_jobs(queue=queue_name, type=type_name)
+        for bulk in (queue.replay_all, queue.cancel_all, queue.delete_all):
+            with pytest.raises(InvalidNameError):
+                await bulk(queue=queue_name, type=type_name)
+    await ledger.check(queue)
+
+
+@EXAMPLES
+@given(job_id=NAMES)
+async def test_ids_are_stored_exactly_or_refused(queue: Queue, ledger: Ledger, job_id: str) -> None:
+    if NAME_PATTERN.fullmatch(job_id) and job_id not in ledger.ids:
+        job = await queue.enqueue("t", id=job_id)
+        ledger.ids.add(job.id)
+        assert job.id == job_id and (await queue.get_job(job_id)).id == job_id
+        assert (await queue.list_jobs(limit=1)).jobs[0].id == job_id
+    elif job_id in ledger.ids:
+        with pytest.raises(InvalidOptionError):
+            await queue.enqueue("t", id=job_id)
+    else:
+        with pytest.raises(InvalidNameError):
+            await queue.enqueue("t", id=job_id)
+        with pytest.raises(InvalidNameError):
+            queuekit.new_job("t", id=job_id)
+        # No job can have that id: every lookup finds none, on every backend.
+        for lookup in (queue.get_job, queue.cancel, queue.replay, queue.result):
+            with pytest.raises(JobNotFoundError):
+                await lookup(job_id)
+        assert not await queue.delete_job(job_id)
+    await ledger.check(queue)
+
+
+@EXAMPLES
+@given(key=ANY_TEXT | st.sampled_from(HOSTILE_NAMES))
+async def test_unique_keys_are_stored_exactly_or_refused(
+    queue: Queue, ledger: Ledger, key: str
+) -> None:
+    is_text = "\x00" not in key and is_json(key)
+    if is_text and 0 < len(key) <= 512:
+        job = await queue.enqueue("t", unique_key=key)
+        ledger.ids.add(job.id)
+        assert (await queue.get_job(job.id)).unique_key == key
+        assert (await queue.enqueue("t", unique_key=key)).id == job.id
+    else:
+        with pytest.raises(InvalidOptionError):
+            await queue.enqueue("t", unique_key=key)
     await ledger.check(queue)
 
 

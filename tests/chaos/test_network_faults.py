@@ -14,6 +14,7 @@ import queuekit
 from queuekit import BackendUnavailableError, JobStatus, Queue, Worker
 from queuekit.backends.memory import MemoryBackend
 
+from ..waiting import eventually
 from .run import Store, store_for
 from .test_chaos import require_servers
 
@@ -131,7 +132,8 @@ async def test_a_failed_wait_for_work_does_not_end_the_worker() -> None:
     backend = DroppingBackend()
     async with queuekit.connect(backend) as queue:
         async with Worker(queue, tasks, poll_interval=0.05):
-            await anyio.sleep(0.3)  # idle: the waits fail, and the worker carries on
+            # Idle: the waits fail, and the worker carries on.
+            await eventually(lambda: backend.drops == 3, "three failed waits for work")
             job = await queue.enqueue("t")
             assert await queue.result(job.id, timeout=10) == "ok"
         assert backend.drops == 3

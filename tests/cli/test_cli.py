@@ -23,9 +23,13 @@ FAST_WORKER = ["--queues", "default=5", "--poll-interval", "0.1"]
 
 
 def run(
-    *args: str, url: str | None = None, input: str | None = None
+    *args: str,
+    url: str | None = None,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
+    """Run `queuekit ARGS` with its output piped, as in a script."""
+    env = {**os.environ, "COLUMNS": "200", **(env or {})}
     env.pop("QUEUEKIT_URL", None)
     if url is not None:
         env["QUEUEKIT_URL"] = url
@@ -40,8 +44,8 @@ def run(
     )
 
 
-def ok(*args: str, url: str | None = None) -> str:
-    done = run(*args, url=url)
+def ok(*args: str, url: str | None = None, env: dict[str, str] | None = None) -> str:
+    done = run(*args, url=url, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -50,12 +54,15 @@ def ok_json(*args: str, url: str) -> Any:
     return json.loads(ok(*args, "--json", url=url))
 
 
-def fails(*args: str, url: str | None = None, input: str | None = None) -> str:
+def fails(
+    *args: str, url: str | None = None, input: str | None = None, env: dict[str, str] | None = None
+) -> str:
     """Run a command that must fail: one line on stderr, no traceback, exit status 1."""
-    done = run(*args, url=url, input=input)
+    done = run(*args, url=url, input=input, env=env)
     assert done.returncode == 1, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr and done.stderr.strip(), done.stderr
-    return done.stderr.strip()
+    error = done.stderr.strip()
+    assert error.startswith("queuekit: error: ") and "\n" not in error, done.stderr
+    return error
 
 
 def test_operate_a_queue_from_the_terminal(durable_setup: BackendSetup) -> None:
@@ -103,6 +110,53 @@ def test_mistakes_are_one_line_and_exit_1(tmp_path: Path) -> None:
     assert "cannot load tasks" in fails("worker", "nowhere.at_all:tasks", url=url)
     not_schedules = fails("worker", "tests.cli.app:tasks", "--schedules", "tests.cli.app:tasks")
     assert "must be a list of queuekit.Schedule" in not_schedules
+    # Wrong commands and flags too: click's usage errors, as one line and status 1, not 2.
+    assert "No such command 'nonsense'" in fails("nonsense")
+    assert "'nope' is not one of" in fails("jobs", "list", "--status", "nope", url=url)
+    assert "Missing argument 'TYPE'" in fails("enqueue", url=url)
+    assert "give job IDS" in fails("jobs", "replay", url=url)
+    assert "out of range 0..1000" in fails("enqueue", "t", "--priority", "5000", url=url)
+    assert "not both" in fails(
+        "enqueue", "t", "--delay", "1", "--run-at", "2030-01-01T00:00Z", url=url
+    )
+    assert "KEY=VALUE" in fails("enqueue", "t", "--header", "tenant", url=url)
+
+
+def test_a_tasks_module_that_fails_to_import_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    (tmp_path / "raising.py").write_text("import os\nraise RuntimeError('no SMTP_HOST')\n")
+    (tmp_path / "unparsable.py").write_text("def broken(:\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    raised = fails("worker", "raising:tasks", url=url, env=env)
+    assert "cannot load tasks 'raising:tasks': RuntimeError: no SMTP_HOST" in raised
+    assert f"{tmp_path / 'raising.py'}:2" in raised
+    assert "invalid syntax" in fails("worker", "unparsable:tasks", url=url, env=env)
+
+
+def test_enqueue_takes_every_option(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    job = ok_json(
+        "enqueue",
+        "t",
+        "--id",
+        "order-42",
+        "--run-at",
+        "2030-01-01T09:00:00+01:00",
+        "--unique-key",
+        "u",
+        "--max-attempts",
+        "5",
+        "--header",
+        "tenant=acme",
+        "--header",
+        "trace=a=b",
+        url=url,
+    )
+    assert job["id"] == "order-42" and job["scheduled_at"] == "2030-01-01T08:00:00+00:00"
+    assert job["unique_key"] == "u" and job["max_attempts"] == 5
+    assert job["headers"] == {"tenant": "acme", "trace": "a=b"}
+    later = ok_json("enqueue", "t", "--delay", "60", url=url)
+    assert later["scheduled_at"] > later["created_at"] and later["queue"] == "default"
 
 
 async def test_show_prints_headers_when_a_job_has_some(tmp_path: Path) -> None:
@@ -140,9 +194,18 @@ async def test_worker_replay_all_dead_purge_and_watch(tmp_path: Path) -> None:
             assert "RuntimeError: kaboom" in shown and "Traceback" in shown
             before = {job.id: (await queue.get_job(job.id)).finished_at for job in bad}
             out = await anyio.to_thread.run_sync(
-                lambda: ok("jobs", "replay", "--queue", "default", "--all-dead", url=url)
+                lambda: ok(
+                    "jobs",
+                    "replay",
+                    "--queue",
+                    "default",
+                    "--type",
+                    "explode",
+                    "--all-dead",
+                    url=url,
+                )
             )
-            assert "replayed 2 dead jobs" in out
+            assert out == "replayed 2 dead jobs of type explode of queue default\n"
             with anyio.fail_after(20):  # the worker runs them again, under the same ids
                 for job in bad:
                     while True:

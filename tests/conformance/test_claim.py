@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import anyio
 
@@ -40,9 +40,11 @@ async def test_priority_first_then_fifo(queue: Queue, backend: Backend) -> None:
 
 
 async def test_earlier_scheduled_at_first_within_a_priority(queue: Queue, backend: Backend) -> None:
-    late = await queue.enqueue("late", delay=timedelta(seconds=0.2))
-    early = await queue.enqueue("early", delay=timedelta(seconds=0.1))
-    now = await queue.enqueue("now")
+    # Times fixed before the enqueues: with delays, a slow enqueue could reorder them.
+    start = datetime.now(UTC)
+    late = await queue.enqueue("late", run_at=start + timedelta(seconds=0.2))
+    early = await queue.enqueue("early", run_at=start + timedelta(seconds=0.1))
+    now = await queue.enqueue("now", run_at=start)
     await anyio.sleep(0.3)
     assert [job.id for job in await claim(backend, 3)] == [now.id, early.id, late.id]
 

@@ -6,6 +6,7 @@ import anyio
 
 import queuekit
 from queuekit import Backend, JobStatus, Queue
+from queuekit.stats import READY_AGE_TARGET_SECONDS, QueueCounts, QueueStats
 
 from .helpers import claim, claim_one
 
@@ -42,7 +43,7 @@ async def test_list_jobs_filters_by_queue_and_status(queue: Queue, backend: Back
 async def test_list_jobs_lists_dead_jobs(queue: Queue, backend: Backend) -> None:
     job = await queue.enqueue("t", max_attempts=1)
     running = await claim_one(backend)
-    await backend.fail(running.attempt, "boom", retry_in=1.0)
+    await backend.fail(running.attempt, "boom", retry_in=None)
     dead = await queue.list_jobs(status=JobStatus.DEAD)
     assert [d.id for d in dead.jobs] == [job.id]
 
@@ -64,7 +65,7 @@ async def test_stats_counts_every_state(queue: Queue, backend: Backend) -> None:
     first, second, third, fourth = await claim(backend, 4, queue=q)
     await backend.complete(first.attempt)
     await backend.complete(second.attempt)
-    await backend.fail(third.attempt, "boom", retry_in=1.0)
+    await backend.fail(third.attempt, "boom", retry_in=None)
     cancelled = await queue.enqueue("t", queue=q)
     await queue.cancel(cancelled.id)
     await anyio.sleep(0.05)
@@ -91,3 +92,11 @@ async def test_stats_see_expired_leases(queue: Queue, backend: Backend) -> None:
     await anyio.sleep(0.1)
     stats = await queue.stats()
     assert stats.running == 2 and stats.health == 50
+
+
+def test_health_ignores_the_wait_of_a_paused_queue() -> None:
+    waiting = QueueCounts(pending=3, oldest_ready_age=10 * READY_AGE_TARGET_SECONDS)
+    assert QueueStats.from_counts("q", waiting).health == 10
+    assert QueueStats.from_counts("q", waiting, paused=True).health == 100
+    expired = QueueCounts(running=2, expired_leases=1, oldest_ready_age=600.0)
+    assert QueueStats.from_counts("q", expired, paused=True).health == 50

@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 import queuekit
-from queuekit import Backend, JobFailedError, JobNotFoundError, JobStatus, Queue
+from queuekit import Backend, JobFailedError, JobNotFoundError, JobRunningError, JobStatus, Queue
 
 from .helpers import claim, claim_one
 
@@ -14,7 +14,7 @@ from .helpers import claim, claim_one
 async def _dead_job(queue: Queue, backend: Backend, **options: object) -> queuekit.Job:
     job = await queue.enqueue("t", max_attempts=1, **options)  # type: ignore[arg-type]
     running = await claim_one(backend)
-    assert await backend.fail(running.attempt, "boom", retry_in=1.0) == JobStatus.DEAD
+    assert await backend.fail(running.attempt, "boom", retry_in=None) == JobStatus.DEAD
     return job
 
 
@@ -87,7 +87,8 @@ async def test_delete_job_but_never_a_running_one(queue: Queue, backend: Backend
     await claim_one(backend, queue="busy")
     assert await queue.delete_job(job.id)
     assert await backend.get_job(job.id) is None
-    assert not await queue.delete_job(running_job.id)
+    with pytest.raises(JobRunningError):
+        await queue.delete_job(running_job.id)
     assert (await queue.get_job(running_job.id)).status == JobStatus.RUNNING
 
 

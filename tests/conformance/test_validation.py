@@ -15,6 +15,7 @@ from queuekit.errors import (
     InvalidNameError,
     InvalidOptionError,
     InvalidPayloadError,
+    JobNotFoundError,
     PayloadTooLargeError,
     ValidationError,
 )
@@ -40,6 +41,25 @@ BAD_PAYLOADS = [
     Decimal("1.5"),
     {"bad": "\ud800"},
     {(1, 2): "tuple key"},
+    {1: "a", "1": "b"},
+    {None: "null key"},
+    {True: "bool key"},
+    {1.5: "float key"},
+    {"nested": [{"ok": {2: "int key"}}]},
+]
+BAD_IDS = [
+    "",
+    "x" * 129,
+    "order 42",
+    "a/b",
+    "a?b",
+    "a#b",
+    "%2F",
+    "nul\x00",
+    "\ud800",
+    "ü",
+    "tab\t",
+    5,
 ]
 
 
@@ -61,6 +81,32 @@ async def test_payloads_that_are_not_json(queue: Queue, payload: Any) -> None:
     with pytest.raises(InvalidPayloadError):
         await queue.enqueue("t", payload)
     await _nothing_stored(queue)
+
+
+async def test_tuples_are_stored_as_lists(queue: Queue) -> None:
+    job = await queue.enqueue("t", {"pair": (1, "a"), "nested": [(2, (3,))]})
+    assert (await queue.get_job(job.id)).payload == {"pair": [1, "a"], "nested": [[2, [3]]]}
+
+
+@pytest.mark.parametrize("job_id", BAD_IDS, ids=repr)
+async def test_bad_job_ids(queue: Queue, job_id: Any) -> None:
+    with pytest.raises(InvalidNameError):
+        await queue.enqueue("t", id=job_id)
+    with pytest.raises(InvalidNameError):
+        queuekit.new_job("t", id=job_id)
+    # No job can have such an id: looking one up finds nothing, on every backend.
+    for lookup in (queue.get_job, queue.cancel, queue.replay, queue.result):
+        with pytest.raises(JobNotFoundError):
+            await lookup(job_id)
+    assert await queue.delete_job(job_id) is False
+    await _nothing_stored(queue)
+
+
+async def test_ids_the_library_makes_are_valid(queue: Queue) -> None:
+    made = queuekit.new_job("t").id
+    for job_id in (made, "schedule:report:2030-01-01T00:00:00.250000Z", "a" * 128, "A-z_0.9:"):
+        assert (await queue.enqueue("t", id=job_id)).id == job_id
+        assert (await queue.get_job(job_id)).id == job_id
 
 
 async def test_deeply_nested_payload(queue: Queue) -> None:
@@ -106,7 +152,8 @@ async def test_oversized_payload(queue: Queue) -> None:
         {"delay": 1, "run_at": datetime(2030, 1, 1).astimezone()},
         {"unique_key": ""},
         {"unique_key": "k" * 513},
-        {"id": ""},
+        {"unique_key": "nul\x00"},
+        {"unique_key": "lone \udc80 surrogate"},
     ],
     ids=repr,
 )

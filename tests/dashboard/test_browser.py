@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from queuekit import JobStatus, Queue, Tasks, Worker
 from queuekit.api import create_app
@@ -15,6 +16,7 @@ from queuekit.api import create_app
 from ..conformance.helpers import claim_one
 from ..setups import BackendSetup
 from ..worker.options import FAST
+from .conftest import REBOUND_HOST
 from .server import serving
 
 expect = pytest.importorskip("playwright.async_api").expect
@@ -22,7 +24,7 @@ expect = pytest.importorskip("playwright.async_api").expect
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
 
-KEY = "dashboard-key"
+KEY = "dashboard-key-for-tests"
 DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 """Where the README's screenshots live: rewritten only with QUEUEKIT_REFRESH_DOCS=1."""
 HOSTILE_IMG = "<img src=x onerror=window.__pwned=1>"  # unquoted: JSON leaves it as is
@@ -158,4 +160,105 @@ async def test_pages_need_the_key(tmp_path: Path, browser: Browser, path: str) -
         page = await browser.new_page()
         await page.goto(base + path)
         assert page.url.endswith("/dashboard/login")
+        await page.close()
+
+
+async def test_the_dashboard_fits_a_phone(tmp_path: Path, browser: Browser) -> None:
+    """At 390 px wide the page never scrolls sideways: the tables do, with one-line rows."""
+    from queuekit.backends.sqlite import SQLiteBackend
+
+    path = str(tmp_path / "jobs.db")
+    async with Queue(SQLiteBackend(path)) as queue:
+        for n in range(5):
+            note = f"order {n}: " + "a long line of payload text " * 10
+            await queue.enqueue("send_invoice_email", {"note": note}, queue="billing-eu-west")
+        job = await queue.enqueue("t", {"key": "x" * 300}, unique_key="k" * 200)
+    with serving(create_app(Queue(SQLiteBackend(path)))) as base:
+        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        for where, rows in (("/dashboard/", "tr[data-queue]"), ("/dashboard/jobs", "tr[data-job]")):
+            await page.goto(base + where)
+            await page.wait_for_selector(rows)
+            await page.screenshot(path=str(tmp_path / f"phone{where.replace('/', '-')}.png"))
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390, where
+            table = page.locator(".scroll").first
+            assert await table.evaluate("box => box.scrollWidth > box.clientWidth"), where
+            for row in await page.locator(rows).all():
+                box = await row.bounding_box()
+                assert box is not None and box["height"] < 60, (where, box)
+        await page.goto(f"{base}/dashboard/jobs/{job.id}")
+        await page.screenshot(path=str(tmp_path / "phone-job.png"), full_page=True)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await page.close()
+
+
+def recording(app: ASGIApp, seen: list[dict[str, str]]) -> ASGIApp:
+    """`app`, noting each HTTP request's method, path and Origin: proof that it arrived."""
+
+    async def record(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+            seen.append({"path": scope["path"], "origin": headers.get("origin", "")})
+        await app(scope, receive, send)
+
+    return record
+
+
+async def test_another_site_cannot_command_a_keyless_server(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """The attack that worked: a page elsewhere POSTs text/plain JSON with `mode: "no-cors"`."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    from queuekit.backends.sqlite import SQLiteBackend
+
+    async def cats(request: Request) -> HTMLResponse:
+        return HTMLResponse("<!doctype html><title>cute cats</title>")
+
+    attacker_site = Starlette(routes=[Route("/", cats)])
+
+    path = str(tmp_path / "jobs.db")
+    seen: list[dict[str, str]] = []
+    app = recording(create_app(Queue(SQLiteBackend(path))), seen)
+    with serving(app) as target, serving(attacker_site) as attacker:
+        page = await browser.new_page()
+        await page.goto(attacker.replace("127.0.0.1", "localhost"))  # another origin
+        script = """async (target) => {
+            const send = (path, body) => fetch(target + path, {
+                method: "POST", mode: "no-cors", body,
+                headers: {"Content-Type": "text/plain"},
+            }).then(() => "sent", (error) => String(error));
+            return [
+                await send("/v1/jobs", JSON.stringify({type: "evil", payload: {}})),
+                await send("/v1/queues/default/pause", ""),
+            ];
+        }"""
+        assert await page.evaluate(script, target) == ["sent", "sent"]
+        await page.close()
+    posts = [request for request in seen if request["path"].startswith("/v1/")]
+    assert [request["path"] for request in posts] == ["/v1/jobs", "/v1/queues/default/pause"]
+    assert all(request["origin"].startswith("http://localhost:") for request in posts)
+    async with Queue(SQLiteBackend(path)) as queue:
+        assert (await queue.list_jobs()).jobs == []
+        assert await queue.paused_queues() == set()
+
+
+async def test_a_rebound_name_reads_nothing(tmp_path: Path, rebinding_browser: Browser) -> None:
+    """DNS rebinding: a page at evil.example, now resolving to 127.0.0.1, reads 'its own' URLs."""
+    from queuekit.backends.sqlite import SQLiteBackend
+
+    path = str(tmp_path / "jobs.db")
+    async with Queue(SQLiteBackend(path)) as queue:
+        await queue.enqueue("charge", {"card": "4111 1111 1111 1111"})
+    with serving(create_app(Queue(SQLiteBackend(path)))) as base:
+        page = await rebinding_browser.new_page()
+        for where in ("/v1/jobs", "/dashboard/jobs"):
+            response = await page.goto(base.replace("127.0.0.1", REBOUND_HOST) + where)
+            assert response is not None and response.status == 400
+            assert "4111" not in await page.content()
+        response = await page.goto(base + "/v1/jobs")  # the real loopback name still works
+        assert response is not None and response.status == 200
+        assert "4111" in await page.content()
         await page.close()

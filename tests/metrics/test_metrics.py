@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from queuekit.metrics import Metrics  # noqa: E402
 
-KEY = "m-key"
+KEY = "metrics-test-key-0123"
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -36,7 +36,9 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 async def test_worker_hooks_enqueues_and_stats_scraped_from_the_app(queue: Queue) -> None:
     metrics = Metrics()
-    metrics.instrument(queue)
+    assert metrics.instrument(metrics.instrument(queue)) is queue  # installs its middleware once
+    assert queue.middleware.count(metrics.count_enqueues) == 1
+    assert vars(queue).keys().isdisjoint({"enqueue", "enqueue_many"})  # nothing patched
     tasks = Tasks()
 
     @tasks.task(max_attempts=2)
@@ -47,6 +49,7 @@ async def test_worker_hooks_enqueues_and_stats_scraped_from_the_app(queue: Queue
     await queue.enqueue("work", {"ok": True}, queue="q")
     await queue.enqueue_many([queuekit.new_job("work", {"ok": False}, queue="q", max_attempts=2)])
     await queue.enqueue("work", {"ok": True}, queue="q", delay=3600)
+    await queuekit.Queue(queue.backend).enqueue("work", queue="other")  # another handle
     pool = Worker(
         queue,
         tasks,
@@ -68,6 +71,7 @@ async def test_worker_hooks_enqueues_and_stats_scraped_from_the_app(queue: Queue
     got = samples(response.text)
     labels = (("queue", "q"), ("type", "work"))
     assert got[("queuekit_jobs_enqueued_total", labels)] == 3
+    assert ("queuekit_jobs_enqueued_total", (("queue", "other"), ("type", "work"))) not in got
     assert got[("queuekit_jobs_completed_total", labels)] == 1
     assert got[("queuekit_jobs_failed_total", labels)] == 1
     assert got[("queuekit_jobs_dead_total", labels)] == 1

@@ -1,4 +1,4 @@
-"""A private PostgreSQL cluster on a spare loopback port, for tests that stop and restart it."""
+"""A private PostgreSQL cluster on a spare loopback port: the run's own, or one to restart."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+THROWAWAY_SETTINGS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+"""For a cluster whose data may be lost in a machine crash (a process crash loses nothing)."""
 
 
 def find_program(program: str) -> str | None:

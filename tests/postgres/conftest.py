@@ -9,7 +9,7 @@ import pytest
 
 from queuekit.backends.postgres import PostgresBackend
 
-from ..setups import BackendSetup, postgres_dsn, postgres_setup, skip_or_fail
+from ..setups import BackendSetup, postgres_setup, require_postgres_dsn
 
 OpenBackend = Callable[..., Awaitable[PostgresBackend]]
 
@@ -17,11 +17,7 @@ OpenBackend = Callable[..., Awaitable[PostgresBackend]]
 @pytest.fixture
 def dsn() -> str:
     """The test server's DSN, without queuekit's options."""
-    found = postgres_dsn()
-    if found is None:
-        skip_or_fail("no PostgreSQL server for the tests: set QUEUEKIT_TEST_POSTGRES_DSN")
-    assert found is not None
-    return found
+    return require_postgres_dsn()
 
 
 @pytest.fixture

@@ -159,6 +159,7 @@ async def test_claim_reads_only_the_claim_index(pg_backend: PostgresBackend) -> 
                 10,
                 30.0,
                 "w",
+                "token",
             )
         finally:
             await transaction.rollback()

@@ -6,6 +6,7 @@ import asyncio
 
 import queuekit
 from queuekit import JobStatus
+from queuekit.backend import JobFilter
 from queuekit.backends.postgres import PostgresBackend
 
 from .conftest import OpenBackend
@@ -32,14 +33,21 @@ async def test_prune_deletes_in_bounded_batches(open_backend: OpenBackend) -> No
     assert await backend.get_job(live.id) is not None
 
 
-async def test_purge_deletes_in_bounded_batches(open_backend: OpenBackend) -> None:
+async def test_bulk_deletes_go_in_bounded_batches(open_backend: OpenBackend) -> None:
     backend = await open_backend()
-    backend._prune_batch_size = 4
     await backend.enqueue_many([queuekit.new_job("t") for _ in range(10)])
     await backend.enqueue_many([queuekit.new_job("t", queue="other") for _ in range(3)])
-    assert await backend.purge("default", JobStatus.PENDING) == 10
-    assert await backend.purge("default", JobStatus.RUNNING) == 0
+    where = JobFilter(JobStatus.PENDING, queue="default")
+    changed: list[int] = []
+    after: int | None = 0
+    while after is not None:
+        batch = await backend.delete_batch(where, after=after, limit=4)
+        changed.append(batch.changed)
+        after = batch.after
+    assert changed == [4, 4, 2]
     assert (await backend.stats("other")).pending == 3
+    everywhere = await backend.delete_batch(JobFilter(JobStatus.PENDING), after=0, limit=4)
+    assert (everywhere.changed, everywhere.after) == (3, None)
 
 
 async def test_list_queues_walks_many_queues(pg_backend: PostgresBackend) -> None:

@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 
 import queuekit
-from queuekit import InvalidNameError, InvalidURLError
-from queuekit.backends import postgres as postgres_module
+from queuekit import InvalidNameError, InvalidURLError, JobStatus
 from queuekit.backends.postgres import PostgresBackend
+from queuekit.backends.postgres import migrations as postgres_migrations
 from queuekit.backends.sqlfiles import load_migrations
 
 from ..setups import BackendSetup, with_url_options
@@ -55,7 +55,7 @@ async def test_a_schema_at_version_2_upgrades_in_place(
     version_2 = [
         (version, script) for version, script in load_migrations("postgres") if version <= 2
     ]
-    monkeypatch.setattr(postgres_module, "load_migrations", lambda dialect: version_2)
+    monkeypatch.setattr(postgres_migrations, "load_migrations", lambda dialect: version_2)
     old_client = await open_backend()
     monkeypatch.undo()
     pool = old_client._pool
@@ -75,6 +75,37 @@ async def test_a_schema_at_version_2_upgrades_in_place(
         f'SELECT version FROM "{upgraded.schema}"."{upgraded.table}_migrations" ORDER BY version'
     )
     assert [row["version"] for row in rows] == list(range(1, LATEST + 1))
+
+
+async def test_a_schema_at_version_3_gets_lease_tokens_in_place(
+    pg: BackendSetup, open_backend: OpenBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version_3 = [
+        (version, script) for version, script in load_migrations("postgres") if version <= 3
+    ]
+    monkeypatch.setattr(postgres_migrations, "load_migrations", lambda dialect: version_3)
+    old_client = await open_backend()
+    monkeypatch.undo()
+    pool = old_client._pool
+    assert pool is not None
+    # A job an old worker runs, as version 3 claimed it: a lease and a worker, no token.
+    await pool.execute(
+        f"INSERT INTO {old_client.qualified_table}"
+        " (id, queue, type, payload, priority, status, attempts, max_attempts, created_at,"
+        "  scheduled_at, started_at, lease_expires_at, worker_id)"
+        " VALUES ('old', 'default', 't', 'null', 10, 'running', 1, 3, now(), now(), now(),"
+        "  now() + interval '1 hour', 'old-worker')"
+    )
+    upgraded = await open_backend()
+    old = await upgraded.get_job("old")
+    assert old is not None and old.lease_token is None
+    assert not await upgraded.complete(old.attempt)  # no claim of this version holds it
+    await upgraded.enqueue(queuekit.new_job("t", id="new"))
+    (new,) = await upgraded.claim({"default": 1}, limit=1, lease=30, worker_id="w")
+    assert new.id == "new" and new.lease_token
+    assert await upgraded.complete(new.attempt)
+    done = await upgraded.get_job("new")
+    assert done is not None and (done.status, done.worker_id) == (JobStatus.COMPLETED, "w")
 
 
 async def test_a_second_table_in_the_same_schema(pg: BackendSetup) -> None:

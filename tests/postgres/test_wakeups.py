@@ -14,6 +14,8 @@ from queuekit.backends.postgres import PostgresBackend
 from .conftest import OpenBackend
 
 MINUTE = 60.0
+WOKEN = 30.0
+"""A wake-up came (no poll waits less than MINUTE) even on a busy machine."""
 
 
 async def _woken_after(backend: PostgresBackend, queues: list[str], timeout: float) -> float:
@@ -27,10 +29,8 @@ async def test_an_idle_waiter_wakes_on_an_enqueue_elsewhere(open_backend: OpenBa
     waiting = asyncio.create_task(_woken_after(waiter, ["default", "other"], MINUTE))
     await asyncio.sleep(0.5)
     assert not waiting.done()
-    enqueued_at = time.monotonic()
     await producer.enqueue(queuekit.new_job("t", queue="other"))
-    await asyncio.wait_for(waiting, 5)
-    assert time.monotonic() - enqueued_at < 1.0
+    await asyncio.wait_for(waiting, WOKEN)
     assert waiter.listener_connections == 1
 
 
@@ -47,7 +47,7 @@ async def test_waiters_share_one_listen_connection(open_backend: OpenBackend) ->
     waits = [asyncio.create_task(_woken_after(waiter, ["default"], MINUTE)) for _ in range(20)]
     await asyncio.sleep(0.5)
     await producer.enqueue(queuekit.new_job("t"))
-    await asyncio.wait_for(asyncio.gather(*waits), 5)
+    await asyncio.wait_for(asyncio.gather(*waits), WOKEN)
     assert waiter.listener_connections == 1
 
 
@@ -67,14 +67,14 @@ async def test_the_listener_comes_back_after_its_connection_dies(
     finally:
         await conn.close()
     assert killed == 1
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + WOKEN
     while waiter.listener_connections < 2:
         assert time.monotonic() < deadline, "the listener did not reconnect"
         await asyncio.sleep(0.05)
     waiting = asyncio.create_task(_woken_after(waiter, ["default"], MINUTE))
     await asyncio.sleep(0.3)
     await producer.enqueue(queuekit.new_job("t"))
-    assert await asyncio.wait_for(waiting, 5) < 2
+    await asyncio.wait_for(waiting, WOKEN)
 
 
 async def test_enqueue_wake_ups_are_debounced_but_never_lost(
@@ -89,7 +89,10 @@ async def test_enqueue_wake_ups_are_debounced_but_never_lost(
         for _ in range(30):
             await producer.enqueue(queuekit.new_job("t"))
         took = time.monotonic() - started
-        await asyncio.sleep(0.5)
+        while heard.count("w:default") < 2:  # the trailing one, a cooldown after the burst
+            assert time.monotonic() < started + WOKEN, heard
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.5)  # room for any wake-up too many to arrive
     finally:
         await conn.close()
     # The first at once, then at most one per cooldown, the last one trailing the burst.
@@ -103,13 +106,13 @@ async def test_poll_only_mode_never_listens_and_still_finds_work(
     producer = await open_backend()
     assert await _woken_after(waiter, ["default"], 0.3) >= 0.29
     await producer.enqueue(queuekit.new_job("t", delay=0.4))
-    assert 0.3 < await _woken_after(waiter, ["default"], MINUTE) < 2  # bounded by the due time
+    assert 0.3 < await _woken_after(waiter, ["default"], MINUTE) < WOKEN  # woken at the due time
     assert waiter.listener_connections == 0
     # In the same process, an enqueue still wakes a local waiter at once.
     waiting = asyncio.create_task(_woken_after(waiter, ["local"], MINUTE))
     await asyncio.sleep(0.1)
     await waiter.enqueue(queuekit.new_job("t", queue="local"))
-    assert await asyncio.wait_for(waiting, 5) < 1
+    await asyncio.wait_for(waiting, WOKEN)
 
 
 async def test_results_are_woken_by_notify(open_backend: OpenBackend) -> None:
@@ -121,9 +124,9 @@ async def test_results_are_woken_by_notify(open_backend: OpenBackend) -> None:
     running = (await worker.claim({"default": 1}, limit=1, lease=30, worker_id="w"))[0]
     finished_at = time.monotonic()
     assert await worker.complete(running.attempt, '"done"')
-    assert await asyncio.wait_for(result, 5) == "done"
-    # Well under the backstop re-check of a few seconds: a notification woke it.
-    assert time.monotonic() - finished_at < 1.0
+    assert await asyncio.wait_for(result, WOKEN) == "done"
+    # Before the backstop re-check (5 s after the wait began): a notification woke it.
+    assert time.monotonic() - finished_at < 3.0
 
 
 async def test_a_retry_now_wakes_waiters(open_backend: OpenBackend) -> None:
@@ -133,4 +136,4 @@ async def test_a_retry_now_wakes_waiters(open_backend: OpenBackend) -> None:
     waiting = asyncio.create_task(_woken_after(waiter, ["default"], MINUTE))
     await asyncio.sleep(0.5)
     assert await worker.fail(running.attempt, "boom", retry_in=0) == queuekit.JobStatus.FAILED
-    assert await asyncio.wait_for(waiting, 5) < 2
+    await asyncio.wait_for(waiting, WOKEN)

@@ -32,7 +32,7 @@ async def redis_backend(store: BackendSetup) -> AsyncIterator[RedisBackend]:
 
 @pytest.fixture
 async def raw() -> AsyncIterator[aioredis.Redis]:
-    """A plain client to the test server, for what a backend never does (SCRIPT FLUSH...)."""
+    """A plain client to the test server, for looking at the keys behind a backend's back."""
     client = aioredis.Redis.from_url(require_redis_url(), decode_responses=True)
     try:
         yield client

@@ -6,7 +6,8 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from queuekit.backends.redis import MEMBER_ID_OFFSET, RedisBackend
+from queuekit.backends.redis import RedisBackend
+from queuekit.backends.redis.keys import MEMBER_ID_OFFSET
 
 CLAIMABLE = {"pending", "failed"}
 TERMINAL = {"completed", "dead", "cancelled"}
@@ -20,7 +21,7 @@ async def check_queue(raw: aioredis.Redis, backend: RedisBackend, queue: str) ->
     """
 
     def key(name: str) -> str:
-        return backend._key(queue, name)
+        return backend._keys.of_queue(queue, name)
 
     job_prefix = key("job:")
     jobs: dict[str, dict[str, str]] = {}
@@ -38,7 +39,7 @@ async def check_queue(raw: aioredis.Redis, backend: RedisBackend, queue: str) ->
     leases = await members("leases")
     finished = {status: await members(f"finished:{status}") for status in TERMINAL}
     unique = cast(dict[str, str], await raw.hgetall(key("unique")))
-    index = cast(dict[str, str], await raw.hgetall(backend._index))
+    index = cast(dict[str, str], await raw.hgetall(backend._keys.index))
     in_line = {m[MEMBER_ID_OFFSET:]: m for m in (*ready, *scheduled)}
     assert len(in_line) == len(ready) + len(scheduled), "a job is both ready and scheduled"
     counts = dict.fromkeys(STATUSES, 0)
@@ -60,8 +61,11 @@ async def check_queue(raw: aioredis.Redis, backend: RedisBackend, queue: str) ->
         assert (job_id in leases) == (status == "running"), f"{job_id} lease vs {status}"
         if status == "running":
             assert fields.get("lease_expires_at") and fields.get("worker_id")
+            assert fields.get("lease_token")
         else:
-            assert "lease_expires_at" not in fields and "worker_id" not in fields
+            assert "lease_expires_at" not in fields
+        # The worker of the latest claim stays after its attempt; replay clears both.
+        assert ("worker_id" in fields) == ("started_at" in fields), f"{job_id} worker vs start"
         for done, ids in finished.items():
             assert (job_id in ids) == (status == done), f"{job_id} finished-set vs {status}"
         unique_key = fields.get("unique_key")
@@ -71,4 +75,11 @@ async def check_queue(raw: aioredis.Redis, backend: RedisBackend, queue: str) ->
         fields = jobs.get(holder, {})
         assert fields.get("unique_key") == unique_key and fields["status"] not in TERMINAL
     assert not set(leases) - set(jobs) and not set(in_line) - set(jobs)
+    by_type: dict[str, dict[str, float]] = {}
+    async for type_key in raw.scan_iter(match=key("type:") + "*", count=1000):
+        by_type[type_key[len(key("type:")) :]] = await members(type_key[len(key("")) :])
+    for job_id, fields in jobs.items():
+        assert by_type.get(fields["type"], {}).get(job_id) == int(fields["seq"]), job_id
+    indexed = sum(len(ids) for ids in by_type.values())
+    assert indexed == len(jobs), "the type index holds jobs that are gone"
     return counts

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import functools
 import os
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -19,45 +20,55 @@ import redis.asyncio as aioredis
 
 from queuekit.backends.redis import RedisBackend
 
-from ..setups import BackendSetup, skip_or_fail, with_url_options
-
-REDIS_URL_VARIABLE = "QUEUEKIT_TEST_REDIS_URL"
-_container_url: list[str | None] = []
-"""The URL of a testcontainers Redis started for this run: [] untried, [None] unavailable."""
+from ..setups import (
+    REDIS_URL_VARIABLE,
+    BackendSetup,
+    private_servers,
+    skip_for_missing,
+    with_url_options,
+)
 
 
 def redis_url() -> str | None:
-    """A Redis server for the tests: $QUEUEKIT_TEST_REDIS_URL, else a container."""
-    url = os.environ.get(REDIS_URL_VARIABLE)
-    if url:
-        return url
-    if not _container_url:
-        _container_url.append(_start_container())
-    return _container_url[0]
+    """$QUEUEKIT_TEST_REDIS_URL, else a private redis-server started once for the run."""
+    return os.environ.get(REDIS_URL_VARIABLE) or _private_redis_url()
 
 
-def _start_container() -> str | None:
-    try:
-        from testcontainers.redis import RedisContainer
-
-        container = RedisContainer("redis:7-alpine")
-        container.start()
-    except Exception:  # no Docker (or no testcontainers): the caller skips
+@functools.cache
+def _private_redis_url() -> str | None:
+    """Start this run's private redis-server, the first time it is asked for (None without one)."""
+    if shutil.which("redis-server") is None:
         return None
-    atexit.register(container.stop)
-    host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
-    return f"redis://{host}:{port}/0"
+    return private_servers.enter_context(private_redis())
 
 
 def require_redis_url() -> str:
     url = redis_url()
     if url is None:
-        skip_or_fail(
-            f"no Redis server for the tests: set {REDIS_URL_VARIABLE}=redis://host:port/db "
-            "(or make Docker available for testcontainers)"
-        )
-        raise AssertionError("unreachable")
+        skip_for_missing("redis-server")
     return url
+
+
+@contextlib.contextmanager
+def private_redis() -> Iterator[str]:
+    """A redis-server on a free loopback port with its files in a temp dir; yields its URL."""
+    directory = Path(tempfile.mkdtemp(prefix="queuekit-redis-"))
+    (port,) = free_ports(1)
+    server = RedisServer(directory, port)
+    try:
+        with running(server):
+            yield server.url
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def require_programs(*programs: str) -> list[str]:
+    """The paths of these programs; the test skips (under CI=true fails) when one is missing."""
+    paths = [shutil.which(program) for program in programs]
+    found = [path for path in paths if path is not None]
+    if len(found) < len(programs):
+        skip_for_missing("/".join(programs))
+    return found
 
 
 def new_prefix() -> str:
@@ -101,10 +112,6 @@ async def _scan_batches(client: aioredis.Redis, pattern: str) -> AsyncIterator[l
         yield batch
 
 
-def redis_server_binary() -> str | None:
-    return shutil.which("redis-server")
-
-
 def free_ports(count: int) -> list[int]:
     """Loopback ports nothing listens on now (nor, for a Cluster, on port + 10000)."""
     ports: list[int] = []
@@ -141,8 +148,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        binary = redis_server_binary()
-        assert binary is not None
+        (binary,) = require_programs("redis-server")
         command = [
             binary,
             "--port",
@@ -160,9 +166,13 @@ class RedisServer:
             *self.options,
         ]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-        self.wait_until_ready()
+        try:
+            self.wait_until_ready()
+        except BaseException:
+            self.kill()
+            raise
 
-    def wait_until_ready(self, timeout: float = 10.0) -> None:
+    def wait_until_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -230,8 +240,7 @@ class LocalCluster:
         return self.servers[0].url
 
     def start(self) -> None:
-        cli = shutil.which("redis-cli")
-        assert cli is not None
+        _, cli = require_programs("redis-server", "redis-cli")
         try:
             for server in self.servers:
                 server.start()

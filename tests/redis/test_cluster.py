@@ -9,7 +9,6 @@ clients of a test (`backend_setup.make()`) use a `?queuekit_cluster=true` URL.
 from __future__ import annotations
 
 import inspect
-import shutil
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ import queuekit
 from queuekit.backends.redis import RedisBackend
 
 from ..conformance import (
+    test_bulk,
     test_claim,
     test_enqueue,
     test_inspection,
@@ -30,23 +30,26 @@ from ..conformance import (
     test_validation,
 )
 from ..setups import BackendSetup, with_url_options
-from .server import LocalCluster, new_prefix, redis_server_binary
+from .server import LocalCluster, new_prefix
 from .test_scripts import check_enqueue
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        redis_server_binary() is None or shutil.which("redis-cli") is None,
-        reason="redis-server and redis-cli are needed to start a Redis Cluster",
-    ),
-]
+# Without redis-server and redis-cli, LocalCluster.start skips, and fails under CI=true.
+pytestmark = pytest.mark.slow
 FIXTURES = {"queue", "backend", "backend_setup"}
 ConformanceTest = Callable[..., Awaitable[None]]
 
 
 def _conformance_tests() -> Iterator[Any]:
     """Every async conformance test that needs only the standard fixtures."""
-    modules = (test_claim, test_enqueue, test_inspection, test_leases, test_repair, test_validation)
+    modules = (
+        test_bulk,
+        test_claim,
+        test_enqueue,
+        test_inspection,
+        test_leases,
+        test_repair,
+        test_validation,
+    )
     for module in modules:
         for name, function in vars(module).items():
             if (
@@ -83,10 +86,12 @@ async def test_queues_on_several_nodes_work_as_one(
     queue = queuekit.Queue(backend)
     names = [f"q{n}" for n in range(8)]
     async with queue:
-        client = backend._client
+        client = backend._calls.opened().client
         assert isinstance(client, RedisCluster)
         nodes = {
-            client.nodes_manager.get_node_from_slot(key_slot(backend._key(name, "ready").encode()))
+            client.nodes_manager.get_node_from_slot(
+                key_slot(backend._keys.of_queue(name, "ready").encode())
+            )
             for name in names
         }
         assert len(nodes) > 1, "the queues should spread over the nodes"
@@ -105,10 +110,10 @@ async def test_queues_on_several_nodes_work_as_one(
         await backend.wait_for_work(names, timeout=0.01)  # takes the enqueue's tokens
         started = anyio.current_time()
         async with anyio.create_task_group() as group:
-            group.start_soon(backend.wait_for_work, names, 10.0)
+            group.start_soon(backend.wait_for_work, names, 60.0)
             await anyio.sleep(0.05)
             await queue.enqueue("t", queue=names[-1])
-        assert anyio.current_time() - started < 1.0
+        assert anyio.current_time() - started < 30, "woken by the enqueue, not the timeout"
 
 
 async def test_a_cluster_enqueue_reserves_then_stores(

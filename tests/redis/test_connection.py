@@ -13,11 +13,7 @@ from queuekit import BackendUnavailableError, InvalidNameError, InvalidURLError,
 from queuekit.backends.redis import RedisBackend
 
 from ..setups import BackendSetup, with_url_options
-from .server import RedisServer, free_ports, new_prefix, redis_server_binary, require_redis_url
-
-needs_redis_server = pytest.mark.skipif(
-    redis_server_binary() is None, reason="redis-server is not installed"
-)
+from .server import RedisServer, free_ports, new_prefix, require_redis_url
 
 
 @pytest.mark.parametrize(
@@ -90,7 +86,6 @@ async def test_a_client_without_decoding_works(store: BackendSetup) -> None:
         await client.aclose()
 
 
-@needs_redis_server
 async def test_a_server_that_goes_away_and_comes_back(tmp_path: Path) -> None:
     (port,) = free_ports(1)
     server = RedisServer(tmp_path, port, "--appendonly", "yes", "--appendfsync", "always")
@@ -118,7 +113,6 @@ async def test_a_server_that_goes_away_and_comes_back(tmp_path: Path) -> None:
         server.stop()
 
 
-@needs_redis_server
 @pytest.mark.parametrize(("policy", "warns"), [("allkeys-lru", True), ("noeviction", False)])
 async def test_eviction_policy_is_checked(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, policy: str, warns: bool
@@ -136,7 +130,6 @@ async def test_eviction_policy_is_checked(
         server.stop()
 
 
-@needs_redis_server
 async def test_a_refused_config_get_is_skipped(tmp_path: Path) -> None:
     (port,) = free_ports(1)
     server = RedisServer(tmp_path, port, "--rename-command", "CONFIG", '""')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import anyio
@@ -9,8 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 
 import queuekit
-from queuekit import InvalidOptionError, Job, JobStatus
+from queuekit import InvalidOptionError, Job, JobRunningError, JobStatus
 from queuekit.backends.redis import RedisBackend
+from queuekit.retry import next_retry
 
 from .invariants import check_queue
 
@@ -33,6 +35,8 @@ async def _check(raw: aioredis.Redis, backend: RedisBackend) -> None:
         for status, count in counts.items():
             page = await queue.list_jobs(queue=name, status=status, limit=1000)
             assert len(page.jobs) == count and {job.status for job in page.jobs} <= {status}
+            typed = await queue.list_jobs(queue=name, status=status, type="t", limit=1000)
+            assert {job.id for job in typed.jobs} == {j.id for j in page.jobs if j.type == "t"}
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -47,7 +51,7 @@ async def test_random_calls_keep_the_layout_consistent(
 
     def request() -> queuekit.NewJob:
         return queuekit.new_job(
-            "t",
+            rng.choice(("t", "u")),
             queue=rng.choice(QUEUES),
             priority=rng.choice((0, 10, 20)),
             unique_key=rng.choice((None, None, "k1", "k2")),
@@ -65,7 +69,7 @@ async def test_random_calls_keep_the_layout_consistent(
             + ["claim"] * 4
             + ["finish"] * 5
             + ["heartbeat", "rescue"]
-            + ["cancel", "replay", "delete", "purge", "prune"]
+            + ["cancel", "replay", "delete", "purge", "prune", "bulk"]
         )
         if op == "enqueue":
             try:
@@ -90,7 +94,8 @@ async def test_random_calls_keep_the_layout_consistent(
             elif how == "fail":
                 await backend.fail(job.attempt, "boom", retry_in=None)
             elif how == "retry":
-                await backend.fail(job.attempt, "boom", retry_in=rng.choice((0.0, 3600.0)))
+                wait = next_retry(job, rng.choice((0.0, 3600.0)))  # as the worker decides
+                await backend.fail(job.attempt, "boom", retry_in=wait)
             else:
                 await backend.snooze(job.attempt, rng.choice((0.0, 3600.0)))
         elif op == "heartbeat" and held:
@@ -103,10 +108,14 @@ async def test_random_calls_keep_the_layout_consistent(
         elif op == "replay":
             await backend.replay(some_id())
         elif op == "delete":
-            await backend.delete_job(some_id())
+            with contextlib.suppress(JobRunningError):
+                await backend.delete_job(some_id())
         elif op == "purge":
             status = rng.choice([s for s in JobStatus if s != JobStatus.RUNNING])
-            await backend.purge(rng.choice(QUEUES), status)
+            await queue.purge(rng.choice(QUEUES), status)
+        elif op == "bulk":
+            bulk = rng.choice((queue.replay_all, queue.cancel_all, queue.delete_all))
+            await bulk(queue=rng.choice((None, *QUEUES)), type=rng.choice((None, "t", "u")))
         elif op == "prune":
             await backend.prune(rng.choice((0.0, 3600.0)), [JobStatus.COMPLETED, JobStatus.DEAD])
         if step % 60 == 59:

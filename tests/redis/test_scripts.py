@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -15,9 +16,12 @@ from redis.exceptions import ResponseError
 
 import queuekit
 from queuekit import Attempt, InvalidOptionError, Job, JobStatus, new_job
-from queuekit.backends.redis import SCRIPTS, Call, RedisBackend, script_keys, script_prelude
+from queuekit.backends.redis import RedisBackend
+from queuekit.backends.redis.calls import Call
+from queuekit.backends.redis.scripts import SCRIPTS, script_keys, script_prelude
 
 from .invariants import check_queue
+from .server import RedisServer, free_ports, running
 
 WORKER = "w"
 
@@ -57,6 +61,12 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     assert await queue.delete_job(pending.id)
     assert await queue.purge("b", JobStatus.PENDING) >= 1
     assert await queue.prune(older_than=0) >= 1
+    assert (await queue.list_jobs(type="t")).jobs
+    await queue.list_jobs(type="t", status="pending")
+    assert await queue.replay_all(queue="a") >= 0
+    # The type index of jobs stored before it existed is built once, at open.
+    await backend._calls.commands([("DEL", backend._keys.types_indexed)])
+    await backend._index.index_types()
     await queue.pause("a")
     await queue.resume("a")
     # More due jobs than one call promotes: a single server's claim falls back to peek (which
@@ -70,7 +80,7 @@ async def test_every_script_call_stays_in_one_slot(
     redis_backend: RedisBackend, raw: aioredis.Redis
 ) -> None:
     calls: dict[str, list[list[str]]] = defaultdict(list)
-    redis_backend.script_observer = lambda name, keys: calls[name].append(list(keys))
+    redis_backend._calls.script_observer = lambda name, keys: calls[name].append(list(keys))
     await _exercise_every_script(redis_backend)
     for name in "abcd":
         await check_queue(raw, redis_backend, name)
@@ -107,10 +117,29 @@ async def test_strict_prelude_rejects_undeclared_keys(raw: aioredis.Redis) -> No
         await raw.eval(under, 1, "{q}:job:", "{r}:job:1")
 
 
-async def test_work_goes_on_after_script_flush(
-    redis_backend: RedisBackend, raw: aioredis.Redis
-) -> None:
+Flushable = tuple[RedisBackend, aioredis.Redis]
+
+
+@pytest.fixture
+async def flushable(tmp_path: Path) -> AsyncIterator[Flushable]:
+    """A backend and a raw client on a redis-server of the test's own: SCRIPT FLUSH on the
+    shared server would flush every other client's scripts too."""
+    (port,) = free_ports(1)
+    server = RedisServer(tmp_path, port)
+    with running(server):
+        backend = RedisBackend(server.url, strict_keys=True)
+        raw = aioredis.Redis.from_url(server.url, decode_responses=True)
+        await backend.open()
+        try:
+            yield backend, raw
+        finally:
+            await backend.close()
+            await raw.aclose()
+
+
+async def test_work_goes_on_after_script_flush(flushable: Flushable) -> None:
     """SCRIPT FLUSH (or a restart) drops the script cache: the next call reloads, no error."""
+    redis_backend, raw = flushable
     queue = queuekit.Queue(redis_backend)
     await queue.enqueue_many(queuekit.new_job("t", queue=q) for q in ("a", "b") for _ in range(20))
     done = 0
@@ -127,9 +156,8 @@ async def test_work_goes_on_after_script_flush(
     assert (await queue.stats("a")).completed + (await queue.stats("b")).completed == 40
 
 
-async def test_flush_during_concurrent_work_loses_nothing(
-    redis_backend: RedisBackend, raw: aioredis.Redis
-) -> None:
+async def test_flush_during_concurrent_work_loses_nothing(flushable: Flushable) -> None:
+    redis_backend, raw = flushable
     total = 600
     queue = queuekit.Queue(redis_backend)
     await queue.enqueue_many(queuekit.new_job("t", {"n": n}) for n in range(total))
@@ -156,7 +184,7 @@ async def test_flush_during_concurrent_work_loses_nothing(
 
 
 async def test_ghost_attempts_touch_nothing(redis_backend: RedisBackend) -> None:
-    ghost = Attempt("never-enqueued", 1)
+    ghost = Attempt("never-enqueued", 1, "no-token")
     assert not await redis_backend.snooze(ghost, 1.0)
     assert await redis_backend.cancel("never-enqueued") is None
     assert await redis_backend.replay("never-enqueued") is None
@@ -179,12 +207,13 @@ async def test_a_finish_batch_is_one_script_call_per_queue(
     stale = by_n["a", 4].attempt
     assert await redis_backend.fail(stale, "x", retry_in=0) == JobStatus.FAILED
     (again,) = await redis_backend.claim({"a": 1}, limit=1, lease=30, worker_id=WORKER)
-    assert again.attempt == Attempt(stale.job_id, 2)
+    assert again.attempt.job_id == stale.job_id and again.attempt.number == 2
+    assert again.attempt.token != stale.token
     watched = asyncio.ensure_future(redis_backend.wait_for_outcome(by_n["a", 0].id, 5))
     await anyio.sleep(0.05)  # the waiter is registered
 
     calls: dict[str, list[list[str]]] = defaultdict(list)
-    redis_backend.script_observer = lambda name, keys: calls[name].append(list(keys))
+    redis_backend._calls.script_observer = lambda name, keys: calls[name].append(list(keys))
     batches = redis_backend._batcher.batches
     outcomes = await asyncio.gather(
         redis_backend.complete(by_n["a", 0].attempt, '"done"'),
@@ -193,20 +222,20 @@ async def test_a_finish_batch_is_one_script_call_per_queue(
         redis_backend.snooze(by_n["a", 3].attempt, 0.0),
         redis_backend.complete(stale),
         redis_backend.fail(again.attempt, "again", retry_in=0),
-        redis_backend.fail(by_n["b", 0].attempt, "last", retry_in=0),
+        redis_backend.fail(by_n["b", 0].attempt, "last", retry_in=None),
         redis_backend.complete(by_n["b", 1].attempt),
-        redis_backend.complete(Attempt("never-enqueued", 1)),
+        redis_backend.complete(Attempt("never-enqueued", 1, "no-token")),
     )
     assert outcomes == [
-        True,
+        JobStatus.COMPLETED,
         JobStatus.FAILED,
         JobStatus.DEAD,
-        True,
-        False,
+        JobStatus.PENDING,
+        None,
         JobStatus.FAILED,
         JobStatus.DEAD,
-        True,
-        False,
+        JobStatus.COMPLETED,
+        None,
     ]
     assert redis_backend._batcher.batches == batches + 1
     assert (await watched) is not None  # the waiter on a0 was woken
@@ -224,7 +253,7 @@ async def test_a_finish_batch_is_one_script_call_per_queue(
         ("a", 3): (JobStatus.PENDING, 0),  # a snooze does not count the attempt
         ("a", 4): (JobStatus.FAILED, 2),
         ("a", 5): (JobStatus.FAILED, 2),
-        ("b", 0): (JobStatus.DEAD, 1),  # no attempts left
+        ("b", 0): (JobStatus.DEAD, 1),
         ("b", 1): (JobStatus.COMPLETED, 1),
     }
     assert {k: (job.status, job.attempts) for k, job in states.items() if job} == expected
@@ -243,15 +272,15 @@ async def refuse_duplicate(
     with pytest.raises(InvalidOptionError, match="already exists"):
         await backend.enqueue_many([fresh, new_job("t", queue=duplicate.queue, id=duplicate.id)])
     assert await backend.get_job(fresh.id) is None
-    assert await raw.hget(backend._index, fresh.id) is None
-    assert await raw.hget(backend._index, duplicate.id) == duplicate.queue
+    assert await raw.hget(backend._keys.index, fresh.id) is None
+    assert await raw.hget(backend._keys.index, duplicate.id) == duplicate.queue
 
 
 async def check_enqueue(backend: RedisBackend, raw: aioredis.Redis) -> list[list[str]]:
     """Enqueue's contract, whichever way the backend enqueues; returns the script names
     each enqueue call ran: one job, a batch over two queues, then the refused ones."""
     calls: list[str] = []
-    backend.script_observer = lambda name, keys: calls.append(name)
+    backend._calls.script_observer = lambda name, keys: calls.append(name)
     rounds: list[list[str]] = []
 
     def called() -> list[str]:
@@ -276,9 +305,10 @@ async def check_enqueue(backend: RedisBackend, raw: aioredis.Redis) -> list[list
     assert batch[2].scheduled_at > batch[2].created_at
     page = await queue.list_jobs(limit=10)
     assert [job.payload for job in page.jobs] == [4, 3, 2, 1]  # enqueue order, by seq
+    calls.clear()  # the listing's own scripts
     # One seq per job asked for, in order (the duplicate's seq goes unused).
     stored = [one, *batch[:3]]
-    seqs = [int(str(await raw.hget(backend._job_key(j.queue, j.id), "seq"))) for j in stored]
+    seqs = [int(str(await raw.hget(backend._keys.job(j.queue, j.id), "seq"))) for j in stored]
     assert seqs == list(range(seqs[0], seqs[0] + 4))
 
     # A duplicate explicit id refuses its queue's part of the batch: nothing stored there,
@@ -293,7 +323,7 @@ async def check_enqueue(backend: RedisBackend, raw: aioredis.Redis) -> list[list
     assert await queue.get_job(one.id) == one
     assert (await queue.enqueue("t", queue="a", unique_key="u")).id == batch[1].id
     called()
-    backend.script_observer = None
+    backend._calls.script_observer = None
     for name in "ab":
         await check_queue(raw, backend, name)
     return rounds
@@ -316,15 +346,15 @@ async def test_a_server_refusing_keys_of_several_slots_gets_two_steps(
 ) -> None:
     """A proxy sharding behind one address answers CROSSSLOT: enqueue falls back for good."""
     calls: list[str] = []
-    send = redis_backend._send_evals
+    send = redis_backend._calls._send_evals
 
-    async def crossslot(calls_: Sequence[Call], *, by_sha: bool) -> list[Any]:
+    async def crossslot(calls_: Sequence[Call], **options: Any) -> list[Any]:
         calls.append(calls_[0][0])
         if calls_[0][0] == "reserve_enqueue":
             raise ResponseError("CROSSSLOT Keys in request don't hash to the same slot")
-        return await send(calls_, by_sha=by_sha)
+        return await send(calls_, **options)
 
-    monkeypatch.setattr(redis_backend, "_send_evals", crossslot)
+    monkeypatch.setattr(redis_backend._calls, "_send_evals", crossslot)
     queue = queuekit.Queue(redis_backend)
     first = await queue.enqueue("t", queue="a")
     second = await queue.enqueue("t", queue="a")
@@ -345,7 +375,7 @@ async def test_a_single_server_claim_is_one_script_call(redis_backend: RedisBack
     await queue.pause("c")
     await anyio.sleep(0.05)  # a9 is due: the claim promotes it
     calls: list[str] = []
-    redis_backend.script_observer = lambda name, keys: calls.append(name)
+    redis_backend._calls.script_observer = lambda name, keys: calls.append(name)
     slots = {"a": 3, "b": 2, "c": 1}
     jobs = await redis_backend.claim(slots, limit=5, lease=30, worker_id=WORKER)
     assert calls == ["peek_claim"]

@@ -22,7 +22,7 @@ from queuekit import (
     Worker,
 )
 from queuekit.backends.memory import MemoryBackend
-from queuekit.cron import Cron, Interval
+from queuekit.scheduler.triggers import Cron, Interval
 
 tasks = queuekit.Tasks()
 
@@ -188,7 +188,7 @@ def test_jitter_is_deterministic_and_bounded() -> None:
 
 
 def test_introspection_before_starting() -> None:
-    from queuekit.scheduler import ManualClock
+    from queuekit.testing import ManualClock
 
     clock = ManualClock(datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC))
     scheduler = Scheduler(make_queue(), clock=clock)

@@ -20,7 +20,8 @@ from queuekit import (
     Scheduler,
 )
 from queuekit.backends.memory import MemoryBackend
-from queuekit.scheduler import ManualClock, SkipReason
+from queuekit.scheduler import SkipReason
+from queuekit.testing import ManualClock
 
 from .helpers import all_jobs, at, complete_all, fired_slots
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from queuekit import InvalidScheduleError, ValidationError
-from queuekit.cron import Cron, Interval, Trigger
+from queuekit.scheduler.triggers import Cron, Interval, Trigger
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"

@@ -6,16 +6,18 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
+import anyio
 import pytest
 
 import queuekit
 from queuekit import InvalidURLError
-from queuekit.backends import sqlite as sqlite_module
 from queuekit.backends.sqlfiles import load_migrations
 from queuekit.backends.sqlite import SQLiteBackend
+from queuekit.backends.sqlite import backend as sqlite_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,11 +32,20 @@ async def test_many_processes_claim_each_job_once(tmp_path: Path) -> None:
             subprocess.Popen(
                 [sys.executable, "-m", "tests.sqlite.claimer", str(path)],
                 cwd=ROOT,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
             )
             for _ in range(4)
         ]
+        # All connected before any claims, so that none drains the queue by starting first.
+        for claimer in claimers:
+            assert claimer.stdout is not None
+            assert await anyio.to_thread.run_sync(claimer.stdout.readline) == "ready\n"
+        for claimer in claimers:
+            assert claimer.stdin is not None
+            claimer.stdin.write("go\n")
+            claimer.stdin.flush()
         outputs = [claimer.communicate(timeout=120)[0].split() for claimer in claimers]
         assert all(claimer.returncode == 0 for claimer in claimers)
         claimed = [job_id for output in outputs for job_id in output]
@@ -148,3 +159,112 @@ async def test_unopenable_database_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(queuekit.BackendUnavailableError):
         async with queuekit.connect(f"sqlite:///{tmp_path}/missing/dir/jobs.db"):
             pass
+
+
+async def test_a_lease_starts_once_the_claim_holds_the_write_lock(tmp_path: Path) -> None:
+    # Another connection holds the write lock for longer than the lease; the claim waits for it.
+    # A lease timed from before that wait would be over before the claim even committed.
+    path = tmp_path / "jobs.db"
+    lease = 0.5
+    async with queuekit.connect(f"sqlite:///{path}") as queue:
+        backend = queue.backend
+        assert isinstance(backend, SQLiteBackend)
+        await queue.enqueue("t")
+        with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+            holder.execute("BEGIN IMMEDIATE")
+            claiming = asyncio.create_task(
+                backend.claim({"default": 1}, limit=1, lease=lease, worker_id="w")
+            )
+            while not backend._lock.locked():  # the claim has started its statement
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(2 * lease)
+            assert not claiming.done()
+            released_at = time.time()
+            holder.execute("COMMIT")
+        (job,) = await claiming
+    assert job.started_at is not None and job.lease_expires_at is not None
+    assert job.started_at.timestamp() >= released_at - 0.01
+    assert job.lease_expires_at.timestamp() >= released_at + lease - 0.01
+    async with queuekit.connect(f"sqlite:///{path}") as queue:
+        assert (await queue.get_job(job.id)).lease_expires_at == job.lease_expires_at
+
+
+@pytest.mark.parametrize(
+    ("url", "level"),
+    [
+        ("sqlite:///jobs.db", 2),
+        ("sqlite:///jobs.db?queuekit_synchronous=full", 2),
+        ("sqlite:///jobs.db?queuekit_synchronous=normal", 1),
+        ("sqlite:///jobs.db?queuekit_synchronous=NORMAL", 1),
+    ],
+)
+async def test_synchronous_is_full_unless_the_url_says_normal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, level: int
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    backend = SQLiteBackend.from_url(url)
+    await backend.open()
+    try:
+        rows = list(await backend._connection().execute_fetchall("PRAGMA synchronous"))
+    finally:
+        await backend.close()
+    assert rows[0][0] == level  # PRAGMA synchronous: 1 = NORMAL, 2 = FULL
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///jobs.db?queuekit_synchronous=off",
+        "sqlite:///jobs.db?queuekit_synchronous=",
+        "sqlite:///jobs.db?queuekit_sync=normal",
+        "sqlite:///jobs.db?timeout=5",
+        "sqlite://:memory:?queuekit_synchronous=extra",
+    ],
+)
+def test_bad_sqlite_url_options(url: str) -> None:
+    with pytest.raises(InvalidURLError):
+        queuekit.connect(url)
+
+
+async def test_prune_deletes_in_bounded_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "DELETE_BATCH", 4)
+    async with queuekit.connect(f"sqlite:///{tmp_path / 'jobs.db'}") as queue:
+        jobs = await queue.enqueue_many(queuekit.new_job("t") for _ in range(10))
+        for job in jobs:
+            await queue.cancel(job.id)
+        live = await queue.enqueue("t")
+        statements: list[str] = []
+        write = queue.backend._write  # type: ignore[attr-defined]
+
+        async def counted(sql: str, params: dict[str, object]) -> object:
+            statements.append(sql)
+            return await write(sql, params)
+
+        monkeypatch.setattr(queue.backend, "_write", counted)
+        assert await queue.prune(older_than=0) == 10
+        assert len(statements) == 3  # 4 + 4 + 2 rows
+        assert [job.id for job in (await queue.list_jobs()).jobs] == [live.id]
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        (" AND type = :type", "queuekit_jobs_type"),
+        (" AND type = :type AND status = :status", "USING INDEX queuekit_jobs_"),
+        (" AND queue = :queue AND status = :status", "queuekit_jobs_list"),
+        (" AND status = :status", "queuekit_jobs_status"),
+    ],
+)
+async def test_listing_uses_an_index_without_sorting(
+    tmp_path: Path, filters: str, index: str
+) -> None:
+    path = tmp_path / "jobs.db"
+    async with queuekit.connect(f"sqlite:///{path}"):
+        pass
+    sql = sqlite_module.SQL["list"].replace("{filter}", filters)
+    params = {"queue": "q", "status": "dead", "type": "t", "before": 10, "limit": 5}
+    with closing(sqlite3.connect(path)) as db:
+        plan = str(db.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall())
+    assert index in plan and "TEMP B-TREE" not in plan, plan

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import pytest
 
 import queuekit
@@ -17,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
 
 from queuekit import tracing
+from queuekit.middleware import CallHandler
 
 
 @pytest.fixture
@@ -144,3 +148,43 @@ async def test_headers_the_caller_passes_are_kept(
     assert explicit_parent is not None and added_parent is not None
     assert explicit_parent.span_id == earlier.get_span_context().span_id
     assert added_parent.span_id == request.get_span_context().span_id
+
+
+async def test_tracing_is_middleware_every_queue_and_worker_puts_first(
+    queue: Queue, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async def mine(context: queuekit.JobContext, call_next: CallHandler) -> Any:
+        return await call_next()
+
+    worker = Worker(queue, _tasks([]), middleware=[mine], **FAST)
+    assert queuekit.connect("memory://").middleware == [tracing.inject_trace_context]
+    assert queue.middleware == [tracing.inject_trace_context]
+    assert worker.middleware == [tracing.process_span, mine]
+
+    # Removed, nothing is traced.
+    queue.middleware.remove(tracing.inject_trace_context)
+    worker.middleware.remove(tracing.process_span)
+    with provider.get_tracer("app").start_as_current_span("POST /signup"):
+        job = await queue.enqueue("send", {"to": "a"})
+    assert job.headers == {}
+    await worker.run_until_empty()
+    assert (await queue.get_job(job.id)).status == queuekit.JobStatus.COMPLETED
+    assert _process_spans(exporter) == {}
+
+
+async def test_a_job_over_its_timeout_records_it_on_its_span(
+    queue: Queue, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    tasks = Tasks()
+
+    @tasks.task(max_attempts=1, timeout=0.05)
+    async def hang() -> None:
+        await anyio.sleep_forever()
+
+    job = await hang.enqueue(queue)
+    await Worker(queue, tasks, **FAST).run_until_empty()
+    span = _process_spans(exporter)[job.id]
+    assert span.status.status_code == StatusCode.ERROR
+    assert [event.attributes["exception.type"] for event in span.events if event.attributes] == [
+        "TimeoutError"
+    ]

@@ -96,9 +96,10 @@ async def test_heartbeat_keeps_a_long_job_owned(queue: Queue, backend: Backend) 
     async def long_job() -> None:
         nonlocal runs
         runs += 1
-        await anyio.sleep(1.2)
+        await anyio.sleep(2.0)
 
-    async with Worker(queue, tasks, lease=0.4, **FAST):
+    # Heartbeats every third of the lease: a busy machine may delay one by most of a second.
+    async with Worker(queue, tasks, lease=1.5, **FAST):
         job = await long_job.enqueue(queue)
         await queue.result(job.id, timeout=10)
     done = await queue.get_job(job.id)
@@ -122,7 +123,7 @@ async def test_cancel_stops_a_running_handler(queue: Queue) -> None:
         job = await endless.enqueue(queue)
         await started.wait()
         await queue.cancel(job.id)
-        with anyio.fail_after(2):
+        with anyio.fail_after(30):
             await stopped.wait()
     assert (await queue.get_job(job.id)).status == JobStatus.CANCELLED
 
@@ -172,7 +173,7 @@ class FlakyBackend(MemoryBackend):
 
     def __init__(self) -> None:
         super().__init__()
-        self.failures = {"claim": 3, "heartbeat": 2, "complete": 1}
+        self.failures = {"claim": 3, "heartbeat": 1, "complete": 1}
 
     def _maybe_fail(self, call: str) -> None:
         if self.failures[call] > 0:
@@ -187,7 +188,7 @@ class FlakyBackend(MemoryBackend):
         self._maybe_fail("heartbeat")
         return await super().heartbeat(*args, **kwargs)
 
-    async def complete(self, *args: Any, **kwargs: Any) -> bool:
+    async def complete(self, *args: Any, **kwargs: Any) -> JobStatus | None:
         self._maybe_fail("complete")
         return await super().complete(*args, **kwargs)
 
@@ -198,18 +199,18 @@ async def test_worker_carries_on_through_backend_errors() -> None:
 
     @tasks.task()
     async def slowish(n: int) -> int:
-        await anyio.sleep(0.1)
+        await anyio.sleep(0.6)  # over a heartbeat interval: one heartbeat fails meanwhile
         return n
 
     async with queuekit.connect(backend) as queue:
         jobs = await queue.enqueue_many(queuekit.new_job("slowish", {"n": n}) for n in range(5))
-        async with Worker(queue, tasks, lease=0.3, poll_interval=0.05, rescue_interval=0.1):
+        async with Worker(queue, tasks, lease=1.5, poll_interval=0.05, rescue_interval=0.1):
             results = [await queue.result(job.id, timeout=20) for job in jobs]
     assert results == list(range(5))
     assert backend.failures == {"claim": 0, "heartbeat": 0, "complete": 0}
-    # The job whose completion was lost ran again once its lease expired.
+    # The completion that failed was written again while the lease held: no job ran twice.
     attempts = [(await queue.get_job(job.id)).attempts for job in jobs]
-    assert sorted(attempts) == [1, 1, 1, 1, 2]
+    assert attempts == [1, 1, 1, 1, 1]
 
 
 def test_worker_can_be_built_outside_an_event_loop() -> None:

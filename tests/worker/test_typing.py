@@ -37,3 +37,21 @@ async def test_with_options_keeps_the_signature(queue: Queue) -> None:
     job = await delayed.enqueue(queue, "b@example.com", "later")
     assert (job.queue, job.priority) == ("emails", queuekit.Priority.HIGH)
     assert job.scheduled_at > job.created_at
+
+
+async def test_with_options_adds_to_the_options_before(queue: Queue) -> None:
+    tagged = send_email.with_options(queue="emails").with_options(headers={"tenant": "acme"})
+    job = await tagged.enqueue(queue, "c@example.com", "hi")
+    assert (job.queue, job.headers) == ("emails", {"tenant": "acme"})
+    assert send_email.with_options(queue="emails").options == {"queue": "emails"}
+
+
+async def test_mypy_and_the_runtime_check_the_enqueue_options(queue: Queue) -> None:
+    with pytest.raises(InvalidOptionError, match="unknown option 'prio'"):
+        await queue.enqueue("t", prio=3)  # type: ignore[call-arg]
+    with pytest.raises(InvalidOptionError, match="priority must be an int"):
+        await queue.enqueue("t", priority="high")  # type: ignore[arg-type]
+    with pytest.raises(InvalidOptionError, match="max_attempts must be an int"):
+        queuekit.new_job("t", max_attempts=None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidOptionError, match="unique_key must be a string"):
+        await send_email.with_options(unique_key=7).enqueue(queue, "a", "b")  # type: ignore[arg-type]

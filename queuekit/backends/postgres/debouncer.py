@@ -1,0 +1,58 @@
+"""`Debouncer`: at most one wake-up NOTIFY per queue per cooldown from this process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+logger = logging.getLogger("queuekit.postgres")
+
+
+class Debouncer:
+    """At most one wake-up NOTIFY per queue per `cooldown` from this process.
+
+    A wake-up that falls inside the cooldown is not dropped: one trailing NOTIFY per queue goes
+    out when the cooldown ends, so a waiter elsewhere hears about every job within `cooldown`.
+    """
+
+    def __init__(self, cooldown: float, send: Callable[[str], Awaitable[None]]) -> None:
+        self._cooldown = cooldown
+        self._send = send
+        self._last: dict[str, float] = {}
+        self._trailing: dict[str, asyncio.Task[None]] = {}
+
+    def take(self, queues: Iterable[str]) -> list[str]:
+        """The queues to notify now; the others get a trailing notification."""
+        now = time.monotonic()
+        due: list[str] = []
+        for queue in queues:
+            last = self._last.get(queue)
+            if last is None or now - last >= self._cooldown:
+                self._last[queue] = now
+                due.append(queue)
+            elif queue not in self._trailing:
+                delay = last + self._cooldown - now
+                self._trailing[queue] = asyncio.create_task(self._trail(queue, delay))
+        return due
+
+    async def _trail(self, queue: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._last[queue] = time.monotonic()
+        del self._trailing[queue]
+        await self._send_quietly(queue)
+
+    async def _send_quietly(self, queue: str) -> None:
+        try:
+            await self._send(queue)
+        except Exception as exc:  # a lost wake-up only costs a poll interval
+            logger.warning("could not send a wake-up for queue %r: %s", queue, exc)
+
+    async def close(self) -> None:
+        """Send the trailing notifications now rather than drop them."""
+        trailing, self._trailing = self._trailing, {}
+        for task in trailing.values():
+            task.cancel()
+        for queue in trailing:
+            await self._send_quietly(queue)

@@ -1,0 +1,47 @@
+"""The statements of one jobs table: queries.sql and the migrations, rendered for its names."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ..sqlfiles import load_queries
+
+
+def quote(identifier: str) -> str:
+    """Quote an identifier already checked by `check_identifier` (so it holds no quote)."""
+    return f'"{identifier}"'
+
+
+class Statements:
+    """queries.sql with `{jobs}`, `{paused}` and the like filled in for `schema`.`table`."""
+
+    def __init__(self, schema: str, table: str) -> None:
+        self.jobs = f"{quote(schema)}.{quote(table)}"
+        self.migrations = f"{quote(schema)}.{quote(table + '_migrations')}"
+        self._names = {
+            "{jobs}": self.jobs,
+            "{migrations}": self.migrations,
+            "{paused}": f"{quote(schema)}.{quote(table + '_paused')}",
+            "{schema}": quote(schema),
+            "{table}": table,
+        }
+        self.sql = {name: self.render(body) for name, body in load_queries("postgres").items()}
+        # Cancel, replay and delete of one job and of a batch (see queries.sql).
+        for action in ("cancel", "replay", "delete"):
+            for chosen, taking in (("one", 1), ("batch", 5)):
+                self.sql[f"{action}_{chosen}"] = (
+                    self.sql[action]
+                    .replace("{chosen}", self.sql[f"chosen_{chosen}"])
+                    .replace("{channel}", f"${taking + 1}")
+                )
+        channel = f"{schema}.{table}"
+        # NOTIFY channels are identifiers: at most 63 bytes.
+        digest = hashlib.sha256(channel.encode()).hexdigest()[:32]
+        self.channel = channel if len(channel) <= 63 else f"queuekit_{digest}"
+        """The NOTIFY channel of this table's wake-ups."""
+
+    def render(self, sql: str) -> str:
+        """`sql` (a statement or a migration) with this table's names filled in."""
+        for token, value in self._names.items():
+            sql = sql.replace(token, value)
+        return sql

@@ -1,0 +1,53 @@
+"""`PostgresTable`: a jobs table on a pool, its statements run guarded, and the waiters it wakes."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import asyncpg
+
+from ..guards import require_open, unavailable_on
+from ..waiters import KeyedWaiters
+from .connections import CONNECTION_ERRORS, SET_LOCAL, Pool
+from .pgbouncer import TUNED_STATEMENTS, fetch_with_settings
+from .statements import Statements
+
+
+class PostgresTable:
+    """What every part of `PostgresBackend` uses: the pool (set while open), the table's
+    statements by name, and the waiters of this process that its changes wake."""
+
+    def __init__(self, schema: str, table: str, *, where: str, transaction_pooled: bool) -> None:
+        self._pool: Pool | None = None
+        """The pool in use: set while the backend is open."""
+        self.schema = schema
+        self.table = table
+        self._statements = Statements(schema, table)
+        self._sql = self._statements.sql
+        self.qualified_table = self._statements.jobs
+        self.channel = self._statements.channel
+        self._where = where
+        self._guard = partial(unavailable_on, CONNECTION_ERRORS, f"PostgreSQL at {where}")
+        """Turns a lost or refused connection into `BackendUnavailableError`."""
+        self._tuned = TUNED_STATEMENTS if transaction_pooled else frozenset()
+        """Statements run in a transaction of their own that sets SERVER_SETTINGS locally."""
+        self._work_waiters = KeyedWaiters()
+        """Waiting for work, by queue name."""
+        self._outcome_waiters = KeyedWaiters()
+        """Waiting for a job to end, by job id."""
+
+    def _require_pool(self) -> Pool:
+        return require_open(self._pool, "PostgreSQL")
+
+    async def _fetch(self, name: str, *args: object) -> list[asyncpg.Record]:
+        pool = self._require_pool()
+        with self._guard():
+            if name in self._tuned:
+                async with pool.acquire() as conn:
+                    return await fetch_with_settings(conn, SET_LOCAL, self._sql[name], args)
+            return await pool.fetch(self._sql[name], *args)
+
+    async def _execute(self, name: str, *args: object) -> str:
+        pool = self._require_pool()
+        with self._guard():
+            return await pool.execute(self._sql[name], *args)

@@ -1,0 +1,198 @@
+"""`Enqueuer`: storing new jobs, in one script on a single server, in two steps on a Cluster.
+
+Every job's id is reserved in the `{<prefix>}` index and its seq taken from the counter there;
+then each queue's jobs are stored by one script in that queue's slot. On a single server one
+script does both (it may span slots); on a Cluster, or when an id is indexed under another
+queue, they are two round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from ...errors import JobExistsError
+from ...job import Job, NewJob
+from .calls import Call, RedisCalls
+from .index import JobIndex
+from .keys import Keys
+from .replies import enqueue_args, job_from_hash, new_job
+
+
+class Enqueuer:
+    """The enqueues of one backend."""
+
+    def __init__(self, calls: RedisCalls, keys: Keys, index: JobIndex) -> None:
+        self._calls = calls
+        self._keys = keys
+        self._index = index
+
+    async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
+        """One script call on a single server; on a Cluster (or when an id is indexed under
+        another queue) two round trips: the reservation, then the jobs of each queue."""
+        if not jobs:
+            return []
+        ids = [job.id for job in jobs]
+        if len(set(ids)) < len(ids):
+            raise JobExistsError(next(i for n, i in enumerate(ids) if i in ids[:n]))
+        by_queue: dict[str, list[int]] = {}
+        for i, job in enumerate(jobs):
+            by_queue.setdefault(job.queue, []).append(i)
+        if self._calls.cross_slot:
+            stored = await self._enqueue_at_once(jobs, by_queue)
+            if stored is not None:
+                return stored
+        return await self._enqueue_in_two_steps(jobs, by_queue)
+
+    async def _enqueue_at_once(
+        self, jobs: Sequence[NewJob], by_queue: dict[str, list[int]]
+    ) -> list[Job] | None:
+        """Reserve and store in one script (a single server lets one script span slots), all
+        or nothing; None, having written nothing, when an id is indexed under another queue,
+        whose job only the two-step path can look for."""
+        keys = [self._keys.index, self._keys.queues, self._keys.seq]
+        args = [str(len(jobs)), str(len(by_queue))]
+        for queue, members in by_queue.items():
+            keys += self._keys.bound(queue, "reserve_enqueue")
+            keys += [self._keys.job(queue, jobs[i].id) for i in members]
+            args += [queue, str(len(members))]
+            for i in members:
+                args += enqueue_args(jobs[i], i, False)  # seq: the offset from the first
+        result = await self._calls.eval_cross_slot("reserve_enqueue", keys, args, replicated=True)
+        if result[0] == "fallback":
+            return None
+        if result[0] == "exists":
+            raise JobExistsError(result[1])
+        outcomes = iter(result[2:])
+        parts = [(members, result[1], outcomes) for members in by_queue.values()]
+        # Nothing was reserved for a duplicate, so nothing is given back.
+        return await self._stored(jobs, parts, set())
+
+    async def _enqueue_in_two_steps(
+        self, jobs: Sequence[NewJob], by_queue: dict[str, list[int]]
+    ) -> list[Job]:
+        """Reserve the ids and seqs in the `{prefix}` slot, then store each queue's jobs with
+        one script call per queue, pipelined: two round trips for any number of jobs."""
+        first_seq, owners = await self._reserve(
+            [(job.id, job.queue, "") for job in jobs], len(jobs)
+        )
+        reserved = {i for i, owner in enumerate(owners) if owner == ""}
+        taken = await self._taken(jobs, owners, reserved)
+        refused = [jobs[i].id for i in sorted(taken) if jobs[i].unique_key is None]
+        if refused:
+            await self._release(jobs, reserved)
+            raise JobExistsError(refused[0])
+
+        calls: list[Call] = []
+        for queue, members in by_queue.items():
+            args = [queue, str(len(members))]
+            for i in members:
+                args += enqueue_args(jobs[i], first_seq + i, i in taken)
+            keys = self._keys.bound(queue, "enqueue") + [
+                self._keys.job(queue, jobs[i].id) for i in members
+            ]
+            calls.append(("enqueue", keys, args))
+        results = await self._calls.eval_many(calls, replicated=True)
+
+        failed = [
+            (queue, result[1])
+            for (queue, _), result in zip(by_queue.items(), results, strict=True)
+            if result[0] == "exists"
+        ]
+        if failed:
+            failed_queues = {queue for queue, _ in failed}
+            await self._release(jobs, {i for i in reserved if jobs[i].queue in failed_queues})
+            raise JobExistsError(failed[0][1])
+        parts = [
+            (members, result[1], iter(result[2:]))
+            for members, result in zip(by_queue.values(), results, strict=True)
+        ]
+        return await self._stored(jobs, parts, reserved)
+
+    async def _stored(
+        self,
+        jobs: Sequence[NewJob],
+        parts: Iterable[tuple[list[int], str, Iterator[str]]],
+        reserved: set[int],
+    ) -> list[Job]:
+        """The jobs an enqueue stored or found: per queue its positions in `jobs`, its
+        created_at and one outcome per job ('+<scheduled_at>' or '=<holder of the key>')."""
+        stored: list[Job | None] = [None] * len(jobs)
+        duplicates: dict[int, str] = {}
+        for members, created_at, outcomes in parts:
+            for i in members:
+                outcome = next(outcomes)
+                if outcome[0] == "+":
+                    stored[i] = new_job(jobs[i], created_at, outcome[1:])
+                else:
+                    duplicates[i] = outcome[1:]
+        if duplicates:
+            await self._resolve_duplicates(jobs, stored, duplicates, reserved)
+        assert all(job is not None for job in stored)
+        return [job for job in stored if job is not None]
+
+    async def _reserve(
+        self, entries: Sequence[tuple[str, str, str]], seqs: int
+    ) -> tuple[int, list[str]]:
+        args = [str(seqs)] + [part for entry in entries for part in entry]
+        reply = await self._calls.eval(
+            "reserve", [self._keys.index, self._keys.queues, self._keys.seq], args
+        )
+        return int(reply[0]), list(reply[1:])
+
+    async def _taken(
+        self, jobs: Sequence[NewJob], owners: list[str], reserved: set[int]
+    ) -> set[int]:
+        """Positions of jobs whose id belongs to a job of another queue.
+
+        An index entry whose job does not exist (its enqueue or delete was cut short) is
+        taken over, so a retried enqueue with the same explicit id succeeds.
+        """
+        foreign = [i for i, owner in enumerate(owners) if owner not in ("", jobs[i].queue)]
+        if not foreign:
+            return set()
+        exists = await self._calls.commands(
+            [("EXISTS", self._keys.job(owners[i], jobs[i].id)) for i in foreign]
+        )
+        taken = {i for i, found in zip(foreign, exists, strict=True) if found}
+        stale = [i for i in foreign if i not in taken]
+        if stale:
+            _, again = await self._reserve(
+                [(jobs[i].id, jobs[i].queue, owners[i]) for i in stale], 0
+            )
+            for i, owner in zip(stale, again, strict=True):
+                if owner == "":
+                    reserved.add(i)
+                elif owner != jobs[i].queue:
+                    taken.add(i)
+        return taken
+
+    async def _release(self, jobs: Sequence[NewJob], positions: set[int]) -> None:
+        """Give back index entries this enqueue reserved but did not use."""
+        by_queue: dict[str, list[str]] = {}
+        for i in sorted(positions):
+            by_queue.setdefault(jobs[i].queue, []).append(jobs[i].id)
+        await self._index.unindex(by_queue.items())
+
+    async def _resolve_duplicates(
+        self,
+        jobs: Sequence[NewJob],
+        stored: list[Job | None],
+        duplicates: dict[int, str],
+        reserved: set[int],
+    ) -> None:
+        """Fill in the live job that holds each duplicate's unique key."""
+        in_batch = {job.id: job for job in stored if job is not None}
+        outside = [i for i, holder in duplicates.items() if holder not in in_batch]
+        fetched = await self._calls.commands(
+            [("HGETALL", self._keys.job(jobs[i].queue, duplicates[i])) for i in outside]
+        )
+        found = {
+            i: job_from_hash(fields) for i, fields in zip(outside, fetched, strict=True) if fields
+        }
+        retry = [i for i in outside if i not in found]
+        for i, holder in duplicates.items():
+            stored[i] = in_batch.get(holder) or found.get(i)
+        await self._release(jobs, {i for i in duplicates if i in reserved and i not in retry})
+        for i in retry:
+            # The holder finished and was deleted meanwhile: the key is free again.
+            stored[i] = (await self.enqueue_many([jobs[i]]))[0]

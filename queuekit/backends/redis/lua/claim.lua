@@ -1,0 +1,25 @@
+-- Claim up to `want` of the given ready members, in the order given, skipping any another
+-- claimer took first. Claimed jobs are running: attempts + 1, leased, worker and lease token set.
+-- KEYS: the bound queue keys, then the job key of each member.
+-- ARGV: want, lease_us, worker_id, lease_token, member...
+-- Returns {member, {field, value, ...}} per claimed job.
+bind_keys('ready', 'leases', 'status:pending', 'status:failed', 'status:running', 'paused')
+if rcall('EXISTS', K.paused) == 1 then
+  return {}
+end
+local want = tonumber(ARGV[1])
+local now = now_us()
+local expiry = now + tonumber(ARGV[2])
+local started_at, expires_at = stamp(now), stamp(expiry)
+local out = {}
+for i = 5, #ARGV do
+  if #out >= want then
+    break
+  end
+  local m = ARGV[i]
+  if rcall('ZSCORE', K.ready, m) then
+    local key = KEYS[NQ + i - 4]
+    out[#out + 1] = { m, claim_member(key, m, started_at, expiry, expires_at, ARGV[3], ARGV[4]) }
+  end
+end
+return out

@@ -1,0 +1,110 @@
+"""Between jobs and Redis: a job as a script's arguments, and jobs and text out of replies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ...job import Job, JobStatus, NewJob
+from ..rows import job_from_row
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ROW_FIELDS = (
+    "id",
+    "queue",
+    "type",
+    "payload",
+    "priority",
+    "status",
+    "attempts",
+    "max_attempts",
+    "created_at",
+    "scheduled_at",
+    "started_at",
+    "finished_at",
+    "lease_expires_at",
+    "worker_id",
+    "last_error",
+    "unique_key",
+    "result",
+    "headers",
+    "lease_token",
+)
+"""The fields of a job's hash that make a `Job` (times are epoch seconds)."""
+
+
+def micros(seconds: float) -> int:
+    """Seconds as the whole microseconds the scripts count in."""
+    return round(seconds * 1_000_000)
+
+
+def enqueue_args(job: NewJob, seq: int, taken: bool) -> list[str]:
+    """A new job's ARGV for `enqueue` and `reserve_enqueue`; `taken`: its id is another's."""
+    run_at = "" if job.run_at is None else str((job.run_at - EPOCH) // timedelta(microseconds=1))
+    return [
+        job.id,
+        str(seq),
+        job.type,
+        job.payload_json,
+        str(job.priority),
+        str(job.max_attempts),
+        str(micros(job.delay)),
+        run_at,
+        job.unique_key or "",
+        "1" if taken else "0",
+        job.headers_json or "",
+    ]
+
+
+def new_job(job: NewJob, created_at: str, scheduled_at: str) -> Job:
+    """The job an enqueue stored, from the request and the two times the script set."""
+    row = dict.fromkeys(ROW_FIELDS)
+    row.update(
+        id=job.id,
+        queue=job.queue,
+        type=job.type,
+        payload=job.payload_json,
+        priority=job.priority,
+        status=JobStatus.PENDING,
+        attempts=0,
+        max_attempts=job.max_attempts,
+        created_at=created_at,
+        scheduled_at=scheduled_at,
+        unique_key=job.unique_key,
+        headers=job.headers_json,
+    )
+    return job_from_row(row)
+
+
+def job_from_hash(fields: Sequence[str] | Mapping[str, str]) -> Job:
+    """A job from its hash, as HGETALL returns it (a mapping, or a flat list from Lua)."""
+    # Every row field present (None when the hash lacks it); extra fields (seq) do no harm.
+    row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
+    if isinstance(fields, Mapping):
+        row.update(fields)
+    else:
+        pairs = iter(fields)
+        row.update(zip(pairs, pairs, strict=True))
+    return job_from_row(row)
+
+
+def text(value: Any) -> Any:
+    """Replies as text whatever the client's `decode_responses`."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, list | tuple | set):
+        return [text(item) for item in value]
+    if isinstance(value, dict):
+        return {text(key): text(item) for key, item in value.items()}
+    return value
+
+
+def find_values(reply: Any, name: str) -> Iterator[Any]:
+    """The values of `name` in a CONFIG GET reply, per node on a Cluster."""
+    if isinstance(reply, dict):
+        for key, value in reply.items():
+            if key == name:
+                yield value
+            else:
+                yield from find_values(value, name)

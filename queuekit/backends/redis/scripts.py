@@ -1,0 +1,70 @@
+"""The Lua scripts beside this module (lua/): their sources, and the queue keys each one binds."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+SCRIPTS = (
+    "enqueue",
+    "peek",
+    "claim",
+    "heartbeat",
+    "finish",
+    "rescue",
+    "cancel",
+    "replay",
+    "delete",
+    "watch",
+    "unwatch",
+    "due",
+    "next",
+    "stats",
+    "reserve",
+    "reserve_enqueue",
+    "peek_claim",
+    "unindex",
+    "pause",
+    "batch",
+    "list",
+    "index_types",
+)
+BATCH = 500
+"""Jobs per script call when deleting, pruning, rescuing or indexing in bulk."""
+BIND_KEYS = re.compile(r"^\s*bind_keys(?:\(([^)]*)\)|_at\([^,]+, (\w+)\))", re.MULTILINE)
+"""A script's `bind_keys('a', ...)`, or `bind_keys_at(at, NAMES)` with a list from `_lib.lua`
+(per queue, for the scripts that take several queues)."""
+
+
+@cache
+def _lua(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
+
+
+def script_prelude(strict_keys: bool = False) -> str:
+    """What precedes every script: how it calls Redis (checked or not), and the library."""
+    return _lua("_call_strict" if strict_keys else "_call") + _lua("_lib")
+
+
+@cache
+def script_keys() -> dict[str, tuple[str, ...]]:
+    """The queue keys each per-queue script binds (its `bind_keys(...)`), in KEYS order."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name in SCRIPTS:
+        match = BIND_KEYS.search(_lua(name))
+        if match is not None:
+            names = match.group(1)
+            if names is None:  # a list the library defines: local NAMES = { ... }
+                listed = re.search(rf"^local {match.group(2)} = {{([^}}]*)}}", _lua("_lib"), re.M)
+                assert listed is not None, f"{name}.lua binds an unknown list"
+                names = listed.group(1)
+            found[name] = tuple(re.findall(r"'([^']+)'", names))
+    return found
+
+
+@cache
+def script_sources(strict_keys: bool = False) -> dict[str, str]:
+    """Each script's full source: the prelude, then its body."""
+    prelude = script_prelude(strict_keys)
+    return {name: f"{prelude}\n{_lua(name)}" for name in SCRIPTS}

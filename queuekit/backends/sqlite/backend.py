@@ -1,0 +1,411 @@
+"""`SQLiteBackend`: the embedded, durable default, on one database file shared by many processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any, Self
+
+import aiosqlite
+import anyio
+
+from ...backend import Backend, Batch, JobFilter, new_lease_token
+from ...errors import BackendUnavailableError, InvalidOptionError, JobExistsError, JobRunningError
+from ...job import Attempt, Job, JobPage, JobStatus, NewJob
+from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
+from ..batching import BatchedFinishes, Finish, FinishBatcher
+from ..guards import require_open, unavailable_on
+from ..rows import counts_from_rows, job_from_row
+from ..sqlfiles import load_migrations, load_queries
+from ..url_options import options_of_url
+from .url import parse_url
+
+NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+"""SQLite's clock in epoch seconds (millisecond precision), for `{now}` in queries.sql."""
+SQL = {name: sql.replace("{now}", NOW) for name, sql in load_queries("sqlite").items()}
+BUSY_TIMEOUT_MS = 30_000
+BATCH_MAX = 500
+DELETE_BATCH = 1000
+"""Rows per statement when pruning, so no delete holds the write lock for long."""
+ONE_JOB = " AND j.id = :id"
+"""Cancel, replay or delete one job (see queries.sql)."""
+MAX_SEQ = 2**63 - 1
+SYNCHRONOUS = ("full", "normal")
+"""The `PRAGMA synchronous` levels on offer: see `SQLiteBackend`."""
+CHANGE_POLL_SECONDS = 0.01
+"""How often a waiting worker looks for commits from other processes (SQLite cannot signal
+across processes; `PRAGMA data_version` is a read of shared memory, so looking is cheap)."""
+
+
+class SQLiteBackend(BatchedFinishes, Backend):
+    """Jobs in one SQLite table; WAL mode, writes under `BEGIN IMMEDIATE`, time from SQLite.
+
+    Wake-ups reach waiters in this process at once; other processes notice new work at their
+    worker's poll interval, since SQLite cannot signal across processes.
+
+    `synchronous="full"` (the default) syncs every commit to disk before it returns, so an
+    enqueue that returned survives a power cut. `"normal"` syncs only at WAL checkpoints:
+    faster, and still safe when the process crashes, but a power cut or an OS crash can lose
+    the last commits.
+    """
+
+    def __init__(self, path: str, *, synchronous: str = "full") -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise InvalidOptionError(
+                f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}"
+            )
+        self.path = path
+        self.synchronous = synchronous
+        self._guard = partial(unavailable_on, (sqlite3.OperationalError,), f"SQLite at {path!r}")
+        """Reports a locked, unreadable or full database as the backend being unavailable."""
+        self._db: aiosqlite.Connection | None = None
+        # One connection serves every task of this process; transactions must not interleave.
+        self._lock = asyncio.Lock()
+        self._work = asyncio.Condition()
+        self._work_made = 0
+        """Counts this process's writes that may have made work, so a waiter misses none."""
+        self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH_MAX)
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        """`sqlite:///relative.db`, `sqlite:////absolute/path.db`, or `sqlite://:memory:`;
+        `?queuekit_synchronous=normal` trades durability across power cuts for speed."""
+        path, options = parse_url(url)
+        with options_of_url("SQLite"):
+            return cls(path, **options)
+
+    async def open(self) -> None:
+        folder = anyio.Path(self.path).parent
+        if self.path != ":memory:" and not await folder.is_dir():
+            raise BackendUnavailableError(
+                f"cannot open SQLite database {self.path!r}: folder {str(folder)!r} does not exist"
+            )
+        try:
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise BackendUnavailableError(
+                f"cannot open SQLite database {self.path!r}: {exc}"
+            ) from exc
+        if self._batcher.closed:
+            self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH_MAX)
+        self._db.row_factory = sqlite3.Row
+        await self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await self._db.execute("PRAGMA journal_mode = WAL")
+        await self._db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+        await self.migrate()
+
+    async def close(self) -> None:
+        await self._batcher.close()
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def migrate(self) -> list[int]:
+        """Apply the migrations the database lacks, under the write lock (so one process at a
+        time); return the versions applied. `open` runs it."""
+        applied_now: list[int] = []
+        async with self._transaction() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS queuekit_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            cursor = await db.execute("SELECT coalesce(max(version), 0) FROM queuekit_migrations")
+            row = await cursor.fetchone()
+            applied = row[0] if row else 0
+            for version, script in load_migrations("sqlite"):
+                if version > applied:
+                    for statement in _statements(script):
+                        await db.execute(statement)
+                    await db.execute(
+                        f"INSERT INTO queuekit_migrations VALUES (?, ({SQL['now']}))", (version,)
+                    )
+                    applied_now.append(version)
+        return applied_now
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction; `BEGIN IMMEDIATE` takes the write lock up front, so no deadlocks."""
+        db = self._connection()
+        async with self._lock:
+            with self._guard():
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    await db.execute("ROLLBACK")
+                    raise
+                await db.execute("COMMIT")
+
+    def _connection(self) -> aiosqlite.Connection:
+        return require_open(self._db, "SQLite")
+
+    async def _read(
+        self, name: str, params: Mapping[str, Any], conditions: str = ""
+    ) -> list[sqlite3.Row]:
+        """Run a query; `conditions` fill its `{filter}`, if it has one."""
+        sql = SQL[name].replace("{filter}", conditions)
+        async with self._lock:
+            with self._guard():
+                return list(await self._connection().execute_fetchall(sql, params))
+
+    async def _write(self, sql: str, params: Mapping[str, Any]) -> tuple[list[sqlite3.Row], int]:
+        """Run one statement on its own; returns its RETURNING rows and its row count.
+
+        A lone write statement takes SQLite's write lock as it starts, as BEGIN IMMEDIATE
+        would, so it waits for other writers instead of failing half way.
+        """
+        db = self._connection()
+        async with self._lock:
+            with self._guard():
+                cursor = await db.execute(sql, params)
+                rows = list(await cursor.fetchall())
+                return rows, cursor.rowcount
+
+    # Producing
+
+    async def enqueue(self, job: NewJob) -> Job:
+        return (await self.enqueue_many([job]))[0]
+
+    async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
+        async with self._transaction() as db:
+            stored = [await self._insert(db, job) for job in jobs]
+        await self._notify_work()
+        return stored
+
+    async def _insert(self, db: aiosqlite.Connection, new: NewJob) -> Job:
+        params = {
+            "id": new.id,
+            "queue": new.queue,
+            "type": new.type,
+            "payload": new.payload_json,
+            "priority": new.priority,
+            "max_attempts": new.max_attempts,
+            "run_at": None if new.run_at is None else new.run_at.timestamp(),
+            "delay": new.delay,
+            "unique_key": new.unique_key,
+            "headers": new.headers_json,
+        }
+        rows = list(await db.execute_fetchall(SQL["insert"], params))
+        if not rows and new.unique_key is not None:
+            rows = list(await db.execute_fetchall(SQL["live_unique"], params))
+        if not rows:
+            raise JobExistsError(new.id)
+        return job_from_row(rows[0])
+
+    # Consuming
+
+    async def claim(
+        self, slots: Mapping[str, int], *, limit: int, lease: float, worker_id: str
+    ) -> list[Job]:
+        queues = [(queue, min(count, limit)) for queue, count in slots.items() if count > 0]
+        if not queues or limit <= 0:
+            return []
+        candidates = " UNION ALL ".join(
+            SQL["claim_candidates"].replace("{n}", str(n)) for n in range(len(queues))
+        )
+        params: dict[str, Any] = {
+            "lease": lease,
+            "worker_id": worker_id,
+            "lease_token": new_lease_token(),
+            "limit": limit,
+        }
+        for n, (queue, count) in enumerate(queues):
+            params[f"queue_{n}"] = queue
+            params[f"limit_{n}"] = count
+        rows, _ = await self._write(SQL["claim"].replace("{candidates}", candidates), params)
+        # RETURNING gives rows in no particular order.
+        rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
+        return [job_from_row(row) for row in rows]
+
+    async def heartbeat(self, attempts: Sequence[Attempt], *, lease: float) -> set[Attempt]:
+        named = json.dumps([[attempt.job_id, attempt.token] for attempt in attempts])
+        rows, _ = await self._write(SQL["heartbeat"], {"attempts": named, "lease": lease})
+        held = {(row[0], row[1]) for row in rows}
+        return {attempt for attempt in attempts if (attempt.job_id, attempt.token) not in held}
+
+    async def _write_finishes(self, batch: list[Finish]) -> None:
+        """Write a batch of finish calls in one transaction, so many jobs share one lock."""
+        async with self._transaction() as db:
+            statuses = []
+            for op in batch:
+                params = {
+                    "id": op.attempt.job_id,
+                    "lease_token": op.attempt.token,
+                    "result": op.result,
+                    "error": op.error,
+                    "seconds": op.seconds,
+                }
+                rows = list(await db.execute_fetchall(SQL[op.kind], params))
+                statuses.append(rows[0][0] if rows else None)
+        for op, status in zip(batch, statuses, strict=True):
+            op.future.set_result(status)
+        if any(status in (JobStatus.PENDING, JobStatus.FAILED) for status in statuses):
+            await self._notify_work()
+
+    async def rescue(self) -> int:
+        rescued = await self._change("rescue", {})
+        if rescued:
+            await self._notify_work()
+        return rescued
+
+    async def _notify_work(self) -> None:
+        async with self._work:
+            self._work_made += 1
+            self._work.notify_all()
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        made, version = self._work_made, await self._data_version()
+        while True:
+            rows = await self._read("next_due", {"queues": json.dumps(list(queues))})
+            until = deadline
+            if rows[0][0] is not None:
+                now = float((await self._read("now", {}))[0][0])
+                until = min(deadline, loop.time() + rows[0][0] - now)
+            # Woken by this process's own writes (counted, so one made while this coroutine was
+            # reading is not missed), or by another process's commit when the database's
+            # version moves; then the due time is read again.
+            while (wait := until - loop.time()) > 0:
+                async with self._work:
+                    if self._work_made != made:
+                        return
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._work.wait(), min(wait, CHANGE_POLL_SECONDS))
+                        return
+                seen, version = version, await self._data_version()
+                if version != seen:
+                    break
+            else:
+                return
+
+    async def _data_version(self) -> int:
+        return int((await self._read("data_version", {}))[0][0])
+
+    # Inspecting and repairing
+
+    async def get_job(self, job_id: str) -> Job | None:
+        rows = await self._read("get", {"id": job_id})
+        return job_from_row(rows[0]) if rows else None
+
+    async def list_jobs(
+        self,
+        *,
+        queue: str | None = None,
+        status: JobStatus | None = None,
+        type: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> JobPage:
+        params = {
+            "queue": queue,
+            "status": None if status is None else str(status),
+            "type": type,
+            "before": MAX_SEQ if cursor is None else int(cursor),
+            "limit": limit + 1,
+        }
+        rows = await self._read("list", params, _equal_to(params, "queue", "status", "type"))
+        page = rows[:limit]
+        next_cursor = str(page[-1]["seq"]) if len(rows) > limit else None
+        return JobPage([job_from_row(row) for row in page], next_cursor)
+
+    async def list_queues(self) -> list[str]:
+        return [row[0] for row in await self._read("list_queues", {})]
+
+    async def pause(self, queue: str) -> None:
+        await self._change("pause", {"queue": queue})
+
+    async def resume(self, queue: str) -> None:
+        if await self._change("resume", {"queue": queue}):
+            await self._notify_work()
+
+    async def paused_queues(self) -> set[str]:
+        return {row[0] for row in await self._read("paused_queues", {})}
+
+    async def stats(self, queue: str) -> QueueCounts:
+        params = {"queue": queue, "window": SUCCESS_WINDOW_SECONDS}
+        return counts_from_rows(await self._read("counts", params))
+
+    async def _change(self, name: str, params: Mapping[str, Any]) -> int:
+        _, count = await self._write(SQL[name], params)
+        return count
+
+    async def cancel(self, job_id: str) -> Job | None:
+        await self._act("cancel", ONE_JOB, {"id": job_id, "limit": 1})
+        return await self.get_job(job_id)
+
+    async def replay(self, job_id: str) -> Job | None:
+        await self._act("replay", ONE_JOB, {"id": job_id, "limit": 1})
+        return await self.get_job(job_id)
+
+    async def delete_job(self, job_id: str) -> bool:
+        params = {"id": job_id, "limit": 1}
+        async with self._transaction() as db:
+            if await db.execute_fetchall(SQL["delete"].replace("{filter}", ONE_JOB), params):
+                return True
+            # Under the same write lock: a job that is still there was left for running.
+            running = bool(await db.execute_fetchall(SQL["get"], params))
+        if running:
+            raise JobRunningError(job_id)
+        return False
+
+    async def replay_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return await self._batch("replay", where, after, limit)
+
+    async def cancel_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return await self._batch("cancel", where, after, limit)
+
+    async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return await self._batch("delete", where, after, limit)
+
+    async def _batch(self, name: str, where: JobFilter, after: int, limit: int) -> Batch:
+        params = {
+            "status": str(where.status),
+            "queue": where.queue,
+            "type": where.type,
+            "after": after,
+            "limit": limit,
+        }
+        chosen = " AND j.seq > :after" + _equal_to(params, "status", "queue", "type", alias="j.")
+        seqs = await self._act(name, chosen, params)
+        # Every job the statement chose is changed (it holds the write lock throughout), except
+        # a replay's duplicates of a unique key: go on after the last change until none is left.
+        return Batch(len(seqs), max(seqs) if seqs else None)
+
+    async def _act(self, name: str, chosen: str, params: Mapping[str, Any]) -> list[int]:
+        """Run cancel, replay or delete on the jobs `chosen` picks; the seqs of those changed."""
+        rows, _ = await self._write(SQL[name].replace("{filter}", chosen), params)
+        if rows and name == "replay":
+            await self._notify_work()
+        return [row[0] for row in rows]
+
+    async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:
+        params = {
+            "older_than": older_than,
+            "statuses": json.dumps([str(s) for s in statuses]),
+            "limit": DELETE_BATCH,
+        }
+        pruned = 0
+        while (deleted := await self._change("prune", params)) > 0:
+            pruned += deleted
+            if deleted < DELETE_BATCH:
+                break
+        return pruned
+
+
+def _equal_to(params: Mapping[str, Any], *columns: str, alias: str = "") -> str:
+    """` AND <column> = :<column>` for each of `columns` whose parameter is not None."""
+    return "".join(
+        f" AND {alias}{column} = :{column}" for column in columns if params[column] is not None
+    )
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (its comments may hold semicolons; its code does not)."""
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    return [statement for statement in code.split(";") if statement.strip()]

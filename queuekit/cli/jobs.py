@@ -1,0 +1,352 @@
+"""`queuekit jobs`: list, show, replay, cancel, delete and purge jobs, by id or by filter."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from ..errors import JobNotFoundError, JobRunningError
+from ..job import TERMINAL_STATUSES, Job, JobPage, JobStatus
+from ..queue import Queue
+from ..serialize import job_dict
+from .output import echo, error_line, moment, print_json, table, terminal_width
+from .shared import STATUSES, json_option, open_queue, run, url_option
+
+UNFINISHED = [status for status in STATUSES if status not in TERMINAL_STATUSES]
+NOT_RUNNING = [status for status in STATUSES if status != JobStatus.RUNNING]
+F = Callable[..., Any]
+BulkCall = Callable[..., Awaitable[int]]
+"""`Queue.replay_all`, `cancel_all` or `delete_all`."""
+
+
+@click.group()
+def jobs() -> None:
+    """List, show, replay, cancel, delete and purge jobs."""
+
+
+@jobs.command("list")
+@url_option
+@json_option
+@click.option("--queue")
+@click.option("--type", "task_type", help="Only jobs of this task type.")
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--cursor", help="The next_cursor of the previous page.")
+def list_jobs(
+    url: str | None,
+    as_json: bool,
+    queue: str | None,
+    task_type: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> None:
+    """Jobs newest first, a page at a time."""
+    handle = open_queue(url)
+
+    async def main() -> JobPage:
+        async with handle:
+            return await handle.list_jobs(
+                queue=queue, type=task_type, status=status, limit=limit, cursor=cursor
+            )
+
+    page = run(main)
+    if as_json:
+        print_json({"jobs": [job_dict(j) for j in page.jobs], "next_cursor": page.next_cursor})
+        return
+    columns = ["id", "queue", "type", "status", "tries", "priority", "created", "due"]
+    rows = [
+        [
+            job.id,
+            job.queue,
+            job.type,
+            str(job.status),
+            f"{job.attempts}/{job.max_attempts}",
+            str(job.priority),
+            moment(job.created_at),
+            moment(job.scheduled_at),
+        ]
+        for job in page.jobs
+    ]
+    optional = ["due", "priority", "created"]
+    if page.jobs:
+        echo(
+            table(columns, rows, width=terminal_width(), optional=optional, wrap=["queue", "type"])
+        )
+    else:
+        echo("no jobs")
+    if page.next_cursor is not None:
+        echo(f"more: --cursor {page.next_cursor}")
+
+
+@jobs.command()
+@click.argument("job_id")
+@url_option
+@json_option
+def show(job_id: str, url: str | None, as_json: bool) -> None:
+    """One job: headers, payload, attempts, last error with its traceback, result."""
+    handle = open_queue(url)
+
+    async def main() -> Job:
+        async with handle:
+            return await handle.get_job(job_id)
+
+    job = run(main)
+    if as_json:
+        print_json(job_dict(job))
+        return
+    fields = job_dict(job)
+    width = max(len(name) for name in fields)
+    for name in ("id", "queue", "type", "status", "priority", "unique_key", "worker_id"):
+        echo(f"{name:<{width}}  {fields[name] if fields[name] is not None else '-'}")
+    echo(f"{'attempts':<{width}}  {job.attempts} of {job.max_attempts}")
+    for name in ("created_at", "scheduled_at", "started_at", "finished_at", "lease_expires_at"):
+        echo(f"{name:<{width}}  {fields[name] or '-'}")
+    if job.headers:
+        echo(f"headers\n{_pretty(job.headers)}")
+    echo(f"payload\n{_pretty(job.payload)}")
+    if job.result is not None:
+        echo(f"result\n{_pretty(job.result)}")
+    if job.last_error:
+        echo(f"last error\n{job.last_error}")
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+# Repairing, one job at a time
+
+
+def _each(
+    url: str | None, ids: tuple[str, ...], action: Callable[[Queue, str], Awaitable[str]]
+) -> None:
+    """Apply `action` to each id, print its line; unknown ids are errors, reported at the end."""
+    handle = open_queue(url)
+    missing: list[str] = []
+
+    async def main() -> None:
+        async with handle:
+            for job_id in ids:
+                try:
+                    echo(await action(handle, job_id))
+                except JobNotFoundError:
+                    missing.append(job_id)
+                    error_line(f"no job with id {job_id!r}")
+
+    run(main)
+    if missing:
+        sys.exit(1)
+
+
+async def _replay(queue: Queue, job_id: str) -> str:
+    job = await queue.replay(job_id)
+    if job.status == JobStatus.PENDING and job.attempts == 0:
+        return f"{job.id} replayed"
+    return f"{job.id} left as {job.status} (only dead or cancelled jobs are replayed)"
+
+
+async def _cancel(queue: Queue, job_id: str) -> str:
+    job = await queue.cancel(job_id)
+    return f"{job.id} {job.status}"
+
+
+async def _delete(queue: Queue, job_id: str) -> str:
+    try:
+        deleted = await queue.delete_job(job_id)
+    except JobRunningError:
+        return f"{job_id} is running: not deleted (cancel it first)"
+    if not deleted:
+        raise JobNotFoundError(f"no job with id {job_id!r}")
+    return f"{job_id} deleted"
+
+
+# Repairing by filter: one library call, which works in bounded batches
+
+
+class Progress:
+    """A running count on stderr while a bulk operation works; only on a terminal."""
+
+    def __init__(self, verb: str) -> None:
+        self.verb = verb
+        self.shown = False
+        self.terminal = sys.stderr.isatty()
+
+    def __call__(self, total: int) -> None:
+        if self.terminal:
+            click.echo(f"\r{self.verb} {total:,} jobs…", err=True, nl=False)
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            click.echo("\r\x1b[K", err=True, nl=False)  # our own sequence: erase the count
+
+
+def _bulk(
+    url: str | None,
+    verb: str,
+    operation: Callable[[Queue], BulkCall],
+    *,
+    queue: str | None,
+    task_type: str | None,
+    status: str | None,
+    ask: str | None,
+) -> None:
+    """Apply a bulk operation to the jobs the filters match; print how many it changed.
+
+    With `ask` (the verb: "Delete"), the user confirms first.
+    """
+    what = f"{status or ''} jobs".lstrip()
+    what += f" of type {task_type}" if task_type else ""
+    what += f" of queue {queue}" if queue else ""
+    if ask is not None:
+        click.confirm(f"{ask} every {what}?", abort=True)
+    handle = open_queue(url)
+    progress = Progress(verb)
+
+    async def main() -> int:
+        async with handle:
+            return await operation(handle)(
+                queue=queue, type=task_type, status=status, on_progress=progress
+            )
+
+    try:
+        count = run(main)
+    finally:
+        progress.clear()
+    echo(f"{verb} {count:,} {what}")
+
+
+def _filters(statuses: list[str]) -> Callable[[F], F]:
+    """--queue, --type and --status: which jobs a bulk operation applies to."""
+
+    def add(function: F) -> F:
+        function = click.option("--status", type=click.Choice(statuses))(function)
+        function = click.option("--type", "task_type", help="Jobs of this task type.")(function)
+        return click.option("--queue", help="Jobs of this queue.")(function)
+
+    return add
+
+
+def _ids_or_filters(ids: tuple[str, ...], *filters: str | None) -> None:
+    if ids and any(filters):
+        raise click.UsageError("give job IDS or filters, not both")
+    if not ids and not any(filters):
+        raise click.UsageError("give job IDS, or filters to apply it to every matching job")
+
+
+yes_option = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+@jobs.command()
+@click.argument("ids", nargs=-1)
+@url_option
+@click.option("--all-dead", is_flag=True, help="Replay every dead job (of --queue, --type).")
+@click.option("--queue", help="With --all-dead: only this queue's.")
+@click.option("--type", "task_type", help="With --all-dead: only jobs of this task type.")
+def replay(
+    ids: tuple[str, ...],
+    url: str | None,
+    all_dead: bool,
+    queue: str | None,
+    task_type: str | None,
+) -> None:
+    """Run dead or cancelled jobs again, same ids, attempts reset: IDS, or --all-dead."""
+    _ids_or_filters(ids, "dead" if all_dead else None, queue, task_type)
+    if ids:
+        _each(url, ids, _replay)
+        return
+    if not all_dead:
+        raise click.UsageError("--queue and --type go with --all-dead")
+    _bulk(
+        url,
+        "replayed",
+        lambda handle: handle.replay_all,
+        queue=queue,
+        task_type=task_type,
+        status=JobStatus.DEAD.value,
+        ask=None,
+    )
+
+
+@jobs.command()
+@click.argument("ids", nargs=-1)
+@url_option
+@_filters(UNFINISHED)
+@yes_option
+def cancel(
+    ids: tuple[str, ...],
+    url: str | None,
+    queue: str | None,
+    task_type: str | None,
+    status: str | None,
+    yes: bool,
+) -> None:
+    """Cancel unfinished jobs: IDS, or every one the filters match (asks first).
+
+    Running ones stop within a heartbeat.
+    """
+    _ids_or_filters(ids, queue, task_type, status)
+    if ids:
+        _each(url, ids, _cancel)
+        return
+    _bulk(
+        url,
+        "cancelled",
+        lambda handle: handle.cancel_all,
+        queue=queue,
+        task_type=task_type,
+        status=status,
+        ask=None if yes else "Cancel",
+    )
+
+
+@jobs.command()
+@click.argument("ids", nargs=-1)
+@url_option
+@_filters(NOT_RUNNING)
+@yes_option
+def delete(
+    ids: tuple[str, ...],
+    url: str | None,
+    queue: str | None,
+    task_type: str | None,
+    status: str | None,
+    yes: bool,
+) -> None:
+    """Delete jobs that are not running: IDS, or every one the filters match (asks first)."""
+    _ids_or_filters(ids, queue, task_type, status)
+    if ids:
+        _each(url, ids, _delete)
+        return
+    _bulk(
+        url,
+        "deleted",
+        lambda handle: handle.delete_all,
+        queue=queue,
+        task_type=task_type,
+        status=status,
+        ask=None if yes else "Delete",
+    )
+
+
+@jobs.command()
+@url_option
+@click.option("--queue", required=True)
+@click.option("--status", required=True, type=click.Choice(NOT_RUNNING))
+@yes_option
+def purge(url: str | None, queue: str, status: str, yes: bool) -> None:
+    """Delete every job of a queue in one status (asks first)."""
+    _bulk(
+        url,
+        "deleted",
+        lambda handle: handle.delete_all,
+        queue=queue,
+        task_type=None,
+        status=status,
+        ask=None if yes else "Delete",
+    )

@@ -1,0 +1,110 @@
+"""`queuekit worker`: run the tasks of a module until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import click
+
+from .output import clean
+from .shared import Failure, load, open_queue, run, url_option, user_errors
+
+
+class CleanFormatter(logging.Formatter):
+    """Log lines without terminal control sequences: they carry handlers' error messages."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean(super().format(record))
+
+
+def queue_limits(queues: str, concurrency: int) -> dict[str, int]:
+    """`a,b` or `a=5,b`: each queue with its own limit (default: the concurrency)."""
+    limits: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in queues.split(","))):
+        name, _, limit = item.partition("=")
+        try:
+            limits[name] = int(limit) if limit else concurrency
+        except ValueError:
+            raise Failure(f"bad queue limit in {item!r}: use name=number") from None
+    if not limits:
+        raise Failure("--queues needs at least one queue name")
+    return limits
+
+
+@click.command()
+@click.argument("tasks_ref", metavar="MODULE:TASKS")
+@url_option
+@click.option("--queues", default="default", show_default=True, help="a,b or a=5,b=20")
+@click.option("--concurrency", type=int, default=10, show_default=True)
+@click.option("--schedules", "schedules_ref", metavar="MODULE:LIST", help="Schedules to fire.")
+@click.option("--lease", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds.")
+@click.option("--shutdown-timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus metrics on 127.0.0.1:PORT (needs queuekit[metrics]).",
+)
+def worker(
+    tasks_ref: str,
+    url: str | None,
+    queues: str,
+    concurrency: int,
+    schedules_ref: str | None,
+    lease: float,
+    poll_interval: float,
+    shutdown_timeout: float,
+    metrics_port: int | None,
+) -> None:
+    """Run a worker for the tasks in MODULE:TASKS until SIGTERM or SIGINT (which drain it)."""
+    from ..scheduler.schedule import Schedule
+    from ..tasks import Tasks
+    from ..worker import Worker
+
+    tasks = load(tasks_ref, "tasks")
+    if not isinstance(tasks, Tasks):
+        raise Failure(f"{tasks_ref} is a {type(tasks).__name__}, not a queuekit.Tasks")
+    schedules: list[Schedule] = []
+    if schedules_ref is not None:
+        loaded = load(schedules_ref, "schedules")
+        schedules = list(loaded) if isinstance(loaded, list | tuple) else [loaded]
+        if not all(isinstance(item, Schedule) for item in schedules):
+            raise Failure(f"{schedules_ref} must be a list of queuekit.Schedule")
+    handler = logging.StreamHandler()
+    handler.setFormatter(CleanFormatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    queue = open_queue(url)
+    hooks: dict[str, Any] = {}
+    metrics = None
+    if metrics_port is not None:
+        with user_errors():
+            from ..metrics import Metrics
+        metrics = Metrics()
+        metrics.instrument(queue)
+        hooks = {"before_job": [metrics.before_job], "after_job": [metrics.after_job]}
+        metrics.serve(metrics_port)
+
+    async def main() -> None:
+        pool = Worker(
+            queue,
+            tasks,
+            queues=queue_limits(queues, concurrency),
+            concurrency=concurrency,
+            lease=lease,
+            poll_interval=poll_interval,
+            shutdown_timeout=shutdown_timeout,
+            schedules=schedules,
+            **hooks,
+        )
+        async with queue:
+            if metrics is None:
+                await pool.run()
+                return
+            async with anyio.create_task_group() as group:
+                group.start_soon(metrics.poll, queue, list(pool.limits))
+                await pool.run()
+                group.cancel_scope.cancel()
+
+    run(main)

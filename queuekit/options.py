@@ -1,0 +1,192 @@
+"""The enqueue options, defined once: each one's name, type, default, bounds, check and help.
+
+`new_job`, `Queue.enqueue` and `Task.with_options` take them as `**options` typed by
+`EnqueueOptions`; the `queuekit enqueue` flags and the HTTP API's request model are built from
+`OPTIONS`. Every value goes through its option's `check` (the rules in `validation.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypedDict, Unpack
+
+from .errors import InvalidOptionError
+from .ids import new_job_id
+from .job import JSON, NewJob, Priority
+from .validation import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    MAX_ATTEMPTS_LIMIT,
+    MAX_DELAY_SECONDS,
+    MAX_JOB_ID_LENGTH,
+    MAX_PRIORITY,
+    MAX_UNIQUE_KEY_LENGTH,
+    MIN_PRIORITY,
+    NAME_PATTERN,
+    check_delay,
+    check_headers,
+    check_job_id,
+    check_max_attempts,
+    check_name,
+    check_priority,
+    check_run_at,
+    check_unique_key,
+    encode_json,
+)
+
+
+class EnqueueOptions(TypedDict, total=False):
+    """The per-job options as keyword arguments (`**options: Unpack[EnqueueOptions]`)."""
+
+    id: str | None
+    queue: str
+    priority: int
+    delay: float | timedelta | None
+    run_at: datetime | None
+    unique_key: str | None
+    max_attempts: int
+    headers: Mapping[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One enqueue option; a `default` of None means optional (absent and None are the same).
+
+    `type` is the value's plain type as a JSON body or a command line gives it (`delay` is
+    seconds; the library also takes a `timedelta`). The bounds repeat what `check` enforces, for
+    schemas and flags; `check` is the rule itself: it returns the value normalized or raises a
+    `queuekit.errors.ValidationError`.
+    """
+
+    name: str
+    type: Any
+    default: Any
+    check: Callable[[Any], Any]
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    """A regular expression the whole value matches (anchored with ^ and $)."""
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "id",
+        str,
+        None,
+        check_job_id,
+        "The job's id (default: a new time-ordered UUID).",
+        min_length=1,
+        max_length=MAX_JOB_ID_LENGTH,
+        pattern=f"^{NAME_PATTERN.pattern}$",
+    ),
+    Option(
+        "queue",
+        str,
+        "default",
+        lambda value: check_name(value, "queue name"),
+        "The queue to put it on.",
+        pattern=f"^{NAME_PATTERN.pattern}$",
+    ),
+    Option(
+        "priority",
+        int,
+        int(Priority.NORMAL),
+        check_priority,
+        f"Higher runs first: {MIN_PRIORITY} to {MAX_PRIORITY} (LOW=0, NORMAL=10, HIGH=20, "
+        "CRITICAL=30).",
+        minimum=MIN_PRIORITY,
+        maximum=MAX_PRIORITY,
+    ),
+    Option(
+        "delay",
+        float,
+        None,
+        check_delay,
+        "Seconds before it may run (not with run_at).",
+        minimum=0,
+        maximum=MAX_DELAY_SECONDS,
+    ),
+    Option(
+        "run_at",
+        datetime,
+        None,
+        check_run_at,
+        "When it may run: a timezone-aware time within 100 years (not with delay).",
+    ),
+    Option(
+        "unique_key",
+        str,
+        None,
+        check_unique_key,
+        "While a job of the queue with this key is pending, failed or running, enqueueing "
+        "returns that job instead.",
+        min_length=1,
+        max_length=MAX_UNIQUE_KEY_LENGTH,
+    ),
+    Option(
+        "max_attempts",
+        int,
+        DEFAULT_MAX_ATTEMPTS,
+        check_max_attempts,
+        "Attempts before it is dead.",
+        minimum=1,
+        maximum=MAX_ATTEMPTS_LIMIT,
+    ),
+    Option(
+        "headers",
+        dict[str, str],
+        None,
+        check_headers,
+        "String metadata beside the payload: non-empty keys, at most 8 KiB as JSON.",
+    ),
+)
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return every option, checked, with the defaults of those not given."""
+    unknown = sorted(set(options) - set(OPTIONS_BY_NAME))
+    if unknown:
+        raise InvalidOptionError(
+            f"unknown option {unknown[0]!r}; the options are {', '.join(OPTIONS_BY_NAME)}"
+        )
+    if options.get("delay") is not None and options.get("run_at") is not None:
+        raise InvalidOptionError("pass delay= or run_at=, not both")
+    checked: dict[str, Any] = {}
+    for option in OPTIONS:
+        value = options.get(option.name, option.default)
+        optional = option.default is None and value is None
+        checked[option.name] = None if optional else option.check(value)
+    return checked
+
+
+def new_job(
+    type: str,
+    payload: JSON = None,
+    *,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    **options: Unpack[EnqueueOptions],
+) -> NewJob:
+    """Validate one enqueue request and return it ready for a backend."""
+    check_name(type, "task type")
+    checked = check_options(options)
+    return NewJob(
+        id=checked["id"] or new_job_id(),
+        queue=checked["queue"],
+        type=type,
+        payload_json=encode_json(payload, limit=max_payload_bytes),
+        priority=checked["priority"],
+        max_attempts=checked["max_attempts"],
+        delay=checked["delay"] or 0.0,
+        run_at=checked["run_at"],
+        unique_key=checked["unique_key"],
+        headers=checked["headers"] or {},
+    )
+
+
+__all__ = ["OPTIONS", "EnqueueOptions", "Option", "check_options", "new_job"]

@@ -1,0 +1,190 @@
+"""Recording an attempt's outcome: storable texts, written through a backend's blips."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias, TypeVar
+
+import anyio
+
+from .errors import BackendUnavailableError, QueueKitError
+from .job import Job
+from .outcomes import Outcome, describe, storable
+from .queue import Queue
+from .retry import Exponential, next_retry
+from .threads import HandlerThread
+from .validation import encode_json
+
+T = TypeVar("T")
+Log: TypeAlias = "logging.LoggerAdapter[logging.Logger]"
+
+FIRST_WRITE_RETRY = 0.05
+"""Seconds before the first retry of an outcome the backend could not take."""
+
+
+@dataclass(eq=False)
+class RunningJob:
+    """A claimed job in this worker: how to stop its handler, and what became of its lease."""
+
+    job: Job
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    thread: HandlerThread = field(default_factory=HandlerThread)
+    thread_wait: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    """Holds the lease while a stopped sync handler's thread runs on; shutdown cancels it."""
+    started: float = field(default_factory=time.monotonic)
+    lost: bool = False
+    returned: bool = False
+
+    @property
+    def age(self) -> float:
+        """Seconds since the job was claimed."""
+        return time.monotonic() - self.started
+
+
+class _NotWritten(Exception):
+    """An outcome the backend could not take before the worker gave up on it."""
+
+
+class Recorder:
+    """Writes the outcomes of one worker's attempts.
+
+    While the backend is unreachable, a write is retried with a backoff that grows
+    exponentially with jitter, up to a third of the lease (how often the heartbeat renews it).
+    """
+
+    def __init__(self, queue: Queue, lease: float) -> None:
+        self.queue = queue
+        self._retry_delay = Exponential(min(FIRST_WRITE_RETRY, lease / 3), lease / 3, jitter=0.5)
+
+    async def complete(
+        self, running: RunningJob, result: Any, log: Log
+    ) -> tuple[Outcome, BaseException | None]:
+        attempt = running.job.attempt
+        try:
+            result_json = (
+                None
+                if result is None
+                else encode_json(result, limit=self.queue.max_payload_bytes, what="result")
+            )
+        except QueueKitError as exc:
+            # Running it again would give the same result: a bug to fix, not a fault to retry.
+            return await self.fail(running, describe(exc), None, log), exc
+        try:
+            status = await self._write(
+                running, lambda: self.queue.backend.complete(attempt, result_json), log
+            )
+        except _NotWritten:
+            return Outcome.LOST, None
+        except Exception as exc:
+            # The backend refused this result itself: say why, rather than let the lease run out.
+            log.exception("the backend refused the result: moving job to dead")
+            error = f"the result could not be stored: {describe(exc)}"
+            return await self.fail(running, error, None, log), exc
+        if status is None:
+            self._refused(running, "completion", log)
+            return Outcome.LOST, None
+        log.debug("completed")
+        return Outcome.COMPLETED, None
+
+    async def fail(
+        self,
+        running: RunningJob,
+        error: str,
+        retry_in: float | None,
+        log: Log,
+    ) -> Outcome:
+        """Record a failed attempt with `error`, made storable: retried in `retry_in` seconds if
+        attempts are left (`next_retry` decides), else dead (always, with None)."""
+        attempt = running.job.attempt
+        backend = self.queue.backend
+        text = storable(error)
+        retry_in = next_retry(running.job, retry_in)
+        try:
+            status = await self._write(
+                running, lambda: backend.fail(attempt, text, retry_in=retry_in), log
+            )
+        except _NotWritten:
+            return Outcome.LOST
+        except Exception:
+            # A store whose encoding cannot hold every character (a LATIN1 database, say)
+            # refuses the text: the job still gets its failure, in plain ASCII.
+            log.exception("the backend refused the error text: storing it as ASCII")
+            ascii_text = text.encode("ascii", "backslashreplace").decode("ascii")
+            try:
+                status = await self._write(
+                    running, lambda: backend.fail(attempt, ascii_text, retry_in=retry_in), log
+                )
+            except Exception:
+                log.exception("could not record the failure; the job runs again once rescued")
+                return Outcome.LOST
+        if status is None:
+            self._refused(running, "failure", log)
+            return Outcome.LOST
+        return Outcome.of(status)
+
+    async def snooze(
+        self,
+        running: RunningJob,
+        delay: float,
+        outcome: Outcome,
+        log: Log,
+    ) -> Outcome:
+        attempt = running.job.attempt
+        try:
+            status = await self._write(
+                running, lambda: self.queue.backend.snooze(attempt, delay), log
+            )
+        except _NotWritten:
+            return Outcome.LOST
+        except Exception:
+            log.exception("could not hand the job back; it runs again once rescued")
+            return Outcome.LOST
+        if status is None:
+            self._refused(running, "snooze" if outcome is Outcome.SNOOZED else "hand-back", log)
+            return Outcome.LOST
+        return outcome
+
+    def _refused(self, running: RunningJob, what: str, log: Log) -> None:
+        log.warning(
+            "lease lost: the %s was refused after the attempt ran %.3g s (the lease expired and "
+            "the job was rescued, or it was cancelled); nothing was recorded",
+            what,
+            running.age,
+        )
+
+    async def _write(
+        self,
+        running: RunningJob,
+        call: Callable[[], Awaitable[T]],
+        log: Log,
+    ) -> T:
+        """Record an outcome, retrying while the backend is unreachable and the lease is held.
+
+        An outcome dropped on a blip would make a finished job run again; the heartbeat keeps
+        renewing the lease meanwhile. Raises `_NotWritten` once the lease is reported lost or
+        shutdown can wait no longer (then the job runs again once its lease expires), and
+        whatever else the backend raises (it refused the call itself).
+        """
+        tries = 0
+        while True:
+            try:
+                # An outcome whose answer is dropped would leave the worker guessing.
+                with anyio.CancelScope(shield=True):
+                    return await call()
+            except (BackendUnavailableError, OSError) as exc:
+                if running.lost or running.returned:
+                    log.warning(
+                        "could not record the outcome; the job runs again once rescued: %s", exc
+                    )
+                    raise _NotWritten from exc
+                tries += 1
+                delay = self._retry_delay(tries)
+                log.warning(
+                    "could not record the outcome, retrying in %.2g s while the lease is held: %s",
+                    delay,
+                    exc,
+                )
+                await anyio.sleep(delay)

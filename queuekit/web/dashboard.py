@@ -1,0 +1,337 @@
+"""The dashboard's views: HTML pages over a `Queue`, rendered by Jinja2 templates (autoescaped).
+
+Pages: queues overview (counts, throughput sparkline, health, oldest ready job, paused), jobs by
+queue, status and type with paging, or by id; one job's detail. Actions (replay, cancel, delete,
+pause, resume, replay every dead job of a queue) are POSTed forms carrying the session's CSRF
+token; their outcome comes back as a flash message kept in the session, never in the URL.
+`static/dashboard.js` refreshes each page's `data-refresh` fragment every few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import jinja2
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from ..errors import BackendUnavailableError, JobNotFoundError, JobRunningError, QueueKitError
+from ..job import Job, JobStatus
+from ..queue import Queue
+from ..validation import NAME_PATTERN, check_name
+from .auth import Auth, TooManyFailures
+from .guards import read_body
+from .sessions import csrf_token, csrf_valid, flash, session_of, take_flash
+from .throughput import Throughput
+
+PREFIX = "/dashboard"
+LOGIN_PATH = f"{PREFIX}/login"
+PAGE_SIZE = 25
+MAX_FORM_BYTES = 64 * 1024
+STATUS_COLUMNS = ("pending", "running", "completed", "failed", "dead", "cancelled")
+TEMPLATES = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+)
+STATIC_DIR = Path(__file__).parent / "static"
+SHORT_JSON = 80
+"""Characters of a payload shown in a list of jobs."""
+
+View = Callable[[Request], Awaitable[Response]]
+
+
+class Forbidden(Exception):
+    """A form without this session's CSRF token."""
+
+
+class Dashboard:
+    """The dashboard's routes and in-memory state (throughput samples) for one app."""
+
+    def __init__(self, queue: Queue, auth: Auth) -> None:
+        self.queue = queue
+        self.auth = auth
+        self.throughput = Throughput()
+
+    # Plumbing
+
+    def base(self, request: Request) -> str:
+        return str(request.scope.get("root_path", "")) + PREFIX
+
+    def render(
+        self, request: Request, template: str, status: int = 200, **context: Any
+    ) -> Response:
+        """A page (a name without `_`) shows and uses up the flash message; a fragment does not."""
+        page = not template.startswith("_")
+        return TEMPLATES.TemplateResponse(
+            request,
+            template,
+            {
+                "base": self.base(request),
+                "csrf": csrf_token(request),
+                "logged_in": self.auth.logged_in(session_of(request)),
+                "flash": take_flash(request) if page else None,
+                **context,
+            },
+            status_code=status,
+        )
+
+    def message(self, request: Request, title: str, text: str, status: int) -> Response:
+        return self.render(request, "message.html", status, title=title, text=text)
+
+    async def form(self, request: Request) -> dict[str, str]:
+        """The POSTed form, once its CSRF token is this session's."""
+        body = await read_body(request, MAX_FORM_BYTES)
+        fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        if not csrf_valid(request, fields.get("csrf", "")):
+            raise Forbidden("missing or invalid CSRF token: reload the page and try again")
+        return fields
+
+    def back(self, request: Request, path: str, message: str) -> Response:
+        flash(request, message)
+        return RedirectResponse(f"{self.base(request)}{path}", status_code=303)
+
+    def view(self, handler: View) -> View:
+        """Errors become pages with their status."""
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Forbidden as exc:
+                return self.message(request, "Forbidden", str(exc), 403)
+            except HTTPException as exc:
+                return self.message(request, "Refused", exc.detail, exc.status_code)
+            except JobNotFoundError as exc:
+                return self.message(request, "Not found", str(exc), 404)
+            except BackendUnavailableError as exc:
+                return self.message(request, "Backend unavailable", str(exc), 503)
+            except QueueKitError as exc:
+                return self.message(request, "Invalid request", str(exc), 422)
+
+        return run
+
+    # Overview
+
+    async def queue_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for name in await self.queue.list_queues():
+            stats = await self.queue.stats(name)
+            self.throughput.record(stats)
+            age = stats.oldest_ready_age
+            rows.append(
+                {
+                    "stats": stats,
+                    "counts": {status: getattr(stats, status) for status in STATUS_COLUMNS},
+                    "spark": self.throughput.sparkline(name),
+                    "health": "ok"
+                    if stats.health >= 80
+                    else "warn"
+                    if stats.health >= 50
+                    else "bad",
+                    "age": "—" if age is None else f"{age:.0f} s",
+                }
+            )
+        return rows
+
+    async def overview(self, request: Request) -> Response:
+        return self.render(request, "queues.html", title="Queues", rows=await self.queue_rows())
+
+    async def overview_fragment(self, request: Request) -> Response:
+        return self.render(request, "_queues.html", rows=await self.queue_rows())
+
+    # Jobs
+
+    async def matching_jobs(self, request: Request) -> dict[str, Any]:
+        params = request.query_params
+        search = {key: (params.get(key) or "").strip() for key in ("queue", "status", "type", "id")}
+        if search["id"]:
+            found = NAME_PATTERN.fullmatch(search["id"]) is not None
+            try:
+                jobs = [await self.queue.get_job(search["id"])] if found else []
+            except JobNotFoundError:
+                jobs = []
+            return {"search": search, "jobs": jobs, "next_query": None}
+        for key in ("queue", "type"):
+            if search[key]:
+                check_name(search[key], f"{key} name")
+        page = await self.queue.list_jobs(
+            queue=search["queue"] or None,
+            status=search["status"] or None,
+            type=search["type"] or None,
+            limit=PAGE_SIZE,
+            cursor=params.get("cursor") or None,
+        )
+        next_query = None
+        if page.next_cursor is not None:
+            next_query = {key: value for key, value in search.items() if value}
+            next_query["cursor"] = page.next_cursor
+        return {"search": search, "jobs": page.jobs, "next_query": next_query}
+
+    async def jobs(self, request: Request) -> Response:
+        return self.render(
+            request,
+            "jobs.html",
+            title="Jobs",
+            statuses=[status.value for status in JobStatus],
+            query=request.url.query,
+            **await self.matching_jobs(request),
+        )
+
+    async def jobs_fragment(self, request: Request) -> Response:
+        return self.render(request, "_jobs.html", **await self.matching_jobs(request))
+
+    async def _job(self, request: Request) -> Job:
+        value: str = request.path_params["job_id"]
+        if NAME_PATTERN.fullmatch(value) is None:
+            raise JobNotFoundError(f"no job with id {value!r}")
+        return await self.queue.get_job(value)
+
+    def job_context(self, job: Job) -> dict[str, Any]:
+        times = ("created_at", "scheduled_at", "started_at", "finished_at")
+        fields = [
+            ("queue", job.queue),
+            ("type", job.type),
+            ("attempts", f"{job.attempts} of {job.max_attempts}"),
+            ("priority", str(job.priority)),
+            ("unique key", job.unique_key or ""),
+            ("worker", job.worker_id or ""),
+            *((name.replace("_", " "), _time(getattr(job, name))) for name in times),
+        ]
+        return {
+            "job": job,
+            "fields": fields,
+            "replayable": job.status in (JobStatus.DEAD, JobStatus.CANCELLED),
+            "payload": _pretty(job.payload),
+            "result": _pretty(job.result) if job.status == JobStatus.COMPLETED else None,
+            "headers": _pretty(job.headers) if job.headers else None,
+        }
+
+    async def job(self, request: Request) -> Response:
+        job = await self._job(request)
+        return self.render(request, "job.html", title=f"Job {job.id}", **self.job_context(job))
+
+    async def job_fragment(self, request: Request) -> Response:
+        return self.render(request, "_job.html", **self.job_context(await self._job(request)))
+
+    # Actions
+
+    async def job_action(self, request: Request) -> Response:
+        await self.form(request)
+        job = await self._job(request)
+        action = request.path_params["action"]
+        if action == "replay":
+            status = (await self.queue.replay(job.id)).status
+            done = "replayed" if status == JobStatus.PENDING else f"not replayed: it is {status}"
+        elif action == "cancel":
+            done = f"now {(await self.queue.cancel(job.id)).status}"
+        elif action == "delete":
+            try:
+                await self.queue.delete_job(job.id)
+            except JobRunningError:
+                done = "not deleted: the job is running (cancel it first)"
+            else:
+                return self.back(request, "/jobs", f"job {job.id} deleted")
+        else:
+            return self.message(request, "Not found", "No such action.", 404)
+        return self.back(request, f"/jobs/{job.id}", f"job {job.id} {done}")
+
+    async def queue_action(self, request: Request) -> Response:
+        await self.form(request)
+        name = check_name(request.path_params["name"])
+        action = request.path_params["action"]
+        if action == "pause":
+            await self.queue.pause(name)
+            done = f"queue {name} paused"
+        elif action == "resume":
+            await self.queue.resume(name)
+            done = f"queue {name} resumed"
+        elif action == "replay-dead":
+            count = await self.queue.replay_all(queue=name, status=JobStatus.DEAD)
+            done = f"replayed {count} dead jobs of queue {name}"
+        else:
+            return self.message(request, "Not found", "No such action.", 404)
+        return self.back(request, "/", done)
+
+    # Login
+
+    async def login(self, request: Request) -> Response:
+        if request.method == "GET":
+            if self.auth.logged_in(session_of(request)):
+                return RedirectResponse(f"{self.base(request)}/", status_code=303)
+            return self.render(request, "login.html", title="Log in", error=None)
+        fields = await self.form(request)
+        try:
+            right = self.auth.check_key(request, fields.get("key", ""))
+        except TooManyFailures as exc:
+            page = self.render(request, "login.html", 429, title="Log in", error=str(exc))
+            page.headers.update(exc.headers)
+            return page
+        if not right:
+            return self.render(request, "login.html", 401, title="Log in", error="Wrong key.")
+        self.auth.log_in(request)
+        return RedirectResponse(f"{self.base(request)}/", status_code=303)
+
+    async def logout(self, request: Request) -> Response:
+        await self.form(request)
+        self.auth.log_out(request)
+        return RedirectResponse(self.base(request) + "/login", status_code=303)
+
+    # Routing
+
+    def routes(self) -> list[BaseRoute]:
+        """The routes behind the authentication check."""
+        p, v = PREFIX, self.view
+
+        async def home(request: Request) -> Response:
+            return RedirectResponse(f"{self.base(request)}/", status_code=307)
+
+        return [
+            Route("/", home, methods=["GET"]),
+            Route(p, home, methods=["GET"]),
+            Route(f"{p}/", v(self.overview), methods=["GET"]),
+            Route(f"{p}/fragments/queues", v(self.overview_fragment), methods=["GET"]),
+            Route(f"{p}/fragments/jobs", v(self.jobs_fragment), methods=["GET"]),
+            Route(f"{p}/fragments/jobs/{{job_id}}", v(self.job_fragment), methods=["GET"]),
+            Route(f"{p}/jobs", v(self.jobs), methods=["GET"]),
+            Route(f"{p}/jobs/{{job_id}}", v(self.job), methods=["GET"]),
+            Route(f"{p}/jobs/{{job_id}}/{{action}}", v(self.job_action), methods=["POST"]),
+            Route(f"{p}/queues/{{name}}/{{action}}", v(self.queue_action), methods=["POST"]),
+        ]
+
+    def public_routes(self) -> list[BaseRoute]:
+        """The login page, logout and the static files: reachable before logging in."""
+        routes: list[BaseRoute] = [
+            Route(f"{PREFIX}/logout", self.view(self.logout), methods=["POST"]),
+            Mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR)),
+        ]
+        if self.auth.api_key is not None:
+            routes.append(Route(LOGIN_PATH, self.view(self.login), methods=["GET", "POST"]))
+        return routes
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= SHORT_JSON else text[: SHORT_JSON - 1] + "…"
+
+
+def _time(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat()
+
+
+TEMPLATES.env.filters["short_json"] = _short
+TEMPLATES.env.filters["time"] = _time

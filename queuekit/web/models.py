@@ -1,0 +1,203 @@
+"""The HTTP API's request and response models (pydantic v2), which its OpenAPI document shows.
+
+The enqueue request is built from `queuekit.options.OPTIONS`, so its bounds are the library's.
+Fields are strict: JSON `true` is not an integer and `"5"` is not a number; an integral float
+such as `20.0` is an integer, as JSON Schema counts it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    create_model,
+)
+from pydantic.config import JsonDict
+
+from ..job import JobStatus
+from ..options import OPTIONS, Option
+from ..queue import CANCELLABLE, DELETABLE, MAX_PAGE_SIZE, REPLAYABLE
+from ..validation import NAME_PATTERN
+
+MAX_BULK_JOBS = 1000
+DEFAULT_PAGE_SIZE = 50
+
+Name = Annotated[str, Strict(), Field(pattern=f"^{NAME_PATTERN.pattern}$")]
+
+
+def _integral(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _text(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string with a time zone")
+    return value
+
+
+def _annotation(option: Option) -> Any:
+    """The pydantic type of one enqueue option, with the option's bounds."""
+    bounds = Field(
+        ge=option.minimum,
+        le=option.maximum,
+        min_length=option.min_length,
+        max_length=option.max_length,
+        pattern=option.pattern,
+    )
+    kinds: dict[Any, Any] = {
+        str: Annotated[str, Strict(), bounds],
+        int: Annotated[int, Strict(), bounds, BeforeValidator(_integral)],
+        float: Annotated[float, Strict(), bounds],
+        datetime: Annotated[AwareDatetime, BeforeValidator(_text), bounds],
+        dict[str, str]: Annotated[
+            dict[Annotated[str, Field(min_length=1)], Annotated[str, Strict()]], bounds
+        ],
+    }
+    plain = kinds[option.type]
+    return plain if option.default is not None else plain | None
+
+
+_STRICT = ConfigDict(extra="forbid")
+_DELAY_OR_RUN_AT: JsonDict = {
+    # The document's statement of `check_options`' rule: not both a delay and a run_at.
+    "not": {
+        "required": ["delay", "run_at"],
+        "properties": {"delay": {"type": "number"}, "run_at": {"type": "string"}},
+    }
+}
+
+_NEW_JOB_FIELDS: dict[str, Any] = {
+    "type": (Annotated[Name, Field(description="The task type.")], ...),
+    "payload": (Any, None),
+    **{
+        option.name: (_annotation(option), Field(option.default, description=option.help))
+        for option in OPTIONS
+    },
+}
+NewJob = create_model(
+    "NewJob",
+    __config__=ConfigDict(extra="forbid", json_schema_extra=_DELAY_OR_RUN_AT),
+    __doc__="A job to enqueue: its type, payload and options.",
+    **_NEW_JOB_FIELDS,
+)
+
+
+class NewJobs(BaseModel):
+    """Jobs to enqueue in one round trip, in order."""
+
+    model_config = _STRICT
+    jobs: list[NewJob] = Field(min_length=1, max_length=MAX_BULK_JOBS)  # type: ignore[valid-type]
+
+
+class JobQuery(BaseModel):
+    """The query of `GET /v1/jobs`: filters, page size and the previous page's `next_cursor`."""
+
+    model_config = _STRICT
+    queue: Name | None = None
+    status: JobStatus | None = None
+    type: Name | None = None
+    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    # Cursors are job sequence numbers below 2**63 (`Queue.list_jobs`); 18 digits say it simply.
+    cursor: str | None = Field(
+        None, pattern=r"^[0-9]{1,18}$", description="The next_cursor of the previous page."
+    )
+
+
+def _job_filter(action: str, statuses: Sequence[JobStatus]) -> type[BaseModel]:
+    """Which jobs a bulk action takes: a field left out matches every job (of `statuses`)."""
+    allowed = enum.StrEnum(f"{action}Status", {status.name: status.value for status in statuses})  # type: ignore[misc]
+    return create_model(
+        f"{action}Filter",
+        __config__=_STRICT,
+        __doc__=f"Which jobs to {action.lower()}: a field left out matches every job.",
+        queue=(Name | None, None),
+        type=(Name | None, None),
+        status=(allowed | None, None),
+    )
+
+
+ReplayFilter = _job_filter("Replay", REPLAYABLE)
+CancelFilter = _job_filter("Cancel", CANCELLABLE)
+DeleteFilter = _job_filter("Delete", DELETABLE)
+
+
+class Job(BaseModel):
+    """A job as stored; times are ISO 8601 (UTC)."""
+
+    id: str
+    queue: str
+    type: str
+    status: JobStatus
+    payload: Any = None
+    priority: int
+    attempts: int
+    max_attempts: int
+    created_at: datetime
+    scheduled_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    lease_expires_at: datetime | None
+    worker_id: str | None
+    last_error: str | None
+    unique_key: str | None
+    result: Any = None
+    headers: dict[str, str]
+
+
+class JobPage(BaseModel):
+    """A page of jobs, newest first; `next_cursor` is null on the last page."""
+
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+class Jobs(BaseModel):
+    """The jobs stored, in the order sent."""
+
+    jobs: list[Job]
+
+
+class Count(BaseModel):
+    """How many jobs a bulk action changed."""
+
+    count: int
+
+
+class QueueStats(BaseModel):
+    """A queue's counts, latency, health (0 to 100) and paused flag."""
+
+    queue: str
+    paused: bool
+    pending: int
+    scheduled: int
+    ready: int
+    running: int
+    completed: int
+    failed: int
+    dead: int
+    cancelled: int
+    total: int
+    oldest_ready_age: float | None
+    success_rate: float | None
+    health: int = Field(ge=0, le=100)
+
+
+class Queues(BaseModel):
+    """Every queue with its stats."""
+
+    queues: list[QueueStats]
+
+
+class Error(BaseModel):
+    """What went wrong, in one line."""
+
+    error: str
