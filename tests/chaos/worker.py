@@ -84,8 +84,32 @@ async def report_rss(path: str) -> None:
         await anyio.sleep(1.0)
 
 
+async def opened(url: str) -> queuekit.Queue:
+    """An open queue; a server that is down (restarting) is waited for, as a supervisor would."""
+    delay = 0.1
+    while True:
+        queue = queuekit.connect(url)
+        try:
+            await queue.open()
+        except queuekit.BackendUnavailableError:
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        else:
+            return queue
+
+
 async def main(url: str, record_file: str, lease: float, concurrency: int, rss: str) -> None:
-    async with queuekit.connect(url) as queue, anyio.create_task_group() as group:
+    queue = await opened(url)
+    try:
+        await serve(queue, record_file, lease, concurrency, rss)
+    finally:
+        await queue.close()
+
+
+async def serve(
+    queue: queuekit.Queue, record_file: str, lease: float, concurrency: int, rss: str
+) -> None:
+    async with anyio.create_task_group() as group:
         if rss:
             group.start_soon(report_rss, rss)
         worker = queuekit.Worker(
