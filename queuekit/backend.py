@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import secrets
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Self
 
@@ -247,13 +248,31 @@ class Backend(abc.ABC):
         """Delete matching jobs that are not `running`."""
 
 
+class FencedBackend(Backend):
+    """A backend that can complete a job inside the caller's own transaction, fenced."""
+
+    @abc.abstractmethod
+    def transaction(self, connection: object) -> AbstractAsyncContextManager[None]:
+        """A transaction on `connection` (the caller's own driver connection) for the block:
+        committed at its end, rolled back if it raises. A connection already in a transaction
+        (it must commit at the block's end) or of another kind raises `InvalidOptionError`."""
+
+    @abc.abstractmethod
+    async def complete_in_transaction(
+        self, connection: object, attempt: Attempt, result_json: str | None
+    ) -> bool:
+        """Mark the job `completed` as `complete` does, on `connection` inside the transaction
+        `transaction` opened: False (nothing changed) if `attempt` no longer holds the job."""
+
+
 class TransactionalBackend(Backend):
     """A backend that can also enqueue on the caller's own connection, in their transaction."""
 
     @abc.abstractmethod
     async def enqueue_in_transaction(self, connection: object, jobs: Sequence[NewJob]) -> list[Job]:
         """Store `jobs` as `enqueue_many` does, on `connection` (the caller's own driver
-        connection) inside whatever transaction it has open: they exist only if it commits.
+        connection) inside the transaction it has open: they exist only if it commits.
 
-        Another kind of connection raises `InvalidOptionError`.
+        A connection of another kind, to another database, closed, or with no transaction open
+        raises `InvalidConnectionError`, and nothing is stored.
         """

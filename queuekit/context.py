@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from .backend import FencedBackend
+from .errors import InvalidOptionError, LeaseLostError
 from .job import Job
+from .validation import encode_json
+
+if TYPE_CHECKING:
+    from .queue import Queue
+
+
+@dataclass(eq=False)
+class Completion:
+    """What `JobContext.transaction` completes the job with: set `result` inside the block."""
+
+    result: Any = None
+
+
+@dataclass(eq=False)
+class _Recorded:
+    """Whether the handler itself settled the attempt, inside its own transaction."""
+
+    completed: bool = False
+    lease_lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +40,66 @@ class JobContext:
     state: dict[str, Any]
     """Shared by every job of one worker; startup hooks fill it (an HTTP client, a pool...)."""
     worker_id: str
+    queue: Queue | None = None
+    """The queue the job was claimed from; `transaction` completes the job through it."""
+    _recorded: _Recorded = field(default_factory=_Recorded, repr=False)
+
+    @property
+    def lease_token(self) -> str:
+        """This attempt's fencing token: random, unique to this claim of the job, and never
+        valid again once the attempt has lost the job.
+
+        Give it to downstream APIs and storage as the idempotency key of what this attempt
+        does (a retry or a rescued run gets a new token; use `job.id` for once per job), or
+        store it beside your writes and refuse writes that carry an older one.
+        """
+        return self.job.attempt.token
+
+    @property
+    def completed(self) -> bool:
+        """True once a `transaction` block committed this job's completion."""
+        return self._recorded.completed
+
+    @property
+    def lease_lost(self) -> bool:
+        """True once a `transaction` block found that this attempt no longer holds the job."""
+        return self._recorded.lease_lost
+
+    @asynccontextmanager
+    async def transaction(self, connection: object) -> AsyncIterator[Completion]:
+        """Commit your writes on `connection` and this job's completion together, fenced.
+
+        `connection` is your own connection to the queue's database (asyncpg for PostgreSQL,
+        aiosqlite to the same file for SQLite), not in a transaction: the block opens one and
+        commits it at its end, with the job completed (with `completion.result`) only if this
+        attempt still holds the job. If it no longer does (its lease expired and it was rescued,
+        or it was cancelled or replayed), everything rolls back and `LeaseLostError` is raised.
+        Either way the worker records nothing more for this attempt. Memory and Redis queues
+        raise `InvalidOptionError`.
+        """
+        backend = None if self.queue is None else self.queue.backend
+        if not isinstance(backend, FencedBackend):
+            raise InvalidOptionError(
+                "current_job().transaction() needs the PostgreSQL or SQLite backend; "
+                f"{type(backend).__name__} does not support it"
+            )
+        if self.completed or self.lease_lost:
+            raise InvalidOptionError("this attempt was already settled by a transaction block")
+        assert self.queue is not None
+        completion = Completion()
+        async with backend.transaction(connection):
+            yield completion
+            result_json = (
+                None
+                if completion.result is None
+                else encode_json(
+                    completion.result, limit=self.queue.max_payload_bytes, what="result"
+                )
+            )
+            if not await backend.complete_in_transaction(connection, self.job.attempt, result_json):
+                self._recorded.lease_lost = True
+                raise LeaseLostError(self.job.id)
+        self._recorded.completed = True
 
 
 _current: ContextVar[JobContext] = ContextVar("queuekit_current_job")

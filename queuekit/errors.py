@@ -24,12 +24,21 @@ class InvalidPayloadError(ValidationError):
     """A payload or result is not a JSON value (NaN, sets, objects, lone surrogates...)."""
 
 
+class PayloadValidationError(InvalidPayloadError):
+    """A typed task's arguments or result do not match its handler's annotations."""
+
+
 class PayloadTooLargeError(InvalidPayloadError):
     """A payload's JSON encoding is larger than the configured limit."""
 
 
 class InvalidOptionError(ValidationError):
     """An enqueue or worker option is out of range (priority, attempts, delay, lease...)."""
+
+
+class InvalidConnectionError(InvalidOptionError):
+    """A caller's own connection cannot be used: another driver or database, closed, or not in
+    the transaction state the call needs (`connection=` needs one open)."""
 
 
 class JobExistsError(InvalidOptionError):
@@ -61,6 +70,15 @@ class JobRunningError(QueueKitError):
 
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id!r} is running: cancel it first")
+        self.job_id = job_id
+
+
+class LeaseLostError(QueueKitError):
+    """This attempt no longer holds its job (its lease expired and it was rescued, or it was
+    cancelled or replayed), so its transaction was rolled back; `job_id` names the job."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"attempt at job {job_id!r} lost its lease: its transaction rolled back")
         self.job_id = job_id
 
 

@@ -81,7 +81,7 @@ class Job:
     only the payload as arguments, and the headers from `current_job().job.headers`."""
     lease_token: str | None = field(default=None, repr=False)
     """The fencing token of the job's latest claim (see `Attempt`), None before its first;
-    the backend's and the worker's business, shown nowhere."""
+    handlers read it as `current_job().lease_token`; the API and the dashboard never show it."""
 
     @property
     def attempt(self) -> Attempt:

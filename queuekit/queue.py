@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from .backend import Backend, Batch, JobFilter, TransactionalBackend
 from .errors import (
+    InvalidConnectionError,
     InvalidNameError,
     InvalidOptionError,
     InvalidURLError,
@@ -131,8 +132,10 @@ class Queue:
         with OpenTelemetry installed, the current trace context is added to them (keys you pass
         win). The job goes through `middleware` on its way to the backend.
 
-        On PostgreSQL, `connection=` (an asyncpg connection) enqueues inside that connection's
-        open transaction: the job exists only if the transaction commits.
+        On PostgreSQL and SQLite, `connection=` (your own connection, inside a transaction you
+        opened: asyncpg, SQLAlchemy's async on asyncpg, aiosqlite) enqueues in that
+        transaction: the job exists only if it commits. Anything else raises
+        `InvalidConnectionError`.
         """
         transactional = None if connection is None else self._transactional()
         request = new_job(type, payload, max_payload_bytes=self.max_payload_bytes, **options)
@@ -179,9 +182,9 @@ class Queue:
 
     def _transactional(self) -> TransactionalBackend:
         if not isinstance(self.backend, TransactionalBackend):
-            raise InvalidOptionError(
-                "connection= (enqueue inside your own transaction) needs the PostgreSQL "
-                f"backend; {type(self.backend).__name__} does not support it"
+            raise InvalidConnectionError(
+                "connection= (enqueue inside your own transaction) needs the PostgreSQL or "
+                f"SQLite backend; {type(self.backend).__name__} does not support it"
             )
         return self.backend
 

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack, cast, overload
 
-from .errors import InvalidOptionError
+from .errors import InvalidOptionError, PayloadValidationError
 from .job import JSON, Job, Priority
 from .options import EnqueueOptions
 from .queue import Queue
-from .retry import DEFAULT_RETRY, RetryPolicy
+from .retry import DEFAULT_RETRY, Discard, RetryPolicy
 from .threads import HandlerThread
+from .typed import codec_for
 from .validation import DEFAULT_MAX_ATTEMPTS, check_max_attempts, check_name, check_seconds
 
 P = ParamSpec("P")
@@ -55,6 +56,21 @@ class Task(Generic[P, R]):
         Every keyword here is the handler's: per-job options, `headers` too, come from
         `with_options(...)`.
         """
+        return await self._enqueue(queue, None, args, kwargs)
+
+    async def enqueue_in_transaction(
+        self, queue: Queue, connection: object, /, *args: P.args, **kwargs: P.kwargs
+    ) -> Job:
+        """`enqueue` inside your own open transaction on `connection`, as `Queue.enqueue`'s
+        `connection=`: the job exists only if that transaction commits.
+
+        `connection` is positional because every keyword here is the handler's.
+        """
+        return await self._enqueue(queue, connection, args, kwargs)
+
+    async def _enqueue(
+        self, queue: Queue, connection: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Job:
         try:
             bound = inspect.signature(self.function).bind(*args, **kwargs)
         except TypeError as exc:
@@ -65,21 +81,52 @@ class Task(Generic[P, R]):
             "max_attempts": self.max_attempts,
             **self.options,
         }
-        return await queue.enqueue(self.name, dict(bound.arguments), **options)
+        codec = codec_for(self.name, self.function)
+        arguments = bound.arguments
+        payload = dict(arguments) if codec is None else codec.encode_arguments(arguments)
+        return await queue.enqueue(self.name, payload, connection=connection, **options)
+
+    async def result(
+        self, queue: Queue, job: Job | str, /, *, timeout: float | timedelta | None = None
+    ) -> R:
+        """Wait for a job of this task to finish; its result as the handler's return type.
+
+        `Queue.result` gives the same result as the stored JSON; this raises what it raises.
+        """
+        value = await queue.result(job if isinstance(job, str) else job.id, timeout=timeout)
+        codec = codec_for(self.name, self.function)
+        return cast(R, value if codec is None else codec.decode_result(value))
 
     async def run(self, payload: JSON, *, thread: HandlerThread | None = None) -> Any:
-        """Run the handler on a job's payload: a dict is keyword arguments, None is none.
+        """Run the handler on a job's payload and return its result as JSON to store.
 
-        A synchronous handler runs in a worker thread, so as not to block the event loop; pass
-        `thread` to learn whether that thread still runs after this await was cancelled.
+        A dict is keyword arguments, None is none. A typed handler's payload is validated and
+        converted first, its result encoded after (`queuekit.typed`); either failing raises
+        `Discard`, as another attempt would fail the same way. A synchronous handler runs in a
+        worker thread, so as not to block the event loop; pass `thread` to learn whether that
+        thread still runs after this await was cancelled.
         """
         function = cast(Callable[..., Any], self.function)
-        args: tuple[JSON, ...] = () if payload is None or isinstance(payload, dict) else (payload,)
-        kwargs: dict[str, JSON] = payload if isinstance(payload, dict) else {}
+        args: tuple[Any, ...] = () if payload is None or isinstance(payload, dict) else (payload,)
+        kwargs: dict[str, Any] = payload if isinstance(payload, dict) else {}
+        codec = codec_for(self.name, self.function)
+        if codec is not None:
+            try:
+                bound = codec.decode_arguments(payload)
+            except PayloadValidationError as exc:
+                raise Discard(str(exc)) from exc
+            args, kwargs = bound.args, bound.kwargs
         if _is_coroutine_function(function):
-            return await function(*args, **kwargs)
-        call = functools.partial(function, *args, **kwargs)
-        return await (HandlerThread() if thread is None else thread).run(call)
+            result = await function(*args, **kwargs)
+        else:
+            call = functools.partial(function, *args, **kwargs)
+            result = await (HandlerThread() if thread is None else thread).run(call)
+        if codec is None:
+            return result
+        try:
+            return codec.encode_result(result)
+        except PayloadValidationError as exc:
+            raise Discard(str(exc)) from exc
 
 
 _is_coroutine_function = functools.cache(inspect.iscoroutinefunction)

@@ -1,22 +1,24 @@
-"""Testing without a server: run a task through a real worker on a memory queue, or drive a
-`Scheduler` with a `ManualClock`."""
+"""Testing without a server: run a task through a real worker on a memory queue, under injected
+faults to prove it idempotent, or drive a `Scheduler` with a `ManualClock`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import enum
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import ParamSpec, TypeVar, cast
+from typing import Generic, ParamSpec, TypeVar, cast
 
 import anyio
 
 from .backends.memory import MemoryBackend
 from .context import JobContext
 from .errors import InvalidOptionError, JobFailedError
+from .job import Attempt, Job, JobStatus
 from .queue import Queue
 from .tasks import Task
-from .worker import JobReport, Worker
+from .worker import JobReport, Outcome, Worker
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,6 +56,120 @@ async def run(task: Task[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
             if errors:
                 raise errors[0] from None
             raise
+
+
+class Fault(enum.Enum):
+    """A fault `run_with_faults` injects into one attempt; each makes the job run again."""
+
+    CRASH_AFTER_HANDLER = "crash after handler"
+    """The handler returns, then the process dies before the completion is recorded: the
+    lease expires, the job is rescued and runs again with all the side effects done."""
+    LEASE_LOST = "lease lost"
+    """The lease is lost as the handler starts (it expired and the job was rescued): the
+    worker stops the handler at its first await, and the job runs again."""
+    DUPLICATE_DELIVERY = "duplicate delivery"
+    """The job is delivered again as the handler starts (its lease expired unnoticed, say in
+    a long pause): a second attempt starts first and runs beside it; this one's outcome is
+    then refused."""
+
+
+@dataclass(frozen=True)
+class FaultRun(Generic[R]):
+    """What `run_with_faults` saw: the job's result and final state, and every attempt's
+    outcome in the order the attempts ended."""
+
+    result: R
+    job: Job
+    outcomes: list[Outcome]
+
+
+FAULT_LEASE = 3600.0
+"""The worker's lease under `run_with_faults`: its heartbeat never runs; the manual clock
+jumps past the lease when a fault expires it."""
+
+
+class _FaultyBackend(MemoryBackend):
+    """A memory backend on a manual clock that drops the completions of crashed attempts."""
+
+    def __init__(self, clock: ManualClock, crashing: set[int]) -> None:
+        super().__init__(clock=lambda: clock.now().timestamp())
+        self.clock = clock
+        self._crashing = crashing
+
+    async def complete(self, attempt: Attempt, result_json: str | None = None) -> JobStatus | None:
+        if attempt.number in self._crashing:
+            return None  # the process died first: nothing recorded, the lease runs on
+        return await super().complete(attempt, result_json)
+
+    async def expire_leases(self) -> None:
+        """Move the clock past the running attempt's lease and rescue the job."""
+        self.clock.advance(FAULT_LEASE)
+        await self.rescue()
+
+
+async def run_with_faults(
+    task: Task[P, R], faults: Sequence[Fault], /, *args: P.args, **kwargs: P.kwargs
+) -> FaultRun[R]:
+    """Run `task` once per fault, the fault injected into that attempt, then once clean.
+
+    The job gets `len(faults) + 1` attempts on a memory queue with a manual clock; attempt
+    *n* suffers `faults[n - 1]`. An exception from the handler is raised here, as `run` does.
+    Assert on your own side effects afterwards: a handler idempotent under at-least-once
+    delivery leaves the same state as one clean run.
+    """
+    if task.registry is None:
+        raise InvalidOptionError(f"task {task.name!r} is not registered in a Tasks registry")
+    by_attempt = dict(enumerate(faults, start=1))
+    crashing = {n for n, fault in by_attempt.items() if fault is Fault.CRASH_AFTER_HANDLER}
+    backend = _FaultyBackend(ManualClock(), crashing)
+    reports: list[JobReport] = []
+    reported = anyio.Event()
+
+    began = {n: anyio.Event() for n in range(1, len(faults) + 2)}
+
+    async def inject(context: JobContext) -> None:
+        number = context.job.attempts
+        began[number].set()
+        fault = by_attempt.get(number)
+        if fault in (Fault.LEASE_LOST, Fault.DUPLICATE_DELIVERY):
+            await backend.expire_leases()
+        if fault is Fault.LEASE_LOST:
+            worker._lose(context.job.attempt)
+        elif fault is Fault.DUPLICATE_DELIVERY:
+            await began[number + 1].wait()  # the duplicate runs beside this attempt
+
+    async def after(context: JobContext, report: JobReport) -> None:
+        nonlocal reported
+        if by_attempt.get(context.job.attempts) is Fault.CRASH_AFTER_HANDLER:
+            await backend.expire_leases()
+        reports.append(report)
+        reported.set()
+        reported = anyio.Event()
+
+    async with Queue(backend) as queue:
+        job = await task.with_options(max_attempts=len(faults) + 1).enqueue(queue, *args, **kwargs)
+        worker = Worker(
+            queue,
+            task.registry,
+            queues=[job.queue],
+            lease=FAULT_LEASE,
+            rescue_interval=FAULT_LEASE,
+            before_job=[inject],
+            after_job=[after],
+        )
+        errors: list[BaseException] = []
+        async with worker:
+            while not errors:
+                await reported.wait()
+                errors = [report.error for report in reports if report.error is not None]
+                stored = await queue.get_job(job.id)
+                if stored.status.is_terminal and len(reports) == stored.attempts:
+                    break
+            worker.stop()
+        if errors:
+            raise errors[0]
+        result = cast(R, await queue.result(job.id, timeout=0))
+        return FaultRun(result, stored, [report.outcome for report in reports])
 
 
 @dataclass(eq=False)
@@ -111,4 +227,4 @@ class ManualClock:
                 await self._changed.wait()
 
 
-__all__ = ["ManualClock", "memory_queue", "run"]
+__all__ = ["Fault", "FaultRun", "ManualClock", "memory_queue", "run", "run_with_faults"]

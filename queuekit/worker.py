@@ -326,10 +326,14 @@ class Worker:
                 self._log.exception("heartbeat failed; the leases are renewed next time")
                 continue
             for attempt in lost:
-                running = self._in_flight.get(attempt)
-                if running is not None:
-                    running.lost = True
-                    running.scope.cancel()
+                self._lose(attempt)
+
+    def _lose(self, attempt: Attempt) -> None:
+        """Stop the handler of an attempt whose lease is lost (`queuekit.testing` injects it)."""
+        running = self._in_flight.get(attempt)
+        if running is not None:
+            running.lost = True
+            running.scope.cancel()
 
     async def _rescue_loop(self) -> None:
         while True:
@@ -350,7 +354,7 @@ class Worker:
 
     async def _execute(self, running: RunningJob) -> None:
         job = running.job
-        context = JobContext(job=job, state=self.state, worker_id=self.worker_id)
+        context = JobContext(job=job, state=self.state, worker_id=self.worker_id, queue=self.queue)
         log = logging.LoggerAdapter(
             logger,
             {
@@ -410,6 +414,9 @@ class Worker:
                 failure = exc
         if running.thread.running and not await self._outlast_thread(running, log):
             return Outcome.ABANDONED, None
+        if context.completed or context.lease_lost:
+            # The handler's own transaction settled the attempt: a second write would be refused.
+            return self._settled_by_handler(context, result, failure, log), None
         if running.lost:
             log.warning(
                 "lease lost after %.3g s (rescued elsewhere or cancelled): handler stopped",
@@ -427,6 +434,25 @@ class Worker:
         if failure is not None:
             return await self._record_failure(running, failure, log), failure
         return await self._recorder.complete(running, result, log)
+
+    def _settled_by_handler(
+        self,
+        context: JobContext,
+        result: Any,
+        failure: BaseException | None,
+        log: logging.LoggerAdapter[logging.Logger],
+    ) -> Outcome:
+        """The outcome of an attempt settled by `current_job().transaction(...)`, with what the
+        handler did after its block (which cannot change it) logged."""
+        if context.lease_lost:
+            log.warning("lease lost: the handler's transaction was rolled back; nothing recorded")
+            return Outcome.LOST
+        if failure is not None:
+            log.warning("the handler failed after its transaction completed the job: %s", failure)
+        elif result is not None:
+            log.warning("the handler's return value is dropped: set the transaction's result")
+        log.debug("completed in the handler's transaction")
+        return Outcome.COMPLETED
 
     async def _run_handler(self, task: Task[Any, Any], running: RunningJob) -> Any:
         """The handler's run on the job's payload, within the task's timeout."""

@@ -55,3 +55,11 @@ async def test_mypy_and_the_runtime_check_the_enqueue_options(queue: Queue) -> N
         queuekit.new_job("t", max_attempts=None)  # type: ignore[arg-type]
     with pytest.raises(InvalidOptionError, match="unique_key must be a string"):
         await send_email.with_options(unique_key=7).enqueue(queue, "a", "b")  # type: ignore[arg-type]
+
+
+async def test_a_typed_result_has_the_handler_return_type(queue: Queue) -> None:
+    job = await resize.enqueue(queue, "a.png", width=10)
+    await queuekit.Worker(queue, tasks, poll_interval=0.05).run_until_empty()
+    path: str = await resize.result(queue, job)
+    width: int = await resize.result(queue, job.id)  # type: ignore[assignment]
+    assert {path, width} == {"a.png@10"}

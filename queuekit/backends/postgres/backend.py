@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Self
 
 import asyncpg
 import asyncpg.pool
 
-from ...backend import TransactionalBackend, new_lease_token
+from ...backend import FencedBackend, TransactionalBackend, new_lease_token
 from ...errors import (
+    InvalidConnectionError,
     InvalidNameError,
     InvalidOptionError,
     InvalidPayloadError,
@@ -33,6 +34,7 @@ from ..batching import BatchedFinishes, Finish, FinishBatcher
 from ..rows import job_from_row
 from ..url_options import options_of_url
 from ..waiters import wait_at_most
+from .callers import caller_connection
 from .connections import (
     Connection,
     Pool,
@@ -56,7 +58,7 @@ POLL_ONLY_OUTCOME_SECONDS = 0.1
 """How often `wait_for_outcome` looks in poll-only mode."""
 
 
-class PostgresBackend(BatchedFinishes, Repairs, TransactionalBackend):
+class PostgresBackend(BatchedFinishes, Repairs, TransactionalBackend, FencedBackend):
     """Jobs in one PostgreSQL table (asyncpg), following DESIGN.md.
 
     Give either a `dsn` (`postgresql://user@host:5432/db`; the backend owns its pool) or an
@@ -133,6 +135,8 @@ class PostgresBackend(BatchedFinishes, Repairs, TransactionalBackend):
         self._batch_max = batch_max
         self._batcher = self._new_batcher()
         self._debouncer = Debouncer(notify_cooldown, self._notify_work)
+        self._database: str | None = None
+        """The database the pool connects to, asked once, to check callers' connections."""
         self._listener = (
             None
             if self.poll_only
@@ -262,22 +266,53 @@ class PostgresBackend(BatchedFinishes, Repairs, TransactionalBackend):
         return stored
 
     async def enqueue_in_transaction(self, connection: object, jobs: Sequence[NewJob]) -> list[Job]:
-        """Enqueue on the caller's asyncpg connection, inside whatever transaction it has open.
+        """Enqueue on the caller's connection (see callers.py), inside its open transaction.
 
         The jobs (and their wake-up) exist only if that transaction commits. Nothing is
         debounced here: a wake-up sent outside the transaction could arrive before the commit.
         """
+        pool = self._require_pool()
+        identity = self._sql["connection_identity"]
+        with self._guard():
+            if self._database is None:
+                self._database = str(await pool.fetchval(identity))
+            driver = await caller_connection(connection, identity, self._database)
+            if not jobs:
+                return []
+            queues = sorted({job.queue for job in jobs})
+            return await insert(driver, self._sql, self.channel, jobs, queues)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, connection: object) -> AsyncIterator[None]:
+        """A transaction on the caller's asyncpg connection, for `JobContext.transaction`."""
         if not isinstance(connection, asyncpg.Connection | asyncpg.pool.PoolConnectionProxy):
-            raise InvalidOptionError(
-                "connection= takes an asyncpg connection (or a pool's connection), "
+            raise InvalidConnectionError(
+                "transaction() takes an asyncpg connection (or a pool's), "
                 f"not {type(connection).__name__}"
             )
+        if connection.is_in_transaction():
+            # A savepoint would let the completion be rolled back after the block reported it.
+            raise InvalidConnectionError(
+                "transaction() opens its own transaction: the connection is in one already"
+            )
         self._require_pool()
-        if not jobs:
-            return []
-        queues = sorted({job.queue for job in jobs})
+        # Unguarded: errors on the caller's connection are theirs, as they are in the block.
+        async with connection.transaction():
+            yield
+
+    async def complete_in_transaction(
+        self, connection: object, attempt: Attempt, result_json: str | None
+    ) -> bool:
+        assert isinstance(connection, asyncpg.Connection | asyncpg.pool.PoolConnectionProxy)
         with self._guard():
-            return await insert(connection, self._sql, self.channel, jobs, queues)
+            row = await connection.fetchrow(
+                self._sql["complete_in_transaction"],
+                attempt.job_id,
+                attempt.token,
+                result_json,
+                self.channel,
+            )
+        return row is not None
 
     async def _notify_work(self, queue: str) -> None:
         await self._execute("notify", self.channel, f"w:{queue}")

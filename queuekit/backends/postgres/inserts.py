@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -16,30 +17,47 @@ from ...errors import (
 )
 from ...job import Job, NewJob
 from ..rows import job_from_row
-from .connections import Connection
 
 UNIQUE_RACES = 5
 """How often a batch is inserted again while the holders of its unique keys keep changing."""
 
 
+class Fetcher(Protocol):
+    """What storing needs of a connection: asyncpg's `fetch` and `fetchrow`."""
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]: ...
+
+    async def fetchrow(self, query: str, *args: Any) -> Any: ...
+
+
 @contextlib.contextmanager
 def _refusals(jobs: Sequence[NewJob]) -> Iterator[None]:
-    """Turn what PostgreSQL refuses to store of `jobs` into the typed errors of the API."""
+    """Turn what PostgreSQL refuses to store of `jobs` into the typed errors of the API.
+
+    Errors are told apart by SQLSTATE, which asyncpg's and psycopg's (a caller's connection,
+    see psycopg_caller.py) both carry.
+    """
     try:
         yield
-    except asyncpg.UniqueViolationError as exc:
-        # The id is the one unique column a conflict is not resolved on. The detail names it
-        # as "(id)=(<id>)" in every server language; ids cannot hold parentheses.
-        taken = re.search(r"\(id\)=\((.*?)\)", exc.detail or "")
-        raise JobExistsError(taken.group(1) if taken else jobs[0].id) from None
-    except asyncpg.DataError as exc:
-        raise InvalidPayloadError(f"PostgreSQL refused a payload: {exc}") from None
-    except asyncpg.CheckViolationError as exc:
-        raise InvalidOptionError(f"PostgreSQL refused a job: {exc}") from None
+    except Exception as exc:
+        state: str = getattr(exc, "sqlstate", None) or ""
+        if state == asyncpg.UniqueViolationError.sqlstate:
+            # The id is the one unique column a conflict is not resolved on. The detail names
+            # it as "(id)=(<id>)" in every server language; ids cannot hold parentheses.
+            detail = getattr(exc, "detail", None) or getattr(
+                getattr(exc, "diag", None), "message_detail", None
+            )
+            taken = re.search(r"\(id\)=\((.*?)\)", detail or "")
+            raise JobExistsError(taken.group(1) if taken else jobs[0].id) from None
+        if state.startswith(asyncpg.DataError.sqlstate[:2]):  # class 22, data exception
+            raise InvalidPayloadError(f"PostgreSQL refused a payload: {exc}") from None
+        if state == asyncpg.CheckViolationError.sqlstate:
+            raise InvalidOptionError(f"PostgreSQL refused a job: {exc}") from None
+        raise
 
 
 async def insert(
-    conn: Connection,
+    conn: Fetcher,
     sql: Mapping[str, str],
     channel: str,
     jobs: Sequence[NewJob],
@@ -103,7 +121,7 @@ async def insert(
 
 
 async def _insert_one(
-    conn: Connection, sql: Mapping[str, str], channel: str, job: NewJob, notify: Sequence[str]
+    conn: Fetcher, sql: Mapping[str, str], channel: str, job: NewJob, notify: Sequence[str]
 ) -> Job:
     """The common enqueue (one job, no unique key) in a statement that is cheaper to run."""
     with _refusals([job]):

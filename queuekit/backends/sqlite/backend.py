@@ -14,8 +14,14 @@ from typing import Any, Self
 import aiosqlite
 import anyio
 
-from ...backend import Backend, Batch, JobFilter, new_lease_token
-from ...errors import BackendUnavailableError, InvalidOptionError, JobExistsError, JobRunningError
+from ...backend import Batch, FencedBackend, JobFilter, TransactionalBackend, new_lease_token
+from ...errors import (
+    BackendUnavailableError,
+    InvalidConnectionError,
+    InvalidOptionError,
+    JobExistsError,
+    JobRunningError,
+)
 from ...job import Attempt, Job, JobPage, JobStatus, NewJob
 from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..batching import BatchedFinishes, Finish, FinishBatcher
@@ -23,6 +29,7 @@ from ..guards import require_open, unavailable_on
 from ..rows import counts_from_rows, job_from_row
 from ..sqlfiles import load_migrations, load_queries
 from ..url_options import options_of_url
+from .callers import caller_connection, rows_by_name
 from .url import parse_url
 
 NOW = "((julianday('now') - 2440587.5) * 86400.0)"
@@ -42,7 +49,7 @@ CHANGE_POLL_SECONDS = 0.01
 across processes; `PRAGMA data_version` is a read of shared memory, so looking is cheap)."""
 
 
-class SQLiteBackend(BatchedFinishes, Backend):
+class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
     """Jobs in one SQLite table; WAL mode, writes under `BEGIN IMMEDIATE`, time from SQLite.
 
     Wake-ups reach waiters in this process at once; other processes notice new work at their
@@ -64,6 +71,8 @@ class SQLiteBackend(BatchedFinishes, Backend):
         self._guard = partial(unavailable_on, (sqlite3.OperationalError,), f"SQLite at {path!r}")
         """Reports a locked, unreadable or full database as the backend being unavailable."""
         self._db: aiosqlite.Connection | None = None
+        self._file: str | None = None
+        """The database's file as SQLite names it, asked once, to check callers' connections."""
         # One connection serves every task of this process; transactions must not interleave.
         self._lock = asyncio.Lock()
         self._work = asyncio.Condition()
@@ -177,6 +186,15 @@ class SQLiteBackend(BatchedFinishes, Backend):
         await self._notify_work()
         return stored
 
+    async def enqueue_in_transaction(self, connection: object, jobs: Sequence[NewJob]) -> list[Job]:
+        """Enqueue on the caller's aiosqlite connection to this database file, inside its open
+        transaction: the jobs exist only if it commits, and waiters see the commit."""
+        if self._file is None:
+            self._file = str((await self._read("database_file", {}))[0]["file"])
+        db = await caller_connection(connection, SQL["database_file"], self._file)
+        with self._guard():
+            return [await self._insert(db, job) for job in jobs]
+
     async def _insert(self, db: aiosqlite.Connection, new: NewJob) -> Job:
         params = {
             "id": new.id,
@@ -190,9 +208,9 @@ class SQLiteBackend(BatchedFinishes, Backend):
             "unique_key": new.unique_key,
             "headers": new.headers_json,
         }
-        rows = list(await db.execute_fetchall(SQL["insert"], params))
+        rows = await rows_by_name(db, SQL["insert"], params)
         if not rows and new.unique_key is not None:
-            rows = list(await db.execute_fetchall(SQL["live_unique"], params))
+            rows = await rows_by_name(db, SQL["live_unique"], params)
         if not rows:
             raise JobExistsError(new.id)
         return job_from_row(rows[0])
@@ -246,6 +264,37 @@ class SQLiteBackend(BatchedFinishes, Backend):
             op.future.set_result(status)
         if any(status in (JobStatus.PENDING, JobStatus.FAILED) for status in statuses):
             await self._notify_work()
+
+    @asynccontextmanager
+    async def transaction(self, connection: object) -> AsyncIterator[None]:
+        """A write transaction on the caller's aiosqlite connection, for
+        `JobContext.transaction`; `BEGIN IMMEDIATE`, as this backend's own writes."""
+        if not isinstance(connection, aiosqlite.Connection):
+            raise InvalidConnectionError(
+                f"transaction() takes an aiosqlite connection, not {type(connection).__name__}"
+            )
+        if connection.in_transaction:
+            raise InvalidConnectionError(
+                "transaction() opens its own transaction: the connection is in one already"
+            )
+        self._connection()
+        # Unguarded: errors on the caller's connection are theirs, as they are in the block.
+        await connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await connection.rollback()
+            raise
+        await connection.commit()
+
+    async def complete_in_transaction(
+        self, connection: object, attempt: Attempt, result_json: str | None
+    ) -> bool:
+        assert isinstance(connection, aiosqlite.Connection)
+        params = {"id": attempt.job_id, "lease_token": attempt.token, "result": result_json}
+        with self._guard():
+            rows = list(await connection.execute_fetchall(SQL["complete"], params))
+        return bool(rows)
 
     async def rescue(self) -> int:
         rescued = await self._change("rescue", {})

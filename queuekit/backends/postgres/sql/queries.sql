@@ -91,6 +91,13 @@ SELECT inserted.*,
        CASE WHEN $11::boolean THEN (SELECT count(pg_notify($10::text, 'w:' || $2))) END AS notified
 FROM inserted
 
+-- name: connection_identity
+-- Where a caller's connection (`connection=`) points: its database, and whether it sees this
+-- backend's jobs table. No parameters, so it runs unchanged through any driver. `json_probe`
+-- comes back as the text 'null' unless the connection decodes json (SQLAlchemy's does).
+SELECT current_database() AS database, to_regclass('{jobs}') IS NOT NULL AS has_jobs,
+       'null'::json AS json_probe
+
 -- name: live_unique
 SELECT j.*
 FROM {jobs} AS j
@@ -231,6 +238,19 @@ SELECT u.id, u.lease_token, u.status, u.queue,
               FROM updated WHERE status IN ('completed', 'dead')
               HAVING count(*) > 0) AS o) AS notified
 FROM updated AS u
+
+-- name: complete_in_transaction
+-- One completion on the caller's connection, inside their transaction: $1 job id, $2 lease
+-- token, $3 result (JSON text), $4 the channel. Fenced as `finish` is; no row when the attempt
+-- no longer holds the job. The outcome notification is delivered only if the caller commits.
+WITH completed AS (
+    UPDATE {jobs}
+    SET status = 'completed', finished_at = now(), result = $3::text::json,
+        lease_expires_at = NULL
+    WHERE id = $1 AND lease_token = $2 AND status = 'running'
+    RETURNING id
+)
+SELECT id, pg_notify($4::text, 'o:' || id) IS NULL AS notified FROM completed
 
 -- name: rescue
 -- The rule of Backend.rescue (backend.py): failed and claimable now while attempts are left.

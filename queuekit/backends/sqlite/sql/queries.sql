@@ -92,6 +92,10 @@ SELECT min(scheduled_at) FROM queuekit_jobs
 WHERE status IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues))
   AND queue NOT IN (SELECT queue FROM queuekit_paused)
 
+-- name: database_file
+-- The main database's file, to tell whether a caller's connection (`connection=`) shares it.
+SELECT file FROM pragma_database_list WHERE name = 'main'
+
 -- name: data_version
 -- Changes whenever another connection (another process) commits to the database.
 PRAGMA data_version
