@@ -366,18 +366,9 @@ class PostgresBackend(BatchedFinishes, Repairs, TransactionalBackend, FencedBack
                 [op.seconds for op in batch],
                 self.channel,
             )
-        except asyncpg.PostgresError as exc:
-            if len(batch) > 1:
-                # One bad call (say, a result that is not JSON) must not fail the others.
-                for op in batch:
-                    await self._write_finishes([op])
-                return
-            error: Exception = exc
-            if isinstance(exc, asyncpg.DataError):
-                error = InvalidPayloadError(f"PostgreSQL refused a result: {exc}")
-            if not batch[0].future.done():
-                batch[0].future.set_exception(error)
-            return
+        except asyncpg.DataError as exc:
+            # The batcher writes the batch's other calls without the one refused (FinishBatcher).
+            raise InvalidPayloadError(f"PostgreSQL refused a result: {exc}") from exc
         outcomes = {(row["id"], row["lease_token"]): row for row in rows}
         work: set[str] = set()
         finished: list[str] = []
