@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from queuekit import Backend, Job, Queue, Schedule
+import anyio
+
+from queuekit import Backend, Job, Queue, Schedule, Scheduler
+from queuekit.testing import ManualClock
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -54,3 +58,44 @@ async def complete_all(backend: Backend, queue: str = "default") -> int:
             assert await backend.complete(job.attempt)
             done += 1
     return done
+
+
+async def race(
+    make: Callable[[], Backend],
+    schedule: Schedule,
+    clocks: list[ManualClock],
+    *,
+    period: float,
+    steps: int,
+) -> tuple[list[Scheduler], list[Job]]:
+    """One scheduler per clock, each with its own client of one store, for `steps` periods.
+
+    At each step every scheduler waits for its clock, the jobs fired so far are completed,
+    and every clock moves on `period` seconds at the same instant, so the schedulers race.
+    Returns the schedulers and every job stored.
+    """
+    queues = [Queue(make()) for _ in clocks]
+    schedulers = [
+        Scheduler(queue, [schedule], clock=clock)
+        for queue, clock in zip(queues, clocks, strict=True)
+    ]
+    async with queues[0]:
+        for queue in queues[1:]:
+            await queue.open()
+        try:
+            async with anyio.create_task_group() as group:
+                for scheduler in schedulers:
+                    group.start_soon(scheduler.run)
+                for _ in range(steps):
+                    for clock in clocks:
+                        await clock.wait_for_sleepers(1)
+                    await complete_all(queues[0].backend)
+                    for clock in clocks:
+                        clock.advance(period)
+                for clock in clocks:
+                    await clock.wait_for_sleepers(1)
+                group.cancel_scope.cancel()
+            return schedulers, await all_jobs(queues[0])
+        finally:
+            for queue in queues[1:]:
+                await queue.close()

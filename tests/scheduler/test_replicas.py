@@ -18,7 +18,7 @@ from queuekit.testing import ManualClock
 from ..setups import BackendSetup
 from ..waiting import eventually
 from . import process_scheduler
-from .helpers import all_jobs, assert_consecutive, at, complete_all, fired_slots
+from .helpers import all_jobs, assert_consecutive, at, fired_slots, race
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPLETED = queuekit.JobStatus.COMPLETED
@@ -34,31 +34,7 @@ async def test_five_schedulers_with_skewed_clocks_fire_each_slot_once(
     steps = 30
     schedule = Schedule.every(period).job("tick")
     clocks = [ManualClock(at(1 - period * (i // 2))) for i in range(REPLICAS)]
-    queues = [Queue(backend_setup.make()) for _ in range(REPLICAS)]
-    schedulers = [
-        Scheduler(queue, [schedule], clock=clock)
-        for queue, clock in zip(queues, clocks, strict=True)
-    ]
-    async with queues[0]:
-        for queue in queues[1:]:
-            await queue.open()
-        try:
-            async with anyio.create_task_group() as group:
-                for scheduler in schedulers:
-                    group.start_soon(scheduler.run)
-                for _ in range(steps):
-                    for clock in clocks:
-                        await clock.wait_for_sleepers(1)
-                    await complete_all(queues[0].backend)
-                    for clock in clocks:
-                        clock.advance(period)
-                for clock in clocks:
-                    await clock.wait_for_sleepers(1)
-                group.cancel_scope.cancel()
-            jobs = await all_jobs(queues[0])
-        finally:
-            for queue in queues[1:]:
-                await queue.close()
+    schedulers, jobs = await race(backend_setup.make, schedule, clocks, period=period, steps=steps)
 
     slots = fired_slots(schedule, jobs)
     assert slots == [at(period * n) for n in range(-2, steps + 1)]
