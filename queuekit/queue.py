@@ -24,7 +24,13 @@ from .job import JSON, TERMINAL_STATUSES, Job, JobPage, JobStatus, NewJob
 from .middleware import CallEnqueue, EnqueueMiddleware, chain_enqueue, default_enqueue_middleware
 from .options import EnqueueOptions, new_job
 from .stats import QueueStats
-from .validation import DEFAULT_MAX_PAYLOAD_BYTES, check_job_id, check_name, check_seconds
+from .validation import (
+    CURSOR_PATTERN,
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    check_job_id,
+    check_name,
+    check_seconds,
+)
 
 BACKENDS_BY_SCHEME = {
     "memory": "queuekit.backends.memory:MemoryBackend",
@@ -235,7 +241,9 @@ class Queue:
             check_name(type, "task type")
         if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidOptionError(f"limit must be from 1 to {MAX_PAGE_SIZE}")
-        if cursor is not None and not (cursor.isdecimal() and int(cursor) < 2**63):
+        if cursor is not None and not (
+            isinstance(cursor, str) and CURSOR_PATTERN.fullmatch(cursor)
+        ):
             raise InvalidOptionError(f"bad cursor {cursor!r}: pass a page's next_cursor back")
         return await self.backend.list_jobs(
             queue=queue, status=_status(status), type=type, limit=limit, cursor=cursor

@@ -13,6 +13,8 @@ from .errors import InvalidNameError, InvalidOptionError, InvalidPayloadError, P
 from .job import JSON, Priority
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+CURSOR_PATTERN = re.compile(r"[0-9]{1,18}")
+"""A page's `next_cursor`: a job's position in enqueue order, which 18 digits hold below 2**63."""
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 MIN_PRIORITY, MAX_PRIORITY = 0, 1000
 MAX_ATTEMPTS_LIMIT = 1000

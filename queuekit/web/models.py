@@ -26,7 +26,7 @@ from pydantic.config import JsonDict
 from ..job import JobStatus
 from ..options import OPTIONS, Option
 from ..queue import CANCELLABLE, DELETABLE, MAX_PAGE_SIZE, REPLAYABLE
-from ..validation import NAME_PATTERN
+from ..validation import CURSOR_PATTERN, NAME_PATTERN
 
 MAX_BULK_JOBS = 1000
 DEFAULT_PAGE_SIZE = 50
@@ -106,9 +106,10 @@ class JobQuery(BaseModel):
     status: JobStatus | None = None
     type: Name | None = None
     limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    # Cursors are job sequence numbers below 2**63 (`Queue.list_jobs`); 18 digits say it simply.
     cursor: str | None = Field(
-        None, pattern=r"^[0-9]{1,18}$", description="The next_cursor of the previous page."
+        None,
+        pattern=f"^{CURSOR_PATTERN.pattern}$",
+        description="The next_cursor of the previous page.",
     )
 
 
