@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
@@ -30,6 +31,7 @@ from ..conformance import (
     test_validation,
 )
 from ..setups import BackendSetup, with_url_options
+from ..waiting import eventually
 from .server import LocalCluster, new_prefix
 from .test_scripts import check_enqueue
 
@@ -114,6 +116,45 @@ async def test_queues_on_several_nodes_work_as_one(
             await anyio.sleep(0.05)
             await queue.enqueue("t", queue=names[-1])
         assert anyio.current_time() - started < 30, "woken by the enqueue, not the timeout"
+
+
+async def test_a_lost_connection_wakes_a_wait_across_nodes(
+    cluster: LocalCluster, cluster_setup: BackendSetup
+) -> None:
+    """A pop that loses its connection is a wake-up: the caller looks again, as after any."""
+    assert cluster_setup.url is not None
+    backend = RedisBackend(cluster_setup.url, strict_keys=True)
+    queue = queuekit.Queue(backend)
+    names = [f"q{n}" for n in range(8)]
+    controls = [Redis(port=server.port, decode_responses=True) for server in cluster.servers]
+
+    async def blocked_pops() -> list[tuple[Redis, str]]:
+        """(node, client id) of each connection blocked in a pop."""
+        return [
+            (control, client["id"])
+            for control in controls
+            for client in await control.client_list()
+            if "b" in client["flags"]
+        ]
+
+    async def all_blocked() -> bool:
+        return len(await blocked_pops()) == len(names)
+
+    try:
+        async with queue:
+            started = anyio.current_time()
+            async with anyio.create_task_group() as group:
+                group.start_soon(backend.wait_for_work, names, 60.0)
+                await eventually(all_blocked, "one pop per queue blocks")
+                for control, client_id in await blocked_pops():
+                    await control.client_kill_filter(_id=client_id)
+            assert anyio.current_time() - started < 30, "woken by the lost connections"
+            await queue.enqueue("t", {"after": "the kill"}, queue=names[0])
+            claimed = await backend.claim({names[0]: 1}, limit=1, lease=30, worker_id="w")
+            assert [job.payload for job in claimed] == [{"after": "the kill"}]
+    finally:
+        for control in controls:
+            await control.aclose()
 
 
 async def test_a_cluster_enqueue_reserves_then_stores(

@@ -116,8 +116,11 @@ class RedisCalls:
         """Connect, check the server answers, and load the scripts."""
         self._clients = clients = self._connect()
         with self.guard():
-            if isinstance(clients.client, RedisCluster):
-                await clients.client.initialize()
+            # A Cluster client learns the topology before its first commands: redis-py closes
+            # the connections of commands that race its first refresh (a pop would wake at once).
+            for client in {id(c): c for c in (clients.client, clients.blocking)}.values():
+                if isinstance(client, RedisCluster):
+                    await client.initialize()
             await clients.client.ping()
         await self._warn_about_eviction()
         await self._load_scripts()
@@ -301,9 +304,21 @@ class RedisCalls:
                         pop.cancel()
                     await asyncio.gather(*pops, return_exceptions=True)
                 for pop in done:
-                    pop.result()
+                    _raise_unless_lost(pop)
         if scope.cancelled_caught:
             raise BackendUnavailableError("Redis did not answer a blocking pop in time")
+
+
+def _raise_unless_lost(pop: asyncio.Future[Any]) -> None:
+    """Raise a Cluster pop's error, unless it is a lost connection: that counts as a wake-up.
+
+    redis-py's Cluster client disconnects a node's idle connections when one of its commands
+    loses the connection, and a pop racing beside it can be handed one of those (its write then
+    finds the socket closed). Waking early is always safe: the caller looks for work again, and
+    the claim that follows reports a node that is really gone.
+    """
+    if not isinstance(pop.exception(), rx.ConnectionError):
+        pop.result()
 
 
 def _check_replicated(reply: Any, wanted: int) -> None:
