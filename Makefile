@@ -38,6 +38,7 @@ bench-venvs: $(BENCH_VENVS)
 # queuekit and its peers on the local PostgreSQL and Redis, in one run; results in benchmarks/results/.
 bench: bench-venvs
 	.bench/queuekit/bin/python -m benchmarks.run
+	.bench/queuekit/bin/python -m benchmarks.limits_cost
 
 bench-quick: bench-venvs
 	.bench/queuekit/bin/python -m benchmarks.run --quick

@@ -22,6 +22,7 @@ from .errors import (
     ValidationError,
 )
 from .job import Attempt, Job, JobPage, JobStatus, NewJob, Priority
+from .limits import Limits, LimitUsage, RateLimited
 from .options import EnqueueOptions, new_job
 from .queue import Queue, connect
 from .retry import Discard, Exponential, Fixed, Retry, RetryPolicy
@@ -54,6 +55,8 @@ __all__ = [
     "JobRunningError",
     "JobStatus",
     "LeaseLostError",
+    "LimitUsage",
+    "Limits",
     "Missed",
     "NewJob",
     "Outcome",
@@ -64,6 +67,7 @@ __all__ = [
     "Queue",
     "QueueKitError",
     "QueueStats",
+    "RateLimited",
     "Retry",
     "RetryPolicy",
     "Schedule",

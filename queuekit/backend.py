@@ -12,6 +12,7 @@ from typing import Self
 import anyio
 
 from .job import TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
+from .limits import Limits, LimitUsage
 from .stats import QueueCounts
 
 OUTCOME_POLL_SECONDS = 0.05
@@ -197,6 +198,31 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def paused_queues(self) -> set[str]:
         """The names of the paused queues."""
+
+    # Flow control (the rule every claim applies is `queuekit.backends.flow.choose`)
+
+    @abc.abstractmethod
+    async def set_limits(self, queue: str, limits: Limits | None) -> None:
+        """Store the queue's limits (None removes them); every claim from then on applies them.
+
+        A queue with limits is claimed under them inside `claim`'s own atomic step, so they
+        hold across every process. Its running jobs count until they stop running, or until
+        the rescuer takes back an expired lease.
+        """
+
+    @abc.abstractmethod
+    async def get_limits(self) -> dict[str, Limits]:
+        """Every queue's limits, by queue name."""
+
+    @abc.abstractmethod
+    async def hold(self, queue: str, key: str | None, seconds: float) -> None:
+        """Claim no job of `key` in `queue` (with None, none of the queue) for `seconds` from
+        the backend's now; a hold that ends later already stays as it is. A hold applies to
+        a queue without limits too (and gives it none: `get_limits` does not list it)."""
+
+    @abc.abstractmethod
+    async def limit_usage(self, queue: str) -> LimitUsage:
+        """How much of the queue's limits is in use now."""
 
     @abc.abstractmethod
     async def stats(self, queue: str) -> QueueCounts:

@@ -75,6 +75,8 @@ class Job:
     """The worker that claimed the job last; kept after that attempt ends, cleared by replay."""
     last_error: str | None = None
     unique_key: str | None = None
+    limit_key: str | None = None
+    """The key the queue's per-key limits count this job under (a tenant, an account)."""
     result: JSON = None
     headers: dict[str, str] = field(default_factory=dict)
     """Text metadata beside the payload, such as the enqueuer's trace context; a handler gets
@@ -106,6 +108,7 @@ class NewJob:
     """An absolute time instead of `delay`."""
     unique_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    limit_key: str | None = None
 
     @property
     def headers_json(self) -> str | None:

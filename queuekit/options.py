@@ -28,6 +28,7 @@ from .validation import (
     check_delay,
     check_headers,
     check_job_id,
+    check_limit_key,
     check_max_attempts,
     check_name,
     check_priority,
@@ -48,6 +49,7 @@ class EnqueueOptions(TypedDict, total=False):
     unique_key: str | None
     max_attempts: int
     headers: Mapping[str, str] | None
+    limit_key: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,15 @@ OPTIONS: tuple[Option, ...] = (
         check_headers,
         "String metadata beside the payload: non-empty keys, at most 8 KiB as JSON.",
     ),
+    Option(
+        "limit_key",
+        str,
+        None,
+        check_limit_key,
+        "The key the queue's per-key limits count it under (a tenant, an account, an order).",
+        min_length=1,
+        max_length=MAX_UNIQUE_KEY_LENGTH,
+    ),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -186,6 +197,7 @@ def new_job(
         run_at=checked["run_at"],
         unique_key=checked["unique_key"],
         headers=checked["headers"] or {},
+        limit_key=checked["limit_key"],
     )
 
 

@@ -21,13 +21,16 @@ from .errors import (
     PayloadTooLargeError,
 )
 from .job import JSON, TERMINAL_STATUSES, Job, JobPage, JobStatus, NewJob
+from .limits import Limits, LimitUsage
 from .middleware import CallEnqueue, EnqueueMiddleware, chain_enqueue, default_enqueue_middleware
 from .options import EnqueueOptions, new_job
 from .stats import QueueStats
 from .validation import (
     CURSOR_PATTERN,
     DEFAULT_MAX_PAYLOAD_BYTES,
+    check_delay,
     check_job_id,
+    check_limit_key,
     check_name,
     check_seconds,
 )
@@ -269,6 +272,32 @@ class Queue:
 
     async def paused_queues(self) -> set[str]:
         return await self.backend.paused_queues()
+
+    # Flow control
+
+    async def set_limits(self, queue: str, limits: Limits | None) -> None:
+        """Limit how much of `queue` runs and starts, across every worker on every host (see
+        `Limits`); None removes the limits. Running workers apply them from their next claim."""
+        if limits is not None and not isinstance(limits, Limits):
+            raise InvalidOptionError("limits must be a queuekit.Limits or None")
+        await self.backend.set_limits(check_name(queue), limits)
+
+    async def limits(self) -> dict[str, Limits]:
+        """Every queue's limits, by queue name."""
+        return await self.backend.get_limits()
+
+    async def limit_usage(self, queue: str = "default") -> LimitUsage:
+        """How much of `queue`'s limits is in use now."""
+        return await self.backend.limit_usage(check_name(queue))
+
+    async def hold(self, queue: str, seconds: float | timedelta, *, key: str | None = None) -> None:
+        """Let no worker start a job of `queue` (only those of `key`, if given) for `seconds`,
+        as a handler's `RateLimited` does; a longer hold already in place stays."""
+        await self.backend.hold(
+            check_name(queue),
+            None if key is None else check_limit_key(key),
+            check_delay(seconds, "a hold"),
+        )
 
     # Repairing
 

@@ -12,6 +12,7 @@ import anyio
 
 from .errors import BackendUnavailableError, QueueKitError
 from .job import Job
+from .limits import RateLimited
 from .outcomes import Outcome, describe, storable
 from .queue import Queue
 from .retry import Exponential, next_retry
@@ -124,6 +125,15 @@ class Recorder:
             self._refused(running, "failure", log)
             return Outcome.LOST
         return Outcome.of(status)
+
+    async def hold(self, running: RunningJob, limited: RateLimited, log: Log) -> None:
+        """Hold the job's key (or its queue) for the whole fleet, as `RateLimited` asks."""
+        job = running.job
+        key = None if limited.whole_queue else job.limit_key
+        try:
+            await self.queue.backend.hold(job.queue, key, limited.after)
+        except Exception:
+            log.exception("could not hold the %s; the job is snoozed all the same", key or "queue")
 
     async def snooze(
         self,

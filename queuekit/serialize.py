@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from .job import Job
+from .limits import LimitUsage
 from .stats import QueueStats
 
 
@@ -32,6 +34,7 @@ def job_dict(job: Job) -> dict[str, Any]:
         "worker_id": job.worker_id,
         "last_error": job.last_error,
         "unique_key": job.unique_key,
+        "limit_key": job.limit_key,
         "result": job.result,
         "headers": job.headers,
     }
@@ -54,4 +57,18 @@ def stats_dict(stats: QueueStats) -> dict[str, Any]:
         "oldest_ready_age": stats.oldest_ready_age,
         "success_rate": stats.success_rate,
         "health": stats.health,
+    }
+
+
+def usage_dict(queue: str, usage: LimitUsage) -> dict[str, Any]:
+    """A queue's limits and how much of them is in use; times as ISO 8601 strings (UTC)."""
+    return {
+        "queue": queue,
+        "limits": None if usage.limits is None else asdict(usage.limits),
+        "running": usage.running,
+        "started_in_window": usage.started_in_window,
+        "window_ends_at": _time(usage.window_ends_at),
+        "held_until": _time(usage.held_until),
+        "held_keys": {key: until.isoformat() for key, until in usage.held_keys.items()},
+        "running_by_key": dict(usage.running_by_key),
     }

@@ -34,6 +34,9 @@ class Task(Generic[P, R]):
     timeout: float | None = None
     """Seconds an attempt may run before it fails with `TimeoutError`; None for no limit."""
     retry: RetryPolicy = DEFAULT_RETRY
+    limit_key: str | None = None
+    """The handler argument whose value (as text) is each job's `limit_key`, the key its
+    queue's per-key `Limits` count it under; `with_options(limit_key=...)` wins over it."""
     options: EnqueueOptions = field(default_factory=EnqueueOptions)
     """Per-job options from `with_options`; `queue`, `priority`, `max_attempts` win over the
     task's own."""
@@ -83,6 +86,8 @@ class Task(Generic[P, R]):
         }
         codec = codec_for(self.name, self.function)
         arguments = bound.arguments
+        if self.limit_key is not None and arguments.get(self.limit_key) is not None:
+            options.setdefault("limit_key", str(arguments[self.limit_key]))
         payload = dict(arguments) if codec is None else codec.encode_arguments(arguments)
         return await queue.enqueue(self.name, payload, connection=connection, **options)
 
@@ -148,6 +153,7 @@ class Tasks:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         timeout: float | timedelta | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        limit_key: str | None = None,
     ) -> _Register:
         """Register a function as a task, by default under its own name."""
         return _Register(
@@ -163,6 +169,7 @@ class Tasks:
                 if timeout is None
                 else check_seconds(timeout, "timeout", allow_zero=False),
                 retry=retry,
+                limit_key=limit_key,
                 registry=self,
             ),
         )
@@ -203,5 +210,8 @@ class _Register:
 
     def __call__(self, function: Callable[P, Any]) -> Task[P, Any]:
         task_name = check_name(self.name or function.__name__, "task name")
+        key = self.settings.limit_key
+        if key is not None and key not in inspect.signature(function).parameters:
+            raise InvalidOptionError(f"limit_key {key!r} is not an argument of {task_name!r}")
         task = cast(Task[P, Any], replace(self.settings, name=task_name, function=function))
         return self.tasks._add(task)

@@ -163,12 +163,21 @@ def check_unique_key(value: object) -> str:
 
     NUL and lone surrogates are refused: no backend can store them as text.
     """
+    return _check_key(value, "unique_key")
+
+
+def check_limit_key(value: object) -> str:
+    """Return `value` if it is a storable key, as `check_unique_key` says."""
+    return _check_key(value, "limit_key")
+
+
+def _check_key(value: object, name: str) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_UNIQUE_KEY_LENGTH:
         raise InvalidOptionError(
-            f"unique_key must be a string of 1 to {MAX_UNIQUE_KEY_LENGTH} characters"
+            f"{name} must be a string of 1 to {MAX_UNIQUE_KEY_LENGTH} characters"
         )
     if "\x00" in value or (not value.isascii() and _has_lone_surrogate(value)):
-        raise InvalidOptionError(f"unique_key {value!r} holds NUL or a lone surrogate")
+        raise InvalidOptionError(f"{name} {value!r} holds NUL or a lone surrogate")
     return value
 
 
@@ -180,11 +189,11 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
-def check_delay(value: object) -> float:
+def check_delay(value: object, what: str = "delay") -> float:
     """Return a delay (seconds or a `timedelta`) as seconds, at most `MAX_DELAY_SECONDS`."""
-    seconds = check_seconds(value, "delay")
+    seconds = check_seconds(value, what)
     if seconds > MAX_DELAY_SECONDS:
-        raise InvalidOptionError(f"delay {value!r} is over 100 years")
+        raise InvalidOptionError(f"{what} {value!r} is over 100 years")
     return seconds
 
 

@@ -22,6 +22,7 @@ from anyio.abc import TaskGroup
 from .context import JobContext, _current
 from .errors import BackendUnavailableError, InvalidOptionError
 from .job import Attempt
+from .limits import RateLimited
 from .middleware import JobMiddleware, chain_job, default_job_middleware
 from .outcomes import JobReport, Outcome, describe
 from .queue import Queue
@@ -425,6 +426,8 @@ class Worker:
             return Outcome.LOST, None
         if running.returned:
             return await self._recorder.snooze(running, 0.0, Outcome.RETURNED, log), None
+        if isinstance(failure, RateLimited):
+            await self._recorder.hold(running, failure, log)
         if isinstance(failure, Retry) and not failure.count_attempt:
             return await self._recorder.snooze(running, failure.after, Outcome.SNOOZED, log), None
         if isinstance(failure, Discard):

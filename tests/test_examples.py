@@ -35,6 +35,23 @@ def test_quickstart_processes_every_job(tmp_path: Path) -> None:
     assert int(images[1]) + int(images[2]) == 500
 
 
+def test_limits_example_keeps_to_its_limits(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "examples/limits.py", str(tmp_path / "jobs.db")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "api completed=40 dead=0" in run.stdout
+    peak = re.search(r"peak running at once: (\d+) \(limit 4\)", run.stdout)
+    per_tenant = re.search(r"peak running per tenant: (\d+) \(limit 2\)", run.stdout)
+    assert peak is not None and per_tenant is not None, run.stdout
+    assert 1 <= int(peak[1]) <= 4 and 1 <= int(per_tenant[1]) <= 2
+    assert "acme was held once and ran again: True" in run.stdout
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

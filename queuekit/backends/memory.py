@@ -6,13 +6,18 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from ..backend import Backend, Batch, JobFilter, new_lease_token
 from ..errors import JobExistsError, JobRunningError
 from ..job import CLAIMABLE_STATUSES, TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
+from ..limits import Limits, LimitUsage
 from ..retry import next_retry
-from ..stats import SUCCESS_WINDOW_SECONDS, QueueCounts
+from ..stats import QueueCounts
+from . import flow
+from .memory_counts import count_queue
+from .memory_flow import MemoryFlow
 from .rows import job_from_row
 from .waiters import KeyedWaiters, wait_at_most
 
@@ -50,6 +55,7 @@ class MemoryBackend(Backend):
         self._token = 0
         self._work_waiters = KeyedWaiters()
         self._outcome_waiters = KeyedWaiters()
+        self._flow = MemoryFlow()
 
     @classmethod
     def from_url(cls, url: str) -> MemoryBackend:
@@ -112,6 +118,7 @@ class MemoryBackend(Backend):
             "unique_key": new.unique_key,
             "result": None,
             "headers": new.headers_json,
+            "limit_key": new.limit_key,
             "lease_token": None,
             "token": 0,
         }
@@ -150,8 +157,22 @@ class MemoryBackend(Backend):
         }
         for queue in free:
             self._promote_due(queue, now)
-        lease_token = new_lease_token()
+        start = partial(
+            self._start, now=now, lease=lease, worker_id=worker_id, token=new_lease_token()
+        )
         claimed: list[Job] = []
+        for queue in [queue for queue in free if self._flow.applies(queue, now)]:
+            lane = self._lanes.get(queue)
+            count = min(free.pop(queue), limit - len(claimed))
+            if lane is None or count <= 0:
+                continue
+            candidates = [
+                flow.Candidate(job_id, self._jobs[job_id]["limit_key"], seq)
+                for *_, seq, token, job_id in sorted(lane.ready)
+                if self._is_current(job_id, token)
+            ]
+            chosen = self._flow.choose(queue, count, now, candidates, self._jobs.values())
+            claimed.extend(start(self._jobs[candidate.job_id]) for candidate in chosen)
         while len(claimed) < limit:
             heads = [
                 (lane.ready[0], queue)
@@ -163,18 +184,23 @@ class MemoryBackend(Backend):
             _, queue = min(heads)
             *_, job_id = heapq.heappop(self._lanes[queue].ready)
             free[queue] -= 1
-            record = self._jobs[job_id]
-            record.update(
-                status=JobStatus.RUNNING,
-                attempts=record["attempts"] + 1,
-                started_at=now,
-                lease_expires_at=now + lease,
-                worker_id=worker_id,
-                lease_token=lease_token,
-                token=0,
-            )
-            claimed.append(job_from_row(record))
+            claimed.append(start(self._jobs[job_id]))
         return claimed
+
+    def _start(
+        self, record: Record, *, now: float, lease: float, worker_id: str, token: str
+    ) -> Job:
+        """Claim the job of `record` (its stale ready entry is skipped from then on)."""
+        record.update(
+            status=JobStatus.RUNNING,
+            attempts=record["attempts"] + 1,
+            started_at=now,
+            lease_expires_at=now + lease,
+            worker_id=worker_id,
+            lease_token=token,
+            token=0,
+        )
+        return job_from_row(record)
 
     def _promote_due(self, queue: str, now: float) -> None:
         lane = self._lanes.get(queue)
@@ -240,6 +266,8 @@ class MemoryBackend(Backend):
         return JobStatus.FAILED
 
     def _finish(self, record: Record, status: JobStatus, now: float) -> None:
+        if record["queue"] in self._flow.limits:
+            self._work_waiters.wake([record["queue"]])  # a limited slot may have come free
         record.update(status=status, finished_at=now, lease_expires_at=None)
         if record["unique_key"] is not None:
             self._unique.pop((record["queue"], record["unique_key"]), None)
@@ -340,42 +368,26 @@ class MemoryBackend(Backend):
     async def paused_queues(self) -> set[str]:
         return set(self._paused)
 
+    # Flow control
+
+    async def set_limits(self, queue: str, limits: Limits | None) -> None:
+        if limits is None:
+            self._flow.limits.pop(queue, None)
+        else:
+            self._flow.limits[queue] = limits
+        self._work_waiters.wake([queue])
+
+    async def get_limits(self) -> dict[str, Limits]:
+        return dict(self._flow.limits)
+
+    async def hold(self, queue: str, key: str | None, seconds: float) -> None:
+        self._flow.hold(queue, key, self._now() + seconds)
+
+    async def limit_usage(self, queue: str) -> LimitUsage:
+        return self._flow.report(queue, self._now(), self._jobs.values())
+
     async def stats(self, queue: str) -> QueueCounts:
-        now = self._now()
-        counts = dict.fromkeys(JobStatus, 0)
-        scheduled = completed_recently = dead_recently = expired = 0
-        oldest: float | None = None
-        for record in self._jobs.values():
-            if record["queue"] != queue:
-                continue
-            status = record["status"]
-            counts[status] += 1
-            if status in CLAIMABLE_STATUSES:
-                if record["scheduled_at"] > now:
-                    scheduled += 1
-                elif oldest is None or record["scheduled_at"] < oldest:
-                    oldest = record["scheduled_at"]
-            elif status == JobStatus.RUNNING and record["lease_expires_at"] <= now:
-                expired += 1
-            elif (
-                record["finished_at"] is not None
-                and record["finished_at"] > now - SUCCESS_WINDOW_SECONDS
-            ):
-                completed_recently += status == JobStatus.COMPLETED
-                dead_recently += status == JobStatus.DEAD
-        return QueueCounts(
-            pending=counts[JobStatus.PENDING],
-            scheduled=scheduled,
-            running=counts[JobStatus.RUNNING],
-            completed=counts[JobStatus.COMPLETED],
-            failed=counts[JobStatus.FAILED],
-            dead=counts[JobStatus.DEAD],
-            cancelled=counts[JobStatus.CANCELLED],
-            oldest_ready_age=None if oldest is None else now - oldest,
-            completed_recently=completed_recently,
-            dead_recently=dead_recently,
-            expired_leases=expired,
-        )
+        return count_queue(self._jobs.values(), queue, self._now())
 
     async def cancel(self, job_id: str) -> Job | None:
         return self._on_job(job_id, self._cancel)

@@ -46,6 +46,7 @@ def job_from_row(row: Row) -> Job:
         worker_id=row["worker_id"],
         last_error=row["last_error"],
         unique_key=row["unique_key"],
+        limit_key=row["limit_key"],
         result=None if result is None else json.loads(result),
         headers={} if headers is None else json.loads(headers),
         lease_token=row["lease_token"],

@@ -14,6 +14,7 @@ import click
 
 from .enqueue import enqueue
 from .jobs import jobs
+from .limits import hold, limits
 from .migrate import migrate
 from .output import error_line
 from .queues import queues
@@ -47,10 +48,10 @@ class Main(click.Group):
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="queuekit")
 def main() -> None:
-    """queuekit: run workers, enqueue, inspect and repair jobs, pause queues, serve the API."""
+    """queuekit: run workers, enqueue, inspect and repair jobs, pause and limit queues, serve."""
 
 
-for command in (worker, enqueue, jobs, queues, stats, migrate, serve):
+for command in (worker, enqueue, jobs, queues, limits, hold, stats, migrate, serve):
     main.add_command(command)
 
 

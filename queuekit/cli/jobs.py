@@ -103,6 +103,7 @@ def show(job_id: str, url: str | None, as_json: bool) -> None:
     width = max(len(name) for name in fields)
     for name in ("id", "queue", "type", "status", "priority", "unique_key", "worker_id"):
         echo(f"{name:<{width}}  {fields[name] if fields[name] is not None else '-'}")
+    echo(f"{'limit_key':<{width}}  {job.limit_key or '-'}")
     echo(f"{'attempts':<{width}}  {job.attempts} of {job.max_attempts}")
     for name in ("created_at", "scheduled_at", "started_at", "finished_at", "lease_expires_at"):
         echo(f"{name:<{width}}  {fields[name] or '-'}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from functools import cache
 from typing import Any, TypeVar
 
@@ -26,9 +27,10 @@ from ..errors import (
     ValidationError,
 )
 from ..job import JobStatus, NewJob
+from ..limits import Limits
 from ..options import new_job
 from ..queue import REPLAYABLE, Queue
-from ..serialize import job_dict, stats_dict
+from ..serialize import job_dict, stats_dict, usage_dict
 from ..validation import NAME_PATTERN, check_name
 from . import models
 from .guards import json_error, read_body
@@ -191,6 +193,45 @@ async def resume(api: JobsApi, request: Request) -> Response:
     return JSONResponse(stats_dict(await api.queue.stats(name)))
 
 
+# Limits
+
+
+async def queue_limits(api: JobsApi, name: str) -> Response:
+    """The queue's limits and usage, times in ISO 8601 as in a job (as `queuekit limits`)."""
+    return JSONResponse(usage_dict(name, await api.queue.limit_usage(name)))
+
+
+async def all_limits(api: JobsApi, request: Request) -> Response:
+    every = await api.queue.limits()
+    return JSONResponse({"limits": {name: asdict(limits) for name, limits in every.items()}})
+
+
+async def get_limits(api: JobsApi, request: Request) -> Response:
+    return await queue_limits(api, check_name(request.path_params["name"]))
+
+
+async def set_limits(api: JobsApi, request: Request) -> Response:
+    name = check_name(request.path_params["name"])
+    limits = Limits(**(await api.body(request, models.NewLimits)).model_dump())
+    if limits.is_unlimited:
+        raise HTTPException(422, "body: give at least one limit (DELETE removes the limits)")
+    await api.queue.set_limits(name, limits)
+    return await queue_limits(api, name)
+
+
+async def clear_limits(api: JobsApi, request: Request) -> Response:
+    name = check_name(request.path_params["name"])
+    await api.queue.set_limits(name, None)
+    return await queue_limits(api, name)
+
+
+async def hold(api: JobsApi, request: Request) -> Response:
+    name = check_name(request.path_params["name"])
+    wanted = await api.body(request, models.Hold)
+    await api.queue.hold(name, wanted.seconds, key=wanted.key)
+    return await queue_limits(api, name)
+
+
 async def openapi(api: JobsApi, request: Request) -> Response:
     return JSONResponse(openapi_document())
 
@@ -311,6 +352,45 @@ ENDPOINTS = (
         "Let workers claim from the queue again",
         response=models.QueueStats,
         errors=(422,),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/limits",
+        all_limits,
+        "Every queue's limits",
+        response=models.AllLimits,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/queues/{name}/limits",
+        get_limits,
+        "A queue's limits and how much of them is in use",
+        response=models.QueueLimits,
+        errors=(422,),
+    ),
+    Endpoint(
+        "PUT",
+        "/v1/queues/{name}/limits",
+        set_limits,
+        "Replace the queue's limits; every worker applies them from its next claim",
+        body=models.NewLimits,
+        response=models.QueueLimits,
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/queues/{name}/limits",
+        clear_limits,
+        "Remove the queue's limits",
+        response=models.QueueLimits,
+        errors=(422,),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/queues/{name}/hold",
+        hold,
+        "Start no job of the queue, or of one limit_key, for some seconds",
+        body=models.Hold,
+        response=models.QueueLimits,
     ),
     Endpoint("GET", "/v1/openapi.json", openapi, "This document"),
 )

@@ -1,10 +1,11 @@
 """The dashboard's views: HTML pages over a `Queue`, rendered by Jinja2 templates (autoescaped).
 
-Pages: queues overview (counts, throughput sparkline, health, oldest ready job, paused), jobs by
-queue, status and type with paging, or by id; one job's detail. Actions (replay, cancel, delete,
-pause, resume, replay every dead job of a queue) are POSTed forms carrying the session's CSRF
-token; their outcome comes back as a flash message kept in the session, never in the URL.
-`static/dashboard.js` refreshes each page's `data-refresh` fragment every few seconds.
+Pages: queues overview (counts, throughput sparkline, health, oldest ready job, paused; a usage
+panel per queue with limits), jobs by queue, status and type with paging, or by id; one job's
+detail. Actions (replay, cancel, delete, pause, resume, replay every dead job of a queue) are
+POSTed forms carrying the session's CSRF token; their outcome comes back as a flash message kept
+in the session, never in the URL. `static/dashboard.js` refreshes each page's `data-refresh`
+fragment every few seconds.
 """
 
 from __future__ import annotations
@@ -144,11 +145,20 @@ class Dashboard:
             )
         return rows
 
+    async def limit_panels(self) -> list[dict[str, Any]]:
+        """Each limited queue's limits and usage, by queue name."""
+        limited = sorted(await self.queue.limits())
+        return [{"queue": name, "usage": await self.queue.limit_usage(name)} for name in limited]
+
+    async def overview_context(self) -> dict[str, Any]:
+        return {"rows": await self.queue_rows(), "panels": await self.limit_panels()}
+
     async def overview(self, request: Request) -> Response:
-        return self.render(request, "queues.html", title="Queues", rows=await self.queue_rows())
+        context = await self.overview_context()
+        return self.render(request, "queues.html", title="Queues", **context)
 
     async def overview_fragment(self, request: Request) -> Response:
-        return self.render(request, "_queues.html", rows=await self.queue_rows())
+        return self.render(request, "_queues.html", **await self.overview_context())
 
     # Jobs
 
@@ -205,6 +215,7 @@ class Dashboard:
             ("attempts", f"{job.attempts} of {job.max_attempts}"),
             ("priority", str(job.priority)),
             ("unique key", job.unique_key or ""),
+            ("limit key", job.limit_key or ""),
             ("worker", job.worker_id or ""),
             *((name.replace("_", " "), _time(getattr(job, name))) for name in times),
         ]
@@ -333,5 +344,11 @@ def _time(value: datetime | None) -> str:
     return "" if value is None else value.isoformat()
 
 
+def _moment(value: datetime | None) -> str:
+    """A time to the second, in the backend's UTC, as the CLI prints it."""
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 TEMPLATES.env.filters["short_json"] = _short
 TEMPLATES.env.filters["time"] = _time
+TEMPLATES.env.filters["moment"] = _moment

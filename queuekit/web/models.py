@@ -21,12 +21,13 @@ from pydantic import (
     Strict,
     create_model,
 )
-from pydantic.config import JsonDict
+from pydantic.config import JsonDict, JsonValue
 
 from ..job import JobStatus
+from ..limits import MAX_LIMIT, MAX_PERIOD_SECONDS, MIN_PERIOD_SECONDS
 from ..options import OPTIONS, Option
 from ..queue import CANCELLABLE, DELETABLE, MAX_PAGE_SIZE, REPLAYABLE
-from ..validation import CURSOR_PATTERN, NAME_PATTERN
+from ..validation import CURSOR_PATTERN, MAX_DELAY_SECONDS, MAX_UNIQUE_KEY_LENGTH, NAME_PATTERN
 
 MAX_BULK_JOBS = 1000
 DEFAULT_PAGE_SIZE = 50
@@ -150,6 +151,8 @@ class Job(BaseModel):
     worker_id: str | None
     last_error: str | None
     unique_key: str | None
+    limit_key: str | None = None
+    """The key the queue's per-key limits count the job under."""
     result: Any = None
     headers: dict[str, str]
 
@@ -202,3 +205,81 @@ class Error(BaseModel):
     """What went wrong, in one line."""
 
     error: str
+
+
+LimitCount = Annotated[int, Strict(), Field(ge=1, le=MAX_LIMIT), BeforeValidator(_integral)]
+_LIMIT_NAMES = ("concurrency", "per_key", "rate", "key_rate")
+_ONE_LIMIT: list[JsonValue] = [
+    {"required": [name], "properties": {name: {"type": "integer"}}} for name in _LIMIT_NAMES
+]
+_SOME_LIMIT: JsonDict = {
+    # The document's statement of the API's rule: a PUT sets at least one limit.
+    "anyOf": [*_ONE_LIMIT, {"required": ["ordered"], "properties": {"ordered": {"const": True}}}]
+}
+
+
+class Limits(BaseModel):
+    """A queue's limits (see `queuekit.Limits`); a limit left out or null is not applied."""
+
+    model_config = _STRICT
+    concurrency: LimitCount | None = Field(
+        None, description="At most this many of the queue's jobs run at once, on every host."
+    )
+    per_key: LimitCount | None = Field(
+        None, description="At most this many run at once per limit_key (keyless jobs: no limit)."
+    )
+    rate: LimitCount | None = Field(
+        None, description="At most this many start per `period` in the whole queue."
+    )
+    key_rate: LimitCount | None = Field(
+        None, description="At most this many start per `period` per limit_key."
+    )
+    period: Annotated[float, Strict()] = Field(
+        60.0,
+        ge=MIN_PERIOD_SECONDS,
+        le=MAX_PERIOD_SECONDS,
+        description="The rate window, in seconds.",
+    )
+    ordered: Annotated[bool, Strict()] = Field(
+        False, description="A key's jobs run one at a time, in enqueue order."
+    )
+
+
+class NewLimits(Limits):
+    """A queue's new limits, replacing any it has: at least one limit (DELETE removes them)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_SOME_LIMIT)
+
+
+class AllLimits(BaseModel):
+    """Every queue's limits, by queue name."""
+
+    limits: dict[str, Limits]
+
+
+class QueueLimits(BaseModel):
+    """A queue's limits (null: none) and how much of them is in use now; times ISO 8601 (UTC)."""
+
+    queue: str
+    limits: Limits | None
+    running: int = Field(description="The queue's running jobs, on every host.")
+    started_in_window: int = Field(description="Jobs started in the current rate window.")
+    window_ends_at: datetime | None = Field(
+        description="When the current rate window ends (null without a rate)."
+    )
+    held_until: datetime | None = Field(description="Until when the whole queue is held.")
+    held_keys: dict[str, datetime] = Field(description="The keys held now, and until when.")
+    running_by_key: dict[str, int] = Field(description="Running jobs of the busiest keys.")
+
+
+class Hold(BaseModel):
+    """Start no job of the queue (or only of `key`) for `seconds`; a longer hold stays."""
+
+    model_config = _STRICT
+    seconds: Annotated[float, Strict()] = Field(ge=0, le=MAX_DELAY_SECONDS)
+    key: Annotated[str, Strict()] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_UNIQUE_KEY_LENGTH,
+        description="Hold only the jobs of this limit_key.",
+    )

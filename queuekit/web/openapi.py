@@ -20,7 +20,7 @@ ERRORS = {
     400: "Malformed JSON",
     401: "Missing or wrong API key",
     403: "Refused: a cross-origin request, or `authenticate` said no",
-    404: "No such job",
+    404: "No such job, or a path that matches no route",
     409: "Conflict with the job's state",
     413: "Body too large",
     415: "The body is not `application/json`",
@@ -30,6 +30,8 @@ ERRORS = {
 }
 ANY_REQUEST_ERRORS = (401, 403, 429, 503)
 BODY_ERRORS = (400, 413, 415, 422)
+PARAMETER_ERRORS = (404,)
+"""A path parameter holding a newline matches no route (Starlette's routes never match one)."""
 PATH_PARAMETERS = {
     "job_id": {"type": "string"},
     "name": {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"},
@@ -40,7 +42,7 @@ PATH_PARAMETERS = {
 class Endpoint:
     """One operation: its route, handler, and what the document says about it."""
 
-    method: Literal["GET", "POST", "DELETE"]
+    method: Literal["GET", "POST", "PUT", "DELETE"]
     path: str
     handler: Callable[[Any, Request], Awaitable[Response]]
     """Called with the API's state object and the request."""
@@ -69,7 +71,15 @@ def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         body = endpoint.body is not None
-        codes = sorted({*endpoint.errors, *(BODY_ERRORS if body else ()), *ANY_REQUEST_ERRORS})
+        names = re.findall(r"{(\w+)}", endpoint.path)
+        codes = sorted(
+            {
+                *endpoint.errors,
+                *(BODY_ERRORS if body else ()),
+                *(PARAMETER_ERRORS if names else ()),
+                *ANY_REQUEST_ERRORS,
+            }
+        )
         success: dict[str, Any] = {"description": "Done"}
         if endpoint.response is not None:
             success = {
@@ -91,7 +101,7 @@ def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
         }
         parameters = [
             {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]}
-            for name in re.findall(r"{(\w+)}", endpoint.path)
+            for name in names
         ]
         if endpoint.query is not None:
             parameters += _query_parameters(endpoint.query)

@@ -16,22 +16,7 @@ from queuekit.backends.sqlite import SQLiteBackend
 from queuekit.errors import InvalidOptionError
 
 from ..conformance.helpers import claim_one
-
-KEY = "s3cret-key-for-tests"
-AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-def client_for(queue: Queue, **options: Any) -> httpx.AsyncClient:
-    app = create_app(queue, **options)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
-
-
-@pytest.fixture
-async def api(queue: Queue) -> AsyncIterator[httpx.AsyncClient]:
-    """The API on each of the four backends."""
-    async with client_for(queue, api_key=KEY) as client:
-        client.headers.update(AUTH)
-        yield client
+from .conftest import AUTH, KEY, client_for
 
 
 @pytest.fixture

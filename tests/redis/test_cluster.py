@@ -27,6 +27,7 @@ from ..conformance import (
     test_enqueue,
     test_inspection,
     test_leases,
+    test_limits,
     test_repair,
     test_validation,
 )
@@ -49,6 +50,7 @@ def _conformance_tests() -> Iterator[Any]:
         test_enqueue,
         test_inspection,
         test_leases,
+        test_limits,
         test_repair,
         test_validation,
     )

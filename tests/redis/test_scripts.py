@@ -74,6 +74,13 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     await queue.enqueue_many(queuekit.new_job("t", queue="d", delay=0.01) for _ in range(1001))
     await anyio.sleep(0.05)
     assert len(await backend.claim({"d": 2}, limit=2, lease=30, worker_id=WORKER)) == 2
+    # Flow control: limits (a queue becoming limited refills its keyless line), a hold, a
+    # limited claim, the usage.
+    await queue.enqueue_many(queuekit.new_job("t", queue="c", limit_key=k) for k in ("x", None))
+    await queue.set_limits("c", queuekit.Limits(concurrency=1))
+    await queue.hold("c", 60, key="k")
+    assert len(await backend.claim({"c": 2}, limit=2, lease=30, worker_id=WORKER)) == 1
+    assert (await queue.limit_usage("c")).running == 1
 
 
 async def test_every_script_call_stays_in_one_slot(

@@ -18,6 +18,7 @@ from queuekit import InvalidURLError
 from queuekit.backends.sqlfiles import load_migrations
 from queuekit.backends.sqlite import SQLiteBackend
 from queuekit.backends.sqlite import backend as sqlite_module
+from queuekit.backends.sqlite.queries import SQL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -263,7 +264,7 @@ async def test_listing_uses_an_index_without_sorting(
     path = tmp_path / "jobs.db"
     async with queuekit.connect(f"sqlite:///{path}"):
         pass
-    sql = sqlite_module.SQL["list"].replace("{filter}", filters)
+    sql = SQL["list"].replace("{filter}", filters)
     params = {"queue": "q", "status": "dead", "type": "t", "before": 10, "limit": 5}
     with closing(sqlite3.connect(path)) as db:
         plan = str(db.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall())

@@ -6,6 +6,7 @@
   once the batch has committed.
 - Idle waiters share one LISTEN connection per backend (listener.py), which reconnects by
   itself; with `poll_only` they poll instead. Behind PgBouncer (`pgbouncer=`) see pgbouncer.py.
+- A queue with limits is claimed in a transaction of its own that applies them (limited.py).
 
 See docs/postgres.md for URL options, the schema and operating advice.
 """
@@ -44,6 +45,7 @@ from .connections import (
 )
 from .debouncer import Debouncer
 from .inserts import insert
+from .limited import LimitedClaims
 from .listener import READY_WAIT, Listener
 from .migrations import apply_migrations
 from .options import describe, parse_url
@@ -58,7 +60,7 @@ POLL_ONLY_OUTCOME_SECONDS = 0.1
 """How often `wait_for_outcome` looks in poll-only mode."""
 
 
-class PostgresBackend(BatchedFinishes, Repairs, TransactionalBackend, FencedBackend):
+class PostgresBackend(BatchedFinishes, Repairs, LimitedClaims, TransactionalBackend, FencedBackend):
     """Jobs in one PostgreSQL table (asyncpg), following DESIGN.md.
 
     Give either a `dsn` (`postgresql://user@host:5432/db`; the backend owns its pool) or an
@@ -325,6 +327,30 @@ class PostgresBackend(BatchedFinishes, Repairs, TransactionalBackend, FencedBack
         lanes = [(queue, count) for queue, count in slots.items() if count > 0]
         if not lanes or limit <= 0:
             return []
+        limited = await self._limited_queues()
+        token = new_lease_token()
+        # The claim statement skips queues with limits whatever `limited` says; they are
+        # claimed after the others, each in a transaction of its own.
+        unlimited = [(queue, count) for queue, count in lanes if queue not in limited]
+        claimed = await self._claim_unlimited(unlimited, limit, lease, worker_id, token)
+        for queue, count in lanes:
+            free = min(count, limit - len(claimed))
+            if queue not in limited or free <= 0:
+                continue
+            jobs = await self._claim_limited(
+                queue, free, lease=lease, worker_id=worker_id, token=token
+            )
+            if jobs is None:  # its limits were removed meanwhile
+                jobs = await self._claim_unlimited([(queue, free)], free, lease, worker_id, token)
+            claimed.extend(jobs)
+        return claimed
+
+    async def _claim_unlimited(
+        self, lanes: Sequence[tuple[str, int]], limit: int, lease: float, worker_id: str, token: str
+    ) -> list[Job]:
+        """The claim statement on `lanes` (queues with limits are skipped by it)."""
+        if not lanes:
+            return []
         rows = await self._fetch(
             "claim",
             [queue for queue, _ in lanes],
@@ -332,7 +358,7 @@ class PostgresBackend(BatchedFinishes, Repairs, TransactionalBackend, FencedBack
             limit,
             lease,
             worker_id,
-            new_lease_token(),
+            token,
         )
         return [job_from_row(row) for row in rows]
 
@@ -371,6 +397,7 @@ class PostgresBackend(BatchedFinishes, Repairs, TransactionalBackend, FencedBack
             raise InvalidPayloadError(f"PostgreSQL refused a result: {exc}") from exc
         outcomes = {(row["id"], row["lease_token"]): row for row in rows}
         work: set[str] = set()
+        freed: set[str] = set()
         finished: list[str] = []
         for op in batch:
             row = outcomes.get((op.attempt.job_id, op.attempt.token))
@@ -381,12 +408,15 @@ class PostgresBackend(BatchedFinishes, Repairs, TransactionalBackend, FencedBack
                     work.add(row["queue"])
                 else:
                     finished.append(row["id"])
+                    freed.add(row["queue"])
         self._work_waiters.wake(work)
+        self._wake_freed(freed)
         self._outcome_waiters.wake(finished)
 
     async def rescue(self) -> int:
         rows = await self._fetch("rescue", self.channel)
         self._work_waiters.wake({row["queue"] for row in rows if row["status"] == JobStatus.FAILED})
+        self._wake_freed({row["queue"] for row in rows})
         self._outcome_waiters.wake([row["id"] for row in rows if row["status"] == JobStatus.DEAD])
         return len(rows)
 

@@ -88,6 +88,7 @@ async def insert(
                 [job.run_at for job in batch],
                 [job.unique_key for job in batch],
                 [job.headers_json for job in batch],
+                [job.limit_key for job in batch],
                 channel,
                 list(notify),
             )
@@ -138,6 +139,7 @@ async def _insert_one(
             job.headers_json,
             channel,
             bool(notify),
+            job.limit_key,
         )
     assert row is not None
     return job_from_row(row)

@@ -81,7 +81,9 @@ class Repairs(PostgresTable):
         if not changed:
             return await self.get_job(job_id)
         self._outcome_waiters.wake([job_id])
-        return job_from_row(changed[0])
+        job = job_from_row(changed[0])
+        self._wake_freed([job.queue])
+        return job
 
     async def replay(self, job_id: str) -> Job | None:
         try:
@@ -117,6 +119,7 @@ class Repairs(PostgresTable):
     async def cancel_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
         changed, batch = await self._batch("cancel", where, after, limit, self.channel)
         self._outcome_waiters.wake([row["id"] for row in changed])
+        self._wake_freed({row["queue"] for row in changed})
         return batch
 
     async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:

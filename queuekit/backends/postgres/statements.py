@@ -13,7 +13,7 @@ def quote(identifier: str) -> str:
 
 
 class Statements:
-    """queries.sql with `{jobs}`, `{paused}` and the like filled in for `schema`.`table`."""
+    """queries.sql with `{jobs}`, `{paused}`, `{limits}` and the like filled in for a table."""
 
     def __init__(self, schema: str, table: str) -> None:
         self.jobs = f"{quote(schema)}.{quote(table)}"
@@ -22,6 +22,9 @@ class Statements:
             "{jobs}": self.jobs,
             "{migrations}": self.migrations,
             "{paused}": f"{quote(schema)}.{quote(table + '_paused')}",
+            "{limits}": f"{quote(schema)}.{quote(table + '_limits')}",
+            "{limit_keys}": f"{quote(schema)}.{quote(table + '_limit_keys')}",
+            "{limit_ready}": f"{quote(schema)}.{quote(table + '_limit_ready')}",
             "{schema}": quote(schema),
             "{table}": table,
         }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from functools import partial
 
 import asyncpg
 
+from ...limits import Limits
 from ..guards import require_open, unavailable_on
 from ..waiters import KeyedWaiters
 from .connections import CONNECTION_ERRORS, SET_LOCAL, Pool
@@ -35,6 +38,18 @@ class PostgresTable:
         """Waiting for work, by queue name."""
         self._outcome_waiters = KeyedWaiters()
         """Waiting for a job to end, by job id."""
+        self._limited: dict[str, Limits] = {}
+        """Every queue's limits as last read (see limited.py): which queues a claim takes
+        under limits. Never trusted for correctness, only for routing and wake-ups."""
+        self._held: set[str] = set()
+        """The queues without limits with a key held, as last read: claimed as limited ones."""
+        self._limited_read_at = -math.inf
+        """When `_limited` and `_held` were read (`time.monotonic`)."""
+
+    def _wake_freed(self, queues: Iterable[str]) -> None:
+        """Wake this process's waiters on those of `queues` that have limits: a job of theirs
+        stopped running, so a slot may have come free."""
+        self._work_waiters.wake(queue for queue in queues if queue in self._limited)
 
     def _require_pool(self) -> Pool:
         return require_open(self._pool, "PostgreSQL")

@@ -18,6 +18,7 @@ from redis.asyncio import RedisCluster
 from ...backend import Backend, Batch, JobFilter
 from ...errors import InvalidOptionError, JobRunningError
 from ...job import Attempt, Job, JobPage, JobStatus, NewJob
+from ...limits import Limits, LimitUsage
 from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ...validation import check_identifier
 from ..batching import BatchedFinishes, Finish, FinishBatcher
@@ -27,6 +28,7 @@ from .claim import Claimer
 from .enqueue import Enqueuer
 from .index import JobIndex
 from .keys import Keys
+from .limits import FlowControl
 from .replies import job_from_hash, micros
 from .scripts import BATCH
 from .url import parse_url
@@ -81,6 +83,7 @@ class RedisBackend(BatchedFinishes, Backend):
         self._index = JobIndex(self._calls, self._keys)
         self._enqueuer = Enqueuer(self._calls, self._keys, self._index)
         self._claimer = Claimer(self._calls, self._keys, self._index)
+        self._flow = FlowControl(self._calls, self._keys)
         self._batcher = self._new_batcher()
 
     @classmethod
@@ -337,6 +340,20 @@ class RedisBackend(BatchedFinishes, Backend):
             [("EXISTS", self._keys.of_queue(name, "paused")) for name in names]
         )
         return {name for name, flag in zip(names, flags, strict=True) if int(flag)}
+
+    # Flow control (limits.py, claim_limited.lua)
+
+    async def set_limits(self, queue: str, limits: Limits | None) -> None:
+        await self._flow.set_limits(queue, limits)
+
+    async def get_limits(self) -> dict[str, Limits]:
+        return await self._flow.get_limits(await self._index.queue_names())
+
+    async def hold(self, queue: str, key: str | None, seconds: float) -> None:
+        await self._flow.hold(queue, key, seconds)
+
+    async def limit_usage(self, queue: str) -> LimitUsage:
+        return await self._flow.limit_usage(queue)
 
     async def stats(self, queue: str) -> QueueCounts:
         reply = await self._calls.eval(

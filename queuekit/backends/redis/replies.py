@@ -27,11 +27,13 @@ ROW_FIELDS = (
     "worker_id",
     "last_error",
     "unique_key",
+    "limit_key",
     "result",
     "headers",
     "lease_token",
 )
-"""The fields of a job's hash that make a `Job` (times are epoch seconds)."""
+"""The fields of a job's hash that make a `Job` (times are epoch seconds); a hash may lack
+some (a job stored before `limit_key` existed has none): they read as None."""
 
 
 def micros(seconds: float) -> int:
@@ -54,6 +56,7 @@ def enqueue_args(job: NewJob, seq: int, taken: bool) -> list[str]:
         job.unique_key or "",
         "1" if taken else "0",
         job.headers_json or "",
+        job.limit_key or "",
     ]
 
 
@@ -72,6 +75,7 @@ def new_job(job: NewJob, created_at: str, scheduled_at: str) -> Job:
         created_at=created_at,
         scheduled_at=scheduled_at,
         unique_key=job.unique_key,
+        limit_key=job.limit_key,
         headers=job.headers_json,
     )
     return job_from_row(row)

@@ -29,6 +29,11 @@ SCRIPTS = (
     "batch",
     "list",
     "index_types",
+    "claim_limited",
+    "limits_set",
+    "limits_build",
+    "hold",
+    "limit_usage",
 )
 BATCH = 500
 """Jobs per script call when deleting, pruning, rescuing or indexing in bulk."""

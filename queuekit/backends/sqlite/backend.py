@@ -23,18 +23,19 @@ from ...errors import (
     JobRunningError,
 )
 from ...job import Attempt, Job, JobPage, JobStatus, NewJob
+from ...limits import Limits, LimitUsage
 from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..batching import BatchedFinishes, Finish, FinishBatcher
 from ..guards import require_open, unavailable_on
 from ..rows import counts_from_rows, job_from_row
-from ..sqlfiles import load_migrations, load_queries
+from ..sqlfiles import load_migrations
 from ..url_options import options_of_url
 from .callers import caller_connection, rows_by_name
+from .claiming import LimitedClaims
+from .limited import claim_limited, claim_statement, in_claim_order, slot_freed, usage_of
+from .queries import SQL, equal_to, statements
 from .url import parse_url
 
-NOW = "((julianday('now') - 2440587.5) * 86400.0)"
-"""SQLite's clock in epoch seconds (millisecond precision), for `{now}` in queries.sql."""
-SQL = {name: sql.replace("{now}", NOW) for name, sql in load_queries("sqlite").items()}
 BUSY_TIMEOUT_MS = 30_000
 BATCH_MAX = 500
 DELETE_BATCH = 1000
@@ -79,6 +80,9 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
         self._work_made = 0
         """Counts this process's writes that may have made work, so a waiter misses none."""
         self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH_MAX)
+        self._limited: set[str] = set()
+        """Queues the last claim of them found limited (a hint: the claim reads the limits)."""
+        self._limited_claims: LimitedClaims | None = None
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -107,9 +111,15 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
         await self._db.execute("PRAGMA journal_mode = WAL")
         await self._db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
         await self.migrate()
+        self._limited_claims = LimitedClaims(
+            self.path, busy_timeout_ms=BUSY_TIMEOUT_MS, synchronous=self.synchronous
+        )
 
     async def close(self) -> None:
         await self._batcher.close()
+        if self._limited_claims is not None:
+            await self._limited_claims.close()
+            self._limited_claims = None
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -128,7 +138,7 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
             applied = row[0] if row else 0
             for version, script in load_migrations("sqlite"):
                 if version > applied:
-                    for statement in _statements(script):
+                    for statement in statements(script):
                         await db.execute(statement)
                     await db.execute(
                         f"INSERT INTO queuekit_migrations VALUES (?, ({SQL['now']}))", (version,)
@@ -152,6 +162,9 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
 
     def _connection(self) -> aiosqlite.Connection:
         return require_open(self._db, "SQLite")
+
+    def _claims(self) -> LimitedClaims:
+        return require_open(self._limited_claims, "SQLite")
 
     async def _read(
         self, name: str, params: Mapping[str, Any], conditions: str = ""
@@ -207,6 +220,7 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
             "delay": new.delay,
             "unique_key": new.unique_key,
             "headers": new.headers_json,
+            "limit_key": new.limit_key,
         }
         rows = await rows_by_name(db, SQL["insert"], params)
         if not rows and new.unique_key is not None:
@@ -223,22 +237,28 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
         queues = [(queue, min(count, limit)) for queue, count in slots.items() if count > 0]
         if not queues or limit <= 0:
             return []
-        candidates = " UNION ALL ".join(
-            SQL["claim_candidates"].replace("{n}", str(n)) for n in range(len(queues))
-        )
         params: dict[str, Any] = {
             "lease": lease,
             "worker_id": worker_id,
             "lease_token": new_lease_token(),
             "limit": limit,
         }
-        for n, (queue, count) in enumerate(queues):
-            params[f"queue_{n}"] = queue
-            params[f"limit_{n}"] = count
-        rows, _ = await self._write(SQL["claim"].replace("{candidates}", candidates), params)
-        # RETURNING gives rows in no particular order.
-        rows.sort(key=lambda row: (-row["priority"], row["scheduled_at"], row["seq"]))
-        return [job_from_row(row) for row in rows]
+        names = [queue for queue, _ in queues]
+        # A queue last seen limited goes straight to the transaction, which reads the limits.
+        if self._limited.isdisjoint(names) and not await self._read(
+            "limits_of", {"queues": json.dumps(names)}
+        ):
+            rows, _ = await self._write(claim_statement(queues, params), params)
+            return in_claim_order(rows)
+        # Queues with limits are claimed under them in the same write transaction as the
+        # others, so no other claim sees their running counts half-changed.
+        lease_of = {name: params[name] for name in ("lease", "worker_id", "lease_token")}
+        plan = claim_limited(queues, limit=limit, claim=lease_of)
+        async with self._lock:
+            with self._guard():
+                jobs, limited = await self._claims().claim(self._connection(), plan)
+        self._limited = (self._limited - set(names)) | limited
+        return jobs
 
     async def heartbeat(self, attempts: Sequence[Attempt], *, lease: float) -> set[Attempt]:
         named = json.dumps([[attempt.job_id, attempt.token] for attempt in attempts])
@@ -248,6 +268,7 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
 
     async def _write_finishes(self, batch: list[Finish]) -> None:
         """Write a batch of finish calls in one transaction, so many jobs share one lock."""
+        freed = False
         async with self._transaction() as db:
             statuses = []
             for op in batch:
@@ -260,9 +281,11 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
                 }
                 rows = list(await db.execute_fetchall(SQL[op.kind], params))
                 statuses.append(rows[0][0] if rows else None)
+                # A job of a limited queue that stops running frees a slot its waiters want.
+                freed = freed or bool(rows and rows[0]["limited"])
         for op, status in zip(batch, statuses, strict=True):
             op.future.set_result(status)
-        if any(status in (JobStatus.PENDING, JobStatus.FAILED) for status in statuses):
+        if freed or any(status in (JobStatus.PENDING, JobStatus.FAILED) for status in statuses):
             await self._notify_work()
 
     @asynccontextmanager
@@ -310,9 +333,11 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        names = {"queues": json.dumps(list(queues))}
         made, version = self._work_made, await self._data_version()
+        limited = await self._read("limited_waits", names)
         while True:
-            rows = await self._read("next_due", {"queues": json.dumps(list(queues))})
+            rows = await self._read("next_due", names)
             until = deadline
             if rows[0][0] is not None:
                 now = float((await self._read("now", {}))[0][0])
@@ -329,6 +354,12 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
                         return
                 seen, version = version, await self._data_version()
                 if version != seen:
+                    if limited:
+                        # next_due skips a limited queue's ready jobs: look for a freed slot
+                        # or new work there instead.
+                        before, limited = limited, await self._read("limited_waits", names)
+                        if slot_freed(before, limited):
+                            return
                     break
             else:
                 return
@@ -358,7 +389,7 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
             "before": MAX_SEQ if cursor is None else int(cursor),
             "limit": limit + 1,
         }
-        rows = await self._read("list", params, _equal_to(params, "queue", "status", "type"))
+        rows = await self._read("list", params, equal_to(params, "queue", "status", "type"))
         page = rows[:limit]
         next_cursor = str(page[-1]["seq"]) if len(rows) > limit else None
         return JobPage([job_from_row(row) for row in page], next_cursor)
@@ -375,6 +406,26 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
 
     async def paused_queues(self) -> set[str]:
         return {row[0] for row in await self._read("paused_queues", {})}
+
+    async def set_limits(self, queue: str, limits: Limits | None) -> None:
+        if limits is None:
+            await self._change("clear_limits", {"queue": queue})
+        else:
+            await self._change("set_limits", {"queue": queue, "limits": limits.to_json()})
+        # Limits raised or removed may let waiting workers claim at once.
+        await self._notify_work()
+
+    async def get_limits(self) -> dict[str, Limits]:
+        rows = await self._read("all_limits", {})
+        return {row["queue"]: Limits.from_json(row["limits"]) for row in rows}
+
+    async def hold(self, queue: str, key: str | None, seconds: float) -> None:
+        await self._change("hold", {"queue": queue, "key": key or "", "seconds": seconds})
+
+    async def limit_usage(self, queue: str) -> LimitUsage:
+        async with self._lock:
+            with self._guard():
+                return await usage_of(self._connection(), queue)
 
     async def stats(self, queue: str) -> QueueCounts:
         params = {"queue": queue, "window": SUCCESS_WINDOW_SECONDS}
@@ -420,7 +471,7 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
             "after": after,
             "limit": limit,
         }
-        chosen = " AND j.seq > :after" + _equal_to(params, "status", "queue", "type", alias="j.")
+        chosen = " AND j.seq > :after" + equal_to(params, "status", "queue", "type", alias="j.")
         seqs = await self._act(name, chosen, params)
         # Every job the statement chose is changed (it holds the write lock throughout), except
         # a replay's duplicates of a unique key: go on after the last change until none is left.
@@ -429,7 +480,9 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
     async def _act(self, name: str, chosen: str, params: Mapping[str, Any]) -> list[int]:
         """Run cancel, replay or delete on the jobs `chosen` picks; the seqs of those changed."""
         rows, _ = await self._write(SQL[name].replace("{filter}", chosen), params)
-        if rows and name == "replay":
+        # A cancelled job of a limited queue may have been running: its slot is free.
+        freed = name == "cancel" and any(row["limited"] for row in rows)
+        if freed or (name == "replay" and rows):
             await self._notify_work()
         return [row[0] for row in rows]
 
@@ -445,16 +498,3 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
             if deleted < DELETE_BATCH:
                 break
         return pruned
-
-
-def _equal_to(params: Mapping[str, Any], *columns: str, alias: str = "") -> str:
-    """` AND <column> = :<column>` for each of `columns` whose parameter is not None."""
-    return "".join(
-        f" AND {alias}{column} = :{column}" for column in columns if params[column] is not None
-    )
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (its comments may hold semicolons; its code does not)."""
-    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
-    return [statement for statement in code.split(";") if statement.strip()]

@@ -1,8 +1,10 @@
 -- queuekit's PostgreSQL statements, one per `-- name:` section, loaded by sqlfiles.py.
 --
--- `{jobs}`, `{migrations}`, `{paused}` and `{schema}` are replaced with validated, quoted identifiers when a
--- backend is created; every value is a $n parameter. Time is always the server's `now()` (the
--- start of the statement's transaction, so one statement sees one instant). Wake-ups are
+-- `{jobs}`, `{migrations}`, `{paused}`, `{limits}`, `{limit_keys}` and `{schema}` are replaced
+-- with validated, quoted identifiers when a backend is created; every value is a $n
+-- parameter. Time is always the server's `now()` (the start of the statement's transaction, so
+-- one statement sees one instant; the limited claim alone reads the clock after taking its
+-- lock, see `limited_read`). Wake-ups are
 -- `pg_notify($channel, 'w:<queue>')` for new claimable work and `'o:<ids>'` (or a bare 'o'
 -- when the ids would not fit) for jobs that reached a terminal state; both are sent inside the
 -- statement's transaction, so a rolled-back change notifies nobody.
@@ -32,7 +34,7 @@ SELECT version FROM {migrations} ORDER BY version
 INSERT INTO {migrations} (version) VALUES ($1)
 
 -- name: insert
--- $1..$10: one array per column, one element per job; $11 the channel; $12 the queues to notify
+-- $1..$11: one array per column, one element per job; $12 the channel; $13 the queues to notify
 -- (the caller's debounced subset). Conflicts on the live unique key are skipped, and the jobs
 -- already holding the requested keys come back too (inserted = false), so every request can be
 -- answered in this one round trip. A holder that committed after this statement's snapshot is
@@ -41,28 +43,43 @@ WITH input AS (
     SELECT *
     FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
-        $7::float8[], $8::timestamptz[], $9::text[], $10::text[]
+        $7::float8[], $8::timestamptz[], $9::text[], $10::text[], $11::text[]
     ) WITH ORDINALITY
         AS i(id, queue, type, payload, priority, max_attempts, delay, run_at, unique_key, headers,
-             ord)
+             limit_key, ord)
 ),
 inserted AS (
     INSERT INTO {jobs} AS j (
         id, queue, type, payload, priority, status, max_attempts,
-        created_at, scheduled_at, unique_key, headers
+        created_at, scheduled_at, unique_key, headers, limit_key
     )
     SELECT id, queue, type, payload::json, priority, 'pending', max_attempts,
-           now(), coalesce(run_at, now() + delay * interval '1 second'), unique_key, headers::json
+           now(), coalesce(run_at, now() + delay * interval '1 second'), unique_key, headers::json,
+           limit_key
     FROM input
     ORDER BY ord
     ON CONFLICT (queue, unique_key)
         WHERE unique_key IS NOT NULL AND status IN ('pending', 'running', 'failed')
         DO NOTHING
     RETURNING j.*
+),
+ready AS (
+    -- Each key with jobs has its row in {limit_ready} (see migration 7), and so do the
+    -- keyless jobs of a queue (key ''), added under the key's shared advisory lock, which a
+    -- claim removing the row must take exclusively. When it is there already (the usual
+    -- case), that costs one index lookup and writes nothing.
+    INSERT INTO {limit_ready} (queue, key, served_at)
+    SELECT k.queue, k.limit_key, coalesce(s.served_at, 0)
+    FROM (SELECT DISTINCT queue, coalesce(limit_key, '') AS limit_key FROM inserted) AS k
+    CROSS JOIN LATERAL (
+        SELECT pg_advisory_xact_lock_shared(hashtextextended('{jobs}/' || k.queue || '/' || k.limit_key, 0))
+    ) AS l
+    LEFT JOIN {limit_keys} AS s ON s.queue = k.queue AND s.key = k.limit_key
+    ON CONFLICT (queue, key) DO NOTHING
 )
 SELECT inserted.*, true AS inserted,
-       (SELECT count(pg_notify($11, 'w:' || q.queue))
-        FROM unnest($12::text[]) AS q(queue)
+       (SELECT count(pg_notify($12, 'w:' || q.queue))
+        FROM unnest($13::text[]) AS q(queue)
         WHERE q.queue IN (SELECT queue FROM inserted)) AS notified
 FROM inserted
 UNION ALL
@@ -74,18 +91,30 @@ WHERE j.status IN ('pending', 'running', 'failed')
 
 -- name: insert_one
 -- One job without a unique key, the common enqueue: the same row as `insert` makes, from plain
--- parameters ($1 id .. $9 headers as in `insert`), with no conflict to resolve. $10 the
--- channel; $11 whether to send the queue's wake-up.
+-- parameters ($1 id .. $9 headers as in `insert`, $12 limit_key), with no conflict to
+-- resolve. $10 the channel; $11 whether to send the queue's wake-up.
 WITH inserted AS (
     INSERT INTO {jobs} (
         id, queue, type, payload, priority, status, max_attempts,
-        created_at, scheduled_at, headers
+        created_at, scheduled_at, headers, limit_key
     )
     VALUES (
         $1, $2, $3, $4::json, $5, 'pending', $6,
-        now(), coalesce($8::timestamptz, now() + $7::float8 * interval '1 second'), $9::json
+        now(), coalesce($8::timestamptz, now() + $7::float8 * interval '1 second'), $9::json,
+        $12::text
     )
     RETURNING *
+),
+ready AS (
+    -- As in `insert`: the key's row in {limit_ready}, under its shared advisory lock.
+    INSERT INTO {limit_ready} (queue, key, served_at)
+    SELECT $2, coalesce($12::text, ''),
+           coalesce((SELECT s.served_at FROM {limit_keys} AS s
+                     WHERE s.queue = $2 AND s.key = $12::text), 0)
+    FROM (SELECT pg_advisory_xact_lock_shared(
+              hashtextextended('{jobs}/' || $2 || '/' || coalesce($12::text, ''), 0)
+          )) AS l
+    ON CONFLICT (queue, key) DO NOTHING
 )
 SELECT inserted.*,
        CASE WHEN $11::boolean THEN (SELECT count(pg_notify($10::text, 'w:' || $2))) END AS notified
@@ -108,6 +137,9 @@ WHERE j.status IN ('pending', 'running', 'failed')
 -- name: claim
 -- $1 queues, $2 free slots per queue, $3 limit, $4 lease (s), $5 worker id, $6 lease token.
 --
+-- Paused queues are skipped, and so are queues with limits or a key held now: those are
+-- claimed under their limits and holds, one transaction per queue (`limited_lock`,
+-- `limited_read`, `limited_claim`).
 -- `levels` walks the distinct priorities holding claimable jobs in each queue with a loose
 -- index scan (one descent of the claim index per priority). `locked` then reads each
 -- (queue, priority) as a tight range of the claim index, `scheduled_at <= now()`, which stops
@@ -130,6 +162,11 @@ WITH RECURSIVE lanes AS (
     FROM unnest($1::text[], $2::int[]) AS l(queue, slots)
     WHERE l.slots > 0
       AND NOT EXISTS (SELECT 1 FROM {paused} AS p WHERE p.queue = l.queue)
+      AND NOT EXISTS (
+          SELECT 1 FROM {limits} AS m
+          WHERE m.queue = l.queue
+            AND (m.limits IS NOT NULL OR m.held_until > extract(epoch FROM now()))
+      )
 ),
 levels AS (
     SELECT l.queue, l.slots,
@@ -202,8 +239,9 @@ SELECT id, lease_token FROM held
 -- text), $5 errors, $6 seconds (fail: retry in, NULL for dead, as the worker decided; snooze:
 -- delay), $7 the channel.
 -- Each row changes only if the named claim still holds the job (fencing); the returned rows
--- are the ones that changed, with their new status. One wake-up per queue that got work back,
--- and one outcome notification for the batch.
+-- are the ones that changed, with their new status. One wake-up per queue that got work back
+-- or, having limits, a slot (any of its jobs stopped running), and one outcome notification
+-- for the batch.
 WITH input AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[])
@@ -231,7 +269,11 @@ updated AS (
 )
 SELECT u.id, u.lease_token, u.status, u.queue,
        (SELECT count(pg_notify($7, 'w:' || w.queue))
-        FROM (SELECT DISTINCT queue FROM updated WHERE status IN ('pending', 'failed')) AS w)
+        FROM (SELECT DISTINCT queue FROM updated AS d
+              WHERE d.status IN ('pending', 'failed')
+                 OR EXISTS (
+                     SELECT 1 FROM {limits} AS m WHERE m.queue = d.queue AND m.limits IS NOT NULL
+                 )) AS w)
      + (SELECT count(pg_notify($7, o.payload))
         FROM (SELECT CASE WHEN sum(octet_length(id) + 1) < 7000
                           THEN 'o:' || string_agg(id, ' ') ELSE 'o' END AS payload
@@ -242,15 +284,19 @@ FROM updated AS u
 -- name: complete_in_transaction
 -- One completion on the caller's connection, inside their transaction: $1 job id, $2 lease
 -- token, $3 result (JSON text), $4 the channel. Fenced as `finish` is; no row when the attempt
--- no longer holds the job. The outcome notification is delivered only if the caller commits.
+-- no longer holds the job. The outcome notification (and, for a queue with limits, the wake-up
+-- of its freed slot) is delivered only if the caller commits.
 WITH completed AS (
     UPDATE {jobs}
     SET status = 'completed', finished_at = now(), result = $3::text::json,
         lease_expires_at = NULL
     WHERE id = $1 AND lease_token = $2 AND status = 'running'
-    RETURNING id
+    RETURNING id, queue
 )
-SELECT id, pg_notify($4::text, 'o:' || id) IS NULL AS notified FROM completed
+SELECT id, pg_notify($4::text, 'o:' || id) IS NULL AS notified,
+       (SELECT count(pg_notify($4::text, 'w:' || m.queue))
+        FROM {limits} AS m WHERE m.queue = c.queue AND m.limits IS NOT NULL) AS woken
+FROM completed AS c
 
 -- name: rescue
 -- The rule of Backend.rescue (backend.py): failed and claimable now while attempts are left.
@@ -266,7 +312,11 @@ WITH rescued AS (
 )
 SELECT r.id, r.queue, r.status,
        (SELECT count(pg_notify($1, 'w:' || w.queue))
-        FROM (SELECT DISTINCT queue FROM rescued WHERE status = 'failed') AS w)
+        FROM (SELECT DISTINCT queue FROM rescued AS d
+              WHERE d.status = 'failed'
+                 OR EXISTS (
+                     SELECT 1 FROM {limits} AS m WHERE m.queue = d.queue AND m.limits IS NOT NULL
+                 )) AS w)
      + (SELECT count(pg_notify($1, o.payload))
         FROM (SELECT CASE WHEN sum(octet_length(id) + 1) < 7000
                           THEN 'o:' || string_agg(id, ' ') ELSE 'o' END AS payload
@@ -277,16 +327,24 @@ FROM rescued AS r
 -- name: next_due
 -- Seconds from now until the earliest claimable job in queues $1 is due (<= 0: one is due
 -- now), or NULL when there is none; the same loose index scan as the claim (and the same
--- `attempts >= 0`, for the same reason).
+-- `attempts >= 0`, for the same reason). Of a queue with limits or a key held only the jobs
+-- not due yet count: its due jobs may be held back, and waiting on them would spin; a slot
+-- coming free there sends a wake-up instead (see `finish`), and the end of a window or of a
+-- hold is seen at the waiter's timeout (the worker's poll interval).
 WITH RECURSIVE levels AS (
     SELECT l.queue,
+           EXISTS (
+               SELECT 1 FROM {limits} AS m
+               WHERE m.queue = l.queue
+                 AND (m.limits IS NOT NULL OR m.held_until > extract(epoch FROM now()))
+           ) AS limited,
            (SELECT j.priority FROM {jobs} AS j
             WHERE j.queue = l.queue AND j.status IN ('pending', 'failed') AND j.attempts >= 0
             ORDER BY j.priority DESC LIMIT 1) AS priority
     FROM unnest($1::text[]) AS l(queue)
     WHERE NOT EXISTS (SELECT 1 FROM {paused} AS p WHERE p.queue = l.queue)
     UNION ALL
-    SELECT v.queue,
+    SELECT v.queue, v.limited,
            (SELECT j.priority FROM {jobs} AS j
             WHERE j.queue = v.queue AND j.status IN ('pending', 'failed') AND j.attempts >= 0
               AND j.priority < v.priority
@@ -300,7 +358,7 @@ CROSS JOIN LATERAL (
     SELECT j.scheduled_at
     FROM {jobs} AS j
     WHERE j.queue = v.queue AND j.priority = v.priority AND j.status IN ('pending', 'failed')
-      AND j.attempts >= 0
+      AND j.attempts >= 0 AND (NOT v.limited OR j.scheduled_at > now())
     ORDER BY j.scheduled_at
     LIMIT 1
 ) AS f
@@ -339,6 +397,312 @@ SELECT count(pg_notify($2, 'w:' || queue)) AS notified FROM resumed
 
 -- name: paused_queues
 SELECT queue FROM {paused} ORDER BY queue
+
+-- Flow control: a queue's limits in {limits}, the state of its keys in {limit_keys} (see
+-- migration 6 and queuekit/backends/flow.py). Times there are epoch seconds of the server's
+-- clock.
+
+-- name: set_limits
+-- $1 queue, $2 its limits (JSON text), $3 the channel: idle workers look again at once, under
+-- the new limits.
+WITH stored AS (
+    INSERT INTO {limits} (queue, limits) VALUES ($1, $2)
+    ON CONFLICT (queue) DO UPDATE SET limits = excluded.limits
+    RETURNING queue
+)
+SELECT count(pg_notify($3, 'w:' || queue)) AS notified FROM stored
+
+-- name: clear_limits
+-- $1 queue, $2 the channel. The row stays while a hold lasts; the keys' states stay, for
+-- limits set again later.
+WITH removed AS (
+    DELETE FROM {limits}
+    WHERE queue = $1 AND held_until <= extract(epoch FROM now())
+    RETURNING queue
+),
+cleared AS (
+    UPDATE {limits} SET limits = NULL
+    WHERE queue = $1 AND limits IS NOT NULL AND held_until > extract(epoch FROM now())
+    RETURNING queue
+)
+SELECT count(pg_notify($2, 'w:' || queue)) AS notified
+FROM (SELECT queue FROM removed UNION ALL SELECT queue FROM cleared) AS q
+
+-- name: get_limits
+SELECT queue, limits FROM {limits} WHERE limits IS NOT NULL ORDER BY queue
+
+-- name: limited_queues
+-- The queues a claim takes under limits: those with limits, and those held now (`limits`
+-- NULL), as the claim statement tells them.
+SELECT m.queue, m.limits
+FROM {limits} AS m
+WHERE m.limits IS NOT NULL OR m.held_until > extract(epoch FROM now())
+
+-- name: hold
+-- $1 queue, $2 key ('' for the queue itself), $3 seconds from now; a later hold stays. The
+-- queue's row in {limits} (made, without limits, if it has none) learns the hold too: while
+-- it lasts the queue is claimed as a queue with limits is, with or without limits.
+WITH queue_row AS (
+    INSERT INTO {limits} AS m (queue, held_until)
+    VALUES ($1, extract(epoch FROM now())::float8 + $3::float8)
+    ON CONFLICT (queue) DO UPDATE SET held_until = greatest(m.held_until, excluded.held_until)
+)
+INSERT INTO {limit_keys} AS k (queue, key, held_until)
+VALUES ($1, $2, extract(epoch FROM now())::float8 + $3::float8)
+ON CONFLICT (queue, key) DO UPDATE SET held_until = greatest(k.held_until, excluded.held_until)
+
+-- name: limit_usage
+-- $1 queue, $2 how many of the busiest keys to count. The states read are the queue's own and
+-- those of the keys held now: all that `flow.report` shows.
+SELECT (SELECT limits FROM {limits} WHERE queue = $1) AS limits,
+       extract(epoch FROM now())::float8 AS now,
+       (SELECT count(*) FROM {jobs} WHERE queue = $1 AND status = 'running') AS running,
+       r.keys AS running_keys, r.counts AS running_counts,
+       s.keys AS state_keys, s.windows, s.started, s.held_until, s.served_at
+FROM (
+    SELECT array_agg(limit_key ORDER BY n DESC, limit_key) AS keys,
+           array_agg(n ORDER BY n DESC, limit_key) AS counts
+    FROM (
+        SELECT limit_key, count(*) AS n
+        FROM {jobs}
+        WHERE queue = $1 AND status = 'running' AND limit_key IS NOT NULL
+        GROUP BY limit_key
+        ORDER BY n DESC, limit_key
+        LIMIT $2
+    ) AS busiest
+) AS r,
+(
+    SELECT array_agg(key) AS keys, array_agg("window") AS windows, array_agg(started) AS started,
+           array_agg(held_until) AS held_until, array_agg(served_at) AS served_at
+    FROM {limit_keys}
+    WHERE queue = $1 AND (key = '' OR held_until > extract(epoch FROM now()))
+) AS s
+
+-- The claim of a queue with limits: one transaction per queue, of three statements.
+
+-- name: limited_lock
+-- $1 queue. Locks the queue's limits row, for a claim that reads under the lock (limited.py):
+-- the claims of one limited queue then run one at a time, on every host, each reading (in the
+-- statements after this one, so with a snapshot taken once the lock is held) what the one
+-- before it wrote. Sent with the BEGIN, in one round trip, with the queue as a literal;
+-- `limited_read` then tells what the row holds.
+SELECT 1 FROM {limits} WHERE queue = $1 FOR UPDATE
+
+-- name: limited_read
+-- $1 queue, $2 how many keyless jobs to offer, $3 whether the limits are `ordered`, $4 how
+-- many jobs one key can start at most (free slots, `per_key`, `key_rate`, whichever is
+-- least), $5 how many keys to read, $6 and $7 the (served_at, key) after which to read them,
+-- $8 whether this is the claim's first read. One row.
+--
+-- `limits`, `held`, `paused`, `listed`, `version` (first read only): the queue's row in
+-- {limits}, read after `limited_lock` locked it, or without the lock (see `limited_claim`). The claim read with the limits it expected; it reads again
+-- if they changed, and claims the ordinary way if the row is gone (or has neither limits nor
+-- a hold).
+--
+-- `turns`: the next $5 keys in the order `flow.choose` gives them turns, (served_at, key), by
+-- the index of {limit_ready}: the claim reads batch after batch only while `choose` could
+-- still take more (limited.py), so it costs about as many keys as it takes, however many
+-- wait. Each key offers at most $4 of its due jobs, read as a tight range of its index:
+-- `choose` never takes more from one key. With `ordered` limits a key offers only its first
+-- unfinished job by seq, and only when that job is claimable (choose would take no other).
+-- `dead`: the keys read that have no unfinished job left, whose rows the claim removes.
+--
+-- On the first read only: the clock (read now, after the lock was taken, so each claim of
+-- the queue sees a later time than the one before it and than every finish it counts as
+-- finished: it is the claimed jobs' start), the running jobs per key (few: at most the
+-- queue's running jobs, by the list index), the queue's own state, and $2 keyless jobs from
+-- the claim index, which holds the keyed jobs too: in a queue whose backlog is keyed, that
+-- read steps over the keyed jobs due before the first keyless ones (an index of the keyless
+-- jobs alone would cost every enqueue of every queue).
+WITH clock AS MATERIALIZED (
+    SELECT clock_timestamp() AS ts WHERE $8::boolean
+),
+turns AS MATERIALIZED (
+    SELECT r.served_at, r.key
+    FROM {limit_ready} AS r
+    WHERE r.queue = $1 AND (r.served_at, r.key) > ($6::float8, $7::text) AND r.key <> ''
+    ORDER BY r.served_at, r.key
+    LIMIT $5
+),
+offers AS MATERIALIZED (
+    SELECT t.key, c.id, c.seq, c.priority, c.scheduled_at
+    FROM turns AS t
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.seq, j.priority, j.scheduled_at
+        FROM {jobs} AS j
+        WHERE j.queue = $1 AND j.limit_key = t.key AND j.status IN ('pending', 'failed')
+          AND j.scheduled_at <= now()
+        ORDER BY j.priority DESC, j.scheduled_at, j.seq
+        LIMIT $4
+    ) AS c
+    WHERE NOT $3::boolean
+    UNION ALL
+    SELECT t.key, h.id, h.seq, h.priority, h.scheduled_at
+    FROM turns AS t
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.seq, j.priority, j.scheduled_at, j.status
+        FROM {jobs} AS j
+        WHERE j.queue = $1 AND j.limit_key = t.key
+          AND j.status IN ('pending', 'running', 'failed')
+        ORDER BY j.seq
+        LIMIT 1
+    ) AS h
+    WHERE $3::boolean AND h.status IN ('pending', 'failed') AND h.scheduled_at <= now()
+    UNION ALL
+    (SELECT NULL, j.id, j.seq, j.priority, j.scheduled_at
+     FROM {jobs} AS j
+     WHERE $8::boolean AND j.queue = $1 AND j.limit_key IS NULL
+       AND j.status IN ('pending', 'failed') AND j.scheduled_at <= now()
+       AND EXISTS (SELECT 1 FROM {limit_ready} AS r WHERE r.queue = $1 AND r.key = '')
+     ORDER BY j.priority DESC, j.scheduled_at, j.seq
+     LIMIT $2)
+),
+running AS MATERIALIZED (
+    SELECT j.limit_key, count(*) AS n
+    FROM {jobs} AS j
+    WHERE $8::boolean AND j.queue = $1 AND j.status = 'running'
+    GROUP BY j.limit_key
+)
+SELECT m.limits, m.held_until > extract(epoch FROM now()) AS held, m.queue IS NOT NULL AS listed,
+       m.version,
+       EXISTS (SELECT 1 FROM {paused} AS p WHERE p.queue = $1 AND $8::boolean) AS paused,
+       (SELECT ts FROM clock) AS started_at,
+       (SELECT extract(epoch FROM ts)::float8 FROM clock) AS now,
+       (SELECT coalesce(sum(n), 0)::bigint FROM running) AS running,
+       (SELECT array_agg(limit_key ORDER BY limit_key) FROM running
+        WHERE limit_key IS NOT NULL) AS running_keys,
+       (SELECT array_agg(n ORDER BY limit_key) FROM running
+        WHERE limit_key IS NOT NULL) AS running_counts,
+       (SELECT array_agg(key ORDER BY served_at, key) FROM turns) AS turn_keys,
+       (SELECT array_agg(served_at ORDER BY served_at, key) FROM turns) AS turn_served,
+       -- Scalar subqueries, not NOT EXISTS: the planner may turn those into an anti join
+       -- reading every keyed job of the queue; these stay one index probe per key. Each
+       -- dead key's advisory lock is tried (never waited for) only once it is found dead
+       -- (CASE: the planner orders the tests of a WHERE by cost), and only the keys locked
+       -- are returned: `limited_claim`, whose snapshot comes after the lock, removes them.
+       ARRAY(
+           SELECT d.key
+           FROM (
+               SELECT t.key FROM turns AS t
+               WHERE NOT EXISTS (SELECT 1 FROM offers AS o WHERE o.key = t.key)
+                 AND (SELECT j.seq FROM {jobs} AS j
+                      WHERE j.queue = $1 AND j.limit_key = t.key
+                        AND j.status IN ('pending', 'running', 'failed')
+                      LIMIT 1) IS NULL
+               UNION ALL
+               SELECT r.key FROM {limit_ready} AS r
+               WHERE $8::boolean AND r.queue = $1 AND r.key = ''
+                 AND NOT EXISTS (SELECT 1 FROM offers AS o WHERE o.key IS NULL)
+                 AND (SELECT j.seq FROM {jobs} AS j
+                      WHERE j.queue = r.queue AND j.limit_key IS NULL
+                        AND j.status IN ('pending', 'running', 'failed')
+                      LIMIT 1) IS NULL
+           ) AS d
+           WHERE CASE WHEN d.key IS NOT NULL THEN
+               pg_try_advisory_xact_lock(hashtextextended('{jobs}/' || $1 || '/' || d.key, 0))
+           END
+       ) AS dead,
+       c.ids, c.keys, c.seqs,
+       s.keys AS state_keys, s.windows, s.started, s.held_until, s.served_at
+FROM (
+    SELECT array_agg(id ORDER BY priority DESC, scheduled_at, seq) AS ids,
+           array_agg(key ORDER BY priority DESC, scheduled_at, seq) AS keys,
+           array_agg(seq ORDER BY priority DESC, scheduled_at, seq) AS seqs
+    FROM offers
+) AS c,
+(
+    -- One lookup by primary key per key (LIMIT keeps the planner from making it a join that
+    -- reads every key's row of the queue).
+    SELECT array_agg(l.key) AS keys, array_agg(l."window") AS windows,
+           array_agg(l.started) AS started, array_agg(l.held_until) AS held_until,
+           array_agg(l.served_at) AS served_at
+    FROM (
+        SELECT DISTINCT o.key FROM offers AS o WHERE o.key IS NOT NULL
+        UNION ALL
+        SELECT '' WHERE $8::boolean
+    ) AS k
+    CROSS JOIN LATERAL (
+        SELECT * FROM {limit_keys} AS l WHERE l.queue = $1 AND l.key = k.key LIMIT 1
+    ) AS l
+) AS s
+LEFT JOIN {limits} AS m ON m.queue = $1 AND $8::boolean
+
+-- name: limited_claim
+-- $1 queue, $2 the chosen jobs' seqs, $3 lease (s), $4 worker id, $5 lease token; $6..$9 the
+-- key states to write (key, window, started, served_at), as `flow.choose` returned them; $10
+-- the start time `limited_read` gave (the instant `choose` decided at, so a start always falls
+-- in the rate window that counted it); $11 see `forgotten`; $12 and $13 see `turn`.
+--
+-- `turn`: the claim moves the queue's `version` on. Under `limited_lock` ($12 NULL) that
+-- always succeeds. A claim that read without the lock passes the version and limits it read
+-- ($12, $13): the row is then locked here (waiting for a claim under way to commit) and
+-- changed only if both are still the same, that is if no claim of the queue committed since
+-- that read, and so what it read is still what a claim under the lock would read; otherwise
+-- nothing is written, `won` is false, and the caller claims again under the lock. Every
+-- other part waits for `turn` (the EXISTS is evaluated once, first).
+-- The jobs are claimed as `claim` claims them, and only while still claimable (a cancel may
+-- have come first): found by primary key, as `claim` finds them. The status test is a
+-- subquery so that no plan can take it for an index condition: a generic plan, made when
+-- the table looked small, otherwise walks a partial index of every claimable job of the
+-- table. A hold is never written here: `hold` may have raised it meanwhile. The served keys
+-- move to their new place in turn order ({limit_ready} keeps their `served_at` too; the
+-- queue's own row, '', has none there). One row at least: `won`, with the claimed jobs'
+-- columns (NULL when none).
+WITH turn AS MATERIALIZED (
+    UPDATE {limits}
+    SET version = version + 1
+    WHERE queue = $1
+      AND ($12::bigint IS NULL OR (version = $12::bigint AND limits IS NOT DISTINCT FROM $13::text))
+    RETURNING queue
+),
+claimed AS (
+    UPDATE {jobs} AS j
+    SET status = 'running',
+        attempts = j.attempts + 1,
+        started_at = $10::timestamptz,
+        lease_expires_at = $10::timestamptz + $3 * interval '1 second',
+        worker_id = $4,
+        lease_token = $5
+    WHERE j.seq = ANY($2::bigint[]) AND (SELECT j.status IN ('pending', 'failed'))
+      AND EXISTS (SELECT 1 FROM turn)
+    RETURNING j.*
+),
+written AS (
+    INSERT INTO {limit_keys} AS k (queue, key, "window", started, served_at)
+    SELECT $1, w.key, w.start, w.started, w.served_at
+    FROM unnest($6::text[], $7::float8[], $8::int[], $9::float8[])
+        AS w(key, start, started, served_at)
+    WHERE EXISTS (SELECT 1 FROM turn)
+    ON CONFLICT (queue, key) DO UPDATE
+        SET "window" = excluded."window", started = excluded.started,
+            served_at = excluded.served_at
+),
+turned AS (
+    UPDATE {limit_ready} AS r
+    SET served_at = w.served_at
+    FROM unnest($6::text[], $9::float8[]) AS w(key, served_at)
+    WHERE r.queue = $1 AND r.key = w.key AND EXISTS (SELECT 1 FROM turn)
+),
+forgotten AS (
+    -- $11: the keys `limited_read` found with no unfinished job and locked (see there), under
+    -- `limited_lock` only: their rows go, checked again with this statement's snapshot,
+    -- taken after the locks, so it sees every enqueue of them that committed before (and
+    -- none is under way).
+    DELETE FROM {limit_ready} AS r
+    WHERE r.queue = $1 AND r.key = ANY($11::text[]) AND EXISTS (SELECT 1 FROM turn)
+      AND (SELECT j.seq FROM {jobs} AS j
+           WHERE j.queue = $1 AND j.limit_key = r.key
+             AND j.status IN ('pending', 'running', 'failed')
+           LIMIT 1) IS NULL
+      AND (r.key <> ''
+           OR (SELECT j.seq FROM {jobs} AS j
+               WHERE j.queue = r.queue AND j.limit_key IS NULL
+                 AND j.status IN ('pending', 'running', 'failed')
+               LIMIT 1) IS NULL)
+)
+SELECT EXISTS (SELECT 1 FROM turn) AS won, c.*
+FROM (SELECT 1) AS one
+LEFT JOIN claimed AS c ON true
 
 -- name: counts
 -- Per status of queue $1; $2 is the success window (s).
@@ -411,7 +775,14 @@ FROM (
             FROM (SELECT CASE WHEN sum(octet_length(id) + 1) < 7000
                               THEN 'o:' || string_agg(id, ' ') ELSE 'o' END AS payload
                   FROM cancelled
-                  HAVING count(*) > 0) AS o) AS notified
+                  HAVING count(*) > 0) AS o) AS notified,
+           -- A queue with limits may have got a slot back.
+           (SELECT count(pg_notify({channel}, 'w:' || w.queue))
+            FROM (SELECT DISTINCT queue FROM cancelled AS d
+                  WHERE EXISTS (
+                      SELECT 1 FROM {limits} AS m WHERE m.queue = d.queue AND m.limits IS NOT NULL
+                  )) AS w)
+               AS woken
     FROM chosen
 ) AS s
 LEFT JOIN cancelled AS c ON true
@@ -436,6 +807,17 @@ replayed AS (
           WHERE twin.queue = j.queue AND twin.unique_key = j.unique_key AND twin.seq < j.seq
       )
     RETURNING j.*
+),
+ready AS (
+    -- A replayed job's key (or '') gets its row in {limit_ready} back, as `insert` adds it.
+    INSERT INTO {limit_ready} (queue, key, served_at)
+    SELECT k.queue, k.limit_key, coalesce(s.served_at, 0)
+    FROM (SELECT DISTINCT queue, coalesce(limit_key, '') AS limit_key FROM replayed) AS k
+    CROSS JOIN LATERAL (
+        SELECT pg_advisory_xact_lock_shared(hashtextextended('{jobs}/' || k.queue || '/' || k.limit_key, 0))
+    ) AS l
+    LEFT JOIN {limit_keys} AS s ON s.queue = k.queue AND s.key = k.limit_key
+    ON CONFLICT (queue, key) DO NOTHING
 )
 SELECT s.chosen, s.last_chosen, r.*
 FROM (

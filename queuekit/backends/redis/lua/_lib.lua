@@ -67,10 +67,10 @@ end
 -- The fields every state change needs; status is false when the job does not exist.
 local function load(key)
   local v = rcall('HMGET', key, 'status', 'seq', 'priority', 'unique_key', 'attempts',
-    'max_attempts', 'lease_token')
+    'max_attempts', 'lease_token', 'limit_key')
   return {
     status = v[1], seq = v[2], priority = v[3], unique_key = v[4],
-    attempts = v[5], max_attempts = v[6], lease_token = v[7],
+    attempts = v[5], max_attempts = v[6], lease_token = v[7], limit_key = v[8],
   }
 end
 
@@ -79,18 +79,123 @@ local function holds(f, token)
   return f.status == 'running' and f.lease_token == token
 end
 
--- A pending or failed job goes where claims find it: ready once due, else scheduled.
-local function make_claimable(m, due_us, now)
-  if due_us <= now then
-    rcall('ZADD', K.ready, ready_score(member_priority(m), due_us), m)
-  else
-    rcall('ZADD', K.scheduled, int(due_us), m)
+-- Flow control (queuekit/backends/flow.py holds the rule; claim_limited.lua applies it).
+-- Kept for every job with a limit_key, whatever the queue's limits (so setting limits needs
+-- no rebuild of them), and cheap enough for the jobs that carry one:
+--   'kline:<key>'  the key's claimable (pending/failed) members, ready or scheduled, scored
+--                  as in `ready` (ready_score), so its due ones are read band by band;
+--   'kopen:<key>'  the key's unfinished (pending/failed/running) ids by seq: its head;
+--   'krun'         running jobs per key (a zset: the busiest are its top);
+--   'kwait'        the keys with a line, scored by when they were last served, but for
+--   'kpark'        those parked there by claim_limited while their own running jobs block
+--                  them (per_key reached, or ordered): back in kwait when one stops running
+--                  (or the limits change), so blocked keys cost later claims nothing;
+--   'kidle'        keys left with no unfinished job (or held), by when: claim_limited drops
+--                  their states once idle for a rate period, so states do not pile up.
+-- Keyless jobs have a line too ('kline:' with the empty key, '' in kwait), but only while the
+-- queue is limited (its 'limits', or a hold's 'lheld'), so queues without limits pay nothing
+-- for it; the script that makes a queue limited empties it and build_lines refills it.
+-- Key states (see flow.KeyState), one hash per field, the field being the key ('' = the
+-- queue): 'lk:window', 'lk:started', 'lk:held', 'lk:served', all in epoch microseconds.
+local LIMITED = {}
+
+-- Whether the bound queue is claimed under limits (cached per queue for the script's run).
+local function limited()
+  local name = K.limits
+  if not name then
+    return false
+  end
+  local known = LIMITED[name]
+  if known == nil then
+    known = rcall('EXISTS', name) == 1 or rcall('EXISTS', K.lheld) == 1
+    LIMITED[name] = known
+  end
+  return known
+end
+
+-- The line a job of limit key `lk` (false for none) belongs in, or nil when it has none.
+local function line_of(lk)
+  if lk and lk ~= '' then
+    return lk
+  end
+  if limited() then
+    return ''
+  end
+  return nil
+end
+
+local function line_add(lk, m, score)
+  local line = line_of(lk)
+  if line == nil then
+    return
+  end
+  rcall('ZADD', K['kline:'] .. line, score, m)
+  if not rcall('ZSCORE', K.kwait, line) and (line == '' or not rcall('ZSCORE', K.kpark, line)) then
+    rcall('ZADD', K.kwait, rcall('HGET', K['lk:served'], line) or '0', line)
   end
 end
 
-local function out_of_line(m)
+-- A job of key `lk` finished or was deleted: is the key left with none unfinished?
+local function close_job(lk, id)
+  local key = K['kopen:'] .. lk
+  if rcall('ZREM', key, id) == 1 and rcall('EXISTS', key) == 0 then
+    rcall('ZADD', K.kidle, int(now_us()), lk)
+  end
+end
+
+local function line_remove(lk, m)
+  local line = line_of(lk)
+  if line == nil then
+    return
+  end
+  local key = K['kline:'] .. line
+  if rcall('ZREM', key, m) == 1 and rcall('EXISTS', key) == 0 then
+    rcall('ZREM', K.kwait, line)
+    if line ~= '' then
+      rcall('ZREM', K.kpark, line)
+    end
+  end
+end
+
+-- Put a parked key back in turn (its line is not empty: parked keys with none are dropped).
+local function unpark(lk)
+  if rcall('ZREM', K.kpark, lk) == 1 then
+    rcall('ZADD', K.kwait, rcall('HGET', K['lk:served'], lk) or '0', lk)
+  end
+end
+
+-- Running jobs of a limited queue that stopped in this script: the slots it freed, so the
+-- script pushes as many wake-ups (signal(FREED)) for the workers waiting on the queue.
+local FREED = 0
+
+local function left_running(lk)
+  if lk then
+    if tonumber(rcall('ZINCRBY', K.krun, '-1', lk)) <= 0 then
+      rcall('ZREM', K.krun, lk)
+    end
+    unpark(lk)
+  end
+  if limited() then
+    FREED = FREED + 1
+  end
+end
+
+-- A pending or failed job goes where claims find it: ready once due, else scheduled; and in
+-- its key's line.
+local function make_claimable(m, due_us, now, lk)
+  local score = ready_score(member_priority(m), due_us)
+  if due_us <= now then
+    rcall('ZADD', K.ready, score, m)
+  else
+    rcall('ZADD', K.scheduled, int(due_us), m)
+  end
+  line_add(lk, m, score)
+end
+
+local function out_of_line(m, lk)
   rcall('ZREM', K.ready, m)
   rcall('ZREM', K.scheduled, m)
+  line_remove(lk, m)
 end
 
 local function move(id, seq, from, to)
@@ -114,8 +219,12 @@ end
 -- stamped as `expires_at`), worker and lease token set. Returns the job's fields.
 local function claim_member(key, m, started_at, expiry, expires_at, worker_id, lease_token)
   local id = string.sub(m, 21)
-  local v = rcall('HMGET', key, 'status', 'seq')
+  local v = rcall('HMGET', key, 'status', 'seq', 'limit_key')
   rcall('ZREM', K.ready, m)
+  line_remove(v[3], m)
+  if v[3] then
+    rcall('ZINCRBY', K.krun, '1', v[3])
+  end
   move(id, v[2], v[1], 'running')
   rcall('ZADD', K.leases, int(expiry), id)
   rcall('HINCRBY', key, 'attempts', '1')
@@ -126,6 +235,9 @@ end
 
 -- Wake up to n idle workers blocked on the signal list (BLPOP); the list stays short.
 local function signal(n)
+  if n <= 0 then
+    return
+  end
   if n > WAKE_TOKENS then
     n = WAKE_TOKENS
   end
@@ -161,8 +273,12 @@ local function finish(key, done_key, id, f, status, now)
   if f.status == 'running' then
     rcall('HDEL', key, 'lease_expires_at')
     rcall('ZREM', K.leases, id)
+    left_running(f.limit_key)
   else
-    out_of_line(member(f.priority, f.seq, id))
+    out_of_line(member(f.priority, f.seq, id), f.limit_key)
+  end
+  if f.limit_key then
+    close_job(f.limit_key, id)
   end
   move(id, f.seq, f.status, status)
   rcall('ZADD', K['finished:' .. status], int(now), id)
@@ -175,8 +291,9 @@ local function requeue(key, id, f, status, due_us, now)
   rcall('HSET', key, 'status', status, 'scheduled_at', stamp(due_us))
   rcall('HDEL', key, 'lease_expires_at')
   rcall('ZREM', K.leases, id)
+  left_running(f.limit_key)
   move(id, f.seq, 'running', status)
-  make_claimable(member(f.priority, f.seq, id), due_us, now)
+  make_claimable(member(f.priority, f.seq, id), due_us, now, f.limit_key)
 end
 
 -- A running attempt failed with `error`: the job is claimable again at `due_us`, or dead
@@ -216,7 +333,10 @@ local function replay_job(key, id, f, now)
   rcall('HDEL', key, 'started_at', 'finished_at', 'worker_id', 'result')
   rcall('ZREM', K['finished:' .. f.status], id)
   move(id, f.seq, f.status, 'pending')
-  make_claimable(member(f.priority, f.seq, id), now, now)
+  make_claimable(member(f.priority, f.seq, id), now, now, f.limit_key)
+  if f.limit_key then
+    rcall('ZADD', K['kopen:'] .. f.limit_key, f.seq, id)
+  end
   if f.unique_key then
     rcall('HSET', K.unique, f.unique_key, id)
   end
@@ -229,7 +349,10 @@ local function delete_job(key, done_key, id, f)
   if not f.status or f.status == 'running' then
     return false
   end
-  out_of_line(member(f.priority, f.seq, id))
+  out_of_line(member(f.priority, f.seq, id), f.limit_key)
+  if f.limit_key then
+    close_job(f.limit_key, id)
+  end
   rcall('ZREM', K['status:' .. f.status], id)
   rcall('ZREM', K.all, id)
   if K['finished:' .. f.status] then
@@ -266,9 +389,11 @@ end
 -- follows them), then one job key per job; its ARGV, from ARGV[b + 1]: queue, count, then
 -- per job ENQUEUE_FIELDS values: id, seq (added to the seq base), type, payload, priority,
 -- max_attempts, delay_us, run_at_us ('' = use delay), unique_key ('' = none), taken ('1' =
--- the id belongs to a job of another queue), headers (JSON text, '' = none).
-local ENQUEUE_KEYS = { 'ready', 'scheduled', 'all', 'status:pending', 'unique', 'signal', 'type:' }
-local ENQUEUE_FIELDS = 11
+-- the id belongs to a job of another queue), headers (JSON text, '' = none), limit_key
+-- ('' = none).
+local ENQUEUE_KEYS = { 'ready', 'scheduled', 'all', 'status:pending', 'unique', 'signal', 'type:',
+  'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'kopen:', 'lk:served' }
+local ENQUEUE_FIELDS = 12
 
 -- Where the values of a group's i-th job start: ARGV[j + 1] is its id.
 local function job_args(b, i)
@@ -328,10 +453,15 @@ local function store_group(b, outcome, seq_base, now, out)
       if ARGV[j + 11] ~= '' then
         rcall('HSET', key, 'headers', ARGV[j + 11])
       end
+      local limit_key = ARGV[j + 12] ~= '' and ARGV[j + 12]
+      if limit_key then
+        rcall('HSET', key, 'limit_key', limit_key)
+        rcall('ZADD', K['kopen:'] .. limit_key, seq, id)
+      end
       rcall('ZADD', K.all, seq, id)
       rcall('ZADD', K['status:pending'], seq, id)
       rcall('ZADD', K['type:'] .. ARGV[j + 3], seq, id)
-      make_claimable(member(priority, seq, id), due, now)
+      make_claimable(member(priority, seq, id), due, now, limit_key)
       created = created + 1
       out[#out + 1] = '+' .. scheduled_at
     else
@@ -345,4 +475,79 @@ end
 
 -- The keys peek_claim binds for each queue; 'job:' is the prefix of the queue's job keys.
 local CLAIM_KEYS = { 'ready', 'scheduled', 'leases', 'status:pending', 'status:failed',
-  'status:running', 'paused', 'job:' }
+  'status:running', 'paused', 'job:', 'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'krun' }
+
+-- Limited queues (see 'Flow control' above).
+
+local BUILD_BATCH = 500 -- jobs looked at per step of build_lines
+
+-- One step of refilling the keyless line of a queue that became limited: look at the next
+-- BUILD_BATCH jobs by seq (the cursor is 'lbuild'); true once done (the cursor is gone).
+local function build_lines()
+  local after = rcall('GET', K.lbuild)
+  if not after then
+    return true
+  end
+  local seen = rcall('ZRANGEBYSCORE', K.all, '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', '0',
+    int(BUILD_BATCH))
+  for i = 1, #seen, 2 do
+    local id = seen[i]
+    local v = rcall('HMGET', K['job:'] .. id, 'status', 'priority', 'seq', 'limit_key')
+    if (v[1] == 'pending' or v[1] == 'failed') and not v[4] then
+      local m = member(v[2], v[3], id)
+      local score = rcall('ZSCORE', K.ready, m)
+      if not score then
+        local due = rcall('ZSCORE', K.scheduled, m)
+        score = due and ready_score(member_priority(m), tonumber(due))
+      end
+      if score then
+        line_add(false, m, score)
+      end
+    end
+  end
+  if #seen < 2 * BUILD_BATCH then
+    rcall('DEL', K.lbuild)
+    return true
+  end
+  rcall('SET', K.lbuild, seen[#seen])
+  return false
+end
+
+-- Empty the keyless line and start refilling it (build_lines), when the queue becomes limited:
+-- while it was not, no script kept that line.
+local function start_limiting()
+  rcall('DEL', K['kline:'])
+  rcall('ZREM', K.kwait, '')
+  rcall('SET', K.lbuild, '0')
+end
+
+-- The stored state of a key ('' = the queue), as flow.KeyState (times in microseconds).
+local function key_state(key)
+  return {
+    window = tonumber(rcall('HGET', K['lk:window'], key) or '0'),
+    started = tonumber(rcall('HGET', K['lk:started'], key) or '0'),
+    held = tonumber(rcall('HGET', K['lk:held'], key) or '0'),
+    served = tonumber(rcall('HGET', K['lk:served'], key) or '0'),
+  }
+end
+
+-- flow.current: the state with its start count reset if it belongs to an earlier window.
+local function current(state, window)
+  if state.window ~= window then
+    state.window, state.started = window, 0
+  end
+  return state
+end
+
+-- A queue's limits from their stored JSON (null fields as nil); none for a hold only.
+local function read_limits()
+  local raw = rcall('GET', K.limits)
+  local limits = raw and cjson.decode(raw) or {}
+  for _, name in ipairs({ 'concurrency', 'per_key', 'rate', 'key_rate', 'period', 'ordered' }) do
+    if limits[name] == cjson.null then
+      limits[name] = nil
+    end
+  end
+  limits.period_us = math.floor((limits.period or 60) * 1000000 + 0.5)
+  return limits, raw
+end

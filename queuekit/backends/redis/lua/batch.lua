@@ -24,7 +24,16 @@ bind_keys(
   'watchers',
   'type:',
   'job:',
-  'done:'
+  'done:',
+  'limits',
+  'lheld',
+  'kline:',
+  'kwait',
+  'kpark',
+  'kopen:',
+  'krun',
+  'lk:served',
+  'kidle'
 )
 local action, status, job_type = ARGV[1], ARGV[2], ARGV[3]
 local after, limit = ARGV[4], tonumber(ARGV[5])
@@ -50,7 +59,8 @@ for i = 1, #seen, 2 do
     end
   end
 end
-if action == 'replay' and #out > 1 then
+if action == 'replay' then
   signal(#out - 1)
 end
+signal(FREED)
 return out

@@ -11,7 +11,17 @@ bind_keys(
   'status:cancelled',
   'finished:cancelled',
   'unique',
-  'watchers'
+  'watchers',
+  'limits',
+  'lheld',
+  'kline:',
+  'kwait',
+  'kpark',
+  'kopen:',
+  'krun',
+  'lk:served',
+  'kidle',
+  'signal'
 )
 local key, done_key, id = KEYS[NQ + 1], KEYS[NQ + 2], ARGV[1]
 local f = load(key)
@@ -19,4 +29,5 @@ if not f.status then
   return false
 end
 cancel_job(key, done_key, id, f, now_us())
+signal(FREED)
 return rcall('HGETALL', key)

@@ -2,9 +2,24 @@
 -- claimer took first. Claimed jobs are running: attempts + 1, leased, worker and lease token set.
 -- KEYS: the bound queue keys, then the job key of each member.
 -- ARGV: want, lease_us, worker_id, lease_token, member...
--- Returns {member, {field, value, ...}} per claimed job.
-bind_keys('ready', 'leases', 'status:pending', 'status:failed', 'status:running', 'paused')
-if rcall('EXISTS', K.paused) == 1 then
+-- Returns {member, {field, value, ...}} per claimed job (none while the queue is paused or
+-- limited).
+bind_keys(
+  'ready',
+  'leases',
+  'status:pending',
+  'status:failed',
+  'status:running',
+  'paused',
+  'limits',
+  'lheld',
+  'kline:',
+  'kwait',
+  'kpark',
+  'krun'
+)
+-- A queue limited since the peek is claimed by claim_limited.lua only.
+if rcall('EXISTS', K.paused) == 1 or limited() then
   return {}
 end
 local want = tonumber(ARGV[1])

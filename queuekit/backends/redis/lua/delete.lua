@@ -17,7 +17,16 @@ bind_keys(
   'finished:cancelled',
   'unique',
   'watchers',
-  'type:'
+  'type:',
+  'limits',
+  'lheld',
+  'kline:',
+  'kwait',
+  'kpark',
+  'kopen:',
+  'krun',
+  'lk:served',
+  'kidle'
 )
 local status, older = ARGV[1], ARGV[2]
 local now = nil

@@ -20,7 +20,16 @@ bind_keys(
   'finished:dead',
   'unique',
   'watchers',
-  'signal'
+  'signal',
+  'limits',
+  'lheld',
+  'kline:',
+  'kwait',
+  'kpark',
+  'kopen:',
+  'krun',
+  'lk:served',
+  'kidle'
 )
 local now = now_us()
 local out, claimable = {}, 0
@@ -55,7 +64,7 @@ for i = 1, #ARGV / 5 do
   out[i] = status
 end
 -- One wake-up per job made claimable, as a script per job would push.
-if claimable > 0 then
-  signal(claimable)
-end
+signal(claimable)
+-- A limited queue's blocked jobs may start now that a slot is free.
+signal(FREED)
 return out

@@ -5,14 +5,18 @@
 -- script touches no key outside the queues' slots.
 -- KEYS: per queue CLAIM_KEYS.  ARGV: limit, lease_us, worker_id, lease_token, then per queue
 -- its free slots.
--- Returns {'ok', {member, {field, value, ...}} per claimed job, in claim order}, or
--- {'fallback'} when a queue has more due jobs than one call promotes (peek loops over them).
+-- Returns {'ok', {the 1-based positions of the limited queues, which it leaves to
+-- claim_limited.lua}, then {member, {field, value, ...}} per claimed job, in claim order},
+-- or {'fallback'} when a queue has more due jobs than one call promotes (peek loops over them).
 local limit, worker_id, lease_token = tonumber(ARGV[1]), ARGV[3], ARGV[4]
 local now = now_us()
 local heads = {}
+local limited_queues = {}
 for q = 1, #ARGV - 4 do
   bind_keys_at((q - 1) * #CLAIM_KEYS, CLAIM_KEYS)
-  if rcall('EXISTS', K.paused) == 0 then
+  if limited() then
+    limited_queues[#limited_queues + 1] = q
+  elseif rcall('EXISTS', K.paused) == 0 then
     if promote_due(now) then
       return { 'fallback' }
     end
@@ -33,7 +37,7 @@ table.sort(heads, function(x, y)
 end)
 local expiry = now + tonumber(ARGV[2])
 local started_at, expires_at = stamp(now), stamp(expiry)
-local out = { 'ok' }
+local out = { 'ok', limited_queues }
 for i = 1, math.min(#heads, limit) do
   local m, q = heads[i][2], heads[i][3]
   bind_keys_at((q - 1) * #CLAIM_KEYS, CLAIM_KEYS)

@@ -11,7 +11,15 @@ bind_keys(
   'finished:dead',
   'finished:cancelled',
   'unique',
-  'signal'
+  'signal',
+  'limits',
+  'lheld',
+  'kline:',
+  'kwait',
+  'kpark',
+  'kopen:',
+  'krun',
+  'lk:served'
 )
 local key, id = KEYS[NQ + 1], ARGV[1]
 local f = load(key)

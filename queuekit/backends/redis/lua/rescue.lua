@@ -13,7 +13,16 @@ bind_keys(
   'finished:dead',
   'unique',
   'watchers',
-  'signal'
+  'signal',
+  'limits',
+  'lheld',
+  'kline:',
+  'kwait',
+  'kpark',
+  'kopen:',
+  'krun',
+  'lk:served',
+  'kidle'
 )
 local now = now_us()
 local rescued, retried = 0, 0
@@ -33,7 +42,6 @@ for i, id in ipairs(ARGV) do
     end
   end
 end
-if retried > 0 then
-  signal(retried)
-end
+signal(retried)
+signal(FREED)
 return rescued

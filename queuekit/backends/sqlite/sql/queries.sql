@@ -10,11 +10,11 @@ SELECT {now}
 -- name: insert
 INSERT INTO queuekit_jobs
     (id, queue, type, payload, priority, status, max_attempts, created_at, scheduled_at, unique_key,
-     headers)
+     headers, limit_key)
 VALUES
     (:id, :queue, :type, :payload, :priority, 'pending', :max_attempts, {now},
      coalesce(:run_at, {now} + :delay), :unique_key,
-     :headers)
+     :headers, :limit_key)
 ON CONFLICT DO NOTHING
 RETURNING *
 
@@ -23,11 +23,16 @@ SELECT * FROM queuekit_jobs
 WHERE queue = :queue AND unique_key = :unique_key AND status IN ('pending', 'running', 'failed')
 
 -- name: claim_candidates
--- One per queue in the claim, joined by UNION ALL; {n} numbers the queue's parameters.
+-- One per queue in the claim, joined by UNION ALL; {n} numbers the queue's parameters. A queue
+-- with limits or a hold is left to the limited claim (limited.py), as a paused one is left alone.
 SELECT * FROM (
     SELECT seq, priority, scheduled_at FROM queuekit_jobs
     WHERE queue = :queue_{n} AND status IN ('pending', 'failed') AND scheduled_at <= {now}
       AND NOT EXISTS (SELECT 1 FROM queuekit_paused WHERE queue = :queue_{n})
+      AND NOT EXISTS (SELECT 1 FROM queuekit_limits WHERE queue = :queue_{n})
+      AND NOT EXISTS (
+          SELECT 1 FROM queuekit_limit_keys WHERE queue = :queue_{n} AND held_until > {now}
+      )
     ORDER BY priority DESC, scheduled_at, seq
     LIMIT :limit_{n}
 )
@@ -56,10 +61,11 @@ RETURNING queuekit_jobs.id, queuekit_jobs.lease_token
 
 -- name: complete
 -- complete, fail and snooze change the job only while the claim named by :lease_token holds it.
+-- `limited`: the job's queue has limits, so its stopping may free a slot waiters want.
 UPDATE queuekit_jobs
 SET status = 'completed', finished_at = {now}, result = :result, lease_expires_at = NULL
 WHERE id = :id AND lease_token = :lease_token AND status = 'running'
-RETURNING status
+RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
 
 -- name: fail
 -- The worker decided: retry in :seconds, or dead when NULL.
@@ -69,14 +75,14 @@ SET status = CASE WHEN :seconds IS NULL THEN 'dead' ELSE 'failed' END,
     scheduled_at = coalesce({now} + :seconds, scheduled_at),
     last_error = :error, lease_expires_at = NULL
 WHERE id = :id AND lease_token = :lease_token AND status = 'running'
-RETURNING status
+RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
 
 -- name: snooze
 UPDATE queuekit_jobs
 SET status = 'pending', attempts = attempts - 1, scheduled_at = {now} + :seconds,
     lease_expires_at = NULL
 WHERE id = :id AND lease_token = :lease_token AND status = 'running'
-RETURNING status
+RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
 
 -- name: rescue
 -- The rule of Backend.rescue (backend.py): failed and claimable now while attempts are left.
@@ -88,9 +94,29 @@ SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
 WHERE status = 'running' AND lease_expires_at <= {now}
 
 -- name: next_due
+-- A queue with limits or a hold counts only jobs due later: those due now wait for its limits,
+-- and a waiter looking at them would return at once, again and again, while the limits hold.
 SELECT min(scheduled_at) FROM queuekit_jobs
 WHERE status IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues))
   AND queue NOT IN (SELECT queue FROM queuekit_paused)
+  AND (scheduled_at > {now} OR queue NOT IN (
+      SELECT q.value FROM json_each(:queues) AS q
+      WHERE EXISTS (SELECT 1 FROM queuekit_limits WHERE queue = q.value)
+         OR EXISTS (SELECT 1 FROM queuekit_limit_keys WHERE queue = q.value AND held_until > {now})
+  ))
+
+-- name: limited_waits
+-- The waited-on queues under limits (see limits_of), their running jobs and their newest
+-- pending job: a waiter returns when another process's commit lowered the running count (a
+-- slot may be free), enqueued, or changed the limits.
+SELECT q.value AS queue,
+       (SELECT limits FROM queuekit_limits WHERE queue = q.value) AS limits,
+       (SELECT count(*) FROM queuekit_jobs WHERE queue = q.value AND status = 'running')
+           AS running,
+       (SELECT max(seq) FROM queuekit_jobs WHERE queue = q.value AND status = 'pending') AS newest
+FROM json_each(:queues) AS q
+WHERE EXISTS (SELECT 1 FROM queuekit_limits WHERE queue = q.value)
+   OR EXISTS (SELECT 1 FROM queuekit_limit_keys WHERE queue = q.value AND held_until > {now})
 
 -- name: database_file
 -- The main database's file, to tell whether a caller's connection (`connection=`) shares it.
@@ -146,7 +172,7 @@ WHERE seq IN (
     ORDER BY j.seq
     LIMIT :limit
 )
-RETURNING seq
+RETURNING seq, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
 
 -- name: replay
 -- A job whose unique key a live job holds is left as it is; of several chosen with one key,
@@ -192,3 +218,140 @@ WHERE seq IN (
     WHERE status IN (SELECT value FROM json_each(:statuses)) AND finished_at <= {now} - :older_than
     LIMIT :limit
 )
+
+-- Flow control (limited.py; the rule is queuekit/backends/flow.py). A limited claim runs in one
+-- write transaction and reads the clock once, as :now, so every read and write in it agrees.
+
+-- name: set_limits
+INSERT INTO queuekit_limits (queue, limits) VALUES (:queue, :limits)
+ON CONFLICT (queue) DO UPDATE SET limits = excluded.limits
+
+-- name: clear_limits
+DELETE FROM queuekit_limits WHERE queue = :queue
+
+-- name: all_limits
+SELECT queue, limits FROM queuekit_limits ORDER BY queue
+
+-- name: limits_of
+-- Those of :queues claimed under limits: with limits, or with a hold in force (a hold applies
+-- to a queue without limits too; `limits` is then NULL).
+SELECT q.value AS queue, (SELECT limits FROM queuekit_limits WHERE queue = q.value) AS limits
+FROM json_each(:queues) AS q
+WHERE EXISTS (SELECT 1 FROM queuekit_limits WHERE queue = q.value)
+   OR EXISTS (SELECT 1 FROM queuekit_limit_keys WHERE queue = q.value AND held_until > {now})
+
+-- name: hold
+-- Key '' holds the whole queue; a hold that ends later stays.
+INSERT INTO queuekit_limit_keys (queue, key, held_until) VALUES (:queue, :key, {now} + :seconds)
+ON CONFLICT (queue, key) DO UPDATE SET held_until = max(held_until, excluded.held_until)
+
+-- name: limited_queues
+-- Those of :queues claimed under limits (see limits_of), with all a limited claim needs of
+-- each in one read: the clock (read once for all), whether it is paused, whether any of its
+-- keys has claimable jobs (`keyed`), its own state row (NULLs when it has none), its running
+-- jobs per limit_key ('' for the keyless ones) as a JSON object, and its first :limit
+-- claimable keyless jobs as a JSON array of [id, seq, place in claim order] (they take turns
+-- as one key, and no claim takes more than :limit).
+WITH clock AS MATERIALIZED (SELECT {now} AS now)
+SELECT q.value AS queue, l.limits, clock.now,
+       EXISTS (SELECT 1 FROM queuekit_paused WHERE queue = q.value) AS paused,
+       EXISTS (SELECT 1 FROM queuekit_limit_ready WHERE queue = q.value) AS keyed,
+       s."window", s.started, s.held_until, s.served_at,
+       (
+           SELECT json_group_object(key, n) FROM (
+               SELECT coalesce(limit_key, '') AS key, count(*) AS n FROM queuekit_jobs
+               WHERE queue = q.value AND status = 'running'
+               GROUP BY limit_key
+           )
+       ) AS running,
+       (
+           SELECT json_group_array(json_array(id, seq, place)) FROM (
+               SELECT id, seq,
+                      row_number() OVER (ORDER BY priority DESC, scheduled_at, seq) AS place
+               FROM (
+                   SELECT id, seq, priority, scheduled_at
+                   FROM queuekit_jobs INDEXED BY queuekit_jobs_keyless_claim
+                   WHERE queue = q.value AND limit_key IS NULL
+                     AND status IN ('pending', 'failed') AND scheduled_at <= clock.now
+                   ORDER BY priority DESC, scheduled_at, seq
+                   LIMIT :limit
+               )
+           )
+       ) AS keyless
+FROM json_each(:queues) AS q CROSS JOIN clock
+LEFT JOIN queuekit_limits AS l ON l.queue = q.value
+LEFT JOIN queuekit_limit_keys AS s ON s.queue = q.value AND s.key = ''
+WHERE l.queue IS NOT NULL OR EXISTS (
+    SELECT 1 FROM queuekit_limit_keys WHERE queue = q.value AND held_until > clock.now
+)
+
+-- name: limited_ready_keys
+-- The next :batch keys with claimable jobs after (:served_at, :key), in turn order, with their
+-- state rows (NULLs when they have none yet) and, as JSON, the jobs they offer: {offers} is
+-- limited_key_jobs or, for ordered limits, limited_key_head.
+SELECT r.key, r.served_at AS turn, s."window", s.started, s.held_until, s.served_at,
+       {offers} AS offers
+FROM queuekit_limit_ready AS r INDEXED BY queuekit_limit_ready_turn
+LEFT JOIN queuekit_limit_keys AS s ON s.queue = r.queue AND s.key = r.key
+WHERE r.queue = :queue AND (r.served_at, r.key) > (:served_at, :key)
+ORDER BY r.served_at, r.key
+LIMIT :batch
+
+-- name: limited_key_jobs
+-- The key's first :per_key claimable jobs, as a JSON array of [id, seq, place in claim order]
+-- (`choose` never takes more from one key).
+(
+    SELECT json_group_array(json_array(id, seq, place)) FROM (
+        SELECT id, seq, row_number() OVER (ORDER BY priority DESC, scheduled_at, seq) AS place
+        FROM (
+            SELECT id, seq, priority, scheduled_at
+            FROM queuekit_jobs INDEXED BY queuekit_jobs_key_claim
+            WHERE queue = r.queue AND limit_key = r.key AND limit_key IS NOT NULL
+              AND status IN ('pending', 'failed') AND scheduled_at <= :now
+            ORDER BY priority DESC, scheduled_at, seq
+            LIMIT :per_key
+        )
+    )
+)
+
+-- name: limited_key_head
+-- Ordered limits: the key's first unfinished job (any due time), the only one that may run,
+-- as a JSON array [id, seq, whether it is pending or failed and due now].
+(
+    SELECT json_array(id, seq, status IN ('pending', 'failed') AND scheduled_at <= :now)
+    FROM queuekit_jobs WHERE seq = (
+        SELECT min(seq) FROM queuekit_jobs INDEXED BY queuekit_jobs_limit_key
+        WHERE queue = r.queue AND limit_key = r.key AND limit_key IS NOT NULL
+          AND status IN ('pending', 'failed', 'running')
+    )
+)
+
+-- name: limited_running
+-- The queue's running jobs per limit_key (NULL: the keyless ones), busiest first.
+SELECT limit_key, count(*) AS n FROM queuekit_jobs
+WHERE queue = :queue AND status = 'running'
+GROUP BY limit_key
+ORDER BY n DESC, limit_key
+
+-- name: held_states
+-- The queue's own row, and the keys held at :now.
+SELECT key, "window", started, held_until, served_at FROM queuekit_limit_keys
+WHERE queue = :queue AND (key = '' OR held_until > :now)
+
+-- name: save_limit_states
+-- :states is a JSON array of [key, window, started, held_until, served_at]. A claim never
+-- changes a hold (and no hold changes inside its transaction), so held_until, and the index
+-- on it, are only written for a new row.
+INSERT INTO queuekit_limit_keys (queue, key, "window", started, held_until, served_at)
+SELECT :queue, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
+FROM json_each(:states) WHERE true
+ON CONFLICT (queue, key) DO UPDATE
+SET "window" = excluded."window", started = excluded.started, served_at = excluded.served_at
+
+-- name: limited_claim
+-- Claims the chosen jobs (:seqs, a JSON array) as `claim` does, if they are still claimable.
+UPDATE queuekit_jobs
+SET status = 'running', attempts = attempts + 1, started_at = :now,
+    lease_expires_at = :now + :lease, worker_id = :worker_id, lease_token = :lease_token
+WHERE seq IN (SELECT value FROM json_each(:seqs)) AND status IN ('pending', 'failed')
+RETURNING *
