@@ -61,6 +61,20 @@ def current(state: KeyState | None, window: float) -> KeyState:
     return state
 
 
+def queue_room(limits: Limits, free: int, now: float, running: int, state: KeyState | None) -> int:
+    """How many jobs the queue's own limits, hold and rate window (its `state`) let start
+    now, at most `free` (0 or less: none). The first step of `choose`."""
+    queue_state = current(state, window_start(limits, now))
+    if queue_state.held_until > now:
+        return 0
+    room = free
+    if limits.concurrency is not None:
+        room = min(room, limits.concurrency - running)
+    if limits.rate is not None:
+        room = min(room, limits.rate - queue_state.started)
+    return room
+
+
 def choose(
     limits: Limits, free: int, now: float, candidates: Sequence[Candidate], usage: Usage
 ) -> tuple[list[Candidate], dict[str, KeyState]]:
@@ -75,13 +89,7 @@ def choose(
     """
     window = window_start(limits, now)
     queue_state = current(usage.states.get(QUEUE_KEY), window)
-    if queue_state.held_until > now:
-        return [], {}
-    room = free
-    if limits.concurrency is not None:
-        room = min(room, limits.concurrency - usage.running)
-    if limits.rate is not None:
-        room = min(room, limits.rate - queue_state.started)
+    room = queue_room(limits, free, now, usage.running, queue_state)
     if room <= 0:
         return [], {}
 

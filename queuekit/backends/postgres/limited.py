@@ -328,19 +328,9 @@ class _Turns:
         return flow.QUEUE_KEY not in served or keyless.served_at <= cursor[0]
 
     def _room(self) -> int:
-        """How many jobs `choose` may take at most: its first step (flow.py), on the queue's
-        own limits, hold and state."""
-        limits = self.limits
-        window = flow.window_start(limits, self.now)
-        queue_state = flow.current(self.states.get(flow.QUEUE_KEY), window)
-        if queue_state.held_until > self.now:
-            return 0
-        room = self.free
-        if limits.concurrency is not None:
-            room = min(room, limits.concurrency - self.running)
-        if limits.rate is not None:
-            room = min(room, limits.rate - queue_state.started)
-        return room
+        """How many jobs `choose` may take at most (its first step)."""
+        state = self.states.get(flow.QUEUE_KEY)
+        return flow.queue_room(self.limits, self.free, self.now, self.running, state)
 
 
 @functools.lru_cache(maxsize=256)

@@ -18,6 +18,7 @@ from ..flow import (
     Usage,
     choose,
     current,
+    queue_room,
     report,
     startable,
     window_start,
@@ -108,14 +109,8 @@ def _claim_queue(
     )
     # What `choose` would find before it looks at a candidate: with none of it left (paused,
     # held, full, out of starts), it takes nothing and writes nothing, so nothing is read.
-    window = window_start(limits, now)
-    queue_state = current(states.get(QUEUE_KEY), window)
-    room = free
-    if limits.concurrency is not None:
-        room = min(room, limits.concurrency - usage.running)
-    if limits.rate is not None:
-        room = min(room, limits.rate - queue_state.started)
-    if head["paused"] or queue_state.held_until > now or room <= 0:
+    room = queue_room(limits, free, now, usage.running, states.get(QUEUE_KEY))
+    if head["paused"] or room <= 0:
         return []
     # The keyless jobs (`choose` takes no more than `room` of them).
     keyless = sorted(json.loads(head["keyless"] or "[]"), key=lambda job: int(job[2]))
