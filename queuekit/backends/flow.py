@@ -111,16 +111,21 @@ def choose(
         )
     chosen = [entry[3] for entry in heapq.nsmallest(room, ranked, key=lambda e: e[:3])]
 
+    # Starts are counted only while a rate applies to them (so a backend writes no count
+    # for a queue without rates): a rate set during a window counts from then on.
+    key_counted = limits.key_rate is not None
     written: dict[str, KeyState] = {}
     for candidate in chosen:
         key = QUEUE_KEY if candidate.key is None else candidate.key
         state = written.get(key, states[key])
-        written[key] = replace(state, started=state.started + 1, served_at=now)
+        started = state.started + (key_counted and key != QUEUE_KEY)
+        written[key] = replace(state, started=started, served_at=now)
     if chosen:
         # The queue's row counts every start, keyed or not, for `rate`; its `served_at` is
         # the keyless jobs' turn, moved only when one of them was served.
         queue_row = written.get(QUEUE_KEY, queue_state)
-        written[QUEUE_KEY] = replace(queue_row, started=queue_state.started + len(chosen))
+        started = queue_state.started + (len(chosen) if limits.rate is not None else 0)
+        written[QUEUE_KEY] = replace(queue_row, started=started)
     return chosen, written
 
 

@@ -180,6 +180,20 @@ async def test_a_rate_limits_starts_per_window(queue: Queue, backend: Backend) -
     assert usage.started_in_window == 5 and usage.window_ends_at is not None
 
 
+async def test_a_rate_counts_the_starts_made_while_it_is_set(
+    queue: Queue, backend: Backend
+) -> None:
+    await queue.set_limits("default", Limits(per_key=5, period=YEAR))
+    await enqueue_keyed(queue, ["a"] * 6 + [None] * 6)
+    first = await claim(backend, 4)
+    assert len(first) == 4
+    await queue.set_limits("default", Limits(rate=3, key_rate=1, period=YEAR))
+    second = await claim(backend, 8)
+    assert len(second) == 3 and keys_of(second)["a"] <= 1
+    assert (await queue.limit_usage("default")).started_in_window == 3
+    assert await claim(backend, 8) == []
+
+
 async def test_a_short_rate_window_is_never_exceeded(queue: Queue, backend: Backend) -> None:
     """Starts grouped by the window of their (backend) start time: never above the rate."""
     period, rate = 0.2, 3

@@ -184,6 +184,8 @@ class LimitedClaims(PostgresTable):
         """Claim what `choose` chose and write the key states (`limited_claim`); with `cas`,
         only if no other claim of the queue committed since the read."""
         chosen, written = turns.chosen, turns.written
+        stored = _stored(turns.limits, chosen, written)
+        served = [key for key in written if key != flow.QUEUE_KEY]
         rows = await conn.fetch(
             self._sql["limited_claim"],
             queue,
@@ -191,14 +193,16 @@ class LimitedClaims(PostgresTable):
             lease,
             worker_id,
             token,
-            list(written),
-            [state.window for state in written.values()],
-            [state.started for state in written.values()],
-            [state.served_at for state in written.values()],
+            list(stored),
+            [state.window for state in stored.values()],
+            [state.started for state in stored.values()],
+            [state.served_at for state in stored.values()],
             turns.started_at,
             [] if cas else turns.dead,
             turns.version if cas else None,
             turns.limits_text,
+            served,
+            turns.now,
         )
         if not rows[0]["won"]:
             return _CONTENDED
@@ -223,6 +227,7 @@ class LimitedClaims(PostgresTable):
                 batch,
                 *cursor,
                 first,
+                limits.key_rate is not None,
             )
             assert read is not None
             turns.add(read, first=first)
@@ -338,6 +343,21 @@ def _parsed(text: str | None) -> Limits:
     """`Limits` from their stored JSON text (None: none), parsed once per text: every claim
     reads them."""
     return Limits() if text is None else Limits.from_json(text)
+
+
+def _stored(
+    limits: Limits, chosen: Sequence[flow.Candidate], written: dict[str, flow.KeyState]
+) -> dict[str, flow.KeyState]:
+    """The states of `written` that {limit_keys} must keep (see `limited_claim`): a key's
+    rate window only under a `key_rate`, the queue's under a `rate` or when a keyless job
+    moved its turn. A keyed key's turn is kept in {limit_ready}."""
+    queue_row = limits.rate is not None or any(candidate.key is None for candidate in chosen)
+    key_rows = limits.key_rate is not None
+    return {
+        key: state
+        for key, state in written.items()
+        if (queue_row if key == flow.QUEUE_KEY else key_rows)
+    }
 
 
 def _pairs(keys: Sequence[str] | None, values: Sequence[int] | None) -> dict[str, int]:

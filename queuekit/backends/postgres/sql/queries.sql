@@ -492,7 +492,7 @@ SELECT 1 FROM {limits} WHERE queue = $1 FOR UPDATE
 -- $1 queue, $2 how many keyless jobs to offer, $3 whether the limits are `ordered`, $4 how
 -- many jobs one key can start at most (free slots, `per_key`, `key_rate`, whichever is
 -- least), $5 how many keys to read, $6 and $7 the (served_at, key) after which to read them,
--- $8 whether this is the claim's first read. One row.
+-- $8 whether this is the claim's first read, $9 whether the limits have a `key_rate`. One row.
 --
 -- `limits`, `held`, `paused`, `listed`, `version` (first read only): the queue's row in
 -- {limits}, read after `limited_lock` locked it, or without the lock (see `limited_claim`). The claim read with the limits it expected; it reads again
@@ -611,27 +611,41 @@ FROM (
     FROM offers
 ) AS c,
 (
-    -- One lookup by primary key per key (LIMIT keeps the planner from making it a join that
-    -- reads every key's row of the queue).
-    SELECT array_agg(l.key) AS keys, array_agg(l."window") AS windows,
-           array_agg(l.started) AS started, array_agg(l.held_until) AS held_until,
-           array_agg(l.served_at) AS served_at
+    -- A key's turn (`served_at`) is its row's in {limit_ready}, read in `turns`; its rate
+    -- window and hold are in {limit_keys}, looked up (by primary key; LIMIT keeps the planner
+    -- from making it a join that reads every key's row of the queue) only when they can
+    -- matter: with a `key_rate` ($9), or while some key of the queue is held (the queue's
+    -- row in {limits} keeps the latest hold of any). The queue's own row, '', is all there.
+    SELECT array_agg(k.key) AS keys, array_agg(coalesce(l."window", 0)) AS windows,
+           array_agg(coalesce(l.started, 0)) AS started,
+           array_agg(coalesce(l.held_until, 0)) AS held_until,
+           array_agg(coalesce(k.served_at, l.served_at, 0)) AS served_at
     FROM (
-        SELECT DISTINCT o.key FROM offers AS o WHERE o.key IS NOT NULL
+        SELECT t.key, t.served_at FROM turns AS t
+        WHERE EXISTS (SELECT 1 FROM offers AS o WHERE o.key = t.key)
         UNION ALL
-        SELECT '' WHERE $8::boolean
+        SELECT '', NULL::float8 WHERE $8::boolean
     ) AS k
-    CROSS JOIN LATERAL (
-        SELECT * FROM {limit_keys} AS l WHERE l.queue = $1 AND l.key = k.key LIMIT 1
-    ) AS l
+    LEFT JOIN LATERAL (
+        SELECT * FROM {limit_keys} AS l
+        WHERE l.queue = $1 AND l.key = k.key
+          AND (k.key = '' OR $9::boolean
+               OR EXISTS (SELECT 1 FROM {limits} AS h
+                          WHERE h.queue = $1 AND h.held_until > extract(epoch FROM now())))
+        LIMIT 1
+    ) AS l ON true
+    WHERE k.key <> '' OR l.key IS NOT NULL
 ) AS s
 LEFT JOIN {limits} AS m ON m.queue = $1 AND $8::boolean
 
 -- name: limited_claim
 -- $1 queue, $2 the chosen jobs' seqs, $3 lease (s), $4 worker id, $5 lease token; $6..$9 the
--- key states to write (key, window, started, served_at), as `flow.choose` returned them; $10
--- the start time `limited_read` gave (the instant `choose` decided at, so a start always falls
--- in the rate window that counted it); $11 see `forgotten`; $12 and $13 see `turn`.
+-- key states to write to {limit_keys} (key, window, started, served_at), as `flow.choose`
+-- returned them, but only those the limits in force need kept there (limited.py); $10 the
+-- start time `limited_read` gave (the instant `choose` decided at, so a start always falls
+-- in the rate window that counted it); $11 see `forgotten`; $12 and $13 see `turn`; $14 the
+-- served keys and $15 their new `served_at` (the claim's instant, `choose` gives them all
+-- the same), their turn in {limit_ready}.
 --
 -- `turn`: the claim moves the queue's `version` on. Under `limited_lock` ($12 NULL) that
 -- always succeeds. A claim that read without the lock passes the version and limits it read
@@ -645,9 +659,11 @@ LEFT JOIN {limits} AS m ON m.queue = $1 AND $8::boolean
 -- subquery so that no plan can take it for an index condition: a generic plan, made when
 -- the table looked small, otherwise walks a partial index of every claimable job of the
 -- table. A hold is never written here: `hold` may have raised it meanwhile. The served keys
--- move to their new place in turn order ({limit_ready} keeps their `served_at` too; the
--- queue's own row, '', has none there). One row at least: `won`, with the claimed jobs'
--- columns (NULL when none).
+-- move to their new place in turn order: {limit_ready} alone keeps a keyed key's `served_at`
+-- while the key has that row (so {limit_keys} is written only for a rate window to count in:
+-- without `rate` and `key_rate` a claim writes no row there but, when a keyless job is
+-- served, the queue's own). One row at least: `won`, with the claimed jobs' columns (NULL
+-- when none).
 WITH turn AS MATERIALIZED (
     UPDATE {limits}
     SET version = version + 1
@@ -678,16 +694,27 @@ written AS (
             served_at = excluded.served_at
 ),
 turned AS (
+    -- Each row found by one lookup of its primary key, then updated by its address: given
+    -- the keys to match (a join, or `key = ANY`), the planner, its statistics taken while the
+    -- table was small, reads every key's row of the queue. Only a claim of the queue, in its
+    -- turn, changes these rows, so the addresses read are still theirs.
     UPDATE {limit_ready} AS r
-    SET served_at = w.served_at
-    FROM unnest($6::text[], $9::float8[]) AS w(key, served_at)
-    WHERE r.queue = $1 AND r.key = w.key AND EXISTS (SELECT 1 FROM turn)
+    SET served_at = $15::float8
+    WHERE r.ctid = ANY(ARRAY(
+        SELECT x.ctid
+        FROM unnest($14::text[]) AS w(key)
+        CROSS JOIN LATERAL (
+            SELECT x.ctid FROM {limit_ready} AS x WHERE x.queue = $1 AND x.key = w.key LIMIT 1
+        ) AS x
+    ))
+      AND EXISTS (SELECT 1 FROM turn)
 ),
 forgotten AS (
     -- $11: the keys `limited_read` found with no unfinished job and locked (see there), under
     -- `limited_lock` only: their rows go, checked again with this statement's snapshot,
     -- taken after the locks, so it sees every enqueue of them that committed before (and
-    -- none is under way).
+    -- none is under way). A key's turn lives on in {limit_keys} (`kept`), where an enqueue
+    -- of it reads it back.
     DELETE FROM {limit_ready} AS r
     WHERE r.queue = $1 AND r.key = ANY($11::text[]) AND EXISTS (SELECT 1 FROM turn)
       AND (SELECT j.seq FROM {jobs} AS j
@@ -699,6 +726,14 @@ forgotten AS (
                WHERE j.queue = r.queue AND j.limit_key IS NULL
                  AND j.status IN ('pending', 'running', 'failed')
                LIMIT 1) IS NULL)
+    RETURNING r.key, r.served_at
+),
+kept AS (
+    -- Not the queue's own row (''), which {limit_keys} keeps up to date itself (`written`
+    -- may write it in this statement too); a served key is never a forgotten one.
+    INSERT INTO {limit_keys} AS k (queue, key, served_at)
+    SELECT $1, f.key, f.served_at FROM forgotten AS f WHERE f.key <> ''
+    ON CONFLICT (queue, key) DO UPDATE SET served_at = excluded.served_at
 )
 SELECT EXISTS (SELECT 1 FROM turn) AS won, c.*
 FROM (SELECT 1) AS one

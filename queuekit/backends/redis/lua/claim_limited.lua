@@ -226,13 +226,17 @@ for i = 1, chosen do
     state = { window = window, started = offer.state.started, held = offer.state.held }
     written[offer.key] = state
   end
-  state.started, state.served = state.started + 1, now
+  -- Starts are counted only while a rate applies to them (flow.choose).
+  if limits.key_rate and offer.key ~= '' then
+    state.started = state.started + 1
+  end
+  state.served = now
 end
 if chosen > 0 then
   -- The queue's row counts every start, keyed or not, for `rate`; its served_at is the
   -- keyless jobs' turn, moved only when one of them was served.
   local row = written[''] or { window = window, held = queue_state.held }
-  row.started = queue_state.started + chosen
+  row.started = queue_state.started + (limits.rate and chosen or 0)
   written[''] = row
 end
 for key, state in pairs(written) do

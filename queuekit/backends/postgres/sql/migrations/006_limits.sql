@@ -25,7 +25,9 @@ CREATE TABLE {limits} (
 
 -- {limit_keys}: the state of each (queue, key) the limits track, key '' being the queue itself
 -- (see queuekit/backends/flow.py): the start of its current rate window and the starts in it,
--- a hold, and when it was last served. Times are epoch seconds on the server's clock
+-- a hold, and when it was last served (a keyed key's, while it has jobs, is kept in
+-- {limit_ready} instead, see migration 7). Rate windows are written only while a rate is
+-- set. Times are epoch seconds on the server's clock
 -- (`extract(epoch FROM now())`), as `flow.choose` computes with them.
 CREATE TABLE {limit_keys} (
     "window" double precision NOT NULL DEFAULT 0,

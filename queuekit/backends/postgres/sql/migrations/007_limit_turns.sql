@@ -2,11 +2,13 @@
 --
 -- {limit_ready} holds a row for each (queue, limit key) with unfinished jobs (pending, failed
 -- or running), whatever the queue's limits (so setting limits needs no rebuild of it), with
--- the key's `served_at` (a copy of the one in {limit_keys}, 0 when never served); key ''
--- when the queue has keyless ones, so a limited claim reads keyless jobs (through the claim
--- index, which holds the keyed ones too) only when there may be some. The limited
--- claim reads it by `{table}_ready_turn`, in the order `flow.choose` gives keys their turns,
--- (served_at, key), and stops once it has read enough keys: a claim costs about as many
+-- the key's `served_at` (0 when never served): from here on a keyed key's turn is kept here,
+-- and in {limit_keys} only while the key has no row here (a claim removing the row copies it
+-- there, an enqueue adding it back reads it from there); key '' when the queue has keyless
+-- ones (the queue's own turn stays in {limit_keys}), so a limited claim reads keyless jobs
+-- (through the claim index, which holds the keyed ones too) only when there may be some. The
+-- limited claim reads it by `{table}_ready_turn`, in the order `flow.choose` gives keys their
+-- turns, (served_at, key), and stops once it has read enough keys: a claim costs about as many
 -- index reads as the keys it takes (plus those blocked by their own running jobs or held),
 -- however many keys wait. Enqueue (and replay) add a key's row, taking a shared advisory
 -- lock on the key first; a claim removes the row of a key left with no unfinished job only
