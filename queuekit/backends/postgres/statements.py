@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from ..sqlfiles import load_queries
+
+ADD_READY_KEYS = re.compile(r"\{add_ready_keys:(\w+)\}")
+"""Where a statement takes the `add_ready_keys` fragment, naming the CTE of its new rows."""
 
 
 def quote(identifier: str) -> str:
@@ -29,6 +33,10 @@ class Statements:
             "{table}": table,
         }
         self.sql = {name: self.render(body) for name, body in load_queries("postgres").items()}
+        # The CTE body the statements that add jobs share (see `add_ready_keys`).
+        ready = self.sql.pop("add_ready_keys")
+        for name, body in self.sql.items():
+            self.sql[name] = ADD_READY_KEYS.sub(lambda cte: ready.replace("{rows}", cte[1]), body)
         # Cancel, replay and delete of one job and of a batch (see queries.sql).
         for action in ("cancel", "replay", "delete"):
             for chosen, taking in (("one", 1), ("batch", 5)):

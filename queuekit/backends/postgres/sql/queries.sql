@@ -33,6 +33,21 @@ SELECT version FROM {migrations} ORDER BY version
 -- name: record_migration
 INSERT INTO {migrations} (version) VALUES ($1)
 
+-- name: add_ready_keys
+-- Not a statement: the body of the CTE by which `insert`, `insert_one` and `replay` give each
+-- (queue, key) of their new rows (the CTE `{rows}`, written `{add_ready_keys:<cte>}` there) its
+-- row in {limit_ready} (see migration 7); keyless jobs have the key ''. Each row is added under
+-- the key's shared advisory lock, which a claim removing the row must take exclusively. When
+-- it is there already (the usual case), that costs one index lookup and writes nothing.
+INSERT INTO {limit_ready} (queue, key, served_at)
+SELECT k.queue, k.limit_key, coalesce(s.served_at, 0)
+FROM (SELECT DISTINCT queue, coalesce(limit_key, '') AS limit_key FROM {rows}) AS k
+CROSS JOIN LATERAL (
+    SELECT pg_advisory_xact_lock_shared(hashtextextended('{jobs}/' || k.queue || '/' || k.limit_key, 0))
+) AS l
+LEFT JOIN {limit_keys} AS s ON s.queue = k.queue AND s.key = k.limit_key
+ON CONFLICT (queue, key) DO NOTHING
+
 -- name: insert
 -- $1..$11: one array per column, one element per job; $12 the channel; $13 the queues to notify
 -- (the caller's debounced subset). Conflicts on the live unique key are skipped, and the jobs
@@ -63,20 +78,7 @@ inserted AS (
         DO NOTHING
     RETURNING j.*
 ),
-ready AS (
-    -- Each key with jobs has its row in {limit_ready} (see migration 7), and so do the
-    -- keyless jobs of a queue (key ''), added under the key's shared advisory lock, which a
-    -- claim removing the row must take exclusively. When it is there already (the usual
-    -- case), that costs one index lookup and writes nothing.
-    INSERT INTO {limit_ready} (queue, key, served_at)
-    SELECT k.queue, k.limit_key, coalesce(s.served_at, 0)
-    FROM (SELECT DISTINCT queue, coalesce(limit_key, '') AS limit_key FROM inserted) AS k
-    CROSS JOIN LATERAL (
-        SELECT pg_advisory_xact_lock_shared(hashtextextended('{jobs}/' || k.queue || '/' || k.limit_key, 0))
-    ) AS l
-    LEFT JOIN {limit_keys} AS s ON s.queue = k.queue AND s.key = k.limit_key
-    ON CONFLICT (queue, key) DO NOTHING
-)
+ready AS ({add_ready_keys:inserted})
 SELECT inserted.*, true AS inserted,
        (SELECT count(pg_notify($12, 'w:' || q.queue))
         FROM unnest($13::text[]) AS q(queue)
@@ -105,17 +107,7 @@ WITH inserted AS (
     )
     RETURNING *
 ),
-ready AS (
-    -- As in `insert`: the key's row in {limit_ready}, under its shared advisory lock.
-    INSERT INTO {limit_ready} (queue, key, served_at)
-    SELECT $2, coalesce($12::text, ''),
-           coalesce((SELECT s.served_at FROM {limit_keys} AS s
-                     WHERE s.queue = $2 AND s.key = $12::text), 0)
-    FROM (SELECT pg_advisory_xact_lock_shared(
-              hashtextextended('{jobs}/' || $2 || '/' || coalesce($12::text, ''), 0)
-          )) AS l
-    ON CONFLICT (queue, key) DO NOTHING
-)
+ready AS ({add_ready_keys:inserted})
 SELECT inserted.*,
        CASE WHEN $11::boolean THEN (SELECT count(pg_notify($10::text, 'w:' || $2))) END AS notified
 FROM inserted
@@ -843,17 +835,7 @@ replayed AS (
       )
     RETURNING j.*
 ),
-ready AS (
-    -- A replayed job's key (or '') gets its row in {limit_ready} back, as `insert` adds it.
-    INSERT INTO {limit_ready} (queue, key, served_at)
-    SELECT k.queue, k.limit_key, coalesce(s.served_at, 0)
-    FROM (SELECT DISTINCT queue, coalesce(limit_key, '') AS limit_key FROM replayed) AS k
-    CROSS JOIN LATERAL (
-        SELECT pg_advisory_xact_lock_shared(hashtextextended('{jobs}/' || k.queue || '/' || k.limit_key, 0))
-    ) AS l
-    LEFT JOIN {limit_keys} AS s ON s.queue = k.queue AND s.key = k.limit_key
-    ON CONFLICT (queue, key) DO NOTHING
-)
+ready AS ({add_ready_keys:replayed})
 SELECT s.chosen, s.last_chosen, r.*
 FROM (
     SELECT count(*) AS chosen, max(seq) AS last_chosen,
