@@ -39,6 +39,7 @@ bench-venvs: $(BENCH_VENVS)
 bench: bench-venvs
 	.bench/queuekit/bin/python -m benchmarks.run
 	.bench/queuekit/bin/python -m benchmarks.limits_cost
+	.bench/queuekit/bin/python -m benchmarks.cluster_scale
 
 bench-quick: bench-venvs
 	.bench/queuekit/bin/python -m benchmarks.run --quick

@@ -33,21 +33,14 @@ from redis.asyncio import Redis
 import queuekit
 from queuekit import Limits
 
+from .ping_job import pinging, tasks
+
 POSTGRES = os.environ.get(
     "QUEUEKIT_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REDIS = os.environ.get("QUEUEKIT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TARGET = 0.8
 """A limited drain should keep at least this share of the unlimited one."""
-
-tasks = queuekit.Tasks()
-pinger: Redis | None = None
-
-
-@tasks.task()
-async def call() -> None:
-    assert pinger is not None
-    await pinger.ping()
 
 
 def fresh_url(backend: str, directory: str) -> str:
@@ -172,9 +165,7 @@ async def _claim_cost(url: str, keys: int, samples: int) -> float:
 async def measure(
     backends: list[str], jobs: int, concurrency: int, repeat: int, key_counts: list[int]
 ) -> dict[str, tuple[list[Drain], dict[int, float]]]:
-    global pinger
-    pinger = Redis.from_url(REDIS)
-    try:
+    async with pinging(Redis.from_url(REDIS)):
         return {
             backend: (
                 await drains(backend, jobs, concurrency, repeat),
@@ -182,9 +173,6 @@ async def measure(
             )
             for backend in backends
         }
-    finally:
-        await pinger.aclose()
-        pinger = None
 
 
 def report(results: dict[str, tuple[list[Drain], dict[int, float]]]) -> str:

@@ -1,9 +1,10 @@
-"""What the machine is and how much CPU its processes used, read from /proc (Linux only)."""
+"""What the machine is, how much CPU its processes used (from /proc, Linux only), free ports."""
 
 from __future__ import annotations
 
 import os
 import platform
+import socket
 from pathlib import Path
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
@@ -51,3 +52,24 @@ def describe() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
     }
+
+
+def free_ports(count: int) -> list[int]:
+    """Loopback ports nothing listens on now, nor on port + 10000 (a Cluster node's bus)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port + 10000 < 65536 and port not in ports and _port_free(port + 10000):
+            ports.append(port)
+    return ports
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

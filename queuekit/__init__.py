@@ -25,6 +25,7 @@ from .job import Attempt, Job, JobPage, JobStatus, NewJob, Priority
 from .limits import Limits, LimitUsage, RateLimited
 from .options import EnqueueOptions, new_job
 from .queue import Queue, connect
+from .retention import Retention
 from .retry import Discard, Exponential, Fixed, Retry, RetryPolicy
 from .scheduler import Missed, Overlap, Schedule, Scheduler, ScheduleState
 from .stats import QueueStats
@@ -68,6 +69,7 @@ __all__ = [
     "QueueKitError",
     "QueueStats",
     "RateLimited",
+    "Retention",
     "Retry",
     "RetryPolicy",
     "Schedule",

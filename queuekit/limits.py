@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import InvalidOptionError
 from .retry import Retry
-from .validation import check_delay
 
 MAX_LIMIT = 1_000_000
 """The largest count a limit takes."""
@@ -122,8 +121,8 @@ class RateLimited(Retry):
     runs again after that, without using an attempt.
     """
 
-    def __init__(self, after: float, *, whole_queue: bool = False) -> None:
-        super().__init__(check_delay(after, "after"))
+    def __init__(self, after: float | timedelta, *, whole_queue: bool = False) -> None:
+        super().__init__(after)
         self.whole_queue = whole_queue
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from .errors import InvalidOptionError
 from .job import Job
+from .validation import check_delay
 
 RetryPolicy = Callable[[int], float]
 """Given the number of the attempt that just failed (1 for the first), seconds to wait."""
@@ -63,15 +65,17 @@ def next_retry(job: Job, wait: float | None) -> float | None:
 
 
 class Retry(Exception):
-    """Raise in a handler to run the job again after `after` seconds.
+    """Raise in a handler to run the job again after `after` seconds (or a `timedelta`): pass
+    on the wait a service's `Retry-After` asks for.
 
     By default this is a snooze: the attempt does not count towards `max_attempts`. With
     `count_attempt=True` it is a failure whose wait is `after` instead of the task's backoff.
+    It wins over the task's `retry_on` and `discard_on`.
     """
 
-    def __init__(self, after: float = 0.0, *, count_attempt: bool = False) -> None:
-        super().__init__(f"retry in {after} s")
-        self.after = after
+    def __init__(self, after: float | timedelta = 0.0, *, count_attempt: bool = False) -> None:
+        self.after = check_delay(after, "after")
+        super().__init__(f"retry in {self.after:g} s")
         self.count_attempt = count_attempt
 
 

@@ -20,6 +20,7 @@ from .validation import DEFAULT_MAX_ATTEMPTS, check_max_attempts, check_name, ch
 
 P = ParamSpec("P")
 R = TypeVar("R")
+ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class Task(Generic[P, R]):
     timeout: float | None = None
     """Seconds an attempt may run before it fails with `TimeoutError`; None for no limit."""
     retry: RetryPolicy = DEFAULT_RETRY
+    retry_on: tuple[type[BaseException], ...] | None = None
+    """Only these exceptions (and their subclasses) are retried: any other ends the job
+    `dead` at once. None: every exception is."""
+    discard_on: tuple[type[BaseException], ...] = ()
+    """These exceptions end the job `dead` at once, attempts left or not (as `Discard`)."""
     limit_key: str | None = None
     """The handler argument whose value (as text) is each job's `limit_key`, the key its
     queue's per-key `Limits` count it under; `with_options(limit_key=...)` wins over it."""
@@ -45,6 +51,15 @@ class Task(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R] | R:
         return self.function(*args, **kwargs)
+
+    def retry_in(self, failure: BaseException, attempt: int) -> float | None:
+        """Seconds until a job whose attempt number `attempt` failed with `failure` may run
+        again (its backoff), or None when `retry_on` or `discard_on` refuse it a retry."""
+        if isinstance(failure, self.discard_on):
+            return None
+        if self.retry_on is not None and not isinstance(failure, self.retry_on):
+            return None
+        return self.retry(attempt)
 
     def with_options(self, **options: Unpack[EnqueueOptions]) -> Task[P, R]:
         """A copy of this task that enqueues with these options added to its own.
@@ -153,9 +168,14 @@ class Tasks:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         timeout: float | timedelta | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        retry_on: ExceptionTypes | None = None,
+        discard_on: ExceptionTypes = (),
         limit_key: str | None = None,
     ) -> _Register:
-        """Register a function as a task, by default under its own name."""
+        """Register a function as a task, by default under its own name.
+
+        `retry_on` and `discard_on` take an exception class or a tuple of them (see `Task`).
+        """
         return _Register(
             self,
             name,
@@ -169,6 +189,8 @@ class Tasks:
                 if timeout is None
                 else check_seconds(timeout, "timeout", allow_zero=False),
                 retry=retry,
+                retry_on=None if retry_on is None else _exception_types(retry_on, "retry_on"),
+                discard_on=_exception_types(discard_on, "discard_on"),
                 limit_key=limit_key,
                 registry=self,
             ),
@@ -188,6 +210,14 @@ class Tasks:
 
     def __iter__(self) -> Iterator[Task[Any, Any]]:
         return iter(self._tasks.values())
+
+
+def _exception_types(value: ExceptionTypes, what: str) -> tuple[type[BaseException], ...]:
+    """An exception class or a tuple of them, as a tuple, checked."""
+    types = value if isinstance(value, tuple) else (value,)
+    if not all(isinstance(item, type) and issubclass(item, BaseException) for item in types):
+        raise InvalidOptionError(f"{what} takes exception classes, got {value!r}")
+    return types
 
 
 def _unset() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import signal
 import socket
 import uuid
@@ -19,6 +18,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
+from .chores import repeat
 from .context import JobContext, _current
 from .errors import BackendUnavailableError, InvalidOptionError
 from .job import Attempt
@@ -27,6 +27,7 @@ from .middleware import JobMiddleware, chain_job, default_job_middleware
 from .outcomes import JobReport, Outcome, describe
 from .queue import Queue
 from .recording import Recorder, RunningJob
+from .retention import Retention
 from .retry import Discard, Exponential, Retry
 from .scheduler.engine import Scheduler
 from .scheduler.schedule import Schedule
@@ -55,7 +56,7 @@ class Worker:
     beside your code and shuts it down gracefully when the block ends; `await worker.run()`
     runs it in the foreground until SIGTERM or SIGINT. `schedules` (`queuekit.Schedule` values)
     are fired by a `Scheduler` running beside the pool. `middleware` wraps every handler run
-    (see `queuekit.middleware`).
+    (see `queuekit.middleware`). `retention` (a `queuekit.Retention`) prunes finished jobs.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class Worker:
         worker_id: str | None = None,
         schedules: Sequence[Schedule] = (),
         middleware: Sequence[JobMiddleware] = (),
+        retention: Retention | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidOptionError("concurrency must be an int >= 1")
@@ -120,6 +122,9 @@ class Worker:
         self._log = logging.LoggerAdapter(logger, {"worker_id": self.worker_id})
         # Schedules fire beside the pool, in its task group (see queuekit.scheduler).
         self.scheduler = Scheduler(queue, schedules) if schedules else None
+        if retention is not None and not isinstance(retention, Retention):
+            raise InvalidOptionError("retention must be a queuekit.Retention")
+        self.retention = retention
 
     # Running
 
@@ -190,7 +195,7 @@ class Worker:
             with force_scope:
                 async with anyio.create_task_group() as services:
                     services.start_soon(self._heartbeat_loop)
-                    services.start_soon(self._rescue_loop)
+                    self._start_chores(services)
                     services.start_soon(watch_loop_lag, self.lease, self._log)
                     if self.scheduler is not None:
                         services.start_soon(self.scheduler.run)
@@ -206,6 +211,16 @@ class Worker:
                 with anyio.CancelScope(shield=True):
                     await hook(self.state)
             self._log.info("worker stopped")
+
+    def _start_chores(self, services: TaskGroup) -> None:
+        """The periodic chores beside the pool: the rescuer; the pruner, given a retention."""
+        report = "rescued %d jobs whose lease expired"
+        rescuer = partial(repeat, name="rescue", report=report, level=logging.WARNING)
+        services.start_soon(rescuer, self.queue.backend.rescue, self.rescue_interval, self._log)
+        if self.retention is not None:
+            pruner = partial(repeat, name="prune", report="pruned %d finished jobs")
+            prune = partial(self.retention.apply, self.queue)
+            services.start_soon(pruner, prune, self.retention.interval, self._log)
 
     async def _drain(self) -> None:
         """Give running jobs `shutdown_timeout` to finish, then hand back those it can stop."""
@@ -336,36 +351,13 @@ class Worker:
             running.lost = True
             running.scope.cancel()
 
-    async def _rescue_loop(self) -> None:
-        while True:
-            # Jitter keeps many workers from rescuing in lockstep.
-            await anyio.sleep(self.rescue_interval * random.uniform(0.5, 1.5))
-            try:
-                rescued = await self.queue.backend.rescue()
-            except BackendUnavailableError as exc:
-                self._log.warning("rescue failed; retrying later: %s", exc)
-                continue
-            except Exception:
-                self._log.exception("rescue failed; retrying later")
-                continue
-            if rescued:
-                self._log.warning("rescued %d jobs whose lease expired", rescued)
-
     # Running one job
 
     async def _execute(self, running: RunningJob) -> None:
         job = running.job
         context = JobContext(job=job, state=self.state, worker_id=self.worker_id, queue=self.queue)
-        log = logging.LoggerAdapter(
-            logger,
-            {
-                "worker_id": self.worker_id,
-                "job_id": job.id,
-                "job_type": job.type,
-                "queue": job.queue,
-                "attempt": job.attempts,
-            },
-        )
+        fields = {"worker_id": self.worker_id, "job_id": job.id, "job_type": job.type}
+        log = logging.LoggerAdapter(logger, {**fields, "queue": job.queue, "attempt": job.attempts})
         token = _current.set(context)
         try:
             for before in self.before_job:
@@ -488,9 +480,9 @@ class Worker:
         job = running.job
         task = self.tasks.get(job.type)
         if isinstance(failure, Retry):
-            retry_in = failure.after
+            retry_in: float | None = failure.after
         else:
-            retry_in = task.retry(job.attempts) if task is not None else 0.0
+            retry_in = task.retry_in(failure, job.attempts) if task is not None else 0.0
         outcome = await self._recorder.fail(running, describe(failure), retry_in, log)
         if outcome is not Outcome.LOST:
             log.warning("attempt failed (%s): %s", outcome, failure)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from ..limits import Limits, LimitUsage
 
@@ -15,17 +16,18 @@ QUEUE_KEY = ""
 turn in the rotation; no job's `limit_key` is empty, so it never collides with one."""
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A claimable job of a limited queue, as `choose` needs it."""
+class Candidate(NamedTuple):
+    """A claimable job of a limited queue, as `choose` needs it.
+
+    This and `KeyState` are named tuples: a limited claim makes dozens of each, and a tuple
+    is built several times faster than a frozen dataclass."""
 
     job_id: str
     key: str | None
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class KeyState:
+class KeyState(NamedTuple):
     """The stored state of one key of a queue (or of the queue, for `QUEUE_KEY`)."""
 
     window: float = 0.0
@@ -57,7 +59,7 @@ def current(state: KeyState | None, window: float) -> KeyState:
     if state is None:
         return KeyState(window=window)
     if state.window != window:
-        return replace(state, window=window, started=0)
+        return KeyState(window, 0, state.held_until, state.served_at)
     return state
 
 
@@ -119,13 +121,15 @@ def choose(
         key = QUEUE_KEY if candidate.key is None else candidate.key
         state = written.get(key, states[key])
         started = state.started + (key_counted and key != QUEUE_KEY)
-        written[key] = replace(state, started=started, served_at=now)
+        written[key] = KeyState(state.window, started, state.held_until, now)
     if chosen:
         # The queue's row counts every start, keyed or not, for `rate`; its `served_at` is
         # the keyless jobs' turn, moved only when one of them was served.
         queue_row = written.get(QUEUE_KEY, queue_state)
         started = queue_state.started + (len(chosen) if limits.rate is not None else 0)
-        written[QUEUE_KEY] = replace(queue_row, started=started)
+        written[QUEUE_KEY] = KeyState(
+            queue_row.window, started, queue_row.held_until, queue_row.served_at
+        )
     return chosen, written
 
 

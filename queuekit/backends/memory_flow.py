@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from ..job import CLAIMABLE_STATUSES, JobStatus
@@ -48,7 +47,7 @@ class MemoryFlow:
         states = self._states.setdefault(queue, {})
         key = flow.QUEUE_KEY if key is None else key
         state = states.get(key, flow.KeyState())
-        states[key] = replace(state, held_until=max(state.held_until, until))
+        states[key] = state._replace(held_until=max(state.held_until, until))
 
     def report(self, queue: str, now: float, records: Iterable[Record]) -> LimitUsage:
         return flow.report(self.limits.get(queue), now, self._usage(queue, records, False))

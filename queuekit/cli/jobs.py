@@ -1,4 +1,4 @@
-"""`queuekit jobs`: list, show, replay, cancel, delete and purge jobs, by id or by filter."""
+"""`queuekit jobs`: list, show, replay, cancel, delete, purge and prune jobs, by id or filter."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import click
 from ..errors import JobNotFoundError, JobRunningError
 from ..job import TERMINAL_STATUSES, Job, JobPage, JobStatus
 from ..queue import Queue
+from ..retention import Retention
 from ..serialize import job_dict
 from .output import echo, error_line, moment, print_json, table, terminal_width
-from .shared import STATUSES, json_option, open_queue, run, url_option
+from .shared import STATUSES, duration, json_option, open_queue, run, url_option
 
 UNFINISHED = [status for status in STATUSES if status not in TERMINAL_STATUSES]
 NOT_RUNNING = [status for status in STATUSES if status != JobStatus.RUNNING]
@@ -25,7 +26,7 @@ BulkCall = Callable[..., Awaitable[int]]
 
 @click.group()
 def jobs() -> None:
-    """List, show, replay, cancel, delete and purge jobs."""
+    """List, show, replay, cancel, delete, purge and prune jobs."""
 
 
 @jobs.command("list")
@@ -351,3 +352,39 @@ def purge(url: str | None, queue: str, status: str, yes: bool) -> None:
         status=status,
         ask=None if yes else "Delete",
     )
+
+
+@jobs.command()
+@url_option
+@click.option("--older-than", callback=duration, help="Every finished state's retention.")
+@click.option("--completed", callback=duration, help="How long completed jobs are kept.")
+@click.option("--cancelled", callback=duration, help="How long cancelled jobs are kept.")
+@click.option("--dead", callback=duration, help="How long dead jobs are kept.")
+def prune(
+    url: str | None,
+    older_than: float | None,
+    completed: float | None,
+    cancelled: float | None,
+    dead: float | None,
+) -> None:
+    """Delete finished jobs older than their retention, once (workers given a retention do
+    it all the time). A state given no retention is kept: `--dead 30d` prunes dead jobs only.
+
+    Durations: seconds, or 90s, 15m, 12h, 7d.
+    """
+    retention = Retention(
+        completed=older_than if completed is None else completed,
+        cancelled=older_than if cancelled is None else cancelled,
+        dead=older_than if dead is None else dead,
+    )
+    if not retention.ages:
+        raise click.UsageError(
+            "say what to prune: --older-than, --completed, --cancelled or --dead"
+        )
+    handle = open_queue(url)
+
+    async def main() -> int:
+        async with handle:
+            return await retention.apply(handle)
+
+    echo(f"pruned {run(main)} jobs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -90,6 +91,28 @@ def _one_line(exc: Exception) -> str:
             frame = frame.tb_next
         where = f" ({frame.tb_frame.f_code.co_filename}:{frame.tb_lineno})"
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+"""Seconds per unit of a `duration`."""
+
+
+def duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    """An option's duration (a click callback): seconds, or 90s, 15m, 12h, 7d."""
+    return None if value is None else seconds_in(value)
+
+
+def seconds_in(text: str) -> float:
+    """The seconds a duration such as 90, 90s, 15m, 12h or 7d stands for."""
+    cleaned = text.strip().lower()
+    factor = UNITS.get(cleaned[-1:])
+    try:
+        seconds = float(cleaned[:-1] if factor else cleaned) * (factor or 1)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise click.BadParameter(f"{text!r} is not a duration: use seconds or 90s, 15m, 12h, 7d")
+    return seconds
 
 
 url_option = click.option(

@@ -8,8 +8,13 @@ from typing import Any
 import anyio
 import click
 
+from ..errors import InvalidOptionError
+from ..retention import Retention
 from .output import clean
-from .shared import Failure, load, open_queue, run, url_option, user_errors
+from .shared import Failure, load, open_queue, run, seconds_in, url_option, user_errors
+
+RETENTION_ITEMS = ("completed", "cancelled", "dead", "interval")
+"""What `--retention` sets: `Retention`'s arguments."""
 
 
 class CleanFormatter(logging.Formatter):
@@ -33,6 +38,25 @@ def queue_limits(queues: str, concurrency: int) -> dict[str, int]:
     return limits
 
 
+def retention_option(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> Retention | None:
+    """`completed=1d,dead=30d,interval=5m`: how long jobs of each finished state are kept,
+    and how often to prune."""
+    if value is None:
+        return None
+    seconds: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, age = item.partition("=")
+        if name not in RETENTION_ITEMS or not age:
+            raise click.BadParameter(f"{item!r}: use {', '.join(RETENTION_ITEMS)}=DURATION")
+        seconds[name] = seconds_in(age)
+    try:
+        return Retention(**seconds)
+    except InvalidOptionError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @click.argument("tasks_ref", metavar="MODULE:TASKS")
 @url_option
@@ -42,6 +66,12 @@ def queue_limits(queues: str, concurrency: int) -> dict[str, int]:
 @click.option("--lease", type=float, default=30.0, show_default=True, help="Seconds.")
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds.")
 @click.option("--shutdown-timeout", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option(
+    "--retention",
+    callback=retention_option,
+    metavar="STATE=DURATION,...",
+    help="Prune finished jobs: completed=1d,cancelled=7d,dead=30d[,interval=1m].",
+)
 @click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
@@ -56,6 +86,7 @@ def worker(
     lease: float,
     poll_interval: float,
     shutdown_timeout: float,
+    retention: Retention | None,
     metrics_port: int | None,
 ) -> None:
     """Run a worker for the tasks in MODULE:TASKS until SIGTERM or SIGINT (which drain it)."""
@@ -96,6 +127,7 @@ def worker(
             poll_interval=poll_interval,
             shutdown_timeout=shutdown_timeout,
             schedules=schedules,
+            retention=retention,
             **hooks,
         )
         async with queue:

@@ -32,7 +32,9 @@ schema.config.generation.update(allow_x00=False)
 @schema.hook
 def map_body(context: schemathesis.HookContext, body: Any) -> Any:
     """Keep a generated `run_at` within a century of now: a bound JSON Schema cannot state."""
-    for job in body.get("jobs", [body]) if isinstance(body, dict) else []:
+    jobs = body.get("jobs", [body]) if isinstance(body, dict) else []
+    # Negative cases put anything where the list goes (`{"jobs": false}`): leave those be.
+    for job in jobs if isinstance(jobs, list) else []:
         if isinstance(job, dict) and isinstance(job.get("run_at"), str):
             job["run_at"] = re.sub(r"^\d{4}-", "2030-", job["run_at"])
     return body

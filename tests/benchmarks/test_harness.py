@@ -18,8 +18,9 @@ from benchmarks import probe, report
 from benchmarks.peers import ROWS_BY_KEY, Servers
 from benchmarks.phases import Accounting, Bench, PhaseError, Settings
 from benchmarks.run import RowResult, phases_of
+from benchmarks.system import free_ports
 
-from ..redis.server import RedisServer, free_ports, running
+from ..redis.server import RedisServer, running
 from ..setups import require_postgres_dsn
 
 TINY = Settings(

@@ -57,7 +57,7 @@ class Store:
 
 
 def spare_port() -> int:
-    from tests.redis.server import free_ports
+    from benchmarks.system import free_ports
 
     return free_ports(1)[0]
 

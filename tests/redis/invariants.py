@@ -39,7 +39,7 @@ async def check_queue(raw: aioredis.Redis, backend: RedisBackend, queue: str) ->
     leases = await members("leases")
     finished = {status: await members(f"finished:{status}") for status in TERMINAL}
     unique = cast(dict[str, str], await raw.hgetall(key("unique")))
-    index = cast(dict[str, str], await raw.hgetall(backend._keys.index))
+    index = {job_id: await raw.hget(backend._keys.index_of(job_id), job_id) for job_id in jobs}
     in_line = {m[MEMBER_ID_OFFSET:]: m for m in (*ready, *scheduled)}
     assert len(in_line) == len(ready) + len(scheduled), "a job is both ready and scheduled"
     counts = dict.fromkeys(STATUSES, 0)

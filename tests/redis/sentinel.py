@@ -14,7 +14,9 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from .server import RedisServer, free_ports, require_programs
+from benchmarks.system import free_ports
+
+from .server import RedisServer, require_programs
 
 MASTER_NAME = "queuekit"
 PASSWORD = "server-secret"

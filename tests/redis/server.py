@@ -18,6 +18,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from benchmarks.system import free_ports
 from queuekit.backends.redis import RedisBackend
 
 from ..setups import (
@@ -92,10 +93,11 @@ async def redis_store(prefix: str | None = None) -> AsyncIterator[BackendSetup]:
 
 
 async def delete_prefix(url: str, prefix: str) -> None:
-    """Delete every key of one prefix: `{prefix}:...` and `{prefix:<queue>}:...`."""
+    """Delete every key of one prefix: `{prefix}:...`, `{prefix:<queue>}:...` and the id
+    index's shards `{prefix#<n>}:index`."""
     client = aioredis.Redis.from_url(url)
     try:
-        async for batch in _scan_batches(client, "{" + prefix + "[:}]*"):
+        async for batch in _scan_batches(client, "{" + prefix + "[:}#]*"):
             await client.delete(*batch)
     finally:
         await client.aclose()
@@ -110,27 +112,6 @@ async def _scan_batches(client: aioredis.Redis, pattern: str) -> AsyncIterator[l
             batch = []
     if batch:
         yield batch
-
-
-def free_ports(count: int) -> list[int]:
-    """Loopback ports nothing listens on now (nor, for a Cluster, on port + 10000)."""
-    ports: list[int] = []
-    while len(ports) < count:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port + 10000 < 65536 and port not in ports and _port_free(port + 10000):
-            ports.append(port)
-    return ports
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 class RedisServer:
@@ -218,9 +199,16 @@ def running(*servers: RedisServer) -> Iterator[None]:
 
 
 class LocalCluster:
-    """A Redis Cluster of `size` primaries (no replicas) on loopback ports, in `directory`."""
+    """A Redis Cluster of `size` primaries, each with `replicas` replicas, on loopback ports.
 
-    def __init__(self, directory: Path, size: int = 3) -> None:
+    `node_timeout` (ms): how long a node may not answer before the others count it as down
+    (with replicas, its replica then takes over).
+    """
+
+    def __init__(
+        self, directory: Path, size: int = 3, *, replicas: int = 0, node_timeout: int = 5000
+    ) -> None:
+        self.replicas = replicas
         self.servers = [
             RedisServer(
                 directory / str(port),
@@ -230,9 +218,12 @@ class LocalCluster:
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
-                "5000",
+                str(node_timeout),
+                # A replica's first sync at once, not after the default 5 s wait for others.
+                "--repl-diskless-sync-delay",
+                "0",
             )
-            for port in free_ports(size)
+            for port in free_ports(size * (1 + replicas))
         ]
 
     @property
@@ -245,7 +236,7 @@ class LocalCluster:
             for server in self.servers:
                 server.start()
             addresses = [f"127.0.0.1:{server.port}" for server in self.servers]
-            options = ["--cluster-replicas", "0", "--cluster-yes"]
+            options = ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
             subprocess.run(
                 [cli, "--cluster", "create", *addresses, *options],
                 check=True,
@@ -258,21 +249,31 @@ class LocalCluster:
             raise
 
     def _wait_until_ok(self, cli: str, timeout: float = 20.0) -> None:
+        """Until every node sees the cluster up, and every replica is linked to its primary."""
+        replicas = len(self.servers) // (1 + self.replicas) * self.replicas
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             states = [
                 subprocess.run(
-                    [cli, "-p", str(server.port), "cluster", "info"],
+                    [cli, "-p", str(server.port), *command],
                     capture_output=True,
                     text=True,
                     timeout=5,
                 ).stdout
                 for server in self.servers
+                for command in (["cluster", "info"], ["info", "replication"])
             ]
-            if all("cluster_state:ok" in state for state in states):
+            ok = sum("cluster_state:ok" in state for state in states)
+            linked = sum("master_link_status:up" in state for state in states)
+            if ok == len(self.servers) and linked == replicas:
                 return
             time.sleep(0.1)
         raise TimeoutError("the Redis Cluster did not become ready")
+
+    def server(self, port: int) -> RedisServer:
+        """The node listening on `port`."""
+        (server,) = (server for server in self.servers if server.port == port)
+        return server
 
     def stop(self) -> None:
         for server in self.servers:

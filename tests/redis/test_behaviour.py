@@ -17,6 +17,7 @@ from redis.crc import key_slot
 import queuekit
 from queuekit import InvalidOptionError, JobStatus, Priority
 from queuekit.backends.redis import RedisBackend
+from queuekit.backends.redis import enqueue as enqueue_module
 from queuekit.backends.redis.scripts import BATCH
 
 from ..setups import BackendSetup
@@ -140,11 +141,50 @@ async def test_an_id_is_unique_across_queues(redis_backend: RedisBackend) -> Non
     assert (await queue.enqueue("t", queue="b", id="order-1")).queue == "b"
 
 
+async def test_a_backend_names_a_queue_once_a_minute(
+    redis_backend: RedisBackend, raw: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enqueues do not write the queue-name set each time; a name lost from it comes back
+    with the first enqueue into its queue after the backend's memory of it runs out."""
+    queue = queuekit.Queue(redis_backend)
+    await queue.enqueue("t", queue="a")
+    assert await queue.list_queues() == ["a"]
+    await raw.delete(redis_backend._keys.queues)  # lost, as by a failover of its node
+    await queue.enqueue_many([queuekit.new_job("t", queue="a"), queuekit.new_job("t", queue="b")])
+    assert await queue.list_queues() == ["b"]  # "a" was named less than a minute ago
+    monkeypatch.setattr(enqueue_module, "NAME_AGAIN_SECONDS", 0.0)
+    await queue.enqueue("t", queue="a")
+    assert await queue.list_queues() == ["a", "b"]
+
+
+async def test_seqs_follow_enqueue_order_within_a_queue(
+    redis_backend: RedisBackend, raw: aioredis.Redis
+) -> None:
+    """Each queue numbers its jobs from its own seq: the server's clock in µs, or the last
+    seq + 1 when that is more (a bulk enqueue's jobs follow each other)."""
+    queue = queuekit.Queue(redis_backend)
+    before = (await raw.time())[0] * 1_000_000
+    jobs = [await queue.enqueue("t", queue="a")]
+    jobs += await queue.enqueue_many(queuekit.new_job("t", queue=q) for q in "abab")
+    seq = {
+        job.id: int(cast(str, await raw.hget(redis_backend._keys.job(job.queue, job.id), "seq")))
+        for job in jobs
+    }
+    ordered = [seq[job.id] for job in jobs]
+    assert min(ordered) >= before and ordered == sorted(ordered)
+    assert ordered[1:] == list(range(ordered[1], ordered[1] + 4))  # the call's order
+    last = {q: await raw.get(redis_backend._keys.of_queue(q, "seq")) for q in "ab"}
+    assert last == {"a": str(ordered[3]), "b": str(ordered[4])}
+
+
 async def test_an_interrupted_enqueue_leaves_the_id_usable(redis_backend: RedisBackend) -> None:
     """An index entry without its job (an enqueue cut short) does not block the id."""
-    index = redis_backend._keys.index
+    index = redis_backend._keys.index_of
     await redis_backend._calls.commands(
-        [("HSET", index, "orphan-1", "a"), ("HSET", index, "orphan-2", "z")]
+        [
+            ("HSET", index(name), name, queue)
+            for name, queue in (("orphan-1", "a"), ("orphan-2", "z"))
+        ]
     )
     queue = queuekit.Queue(redis_backend)
     assert await queue.backend.get_job("orphan-1") is None

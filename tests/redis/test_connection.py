@@ -9,11 +9,12 @@ import pytest
 import redis.asyncio as aioredis
 
 import queuekit
+from benchmarks.system import free_ports
 from queuekit import BackendUnavailableError, InvalidNameError, InvalidURLError, JobStatus
 from queuekit.backends.redis import RedisBackend
 
 from ..setups import BackendSetup, with_url_options
-from .server import RedisServer, free_ports, new_prefix, require_redis_url
+from .server import RedisServer, new_prefix, require_redis_url
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,12 @@ import pytest
 import redis.asyncio as aioredis
 
 import queuekit
+from benchmarks.system import free_ports
 from queuekit import BackendUnavailableError, InvalidOptionError, JobStatus
 from queuekit.backends.redis import RedisBackend
 
 from .invariants import check_queue
-from .server import RedisServer, free_ports
+from .server import RedisServer
 
 pytestmark = pytest.mark.slow
 TOTAL = 600

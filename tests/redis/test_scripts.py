@@ -15,13 +15,14 @@ from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 import queuekit
+from benchmarks.system import free_ports
 from queuekit import Attempt, InvalidOptionError, Job, JobStatus, new_job
 from queuekit.backends.redis import RedisBackend
 from queuekit.backends.redis.calls import Call
 from queuekit.backends.redis.scripts import SCRIPTS, script_keys, script_prelude
 
 from .invariants import check_queue
-from .server import RedisServer, free_ports, running
+from .server import RedisServer, running
 
 WORKER = "w"
 
@@ -36,6 +37,9 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     held = await queue.enqueue("t", queue="b", unique_key="v")
     other = await queue.enqueue("t", queue="a")
     assert (await queue.enqueue("t", queue="b", unique_key="v", id=other.id)).id == held.id
+    # A queue this backend has not named yet is named beside the reservation (name_queues).
+    with pytest.raises(InvalidOptionError, match="already exists"):
+        await queue.enqueue("t", queue="e", id=other.id)
     await queue.enqueue_many(
         [queuekit.new_job("t", queue="b", priority=20), queuekit.new_job("t", queue="a")]
     )
@@ -93,20 +97,28 @@ async def test_every_script_call_stays_in_one_slot(
         await check_queue(raw, redis_backend, name)
     assert set(calls) == set(SCRIPTS), f"not exercised: {set(SCRIPTS) - set(calls)}"
     prefix = redis_backend.prefix
-    queue_slots = {key_slot(f"{prefix}:{q}".encode()) for q in "abcd"}
+    queue_slots = {key_slot(f"{prefix}:{q}".encode()) for q in "abcde"}
     global_slot = key_slot(prefix.encode())
+    shard_slots = {key_slot(shard.encode()) for shard in redis_backend._keys.index_shards}
     for name, key_lists in calls.items():
         for keys in key_lists:
             slots = {key_slot(key.encode()) for key in keys}
             # A single server only: reserve and store at once, peek and claim across queues.
             if name == "reserve_enqueue":
-                assert slots <= {global_slot} | queue_slots and global_slot in slots
+                assert slots <= {global_slot} | queue_slots | shard_slots
+                assert global_slot in slots
                 continue
             if name == "peek_claim":
                 assert slots <= queue_slots
                 continue
             assert len(slots) == 1, f"{name} touched slots {slots}: {keys}"
-            expected = {global_slot} if name in ("reserve", "unindex") else queue_slots
+            expected = (
+                shard_slots
+                if name in ("reserve", "unindex")
+                else {global_slot}
+                if name == "name_queues"
+                else queue_slots
+            )
             assert slots <= expected, f"{name} ran in an unexpected slot: {keys}"
             assert all(key.startswith("{" + prefix) for key in keys)
 
@@ -279,8 +291,8 @@ async def refuse_duplicate(
     with pytest.raises(InvalidOptionError, match="already exists"):
         await backend.enqueue_many([fresh, new_job("t", queue=duplicate.queue, id=duplicate.id)])
     assert await backend.get_job(fresh.id) is None
-    assert await raw.hget(backend._keys.index, fresh.id) is None
-    assert await raw.hget(backend._keys.index, duplicate.id) == duplicate.queue
+    assert await raw.hget(backend._keys.index_of(fresh.id), fresh.id) is None
+    assert await raw.hget(backend._keys.index_of(duplicate.id), duplicate.id) == duplicate.queue
 
 
 async def check_enqueue(backend: RedisBackend, raw: aioredis.Redis) -> list[list[str]]:
@@ -311,12 +323,17 @@ async def check_enqueue(backend: RedisBackend, raw: aioredis.Redis) -> list[list
     assert [job.queue for job in batch] == ["b", "a", "b", "a"]
     assert batch[2].scheduled_at > batch[2].created_at
     page = await queue.list_jobs(limit=10)
-    assert [job.payload for job in page.jobs] == [4, 3, 2, 1]  # enqueue order, by seq
+    listed = [job.payload for job in page.jobs]
     calls.clear()  # the listing's own scripts
-    # One seq per job asked for, in order (the duplicate's seq goes unused).
+    # Seqs follow enqueue order within a queue, and the server's clock across queues: one
+    # server numbers a call's jobs in the call's order, a Cluster's nodes by their clocks.
     stored = [one, *batch[:3]]
     seqs = [int(str(await raw.hget(backend._keys.job(j.queue, j.id), "seq"))) for j in stored]
-    assert seqs == list(range(seqs[0], seqs[0] + 4))
+    assert seqs[0] < min(seqs[1:]) and seqs[1] < seqs[3] and seqs[0] < seqs[2]
+    assert listed[-1] == 1 and [p for p in listed if p in (2, 4)] == [4, 2]
+    if backend._calls.cross_slot:
+        assert listed == [4, 3, 2, 1]  # enqueue order
+        assert seqs[1:] == list(range(seqs[1], seqs[1] + 3))  # the duplicate takes none
 
     # A duplicate explicit id refuses its queue's part of the batch: nothing stored there,
     # nothing indexed.

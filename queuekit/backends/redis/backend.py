@@ -2,8 +2,9 @@
 
 Layout (keys.py, docs/redis.md): each queue's keys share one hash tag, so a queue lives in one
 Cluster slot and every script works inside one slot, with every key it touches passed in KEYS;
-a small `{<prefix>}` slot (index.py) holds what spans queues. The parts: calls.py (clients,
-scripts by SHA), scripts.py and lua/ (the scripts), enqueue.py, claim.py, replies.py, url.py.
+what spans queues (index.py) is the id -> queue index, in shards of its own, and the queue
+names. The parts: calls.py (clients, scripts by SHA), scripts.py and lua/ (the scripts),
+enqueue.py, claim.py, replies.py, url.py.
 Time is Redis's own (`TIME` inside the scripts), never the client's.
 """
 
@@ -101,6 +102,7 @@ class RedisBackend(BatchedFinishes, Backend):
             self._batcher = self._new_batcher()
         try:
             await self._calls.open()
+            await self._index.shard_index()
             await self._index.index_types()
         except BaseException:
             await self.close()

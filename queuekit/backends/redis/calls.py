@@ -1,7 +1,8 @@
 """`RedisCalls`: a backend's clients, and its calls through them: scripts, commands, pops.
 
-Scripts go by SHA (by source after a flush), plain commands in one round trip, blocking pops on
-a connection of their own; a lost or refused connection becomes `BackendUnavailableError`.
+Scripts go by SHA (by source after a flush; on a Cluster, again while their slot moves), plain
+commands in one round trip, blocking pops on a connection of their own; a lost or refused
+connection becomes `BackendUnavailableError`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import hashlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, TypeAlias
@@ -42,15 +43,16 @@ BLOCK_GRACE_SECONDS = 5.0
 WAIT_SECONDS = 2.0
 """How long an enqueue waits for `wait_replicas` replicas to acknowledge it (Redis WAIT):
 well under redis-py's default socket timeout (5 s), so that it, not the socket, gives up."""
-UNAVAILABLE = (
-    rx.ConnectionError,
-    rx.TimeoutError,
-    rx.ClusterDownError,
-    rx.SlotNotCoveredError,
-    rx.TryAgainError,
-    OSError,
-)
-"""Errors that mean the server (or the Cluster) cannot be reached."""
+NOT_RUN = (rx.TryAgainError, rx.ClusterError)
+"""A Cluster's answers to a call it did not run: TRYAGAIN (its slot is moving and not all of
+its keys are on one node), CLUSTERDOWN (a ClusterError), or redis-py giving up after following
+16 redirections (ClusterError "TTL exhausted")."""
+MOVING_SECONDS = 10.0
+"""How long script calls refused while their slot moves are sent again before the call
+raises `BackendUnavailableError`."""
+UNAVAILABLE = (rx.ConnectionError, rx.TimeoutError, rx.SlotNotCoveredError, *NOT_RUN, OSError)
+"""Errors that mean the server (or the Cluster) cannot be reached, or cannot serve the call
+now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,13 @@ class RedisCalls:
             assert self._target is not None
             options: dict[str, Any] = {"decode_responses": True, "retry": Retry(NoBackoff(), 0)}
             client, blocking, sentinel = make_clients(self._target, options)
+            for made in (client, blocking):
+                if isinstance(made, RedisCluster):
+                    # Else every 5th MOVED makes redis-py close every connection of the
+                    # client, in use or not: replies of scripts other tasks had running are
+                    # lost (a claim's jobs would wait out their lease). A MOVED still
+                    # remaps its slot, and a lost connection the whole map (`_sending`).
+                    made.reinitialize_steps = 0
             return Clients(client, blocking, None, sentinel, decoded=True)
         if isinstance(self._given, RedisCluster):
             # A cluster client cannot be copied faithfully; share it and keep each pop
@@ -203,8 +212,9 @@ class RedisCalls:
 
         After a restart or SCRIPT FLUSH, Redis answers NOSCRIPT (and ran nothing): those calls
         are sent again with their source (EVAL, which no flush can race), then the scripts are
-        loaded again so later calls go by SHA. `replicated`: on the same connection, WAIT
-        until `wait_replicas` replicas have what they wrote.
+        loaded again so later calls go by SHA. Calls a Cluster did not run because their slot
+        is moving are sent again, for up to MOVING_SECONDS. `replicated`: on the same
+        connection, WAIT until `wait_replicas` replicas have what they wrote.
         """
         replicas = self.wait_replicas if replicated else 0
         if not calls:
@@ -213,7 +223,7 @@ class RedisCalls:
         if self.script_observer is not None:
             for name, keys, _ in calls:
                 self.script_observer(name, keys)
-        with self.guard():
+        async with self._sending():
             results = await self._send_evals(calls, by_sha=True, replicas=replicas)
             missing = [
                 i for i, result in enumerate(results) if isinstance(result, rx.NoScriptError)
@@ -225,10 +235,50 @@ class RedisCalls:
                 for i, result in zip(missing, again, strict=True):
                     results[i] = result
                 await self._load_scripts(sorted({calls[i][0] for i in missing}))
+            await self._while_moving(calls, results)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
         return results if decoded else text(results)
+
+    async def _while_moving(self, calls: Sequence[Call], results: list[Any]) -> None:
+        """Send again, in place, the calls a Cluster did not run because their slot moves.
+
+        While a slot migrates, a script whose keys are not all on one of the two nodes (or
+        that names a key neither has, as most do) gets TRYAGAIN (or redirections, which
+        redis-py follows 16 times) until the last key has moved. Nothing ran, so sending it
+        again is safe, and it runs once the move is over. (CLUSTERDOWN is not waited out: a
+        failover takes longer, and callers retry.)
+        """
+        delay, deadline = 0.01, anyio.current_time() + MOVING_SECONDS
+        while anyio.current_time() < deadline:
+            waiting = [i for i, result in enumerate(results) if _moving(result)]
+            if not waiting:
+                return
+            await anyio.sleep(delay)
+            delay = min(2 * delay, 0.5)
+            again = await self._send_evals([calls[i] for i in waiting], by_sha=True)
+            for i, result in zip(waiting, again, strict=True):
+                results[i] = result
+
+    @contextlib.asynccontextmanager
+    async def _sending(self) -> AsyncIterator[None]:
+        """`guard`; on a Cluster, a lost connection also makes the client map the slots again.
+
+        redis-py does that itself when a single command loses its connection, but not when a
+        pipeline does: its pipelines would go on sending to a primary that died, even after a
+        replica took over its slots, and a worker (whose claims are pipelines) would never
+        recover.
+        """
+        with self.guard():
+            try:
+                yield
+            except (rx.ConnectionError, rx.TimeoutError, OSError):
+                client = self.opened().client
+                if isinstance(client, RedisCluster):
+                    with contextlib.suppress(*UNAVAILABLE, rx.RedisClusterException):
+                        await client.nodes_manager.initialize()
+                raise
 
     async def _send_evals(
         self, calls: Sequence[Call], *, by_sha: bool, replicas: int = 0
@@ -238,12 +288,15 @@ class RedisCalls:
             ("EVALSHA", self._shas[name]) if by_sha else ("EVAL", self._sources[name])
             for name, _, _ in calls
         ]
-        if len(calls) == 1 and not replicas:
+        if len(calls) == 1 and not replicas and not self.cluster:
             (_, keys, args), command = calls[0], commands[0]
             try:
                 return [await client.execute_command(*command, len(keys), *keys, *args)]
             except rx.NoScriptError as exc:
                 return [exc]
+        # On a Cluster even one call goes as a pipeline: a single command answered CLUSTERDOWN
+        # makes redis-py close every connection of the client, in use or not, and the replies
+        # of other tasks' scripts (claims, completions: they ran) would be lost.
         pipe = client.pipeline(transaction=False)
         for (_, keys, args), command in zip(calls, commands, strict=True):
             pipe.execute_command(*command, len(keys), *keys, *args)
@@ -273,8 +326,8 @@ class RedisCalls:
         if not commands:
             return []
         clients = self.opened()
-        with self.guard():
-            if len(commands) == 1:
+        async with self._sending():
+            if len(commands) == 1 and not self.cluster:  # (a Cluster: see _send_evals)
                 results = [await clients.client.execute_command(*commands[0])]
             else:
                 pipe = clients.client.pipeline(transaction=False)
@@ -302,7 +355,11 @@ class RedisCalls:
                 finally:
                     for pop in pops:
                         pop.cancel()
-                    await asyncio.gather(*pops, return_exceptions=True)
+                    # Shielded: a cancellation delivered again while the pops wind down would
+                    # cancel the gather itself, which raises a pop's CancelledError, one that
+                    # anyio does not recognise as its own (it escaped a worker's shutdown).
+                    with anyio.CancelScope(shield=True):
+                        await asyncio.gather(*pops, return_exceptions=True)
                 for pop in done:
                     _raise_unless_lost(pop)
         if scope.cancelled_caught:
@@ -319,6 +376,10 @@ def _raise_unless_lost(pop: asyncio.Future[Any]) -> None:
     """
     if not isinstance(pop.exception(), rx.ConnectionError):
         pop.result()
+
+
+def _moving(result: Any) -> bool:
+    return isinstance(result, NOT_RUN) and not isinstance(result, rx.ClusterDownError)
 
 
 def _check_replicated(reply: Any, wanted: int) -> None:

@@ -1,14 +1,16 @@
 """`Enqueuer`: storing new jobs, in one script on a single server, in two steps on a Cluster.
 
-Every job's id is reserved in the `{<prefix>}` index and its seq taken from the counter there;
-then each queue's jobs are stored by one script in that queue's slot. On a single server one
-script does both (it may span slots); on a Cluster, or when an id is indexed under another
-queue, they are two round trips.
+Every job's id is reserved in its shard of the id -> queue index (one call per shard touched,
+sent together, with the naming of queues this backend has not named lately); then each queue's
+jobs are stored by one script in that queue's slot, which numbers them from the queue's own
+seq. On a single server one script does both (it may span slots); on a Cluster, or when an id
+is indexed under another queue, they are two round trips.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Collection, Iterable, Iterator, Sequence
 
 from ...errors import JobExistsError
 from ...job import Job, NewJob
@@ -16,6 +18,11 @@ from .calls import Call, RedisCalls
 from .index import JobIndex
 from .keys import Keys
 from .replies import enqueue_args, job_from_hash, new_job
+
+NAME_AGAIN_SECONDS = 60.0
+"""How long a backend trusts that a queue it named is still in `{<prefix>}:queues`: after
+that, its next enqueue there names it again, so a set lost meanwhile (deleted, or the write
+lost in a failover) is made whole within a minute of the queue's next enqueue."""
 
 
 class Enqueuer:
@@ -25,6 +32,20 @@ class Enqueuer:
         self._calls = calls
         self._keys = keys
         self._index = index
+        self._named: dict[str, float] = {}
+        """Queues this backend added to the queue-name set, with when (monotonic clock)."""
+
+    def _unnamed(self, queues: Iterable[str]) -> list[str]:
+        """The queues to add to the queue-name set with this enqueue."""
+        now = time.monotonic()
+        return [
+            q for q in queues if now - self._named.get(q, -NAME_AGAIN_SECONDS) >= NAME_AGAIN_SECONDS
+        ]
+
+    def _have_named(self, queues: Collection[str]) -> None:
+        now = time.monotonic()
+        for queue in queues:
+            self._named[queue] = now
 
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
         """One script call on a single server; on a Cluster (or when an id is indexed under
@@ -49,19 +70,22 @@ class Enqueuer:
         """Reserve and store in one script (a single server lets one script span slots), all
         or nothing; None, having written nothing, when an id is indexed under another queue,
         whose job only the two-step path can look for."""
-        keys = [self._keys.index, self._keys.queues, self._keys.seq]
-        args = [str(len(jobs)), str(len(by_queue))]
+        names = self._unnamed(by_queue)
+        keys = [self._keys.queues]
+        args = [str(len(by_queue)), str(len(names)), *names]
         for queue, members in by_queue.items():
             keys += self._keys.bound(queue, "reserve_enqueue")
             keys += [self._keys.job(queue, jobs[i].id) for i in members]
+            keys += [self._keys.index_of(jobs[i].id) for i in members]
             args += [queue, str(len(members))]
             for i in members:
-                args += enqueue_args(jobs[i], i, False)  # seq: the offset from the first
+                args += enqueue_args(jobs[i], i, False)
         result = await self._calls.eval_cross_slot("reserve_enqueue", keys, args, replicated=True)
         if result[0] == "fallback":
             return None
         if result[0] == "exists":
             raise JobExistsError(result[1])
+        self._have_named(names)
         outcomes = iter(result[2:])
         parts = [(members, result[1], outcomes) for members in by_queue.values()]
         # Nothing was reserved for a duplicate, so nothing is given back.
@@ -70,10 +94,10 @@ class Enqueuer:
     async def _enqueue_in_two_steps(
         self, jobs: Sequence[NewJob], by_queue: dict[str, list[int]]
     ) -> list[Job]:
-        """Reserve the ids and seqs in the `{prefix}` slot, then store each queue's jobs with
-        one script call per queue, pipelined: two round trips for any number of jobs."""
-        first_seq, owners = await self._reserve(
-            [(job.id, job.queue, "") for job in jobs], len(jobs)
+        """Reserve the ids in their index shards, then store each queue's jobs with one
+        script call per queue, pipelined: two round trips for any number of jobs."""
+        base, owners = await self._reserve(
+            [(job.id, job.queue, "") for job in jobs], self._unnamed(by_queue)
         )
         reserved = {i for i, owner in enumerate(owners) if owner == ""}
         taken = await self._taken(jobs, owners, reserved)
@@ -84,9 +108,9 @@ class Enqueuer:
 
         calls: list[Call] = []
         for queue, members in by_queue.items():
-            args = [queue, str(len(members))]
+            args = [str(base), queue, str(len(members))]
             for i in members:
-                args += enqueue_args(jobs[i], first_seq + i, i in taken)
+                args += enqueue_args(jobs[i], i, i in taken)
             keys = self._keys.bound(queue, "enqueue") + [
                 self._keys.job(queue, jobs[i].id) for i in members
             ]
@@ -131,13 +155,30 @@ class Enqueuer:
         return [job for job in stored if job is not None]
 
     async def _reserve(
-        self, entries: Sequence[tuple[str, str, str]], seqs: int
+        self, entries: Sequence[tuple[str, str, str]], names: Sequence[str] = ()
     ) -> tuple[int, list[str]]:
-        args = [str(seqs)] + [part for entry in entries for part in entry]
-        reply = await self._calls.eval(
-            "reserve", [self._keys.index, self._keys.queues, self._keys.seq], args
-        )
-        return int(reply[0]), list(reply[1:])
+        """Reserve (id, queue, expected owner) entries, one `reserve` call per index shard,
+        and name `names` in the same round trip. Returns the latest clock reading of the
+        shards (the seq base of the call's jobs, the same for every queue) and per entry ''
+        (reserved) or its owner."""
+        shards: dict[str, list[int]] = {}
+        for n, (job_id, _, _) in enumerate(entries):
+            shards.setdefault(self._keys.index_of(job_id), []).append(n)
+        calls: list[Call] = [
+            ("reserve", [shard], [part for n in positions for part in entries[n]])
+            for shard, positions in shards.items()
+        ]
+        if names:
+            calls.append(("name_queues", [self._keys.queues], list(names)))
+        replies = await self._calls.eval_many(calls)
+        self._have_named(names)
+        owners = [""] * len(entries)
+        base = 0
+        for positions, (clock, *reply) in zip(shards.values(), replies[: len(shards)], strict=True):
+            base = max(base, int(clock))
+            for n, owner in zip(positions, reply, strict=True):
+                owners[n] = owner
+        return base, owners
 
     async def _taken(
         self, jobs: Sequence[NewJob], owners: list[str], reserved: set[int]
@@ -156,9 +197,7 @@ class Enqueuer:
         taken = {i for i, found in zip(foreign, exists, strict=True) if found}
         stale = [i for i in foreign if i not in taken]
         if stale:
-            _, again = await self._reserve(
-                [(jobs[i].id, jobs[i].queue, owners[i]) for i in stale], 0
-            )
+            _, again = await self._reserve([(jobs[i].id, jobs[i].queue, owners[i]) for i in stale])
             for i, owner in zip(stale, again, strict=True):
                 if owner == "":
                     reserved.add(i)

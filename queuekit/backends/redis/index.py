@@ -1,11 +1,12 @@
-"""`JobIndex`: the `{<prefix>}` slot, which says which queue holds a job and which queues exist."""
+"""`JobIndex`: the sharded id -> queue index and the queue-name set, the keys that span queues."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ...job import Job
-from .calls import RedisCalls
+from .calls import Call, RedisCalls
 from .keys import Keys
 from .scripts import BATCH
 
@@ -21,6 +22,13 @@ class JobIndex:
         self._keys = keys
         self._queue_cache: dict[str, str] = {}
 
+    def by_shard(self, job_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The ids grouped by the index shard that holds them."""
+        shards: dict[str, list[str]] = {}
+        for job_id in job_ids:
+            shards.setdefault(self._keys.index_of(job_id), []).append(job_id)
+        return shards
+
     async def queue_names(self) -> list[str]:
         names = (await self._calls.commands([("SMEMBERS", self._keys.queues)]))[0]
         return sorted(names)
@@ -33,8 +41,12 @@ class JobIndex:
         found = {job_id: queue for job_id in job_ids if (queue := self._queue_cache.get(job_id))}
         unknown = sorted(set(job_ids) - found.keys())
         if unknown:
-            queues = (await self._calls.commands([("HMGET", self._keys.index, *unknown)]))[0]
-            found.update((job_id, q) for job_id, q in zip(unknown, queues, strict=True) if q)
+            shards = self.by_shard(unknown)
+            replies = await self._calls.commands(
+                [("HMGET", shard, *ids) for shard, ids in shards.items()]
+            )
+            for ids, queues in zip(shards.values(), replies, strict=True):
+                found.update((job_id, q) for job_id, q in zip(ids, queues, strict=True) if q)
             missing = [job_id for job_id in unknown if job_id not in found]
             if missing:
                 found.update(await self._search_queues(missing))
@@ -52,10 +64,9 @@ class JobIndex:
             [("EXISTS", self._keys.job(queue, job_id)) for job_id, queue in probes]
         )
         found = {job_id: queue for (job_id, queue), hit in zip(probes, exists, strict=True) if hit}
-        if found:
-            await self._calls.commands(
-                [("HSETNX", self._keys.index, job_id, q) for job_id, q in found.items()]
-            )
+        await self._calls.commands(
+            [("HSETNX", self._keys.index_of(job_id), job_id, q) for job_id, q in found.items()]
+        )
         return found
 
     def remember(self, job: Job) -> None:
@@ -65,10 +76,34 @@ class JobIndex:
         self._queue_cache[job.id] = job.queue
 
     async def unindex(self, entries: Iterable[tuple[str, Sequence[str]]]) -> None:
-        """Drop (queue, ids) from the index where the ids still point at that queue."""
-        await self._calls.eval_many(
-            [("unindex", [self._keys.index], [queue, *ids]) for queue, ids in entries if ids]
-        )
+        """Drop (queue, ids) from the index where the ids still point at that queue: one
+        `unindex` call per shard, all in one round trip."""
+        pairs: dict[str, list[str]] = {}
+        for queue, ids in entries:
+            for job_id in ids:
+                pairs.setdefault(self._keys.index_of(job_id), []).extend((job_id, queue))
+        calls: list[Call] = [("unindex", [shard], args) for shard, args in pairs.items()]
+        await self._calls.eval_many(calls)
+
+    async def shard_index(self) -> None:
+        """Move the entries of the index as earlier versions kept it (one hash in `{P}`) into
+        the shards, once. Several processes may do it at once: an entry already moved is left
+        as it is (HSETNX), and the flag is set only once every entry is in its shard."""
+        if (await self._calls.commands([("GET", self._keys.index_sharded)]))[0]:
+            return
+        old = self._keys.unsharded_index
+        cursor = "0"
+        while True:
+            reply = await self._calls.commands([("HSCAN", old, cursor, "COUNT", str(BATCH))])
+            cursor, entries = str(reply[0][0]), _pairs(reply[0][1])
+            if entries:
+                await self._calls.commands(
+                    [("HSETNX", self._keys.index_of(job_id), job_id, q) for job_id, q in entries]
+                )
+                await self._calls.commands([("HDEL", old, *(job_id for job_id, _ in entries))])
+            if cursor == "0":
+                break
+        await self._calls.commands([("SET", self._keys.index_sharded, "1")])
 
     async def index_types(self) -> None:
         """Index the task type of every job stored before the type index existed, once."""
@@ -80,3 +115,11 @@ class JobIndex:
                 keys = self._keys.bound(queue, "index_types")
                 after = await self._calls.eval("index_types", keys, [after, str(BATCH)])
         await self._calls.commands([("SET", self._keys.types_indexed, "1")])
+
+
+def _pairs(fields: Mapping[str, str] | Sequence[Any]) -> list[tuple[str, str]]:
+    """An HSCAN page's (field, value) pairs, whether redis-py made it a dict or left it flat."""
+    if isinstance(fields, Mapping):
+        return list(fields.items())
+    flat = iter(fields)
+    return list(zip(flat, flat, strict=True))

@@ -1,18 +1,23 @@
-"""`Keys`: where a prefix's jobs live in Redis, a hash tag per queue and one for what spans them.
+"""`Keys`: where a prefix's jobs live in Redis, a hash tag per queue and a few for what spans them.
 
 Each queue's keys share the hash tag `{<prefix>:<queue>}`, so a queue lives in one Cluster slot
-and every script works inside one slot. The `{<prefix>}` slot holds the id -> queue index, the
-set of queue names and the sequence counter that orders jobs across queues.
+and every script works inside one slot. The id -> queue index is split in `INDEX_SHARDS` hashes
+tagged `{<prefix>#<n>}` (`#` is not allowed in a queue name, so no queue's tag can be one), so
+that enqueues spread over a Cluster's nodes; the `{<prefix>}` slot holds the set of queue names.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 from .scripts import script_keys
 
 MEMBER_ID_OFFSET = 20
 """Ready and scheduled members are `<priority:4 digits><seq:16 digits><id>`."""
+INDEX_SHARDS = 16
+"""Hashes the id -> queue index is split in, by CRC-32 of the id (fixed: changing it would
+hide every indexed job from lookups)."""
 
 
 class Keys:
@@ -21,11 +26,20 @@ class Keys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         tag = "{" + prefix + "}"
-        self.index, self.queues, self.seq = f"{tag}:index", f"{tag}:queues", f"{tag}:seq"
+        self.queues = f"{tag}:queues"
+        self.index_shards = [f"{{{prefix}#{n}}}:index" for n in range(INDEX_SHARDS)]
         self.types_indexed = f"{tag}:types_indexed"
         """Set once every job stored before the type index existed is in it."""
+        self.unsharded_index = f"{tag}:index"
+        """The index as versions before the shards kept it, emptied into them at open."""
+        self.index_sharded = f"{tag}:index_sharded"
+        """Set once `unsharded_index` has been moved into the shards."""
         self._script_keys = script_keys()
         self._bound: dict[tuple[str, str], list[str]] = {}
+
+    def index_of(self, job_id: str) -> str:
+        """The index shard that holds `job_id`'s queue: the one place a shard is chosen."""
+        return self.index_shards[zlib.crc32(job_id.encode()) % INDEX_SHARDS]
 
     def of_queue(self, queue: str, name: str) -> str:
         """The key `name` of `queue` (`ready`, `status:dead`, `signal`...)."""

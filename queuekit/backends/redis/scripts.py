@@ -23,6 +23,7 @@ SCRIPTS = (
     "stats",
     "reserve",
     "reserve_enqueue",
+    "name_queues",
     "peek_claim",
     "unindex",
     "pause",

@@ -554,6 +554,24 @@ running AS MATERIALIZED (
     FROM {jobs} AS j
     WHERE $8::boolean AND j.queue = $1 AND j.status = 'running'
     GROUP BY j.limit_key
+),
+dead_keys AS MATERIALIZED (
+    -- Scalar subqueries, not NOT EXISTS: the planner may turn those into an anti join
+    -- reading every keyed job of the queue; these stay one index probe per key.
+    SELECT t.key FROM turns AS t
+    WHERE NOT EXISTS (SELECT 1 FROM offers AS o WHERE o.key = t.key)
+      AND (SELECT j.seq FROM {jobs} AS j
+           WHERE j.queue = $1 AND j.limit_key = t.key
+             AND j.status IN ('pending', 'running', 'failed')
+           LIMIT 1) IS NULL
+    UNION ALL
+    SELECT r.key FROM {limit_ready} AS r
+    WHERE $8::boolean AND r.queue = $1 AND r.key = ''
+      AND NOT EXISTS (SELECT 1 FROM offers AS o WHERE o.key IS NULL)
+      AND (SELECT j.seq FROM {jobs} AS j
+           WHERE j.queue = r.queue AND j.limit_key IS NULL
+             AND j.status IN ('pending', 'running', 'failed')
+           LIMIT 1) IS NULL
 )
 SELECT m.limits, m.held_until > extract(epoch FROM now()) AS held, m.queue IS NOT NULL AS listed,
        m.version,
@@ -567,32 +585,13 @@ SELECT m.limits, m.held_until > extract(epoch FROM now()) AS held, m.queue IS NO
         WHERE limit_key IS NOT NULL) AS running_counts,
        (SELECT array_agg(key ORDER BY served_at, key) FROM turns) AS turn_keys,
        (SELECT array_agg(served_at ORDER BY served_at, key) FROM turns) AS turn_served,
-       -- Scalar subqueries, not NOT EXISTS: the planner may turn those into an anti join
-       -- reading every keyed job of the queue; these stay one index probe per key. Each
-       -- dead key's advisory lock is tried (never waited for) only once it is found dead
-       -- (CASE: the planner orders the tests of a WHERE by cost), and only the keys locked
-       -- are returned: `limited_claim`, whose snapshot comes after the lock, removes them.
+       -- Each dead key's advisory lock is tried (never waited for) only once it is found
+       -- dead (in `dead_keys`, materialized: a WHERE would let the planner try the cheap lock
+       -- before the test), and only the keys locked are returned: `limited_claim`, whose
+       -- snapshot comes after the lock, removes them.
        ARRAY(
-           SELECT d.key
-           FROM (
-               SELECT t.key FROM turns AS t
-               WHERE NOT EXISTS (SELECT 1 FROM offers AS o WHERE o.key = t.key)
-                 AND (SELECT j.seq FROM {jobs} AS j
-                      WHERE j.queue = $1 AND j.limit_key = t.key
-                        AND j.status IN ('pending', 'running', 'failed')
-                      LIMIT 1) IS NULL
-               UNION ALL
-               SELECT r.key FROM {limit_ready} AS r
-               WHERE $8::boolean AND r.queue = $1 AND r.key = ''
-                 AND NOT EXISTS (SELECT 1 FROM offers AS o WHERE o.key IS NULL)
-                 AND (SELECT j.seq FROM {jobs} AS j
-                      WHERE j.queue = r.queue AND j.limit_key IS NULL
-                        AND j.status IN ('pending', 'running', 'failed')
-                      LIMIT 1) IS NULL
-           ) AS d
-           WHERE CASE WHEN d.key IS NOT NULL THEN
-               pg_try_advisory_xact_lock(hashtextextended('{jobs}/' || $1 || '/' || d.key, 0))
-           END
+           SELECT d.key FROM dead_keys AS d
+           WHERE pg_try_advisory_xact_lock(hashtextextended('{jobs}/' || $1 || '/' || d.key, 0))
        ) AS dead,
        c.ids, c.keys, c.seqs,
        s.keys AS state_keys, s.windows, s.started, s.held_until, s.served_at

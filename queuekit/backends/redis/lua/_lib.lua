@@ -2,9 +2,9 @@
 --
 -- Each script names the queue keys it uses with bind_keys(...): KEYS starts with those, in
 -- that order, all under the queue's hash tag {<prefix>:<queue>}; the keys of the jobs it
--- works on follow them (KEYS[NQ + i]). (reserve_enqueue binds several queues' keys in turn.) Members of the ready and scheduled sets are
--- "<priority:4><seq:16><id>", so a job's place in line is readable without its hash; every
--- other set holds plain ids.
+-- works on follow them (KEYS[NQ + i]). (reserve_enqueue binds several queues' keys in turn.)
+-- Members of the ready and scheduled sets are "<priority:4><seq:16><id>", so a job's place in
+-- line is readable without its hash; every other set holds plain ids.
 local K = {}
 local NQ = 0
 local BAND = 4398046511104 -- 2^42 ms (until year 2109): one priority band of the ready score
@@ -247,6 +247,25 @@ local function signal(n)
   rcall('LTRIM', K.signal, '0', int(WAKE_TOKENS - 1))
 end
 
+-- After a claim: leave the queue as many wake-up tokens as it has ready jobs (at most
+-- WAKE_TOKENS). None left over for the jobs just claimed, which would wake idle workers for
+-- nothing (each such wake-up costs a claim over all of a worker's queues); and more when the
+-- workers an enqueue woke (WAKE_TOKENS at most) leave ready jobs behind, so that every idle
+-- worker is woken while there is work, however many wait.
+local function settle_signal()
+  local want = math.min(rcall('ZCARD', K.ready), WAKE_TOKENS)
+  local have = rcall('LLEN', K.signal)
+  if want == 0 then
+    rcall('DEL', K.signal)
+  elseif have > want then
+    rcall('LTRIM', K.signal, '0', int(want - 1))
+  else
+    for _ = have + 1, want do
+      rcall('LPUSH', K.signal, '1')
+    end
+  end
+end
+
 -- Wake whoever waits for this job's outcome (wait_for_outcome), one token per waiter.
 local function notify(id, done_key)
   local waiting = tonumber(rcall('HGET', K.watchers, id) or '0')
@@ -344,7 +363,7 @@ local function replay_job(key, id, f, now)
 end
 
 -- Delete a job that is not running, from its hash and every set of its queue (the caller
--- drops it from the id index, in the {<prefix>} slot). False for a running or missing job.
+-- drops it from the id index, in the index's shards). False for a running or missing job.
 local function delete_job(key, done_key, id, f)
   if not f.status or f.status == 'running' then
     return false
@@ -365,34 +384,29 @@ local function delete_job(key, done_key, id, f)
   return true
 end
 
--- The {<prefix>} slot: the id -> queue index, the queue names, the seq counter.
+-- The id -> queue index, split in shards {<prefix>#<n>}:index (keys.py picks an id's shard).
 
--- Take `count` seqs from the counter; returns the first.
-local function take_seqs(seq_key, count)
-  return rcall('INCRBY', seq_key, int(count)) - count + 1
-end
-
--- Point `id` at `queue` in the index unless another owner than `expected` holds it
+-- Point `id` at `queue` in its index shard unless another owner than `expected` holds it
 -- (`expected`: '' for none, a queue whose job turned out not to exist, or `queue` itself).
 -- Returns '' when reserved, else the owner.
-local function reserve_id(index_key, id, queue, expected)
-  local owner = rcall('HGET', index_key, id)
+local function reserve_id(shard_key, id, queue, expected)
+  local owner = rcall('HGET', shard_key, id)
   if owner and owner ~= expected then
     return owner
   end
-  rcall('HSET', index_key, id, queue)
+  rcall('HSET', shard_key, id, queue)
   return ''
 end
 
 -- Storing new jobs of one queue (a group), in two steps so that a script can check every
 -- group before it writes any (all or none). A group's keys are ENQUEUE_KEYS bound (NQ
 -- follows them), then one job key per job; its ARGV, from ARGV[b + 1]: queue, count, then
--- per job ENQUEUE_FIELDS values: id, seq (added to the seq base), type, payload, priority,
--- max_attempts, delay_us, run_at_us ('' = use delay), unique_key ('' = none), taken ('1' =
--- the id belongs to a job of another queue), headers (JSON text, '' = none), limit_key
--- ('' = none).
+-- per job ENQUEUE_FIELDS values: id, offset (its place in the enqueue call), type, payload,
+-- priority, max_attempts, delay_us, run_at_us ('' = use delay), unique_key ('' = none), taken
+-- ('1' = the id belongs to a job of another queue), headers (JSON text, '' = none),
+-- limit_key ('' = none).
 local ENQUEUE_KEYS = { 'ready', 'scheduled', 'all', 'status:pending', 'unique', 'signal', 'type:',
-  'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'kopen:', 'lk:served' }
+  'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'kopen:', 'lk:served', 'seq' }
 local ENQUEUE_FIELDS = 12
 
 -- Where the values of a group's i-th job start: ARGV[j + 1] is its id.
@@ -429,14 +443,22 @@ end
 
 -- Store the jobs check_group said to store, created at `now`; appends per job
 -- '+<scheduled_at>' or its outcome to `out`, and wakes workers.
-local function store_group(b, outcome, seq_base, now, out)
+-- A job's seq (its place in enqueue order) is the queue's last seq + 1, or `base` (a reading
+-- of the server's clock, in µs) plus the job's offset in the call if that is more: strict
+-- enqueue order within the queue; across queues the clock's order, and the call's order
+-- within one call (on a Cluster every queue's part takes the same base, the reservation's).
+-- 16 digits of µs last until the year 2286; seqs of the counter earlier versions kept
+-- ({<prefix>}:seq) are smaller, so their jobs come first.
+local function store_group(b, outcome, now, base, out)
   local queue = ARGV[b + 1]
   local created_at = stamp(now)
   local created = 0
+  local last = tonumber(rcall('GET', K.seq) or '0')
   for i, result in ipairs(outcome) do
     if result == true then
       local j = job_args(b, i)
-      local id, seq, priority = ARGV[j + 1], int(seq_base + tonumber(ARGV[j + 2])), ARGV[j + 5]
+      last = math.max(last + 1, base + tonumber(ARGV[j + 2]))
+      local id, seq, priority = ARGV[j + 1], int(last), ARGV[j + 5]
       local due = ARGV[j + 8] ~= '' and tonumber(ARGV[j + 8]) or now + tonumber(ARGV[j + 7])
       local scheduled_at = stamp(due)
       local key = KEYS[NQ + i]
@@ -469,13 +491,15 @@ local function store_group(b, outcome, seq_base, now, out)
     end
   end
   if created > 0 then
+    rcall('SET', K.seq, int(last))
     signal(created)
   end
 end
 
 -- The keys peek_claim binds for each queue; 'job:' is the prefix of the queue's job keys.
 local CLAIM_KEYS = { 'ready', 'scheduled', 'leases', 'status:pending', 'status:failed',
-  'status:running', 'paused', 'job:', 'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'krun' }
+  'status:running', 'paused', 'job:', 'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'krun',
+  'signal' }
 
 -- Limited queues (see 'Flow control' above).
 

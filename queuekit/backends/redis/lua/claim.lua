@@ -16,7 +16,8 @@ bind_keys(
   'kline:',
   'kwait',
   'kpark',
-  'krun'
+  'krun',
+  'signal'
 )
 -- A queue limited since the peek is claimed by claim_limited.lua only.
 if rcall('EXISTS', K.paused) == 1 or limited() then
@@ -37,4 +38,5 @@ for i = 5, #ARGV do
     out[#out + 1] = { m, claim_member(key, m, started_at, expiry, expires_at, ARGV[3], ARGV[4]) }
   end
 end
+settle_signal()
 return out

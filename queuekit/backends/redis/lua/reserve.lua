@@ -1,11 +1,12 @@
--- Reserve job ids in the global index (id -> queue) and take sequence numbers, before the
--- jobs are stored in their queues' slots. Runs in the {<prefix>} slot.
--- KEYS: index hash, queue-name set, seq counter.
--- ARGV: how many seqs to take, then per job: id, queue, expected current owner ('' = none).
--- Returns {first seq, then per job: '' if reserved, else the queue that owns the id}.
-local out = { int(take_seqs(KEYS[3], tonumber(ARGV[1]))) }
-for i = 2, #ARGV, 3 do
+-- Reserve job ids in one shard of the id -> queue index, before the jobs are stored in their
+-- queues' slots. Runs in the shard's slot {<prefix>#<n>}; an enqueue sends one call per
+-- shard its ids fall in, all in one round trip.
+-- KEYS: the index shard.
+-- ARGV: per job: id, queue, expected current owner ('' = none).
+-- Returns {the server's clock (µs), then per job: '' if reserved, else the queue that owns
+-- the id}; the clock is the seq base of the call's jobs (store_group).
+local out = { int(now_us()) }
+for i = 1, #ARGV, 3 do
   out[#out + 1] = reserve_id(KEYS[1], ARGV[i], ARGV[i + 1], ARGV[i + 2])
-  rcall('SADD', KEYS[2], ARGV[i + 1])
 end
 return out
