@@ -39,8 +39,8 @@ SCRIPTS = (
 BATCH = 500
 """Jobs per script call when deleting, pruning, rescuing or indexing in bulk."""
 BIND_KEYS = re.compile(r"^\s*bind_keys(?:\(([^)]*)\)|_at\([^,]+, (\w+)\))", re.MULTILINE)
-"""A script's `bind_keys('a', ...)`, or `bind_keys_at(at, NAMES)` with a list from `_lib.lua`
-(per queue, for the scripts that take several queues)."""
+"""A script's `bind_keys('a', NAMES, ...)` (names, or lists `_lib.lua` defines), or
+`bind_keys_at(at, NAMES)` (per queue, for the scripts that take several queues)."""
 
 
 @cache
@@ -61,12 +61,21 @@ def script_keys() -> dict[str, tuple[str, ...]]:
         match = BIND_KEYS.search(_lua(name))
         if match is not None:
             names = match.group(1)
-            if names is None:  # a list the library defines: local NAMES = { ... }
-                listed = re.search(rf"^local {match.group(2)} = {{([^}}]*)}}", _lua("_lib"), re.M)
-                assert listed is not None, f"{name}.lua binds an unknown list"
-                names = listed.group(1)
-            found[name] = tuple(re.findall(r"'([^']+)'", names))
+            if names is None:  # bind_keys_at(at, NAMES)
+                found[name] = _listed(match.group(2), name)
+                continue
+            keys: list[str] = []
+            for quoted, listed in re.findall(r"'([^']+)'|\b([A-Z_]+)\b", names):
+                keys += [quoted] if quoted else _listed(listed, name)
+            found[name] = tuple(keys)
     return found
+
+
+def _listed(names: str, script: str) -> tuple[str, ...]:
+    """The key names of a list the library defines: `local NAMES = { 'a', ... }`."""
+    listed = re.search(rf"^local {names} = {{([^}}]*)}}", _lua("_lib"), re.M)
+    assert listed is not None, f"{script}.lua binds an unknown list {names}"
+    return tuple(re.findall(r"'([^']+)'", listed.group(1)))
 
 
 @cache

@@ -21,9 +21,25 @@ local function bind_keys_at(at, names)
   NQ = at + #names
 end
 
+-- Names, or lists of them (such as FLOW_KEYS), bound from KEYS[1] on, in order.
 local function bind_keys(...)
-  bind_keys_at(0, { ... })
+  local names = {}
+  for _, name in ipairs({ ... }) do
+    if type(name) == 'table' then
+      for _, listed in ipairs(name) do
+        names[#names + 1] = listed
+      end
+    else
+      names[#names + 1] = name
+    end
+  end
+  bind_keys_at(0, names)
 end
+
+-- The flow-control keys of the scripts that end, cancel or delete jobs (finish, batch,
+-- rescue, cancel, delete): each may free a key's slot, move its line and park or drop it.
+local FLOW_KEYS = { 'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'kopen:', 'krun', 'lk:served',
+  'kidle' }
 
 -- Numbers go to Redis as exact decimal text: Lua's tostring keeps only 14 digits.
 local function int(x)

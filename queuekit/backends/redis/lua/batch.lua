@@ -25,15 +25,7 @@ bind_keys(
   'type:',
   'job:',
   'done:',
-  'limits',
-  'lheld',
-  'kline:',
-  'kwait',
-  'kpark',
-  'kopen:',
-  'krun',
-  'lk:served',
-  'kidle'
+  FLOW_KEYS
 )
 local action, status, job_type = ARGV[1], ARGV[2], ARGV[3]
 local after, limit = ARGV[4], tonumber(ARGV[5])

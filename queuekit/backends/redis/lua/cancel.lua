@@ -12,15 +12,7 @@ bind_keys(
   'finished:cancelled',
   'unique',
   'watchers',
-  'limits',
-  'lheld',
-  'kline:',
-  'kwait',
-  'kpark',
-  'kopen:',
-  'krun',
-  'lk:served',
-  'kidle',
+  FLOW_KEYS,
   'signal'
 )
 local key, done_key, id = KEYS[NQ + 1], KEYS[NQ + 2], ARGV[1]

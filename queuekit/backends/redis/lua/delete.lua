@@ -18,15 +18,7 @@ bind_keys(
   'unique',
   'watchers',
   'type:',
-  'limits',
-  'lheld',
-  'kline:',
-  'kwait',
-  'kpark',
-  'kopen:',
-  'krun',
-  'lk:served',
-  'kidle'
+  FLOW_KEYS
 )
 local status, older = ARGV[1], ARGV[2]
 local now = nil

@@ -21,15 +21,7 @@ bind_keys(
   'unique',
   'watchers',
   'signal',
-  'limits',
-  'lheld',
-  'kline:',
-  'kwait',
-  'kpark',
-  'kopen:',
-  'krun',
-  'lk:served',
-  'kidle'
+  FLOW_KEYS
 )
 local now = now_us()
 local out, claimable = {}, 0

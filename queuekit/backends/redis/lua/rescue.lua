@@ -14,15 +14,7 @@ bind_keys(
   'unique',
   'watchers',
   'signal',
-  'limits',
-  'lheld',
-  'kline:',
-  'kwait',
-  'kpark',
-  'kopen:',
-  'krun',
-  'lk:served',
-  'kidle'
+  FLOW_KEYS
 )
 local now = now_us()
 local rescued, retried = 0, 0
