@@ -38,22 +38,22 @@ end)
 local expiry = now + tonumber(ARGV[2])
 local started_at, expires_at = stamp(now), stamp(expiry)
 local out = { 'ok', limited_queues }
-local claimed_from = {}
+local claimed_from, settle = {}, {}
 for i = 1, math.min(#heads, limit) do
   local m, q = heads[i][2], heads[i][3]
   bind_keys_at((q - 1) * #CLAIM_KEYS, CLAIM_KEYS)
   local key = K['job:'] .. string.sub(m, 21)
   local fields = claim_member(key, m, started_at, expiry, expires_at, worker_id, lease_token)
   out[#out + 1] = { m, fields }
-  claimed_from[q] = true
-end
--- In claim order, so that a script's effects never depend on a table's iteration order.
-for i = 1, math.min(#heads, limit) do
-  local q = heads[i][3]
-  if claimed_from[q] then
-    claimed_from[q] = nil
-    bind_keys_at((q - 1) * #CLAIM_KEYS, CLAIM_KEYS)
-    settle_signal()
+  if not claimed_from[q] then
+    claimed_from[q] = true
+    settle[#settle + 1] = q
   end
+end
+-- In claim order (a list, not the set's keys: a script's effects never depend on a table's
+-- iteration order).
+for _, q in ipairs(settle) do
+  bind_keys_at((q - 1) * #CLAIM_KEYS, CLAIM_KEYS)
+  settle_signal()
 end
 return out
