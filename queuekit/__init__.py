@@ -21,7 +21,7 @@ from .errors import (
     UnknownTaskError,
     ValidationError,
 )
-from .job import Attempt, Job, JobPage, JobStatus, NewJob, Priority
+from .job import Attempt, AttemptOutcome, AttemptRecord, Job, JobPage, JobStatus, NewJob, Priority
 from .limits import Limits, LimitUsage, RateLimited
 from .options import EnqueueOptions, new_job
 from .queue import Queue, connect
@@ -34,6 +34,8 @@ from .worker import JobReport, Outcome, Worker
 
 __all__ = [
     "Attempt",
+    "AttemptOutcome",
+    "AttemptRecord",
     "Backend",
     "BackendUnavailableError",
     "Discard",

@@ -7,16 +7,25 @@ import secrets
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Self
 
 import anyio
 
+from .activity import ActivityCounts, Minute
+from .events import Event, EventHub, EventSink
 from .job import TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
 from .limits import Limits, LimitUsage
+from .progress import ProgressUpdate
+from .search import NO_SEARCH, JobSearch
 from .stats import QueueCounts
 
 OUTCOME_POLL_SECONDS = 0.05
 """How often `wait_for_outcome` looks when a backend has no way to be told."""
+EXPIRE_BATCH = 500
+"""Jobs `expire` cancels per statement or script, so none holds a lock for long."""
+EXPIRED = "expired"
+"""The `last_error` of a job cancelled because it had not started by its `expires_at`."""
 
 
 def new_lease_token() -> str:
@@ -39,9 +48,24 @@ class Batch:
     """What one batch of a bulk operation did."""
 
     changed: int
-    """How many jobs it replayed, cancelled or deleted."""
+    """How many jobs it replayed, cancelled, made due or deleted."""
     after: int | None
     """Pass it back as `after` for the next batch; None when nothing is left to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """A worker's entry in the registry as a backend keeps it (`queuekit.registry` reads it)."""
+
+    worker_id: str
+    info: str
+    """What the worker wrote of itself: JSON text the backend stores and never reads."""
+    started_at: datetime
+    """Its first beat, by the backend's clock."""
+    last_seen: datetime
+    """Its latest beat, by the backend's clock."""
+    draining: bool
+    """An operator asked it to drain."""
 
 
 class Backend(abc.ABC):
@@ -54,6 +78,13 @@ class Backend(abc.ABC):
     changes nothing and says so: `complete`, `fail` and `snooze` return None instead of the
     job's new status, `heartbeat` returns the attempt. A job keeps the `worker_id` of its
     latest claim after the attempt ends.
+
+    The write that ends an attempt (`complete`, `fail`, `snooze`, `rescue`, `cancel` of a
+    running job, `complete_in_transaction`) appends its record to the job's history in the
+    same statement or script (`queuekit.backends.history`; bounded by `HISTORY_LIMIT` and
+    `HISTORY_ERROR_CHARS`); a fenced-out call records nothing, and a replay keeps it all.
+    `get_job`, `cancel` and `replay` return jobs with their `history`; other calls leave it
+    None (a claim never parses it).
 
     Whether a failed attempt is retried is the worker's decision (`queuekit.retry.next_retry`);
     the backend applies it. Only `rescue`, which no worker takes part in, applies that rule
@@ -107,12 +138,34 @@ class Backend(abc.ABC):
 
         Order: priority descending, then `scheduled_at`, then enqueue order. Each claimed job
         has `attempts` incremented, a lease of `lease` seconds, `worker_id` set and a lease
-        token from `new_lease_token()`, made once per call.
+        token from `new_lease_token()`, made once per call. A job that never started and whose
+        `expires_at` has passed by the backend's clock is never claimed (see `expire`).
         """
 
     @abc.abstractmethod
-    async def heartbeat(self, attempts: Sequence[Attempt], *, lease: float) -> set[Attempt]:
-        """Extend the leases of `attempts`; return those that no longer hold their job."""
+    async def heartbeat(
+        self,
+        attempts: Sequence[Attempt],
+        *,
+        lease: float,
+        progress: Mapping[Attempt, ProgressUpdate] | None = None,
+    ) -> set[Attempt]:
+        """Extend the leases of `attempts`; return those that no longer hold their job.
+
+        `progress` holds what some of them reported since their last heartbeat: written in
+        the same statement or script, fenced like the lease (a lost attempt's is dropped).
+        """
+
+    async def wait_for_loss(self, jobs: Sequence[Job], timeout: float) -> None:
+        """Return when one of these claimed jobs may have lost its lease (it was cancelled),
+        or after `timeout` seconds; the caller heartbeats then to learn which.
+
+        Waking early is always safe; a backend that cannot be told (this default) waits out
+        `timeout`. A backend that pushes cancels returns as soon as its means of being told
+        (a LISTEN, a subscription) first comes up or comes back, since a cancel made before
+        it was not heard.
+        """
+        await anyio.sleep(timeout)
 
     @abc.abstractmethod
     async def complete(self, attempt: Attempt, result_json: str | None = None) -> JobStatus | None:
@@ -141,6 +194,12 @@ class Backend(abc.ABC):
         (they cite this docstring), as rescuing must not cost a round trip per job."""
 
     @abc.abstractmethod
+    async def expire(self) -> int:
+        """Cancel every job whose `expires_at` has passed and that never started (`pending`
+        with no `started_at`), with error "expired", as `cancel` would; return how many. In
+        bounded batches, like `prune`. Claims never start such a job either (see `claim`)."""
+
+    @abc.abstractmethod
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         """Return when a job may have become claimable in `queues`, or after `timeout` seconds."""
 
@@ -157,11 +216,40 @@ class Backend(abc.ABC):
                 await anyio.sleep(OUTCOME_POLL_SECONDS)
         return None
 
+    # Events (`queuekit.events`): the defaults reach this backend object's own subscribers,
+    # all an in-process store (memory) has; a store other processes share overrides them.
+
+    _event_hub: EventHub | None = None
+
+    def event_hub(self) -> EventHub:
+        """The subscribers of this store in this process."""
+        if self._event_hub is None:
+            self._event_hub = EventHub()
+        return self._event_hub
+
+    def events_wanted(self) -> bool:
+        """Whether an event published now may reach a subscriber: False only when this
+        backend knows that none listens (this default: none in this process)."""
+        return bool(self._event_hub is not None and self._event_hub.sinks)
+
+    async def publish_events(self, events: Sequence[Event]) -> None:
+        """Deliver `events`, in order, to every subscriber of this store: best effort, with
+        no replay for a subscriber that was not listening."""
+        self.event_hub().deliver(events)
+
+    async def subscribe_events(self, sink: EventSink) -> None:
+        """Put in `sink` every event published to this store once this returns, until
+        `unsubscribe_events`; events lost on the way (a dropped connection) put a gap."""
+        self.event_hub().sinks.add(sink)
+
+    async def unsubscribe_events(self, sink: EventSink) -> None:
+        self.event_hub().sinks.discard(sink)
+
     # Inspecting and repairing
 
     @abc.abstractmethod
     async def get_job(self, job_id: str) -> Job | None:
-        """The job with this id, or None."""
+        """The job with this id, with its `history`, or None."""
 
     @abc.abstractmethod
     async def list_jobs(
@@ -172,9 +260,16 @@ class Backend(abc.ABC):
         type: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        search: JobSearch = NO_SEARCH,
     ) -> JobPage:
         """Jobs newest first (by enqueue order), filtered by queue, status and type, a page at
-        a time; a page holds `limit` jobs unless it is the last."""
+        a time; a page holds `limit` jobs unless it is the last.
+
+        `search` narrows them further, by error text and creation time: those terms are
+        checked within the jobs the other filters pick, so a rare match may read many jobs.
+        A backend may bound that work per call (Redis does), returning a shorter page with a
+        `next_cursor`: only a page without one is the last.
+        """
 
     @abc.abstractmethod
     async def list_queues(self) -> list[str]:
@@ -228,12 +323,26 @@ class Backend(abc.ABC):
     async def stats(self, queue: str) -> QueueCounts:
         """Counts and signals for one queue."""
 
+    # Activity by minute (written by `queuekit.activity.ActivityRecorder`)
+
+    @abc.abstractmethod
+    async def add_activity(self, counts: Sequence[ActivityCounts], *, keep: float) -> None:
+        """Add `counts` (one entry per queue) to their queues' current minute by the backend's
+        clock, in one round trip, and forget those queues' minutes older than `keep` seconds.
+        Adds from many processes at once all count."""
+
+    @abc.abstractmethod
+    async def activity(self, queue: str, minutes: int) -> list[Minute]:
+        """The queue's minutes that saw activity among the last `minutes` (the current one
+        included), oldest first."""
+
     @abc.abstractmethod
     async def cancel(self, job_id: str) -> Job | None:
         """Cancel a pending, failed or running job; other states are left as they are.
 
-        A running job becomes `cancelled` at once: its attempt loses the lease, so the worker's
-        next heartbeat stops the handler. Returns the job as it now is, or None if unknown.
+        A running job becomes `cancelled` at once: its attempt loses the lease, and
+        `wait_for_loss` wakes the worker holding it (where the backend can push), whose
+        heartbeat then stops the handler. Returns the job as it now is, or None if unknown.
         """
 
     @abc.abstractmethod
@@ -242,6 +351,15 @@ class Backend(abc.ABC):
 
         Any other status is left unchanged (never a double run), and so is a job whose
         `unique_key` a newer live job now holds. Returns the job, or None.
+        """
+
+    @abc.abstractmethod
+    async def run_now(self, job_id: str) -> Job | None:
+        """Make a `pending` job scheduled later, or a `failed` one waiting for its retry, due
+        now by the backend's clock, its attempts kept, and wake idle workers as an enqueue
+        does. Any other job (running, finished, or due already) is left as it is.
+
+        Returns the job as it now is (its status and `scheduled_at` say which), or None.
         """
 
     @abc.abstractmethod
@@ -272,6 +390,36 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
         """Delete matching jobs that are not `running`."""
+
+    @abc.abstractmethod
+    async def run_now_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        """Make matching `pending` or `failed` jobs that are not due yet due now, as `run_now`
+        does."""
+
+    # The worker registry: entries the workers write of themselves (queuekit.presence) and
+    # operators read (queuekit.registry). Times are the backend's, taken inside the write.
+
+    @abc.abstractmethod
+    async def beat_worker(self, worker_id: str, info: str, *, ttl: float) -> bool:
+        """Store the worker's `info` (JSON text), seen now and listed until `ttl` seconds from
+        now; its first beat sets `started_at`. Return whether a drain was requested.
+
+        Each beat also deletes the entries of workers silent for over twice their `ttl`, so
+        the long dead are cleaned up without a leader.
+        """
+
+    @abc.abstractmethod
+    async def list_workers(self) -> list[WorkerRecord]:
+        """The workers whose last beat is within its `ttl`, by id."""
+
+    @abc.abstractmethod
+    async def drain_worker(self, worker_id: str) -> bool:
+        """Flag a listed worker as asked to drain (its next beat returns True); False, and
+        nothing changed, if no such worker is listed."""
+
+    @abc.abstractmethod
+    async def remove_worker(self, worker_id: str) -> None:
+        """Delete the worker's entry (it is exiting); idempotent."""
 
 
 class FencedBackend(Backend):

@@ -1,4 +1,4 @@
-"""`repeat`: a worker's periodic chores (rescuing expired leases, pruning), jittered."""
+"""`repeat`: a worker's periodic chores (rescuing leases, expiring jobs, pruning), jittered."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from .backend import FencedBackend
 from .errors import InvalidOptionError, LeaseLostError
-from .job import Job
+from .job import JSON, Job
+from .progress import ProgressReports
 from .validation import encode_json
 
 if TYPE_CHECKING:
@@ -42,7 +43,26 @@ class JobContext:
     worker_id: str
     queue: Queue | None = None
     """The queue the job was claimed from; `transaction` completes the job through it."""
+    reports: ProgressReports = field(default_factory=ProgressReports, repr=False)
+    """What `set_progress` and `set_output` reported, which the worker's heartbeat sends."""
     _recorded: _Recorded = field(default_factory=_Recorded, repr=False)
+
+    def set_progress(self, fraction: float, note: str | None = None) -> None:
+        """Report how much of its work the handler has done: `fraction` from 0 to 1, and a
+        short `note` (at most `MAX_NOTE_CHARS` characters; None clears it).
+
+        No round trip: the worker's next heartbeat writes the latest report, if it changed
+        (fenced: never once this attempt has lost the job), and `get_job` reads it as
+        `job.progress` and `job.progress_note`. A fraction that is not a finite number from
+        0 to 1, or a note too long, raises `InvalidOptionError`.
+        """
+        self.reports.set_progress(fraction, note)
+
+    def set_output(self, value: JSON) -> None:
+        """Report partial output, a JSON value of at most `MAX_OUTPUT_BYTES` encoded, written
+        as `set_progress` is and read as `job.output`; the latest one wins. A value JSON
+        cannot carry raises `InvalidPayloadError`, a larger one `PayloadTooLargeError`."""
+        self.reports.set_output(value)
 
     @property
     def lease_token(self) -> str:

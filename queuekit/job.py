@@ -54,6 +54,47 @@ class Attempt:
     token: str
 
 
+HISTORY_LIMIT = 20
+"""How many attempt records a job keeps (`Job.history`): the latest ones."""
+HISTORY_ERROR_CHARS = 1_000
+"""An attempt record keeps the first this many characters of its error (the type, the message
+and the start of the traceback); `last_error` keeps the latest error whole."""
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How a recorded attempt ended."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    """Failed with attempts left: the job runs again."""
+    DEAD = "dead"
+    """Failed with none left, discarded, or its lease expired with none left."""
+    SNOOZED = "snoozed"
+    """Snoozed, or handed back at shutdown: the attempt did not count."""
+    CANCELLED = "cancelled"
+    """Cancelled while running."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One ended attempt of a job (`Job.history`); times are the backend's clock.
+
+    Written by the same statement or script that ended the attempt: completion, failure,
+    snooze, the rescue of an expired lease (error "lease expired") or a cancel.
+    """
+
+    number: int
+    """The job's attempt count during the attempt: a snoozed attempt's number comes again (a
+    snooze does not count), and after a replay numbers start again from 1."""
+    worker_id: str
+    started_at: datetime
+    """When its claim started it."""
+    finished_at: datetime
+    outcome: AttemptOutcome
+    error: str | None = None
+    """The error it failed with, cut to `HISTORY_ERROR_CHARS` characters."""
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """A job as stored; every timestamp comes from the backend's clock (UTC, aware)."""
@@ -81,6 +122,19 @@ class Job:
     headers: dict[str, str] = field(default_factory=dict)
     """Text metadata beside the payload, such as the enqueuer's trace context; a handler gets
     only the payload as arguments, and the headers from `current_job().job.headers`."""
+    expires_at: datetime | None = None
+    """If the job has not started by then, it is cancelled with the error "expired"."""
+    progress: float | None = None
+    """The fraction (0 to 1) of its work a running handler last reported, written with its
+    worker's heartbeat (`current_job().set_progress`); kept after the attempt ends."""
+    progress_note: str | None = None
+    """The short note reported with `progress`."""
+    output: JSON = None
+    """Partial output a running handler last reported (`current_job().set_output`)."""
+    history: tuple[AttemptRecord, ...] | None = field(default=None, compare=False)
+    """Its latest `HISTORY_LIMIT` ended attempts, oldest first; a replay keeps them. Read by
+    `get_job`, `cancel` and `replay`; None where it was not read (claims, `list_jobs`,
+    enqueues), and left out of `==`, so a job read either way equals itself."""
     lease_token: str | None = field(default=None, repr=False)
     """The fencing token of the job's latest claim (see `Attempt`), None before its first;
     handlers read it as `current_job().lease_token`; the API and the dashboard never show it."""
@@ -109,6 +163,10 @@ class NewJob:
     unique_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     limit_key: str | None = None
+    expires_at: datetime | None = None
+    """An absolute expiry (see `Job.expires_at`), instead of `expires_in`."""
+    expires_in: float | None = None
+    """The expiry as seconds after the backend's `now` at enqueue, instead of `expires_at`."""
 
     @property
     def headers_json(self) -> str | None:

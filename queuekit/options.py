@@ -26,6 +26,9 @@ from .validation import (
     MIN_PRIORITY,
     NAME_PATTERN,
     check_delay,
+    check_expires_at,
+    check_expires_in,
+    check_expiry,
     check_headers,
     check_job_id,
     check_limit_key,
@@ -50,6 +53,8 @@ class EnqueueOptions(TypedDict, total=False):
     max_attempts: int
     headers: Mapping[str, str] | None
     limit_key: str | None
+    expires_at: datetime | None
+    expires_in: float | timedelta | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,8 @@ class Option:
     check: Callable[[Any], Any]
     help: str
     minimum: float | None = None
+    exclusive_minimum: float | None = None
+    """A bound the value must exceed (where `minimum` is one it may equal)."""
     maximum: float | None = None
     min_length: int | None = None
     max_length: int | None = None
@@ -155,6 +162,24 @@ OPTIONS: tuple[Option, ...] = (
         min_length=1,
         max_length=MAX_UNIQUE_KEY_LENGTH,
     ),
+    Option(
+        "expires_at",
+        datetime,
+        None,
+        check_expires_at,
+        "If it has not started by then (a timezone-aware time), it is cancelled as expired "
+        "(not with expires_in).",
+    ),
+    Option(
+        "expires_in",
+        float,
+        None,
+        check_expires_in,
+        "Seconds after the enqueue at which it is cancelled as expired if not started by "
+        "then; more than delay (not with expires_at).",
+        exclusive_minimum=0,
+        maximum=MAX_DELAY_SECONDS,
+    ),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -173,6 +198,7 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
         value = options.get(option.name, option.default)
         optional = option.default is None and value is None
         checked[option.name] = None if optional else option.check(value)
+    check_expiry(checked)
     return checked
 
 
@@ -198,6 +224,8 @@ def new_job(
         unique_key=checked["unique_key"],
         headers=checked["headers"] or {},
         limit_key=checked["limit_key"],
+        expires_at=checked["expires_at"],
+        expires_in=checked["expires_in"],
     )
 
 

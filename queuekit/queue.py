@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
 from typing import Self, Unpack
 from urllib.parse import urlsplit
 
+from .activity import MAX_MINUTES, ActivityRecorder, Minute
 from .backend import Backend, Batch, JobFilter, TransactionalBackend
 from .errors import (
     InvalidConnectionError,
-    InvalidNameError,
     InvalidOptionError,
     InvalidURLError,
     JobFailedError,
     JobNotFoundError,
     PayloadTooLargeError,
 )
+from .events import BUFFER_EVENTS, Event, EventFilter, EventKind, EventOutbox, EventStream
 from .job import JSON, TERMINAL_STATUSES, Job, JobPage, JobStatus, NewJob
 from .limits import Limits, LimitUsage
+from .lookups import found, lookup, status_of
 from .middleware import CallEnqueue, EnqueueMiddleware, chain_enqueue, default_enqueue_middleware
 from .options import EnqueueOptions, new_job
+from .search import JobSearch, check_page
 from .stats import QueueStats
 from .validation import (
-    CURSOR_PATTERN,
     DEFAULT_MAX_PAYLOAD_BYTES,
     check_delay,
-    check_job_id,
     check_limit_key,
     check_name,
     check_seconds,
@@ -44,11 +45,12 @@ BACKENDS_BY_SCHEME = {
     "rediss": "queuekit.backends.redis:RedisBackend",
     "redis+sentinel": "queuekit.backends.redis:RedisBackend",
 }
-MAX_PAGE_SIZE = 1000
 BULK_BATCH_SIZE = 1000
-"""Jobs per statement or script of `replay_all`, `cancel_all` and `delete_all`."""
+"""Jobs per statement or script of `replay_all`, `cancel_all`, `run_now_all` and `delete_all`."""
 REPLAYABLE = (JobStatus.DEAD, JobStatus.CANCELLED)
 CANCELLABLE = (JobStatus.PENDING, JobStatus.FAILED, JobStatus.RUNNING)
+RUNNABLE = (JobStatus.PENDING, JobStatus.FAILED)
+"""The statuses of jobs waiting to run, which `run_now` makes due."""
 DELETABLE = tuple(status for status in JobStatus if status != JobStatus.RUNNING)
 
 
@@ -98,6 +100,10 @@ class Queue:
         self.middleware: list[EnqueueMiddleware] = [*default_enqueue_middleware(), *middleware]
         """Wraps every `enqueue` and `enqueue_many`, the first outermost: tracing's when
         OpenTelemetry is installed, then those given (see `queuekit.middleware`)."""
+        self.activity_recorder = ActivityRecorder(backend)
+        """Counts the jobs this handle enqueues (and a worker's attempts) into the backend's
+        activity by minute."""
+        self.event_outbox = EventOutbox(backend)  # this handle's events and its workers'
         self._opened = 0
 
     async def __aenter__(self) -> Self:
@@ -121,6 +127,8 @@ class Queue:
     async def close(self) -> None:
         self._opened -= 1
         if self._opened == 0:
+            await self.activity_recorder.write()
+            await self.event_outbox.flush()
             await self.backend.close()
 
     # Producing
@@ -136,10 +144,11 @@ class Queue:
         """Store one job and return it; with a live `unique_key`, return the job holding it.
 
         The options (`queue`, `priority`, `delay` or `run_at`, `unique_key`, `max_attempts`,
-        `id`, `headers`) are described in `queuekit.options.OPTIONS`; `queue` is the name of
-        the queue the job joins. `headers` are str-to-str metadata stored beside the payload;
-        with OpenTelemetry installed, the current trace context is added to them (keys you pass
-        win). The job goes through `middleware` on its way to the backend.
+        `id`, `headers`, `limit_key`, `expires_at` or `expires_in`) are described in
+        `queuekit.options.OPTIONS`; `queue` is the name of the queue the job joins. `headers`
+        are str-to-str metadata stored beside the payload; with OpenTelemetry installed, the
+        current trace context is added to them (keys you pass win). The job goes through
+        `middleware` on its way to the backend.
 
         On PostgreSQL and SQLite, `connection=` (your own connection, inside a transaction you
         opened: asyncpg, SQLAlchemy's async on asyncpg, aiosqlite) enqueues in that
@@ -187,7 +196,12 @@ class Queue:
         )
         if self.middleware:
             store = chain_enqueue(self.middleware, store)
-        return await store(new_jobs)
+        stored = await store(new_jobs)
+        self.activity_recorder.enqueued(new_jobs, stored)
+        if transactional is None:  # a job in the caller's transaction may yet roll back
+            self.event_outbox.enqueued(new_jobs, stored)
+        await self.activity_recorder.write_if_due()
+        return stored
 
     def _transactional(self) -> TransactionalBackend:
         if not isinstance(self.backend, TransactionalBackend):
@@ -222,7 +236,7 @@ class Queue:
 
     async def get_job(self, job_id: str) -> Job:
         """The job with this id; `JobNotFoundError` if there is none."""
-        job = await self.backend.get_job(_lookup(job_id))
+        job = await self.backend.get_job(lookup(job_id))
         if job is None:
             raise JobNotFoundError(f"no job with id {job_id!r}")
         return job
@@ -235,21 +249,24 @@ class Queue:
         type: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        error: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> JobPage:
         """Jobs newest first, of one queue, status and task type if given; pass the page's
-        `next_cursor` to get the next page."""
-        if queue is not None:
-            check_name(queue)
-        if type is not None:
-            check_name(type, "task type")
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidOptionError(f"limit must be from 1 to {MAX_PAGE_SIZE}")
-        if cursor is not None and not (
-            isinstance(cursor, str) and CURSOR_PATTERN.fullmatch(cursor)
-        ):
-            raise InvalidOptionError(f"bad cursor {cursor!r}: pass a page's next_cursor back")
+        `next_cursor` to get the next page. `error` keeps those whose last error holds that
+        text (ASCII case ignored), `created_after` and `created_before` (aware datetimes)
+        those created from the one and before the other. A search may return a shorter page
+        with a `next_cursor` (see `Backend.list_jobs`): only a page without one is the last."""
+        check_page(queue, type, limit, cursor)
+        search = JobSearch.of(error, created_after, created_before)
         return await self.backend.list_jobs(
-            queue=queue, status=_status(status), type=type, limit=limit, cursor=cursor
+            queue=queue,
+            status=status_of(status),
+            type=type,
+            limit=limit,
+            cursor=cursor,
+            search=search,
         )
 
     async def list_queues(self) -> list[str]:
@@ -259,6 +276,33 @@ class Queue:
         counts = await self.backend.stats(check_name(queue))
         paused = queue in await self.backend.paused_queues()
         return QueueStats.from_counts(queue, counts, paused=paused)
+
+    async def activity(self, queue: str = "default", *, minutes: int = 60) -> list[Minute]:
+        """The queue's activity by minute over the last `minutes` (at most `MAX_MINUTES`),
+        oldest first: jobs enqueued, completed, failed and dead, and wait and run times, as
+        every process that enqueues and runs its jobs counted them (see `queuekit.activity`).
+        Minutes without any are left out."""
+        if (
+            isinstance(minutes, bool)
+            or not isinstance(minutes, int)
+            or not 1 <= minutes <= MAX_MINUTES
+        ):
+            raise InvalidOptionError(f"minutes must be an int from 1 to {MAX_MINUTES}")
+        return await self.backend.activity(check_name(queue), minutes)
+
+    def events(
+        self,
+        *,
+        queue: str | None = None,
+        type: str | None = None,
+        job_id: str | None = None,
+        kinds: Sequence[EventKind | str] | None = None,
+        buffer: int = BUFFER_EVENTS,
+    ) -> EventStream:
+        """Events of the jobs of `queue`, `type`, `job_id` and `kinds` if given, from every
+        process, as they happen once it is iterated or entered (no replay): see `EventStream`;
+        past `buffer` unread events, the oldest are dropped and one `dropped` event counts them."""
+        return EventStream(self.backend, EventFilter.of(queue, type, job_id, kinds), buffer)
 
     # Pausing
 
@@ -303,24 +347,33 @@ class Queue:
 
     async def cancel(self, job_id: str) -> Job:
         """Cancel a job that has not finished; a running one is stopped by its worker."""
-        return _found(await self.backend.cancel(_lookup(job_id)), job_id)
+        job = found(await self.backend.cancel(lookup(job_id)), job_id)
+        if job.status == JobStatus.CANCELLED:
+            self.event_outbox.job(EventKind.CANCELLED, job, job.finished_at)
+        return job
 
     async def replay(self, job_id: str) -> Job:
         """Run a dead or cancelled job again, attempts reset; any other job is left alone."""
-        return _found(await self.backend.replay(_lookup(job_id)), job_id)
+        return found(await self.backend.replay(lookup(job_id)), job_id)
+
+    async def run_now(self, job_id: str) -> Job:
+        """Make a job waiting to run (scheduled later, or failed and waiting for its retry)
+        due now, its attempts kept; any other job is left alone. Returns the job as it now
+        is: `pending` or `failed` means it is due."""
+        return found(await self.backend.run_now(lookup(job_id)), job_id)
 
     async def delete_job(self, job_id: str) -> bool:
         """Delete a job that is not running; False if it is unknown. A running job raises
         `JobRunningError` (cancel it first)."""
         try:
-            checked = _lookup(job_id)
+            checked = lookup(job_id)
         except JobNotFoundError:
             return False
         return await self.backend.delete_job(checked)
 
     async def purge(self, queue: str, status: JobStatus | str) -> int:
         """Delete every job of `queue` in `status` (not `running`); returns how many."""
-        checked = _status(status)
+        checked = status_of(status)
         if checked is None or checked == JobStatus.RUNNING:
             raise InvalidOptionError("purge takes a status other than running")
         return await self.delete_all(queue=check_name(queue), status=checked)
@@ -358,9 +411,12 @@ class Queue:
 
         Calls `on_progress(cancelled so far)` after each batch.
         """
-        return await self._in_batches(
+        cancelled = await self._in_batches(
             self.backend.cancel_batch, CANCELLABLE, "cancel_all", queue, type, status, on_progress
         )
+        if cancelled:
+            self.event_outbox.add(Event(EventKind.CANCELLED, queue, type=type, count=cancelled))
+        return cancelled
 
     async def delete_all(
         self,
@@ -379,6 +435,21 @@ class Queue:
             self.backend.delete_batch, DELETABLE, "delete_all", queue, type, status, on_progress
         )
 
+    async def run_now_all(
+        self,
+        *,
+        queue: str | None = None,
+        type: str | None = None,
+        status: JobStatus | str | None = None,
+        on_progress: Callable[[int], object] | None = None,
+    ) -> int:
+        """Make every job waiting to run (`status`: pending or failed; None: both) of `queue`
+        and `type` if given due now, as `run_now` does; returns how many. Calls
+        `on_progress(made due so far)` after each batch."""
+        return await self._in_batches(
+            self.backend.run_now_batch, RUNNABLE, "run_now_all", queue, type, status, on_progress
+        )
+
     async def _in_batches(
         self,
         run: Callable[..., Awaitable[Batch]],
@@ -393,7 +464,7 @@ class Queue:
             check_name(queue)
         if type is not None:
             check_name(type, "task type")
-        checked = _status(status)
+        checked = status_of(status)
         if checked is not None and checked not in allowed:
             raise InvalidOptionError(
                 f"{what} takes a status of {', '.join(allowed)} (or none for all), not {checked}"
@@ -416,7 +487,7 @@ class Queue:
         statuses: Sequence[JobStatus | str] = tuple(TERMINAL_STATUSES),
     ) -> int:
         """Delete finished jobs (by default all terminal states) older than `older_than`."""
-        checked = [_status(status) for status in statuses]
+        checked = [status_of(status) for status in statuses]
         if any(status not in TERMINAL_STATUSES for status in checked):
             raise InvalidOptionError(
                 "prune takes only terminal statuses: completed, dead, cancelled"
@@ -424,30 +495,6 @@ class Queue:
         return await self.backend.prune(
             check_seconds(older_than, "older_than"), [s for s in checked if s is not None]
         )
-
-
-def _status(value: JobStatus | str | None) -> JobStatus | None:
-    if value is None:
-        return None
-    try:
-        return JobStatus(value)
-    except ValueError:
-        known = ", ".join(status.value for status in JobStatus)
-        raise InvalidOptionError(f"unknown status {value!r}; use one of {known}") from None
-
-
-def _lookup(job_id: object) -> str:
-    """`job_id` if a job can have it; no job has any other id (`JobNotFoundError`)."""
-    try:
-        return check_job_id(job_id)
-    except InvalidNameError as exc:
-        raise JobNotFoundError(f"no job with id {job_id!r}: {exc}") from None
-
-
-def _found(job: Job | None, job_id: str) -> Job:
-    if job is None:
-        raise JobNotFoundError(f"no job with id {job_id!r}")
-    return job
 
 
 __all__ = ["Queue", "connect"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from .activity import KEEP_SECONDS
+from .errors import InvalidOptionError
 from .job import JobStatus
 from .validation import check_seconds
 
@@ -27,9 +29,12 @@ class Retention:
     wins). A schedule recognises a slot it already fired by that slot's job (see
     docs/scheduler.md): where schedules run on several hosts, keep completed jobs for minutes
     at least.
+
+    `activity` is how long each queue's activity by minute is kept (see `queuekit.activity`):
+    a day unless given, at least a minute.
     """
 
-    __slots__ = ("ages", "interval")
+    __slots__ = ("activity", "ages", "interval")
 
     def __init__(
         self,
@@ -37,6 +42,7 @@ class Retention:
         completed: float | timedelta | None = None,
         cancelled: float | timedelta | None = None,
         dead: float | timedelta | None = None,
+        activity: float | timedelta = KEEP_SECONDS,
         interval: float | timedelta = DEFAULT_INTERVAL,
     ) -> None:
         kept = {
@@ -51,10 +57,16 @@ class Retention:
         }
         """Each state that has a retention, with its seconds."""
         self.interval = check_seconds(interval, "the retention interval", allow_zero=False)
+        self.activity = check_seconds(activity, "the retention of activity")
+        if self.activity < 60:
+            raise InvalidOptionError("the retention of activity must be a minute or more")
 
     def __repr__(self) -> str:
         kept = ", ".join(f"{status.value}={age:g}" for status, age in self.ages.items())
-        return f"Retention({kept}{', ' if kept else ''}interval={self.interval:g})"
+        return (
+            f"Retention({kept}{', ' if kept else ''}activity={self.activity:g}, "
+            f"interval={self.interval:g})"
+        )
 
     async def apply(self, queue: Queue) -> int:
         """Delete, once, every job older than its state's retention; how many were deleted."""

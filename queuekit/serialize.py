@@ -6,7 +6,8 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from .job import Job
+from .activity import BUCKET_BOUNDS, Minute
+from .job import AttemptRecord, Job
 from .limits import LimitUsage
 from .stats import QueueStats
 
@@ -37,6 +38,47 @@ def job_dict(job: Job) -> dict[str, Any]:
         "limit_key": job.limit_key,
         "result": job.result,
         "headers": job.headers,
+        "expires_at": _time(job.expires_at),
+        "progress": job.progress,
+        "progress_note": job.progress_note,
+        "output": job.output,
+        "history": None if job.history is None else [attempt_dict(a) for a in job.history],
+    }
+
+
+def attempt_dict(record: AttemptRecord) -> dict[str, Any]:
+    """One ended attempt of a job; timestamps as ISO 8601 strings (UTC)."""
+    return {
+        "number": record.number,
+        "worker_id": record.worker_id,
+        "started_at": _time(record.started_at),
+        "finished_at": _time(record.finished_at),
+        "outcome": str(record.outcome),
+        "error": record.error,
+    }
+
+
+def activity_dict(queue: str, minutes: list[Minute]) -> dict[str, Any]:
+    """A queue's activity by minute, with each minute's wait and run percentiles (seconds)."""
+    return {
+        "queue": queue,
+        "bucket_bounds": list(BUCKET_BOUNDS),
+        "minutes": [
+            {
+                "at": _time(minute.at),
+                "enqueued": minute.enqueued,
+                "completed": minute.completed,
+                "failed": minute.failed,
+                "dead": minute.dead,
+                "wait_p50": minute.wait_p50,
+                "wait_p95": minute.wait_p95,
+                "run_p50": minute.run_p50,
+                "run_p95": minute.run_p95,
+                "wait": list(minute.wait),
+                "run": list(minute.run),
+            }
+            for minute in minutes
+        ],
     }
 
 

@@ -206,6 +206,40 @@ def check_run_at(value: object) -> datetime:
     return value
 
 
+def check_expires_at(value: object) -> datetime:
+    """Return `value` if it is a timezone-aware datetime within 100 years of now (it may have
+    passed: the job then expires unstarted)."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InvalidOptionError("expires_at must be a timezone-aware datetime")
+    if abs(value.timestamp() - time.time()) > MAX_DELAY_SECONDS:
+        raise InvalidOptionError("expires_at must be within 100 years of now")
+    return value
+
+
+def check_expires_in(value: object) -> float:
+    """Return an expiry given as a duration (seconds or a `timedelta`) as seconds above 0."""
+    seconds = check_seconds(value, "expires_in", allow_zero=False)
+    if seconds > MAX_DELAY_SECONDS:
+        raise InvalidOptionError(f"expires_in {value!r} is over 100 years")
+    return seconds
+
+
+def check_expiry(checked: Mapping[str, object]) -> None:
+    """Refuse an expiry that is not after the job's scheduled start, when both are given the
+    same way (two absolute times, or two durations from the enqueue). A mix of the two is
+    compared by the backend's clock alone: a job due after its expiry expires unstarted."""
+    expires_at, expires_in = checked.get("expires_at"), checked.get("expires_in")
+    if expires_at is not None and expires_in is not None:
+        raise InvalidOptionError("pass expires_at= or expires_in=, not both")
+    run_at, delay = checked.get("run_at"), checked.get("delay")
+    if isinstance(expires_at, datetime) and isinstance(run_at, datetime) and expires_at <= run_at:
+        raise InvalidOptionError(
+            f"expires_at {expires_at.isoformat()} is not after run_at {run_at.isoformat()}"
+        )
+    if isinstance(expires_in, float) and isinstance(delay, float) and expires_in <= delay:
+        raise InvalidOptionError(f"expires_in {expires_in:g} s is not after the delay {delay:g} s")
+
+
 def check_slots(slots: Mapping[str, int]) -> dict[str, int]:
     """Validate a claim's free slots per queue."""
     checked = {check_name(name): count for name, count in slots.items()}

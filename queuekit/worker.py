@@ -18,13 +18,18 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
+from .activity import WRITE_EVERY
+from .backend import EXPIRED
 from .chores import repeat
 from .context import JobContext, _current
 from .errors import BackendUnavailableError, InvalidOptionError
+from .events import Event, EventKind, first_line
 from .job import Attempt
+from .leases import LeaseKeeper, outlast_thread
 from .limits import RateLimited
 from .middleware import JobMiddleware, chain_job, default_job_middleware
 from .outcomes import JobReport, Outcome, describe
+from .presence import DEFAULT_INTERVAL, Presence
 from .queue import Queue
 from .recording import Recorder, RunningJob
 from .retention import Retention
@@ -39,6 +44,12 @@ logger = logging.getLogger("queuekit.worker")
 _NOTHING = contextlib.nullcontext()
 """A reusable do-nothing context: no time limit (cheaper than a scope per job)."""
 
+OUTCOME_EVENTS = {
+    Outcome.COMPLETED: EventKind.COMPLETED,
+    Outcome.FAILED: EventKind.FAILED,
+    Outcome.DEAD: EventKind.DEAD,
+}
+"""The events of the outcomes a worker writes (a lost attempt was settled elsewhere)."""
 MAX_BACK_OFF = 10.0
 """Seconds: the longest wait between claims while the backend keeps failing."""
 
@@ -79,6 +90,7 @@ class Worker:
         schedules: Sequence[Schedule] = (),
         middleware: Sequence[JobMiddleware] = (),
         retention: Retention | None = None,
+        registry_interval: float | timedelta = DEFAULT_INTERVAL,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidOptionError("concurrency must be an int >= 1")
@@ -120,11 +132,19 @@ class Worker:
         self._force_scope: anyio.CancelScope | None = None
         self._task_group: TaskGroup | None = None
         self._log = logging.LoggerAdapter(logger, {"worker_id": self.worker_id})
+        self._leases = LeaseKeeper(
+            queue.backend, self.lease, self._in_flight, self._log, queue.event_outbox
+        )
         # Schedules fire beside the pool, in its task group (see queuekit.scheduler).
         self.scheduler = Scheduler(queue, schedules) if schedules else None
         if retention is not None and not isinstance(retention, Retention):
             raise InvalidOptionError("retention must be a queuekit.Retention")
         self.retention = retention
+        if retention is not None:
+            queue.activity_recorder.keep = retention.activity
+        interval = check_seconds(registry_interval, "registry_interval", allow_zero=False)
+        self.presence = Presence(self, interval)
+        """Its entry in the worker registry (see queuekit.presence)."""
 
     # Running
 
@@ -194,7 +214,7 @@ class Worker:
         try:
             with force_scope:
                 async with anyio.create_task_group() as services:
-                    services.start_soon(self._heartbeat_loop)
+                    services.start_soon(self._leases.run)
                     self._start_chores(services)
                     services.start_soon(watch_loop_lag, self.lease, self._log)
                     if self.scheduler is not None:
@@ -207,20 +227,36 @@ class Worker:
                         await self._drain()
                     services.cancel_scope.cancel()
         finally:
+            with anyio.CancelScope(shield=True):
+                await self.queue.activity_recorder.write()
             for hook in self.on_shutdown:
                 with anyio.CancelScope(shield=True):
                     await hook(self.state)
             self._log.info("worker stopped")
 
     def _start_chores(self, services: TaskGroup) -> None:
-        """The periodic chores beside the pool: the rescuer; the pruner, given a retention."""
+        """The periodic chores beside the pool: the rescuer and the expirer (at the rescue
+        interval); the pruner, given a retention."""
         report = "rescued %d jobs whose lease expired"
         rescuer = partial(repeat, name="rescue", report=report, level=logging.WARNING)
         services.start_soon(rescuer, self.queue.backend.rescue, self.rescue_interval, self._log)
+        expirer = partial(repeat, name="expire", report="cancelled %d jobs that expired unstarted")
+        services.start_soon(expirer, self._expire, self.rescue_interval, self._log)
+        services.start_soon(self.presence.run)
+        counts = "wrote the activity of %d queues"
+        writer = partial(repeat, name="activity", report=counts, level=logging.DEBUG)
+        services.start_soon(writer, self.queue.activity_recorder.write, WRITE_EVERY, self._log)
         if self.retention is not None:
             pruner = partial(repeat, name="prune", report="pruned %d finished jobs")
             prune = partial(self.retention.apply, self.queue)
             services.start_soon(pruner, prune, self.retention.interval, self._log)
+
+    async def _expire(self) -> int:
+        """Cancel the jobs that expired unstarted, announcing how many (not which)."""
+        expired = await self.queue.backend.expire()
+        if expired:
+            self.queue.event_outbox.add(Event(EventKind.CANCELLED, count=expired, error=EXPIRED))
+        return expired
 
     async def _drain(self) -> None:
         """Give running jobs `shutdown_timeout` to finish, then hand back those it can stop."""
@@ -228,33 +264,13 @@ class Worker:
             await self._until_idle()
         if not self._in_flight:
             return
-        in_threads = [
-            running.job.id for running in self._in_flight.values() if running.thread.running
-        ]
-        self._log.warning(
-            "shutdown timeout: returning %d running jobs", len(self._in_flight) - len(in_threads)
-        )
-        if in_threads:
-            self._log.error(
-                "shutdown timeout: %d jobs still run in threads, which Python cannot stop: %s; "
-                "they are not handed back (each is rescued once its lease expires), and this "
-                "process cannot exit before those threads return",
-                len(in_threads),
-                ", ".join(in_threads),
-            )
-        self._return_all()
+        self._leases.hand_back_all()
         with anyio.CancelScope(shield=True):
             await self._until_idle()
 
     async def _until_idle(self) -> None:
         while self._in_flight:
             await self._slot_event().wait()
-
-    def _return_all(self) -> None:
-        for running in self._in_flight.values():
-            running.returned = True
-            running.scope.cancel()
-            running.thread_wait.cancel()
 
     # Claiming
 
@@ -291,10 +307,12 @@ class Worker:
                 continue
             self._failures = 0
             for job in claimed:
+                self.queue.event_outbox.job(EventKind.STARTED, job, job.started_at)
                 running = RunningJob(job)
                 self._in_flight[job.attempt] = running
                 jobs.start_soon(self._execute, running)
             if claimed:
+                self._leases.changed()
                 continue
             try:
                 if until_empty and self._in_flight:
@@ -326,36 +344,16 @@ class Worker:
                 return True
         return False
 
-    # Keeping leases
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await anyio.sleep(self.lease / 3)
-            if not self._in_flight:
-                continue
-            try:
-                lost = await self.queue.backend.heartbeat(list(self._in_flight), lease=self.lease)
-            except BackendUnavailableError as exc:
-                self._log.warning("heartbeat failed; the leases are renewed next time: %s", exc)
-                continue
-            except Exception:
-                self._log.exception("heartbeat failed; the leases are renewed next time")
-                continue
-            for attempt in lost:
-                self._lose(attempt)
-
     def _lose(self, attempt: Attempt) -> None:
         """Stop the handler of an attempt whose lease is lost (`queuekit.testing` injects it)."""
-        running = self._in_flight.get(attempt)
-        if running is not None:
-            running.lost = True
-            running.scope.cancel()
+        self._leases.lose(attempt)
 
     # Running one job
 
     async def _execute(self, running: RunningJob) -> None:
         job = running.job
         context = JobContext(job=job, state=self.state, worker_id=self.worker_id, queue=self.queue)
+        self._leases.reports[job.attempt] = context.reports
         fields = {"worker_id": self.worker_id, "job_id": job.id, "job_type": job.type}
         log = logging.LoggerAdapter(logger, {**fields, "queue": job.queue, "attempt": job.attempts})
         token = _current.set(context)
@@ -369,9 +367,15 @@ class Worker:
         finally:
             _current.reset(token)
             del self._in_flight[job.attempt]
+            del self._leases.reports[job.attempt]
             self.processed += 1
             self._slot_event().set()
         report = JobReport(job, outcome, running.age, error)
+        self.queue.activity_recorder.attempt_ended(report)
+        kind = OUTCOME_EVENTS.get(outcome)
+        if kind is not None:
+            text = None if error is None else first_line(f"{type(error).__name__}: {error}")
+            self.queue.event_outbox.job(kind, job, error=text)
         for after in self.after_job:
             try:
                 await after(context, report)
@@ -405,7 +409,7 @@ class Worker:
                 )
             except Exception as exc:
                 failure = exc
-        if running.thread.running and not await self._outlast_thread(running, log):
+        if running.thread.running and not await outlast_thread(running, log):
             return Outcome.ABANDONED, None
         if context.completed or context.lease_lost:
             # The handler's own transaction settled the attempt: a second write would be refused.
@@ -454,22 +458,6 @@ class Worker:
         limit = anyio.fail_after(task.timeout) if task.timeout is not None else _NOTHING
         with limit:
             return await task.run(running.job.payload, thread=running.thread)
-
-    async def _outlast_thread(
-        self, running: RunningJob, log: logging.LoggerAdapter[logging.Logger]
-    ) -> bool:
-        """Keep the lease until a stopped sync handler's thread returns, so that its job never
-        runs again beside it; False if shutdown could wait no longer."""
-        if not running.returned:
-            log.warning(
-                "the handler was stopped after %.3g s (%s) but its thread runs on, as Python "
-                "cannot stop a thread: the lease is kept until it returns",
-                running.age,
-                "its lease was lost" if running.lost else "it ran past its timeout",
-            )
-            with running.thread_wait:
-                await running.thread.ended()
-        return not running.thread.running
 
     async def _record_failure(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -14,10 +13,18 @@ from ..errors import JobExistsError, JobRunningError
 from ..job import CLAIMABLE_STATUSES, TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
 from ..limits import Limits, LimitUsage
 from ..retry import next_retry
+from ..search import NO_SEARCH, JobSearch
 from ..stats import QueueCounts
 from . import flow
+from .history import ended_attempt
+from .losses import LossWaiters
+from .memory_activity import MemoryActivity
 from .memory_counts import count_queue
+from .memory_expiry import MemoryExpiry, expiry_of
 from .memory_flow import MemoryFlow
+from .memory_leases import MemoryLeases
+from .memory_listing import batch_of, list_page
+from .memory_workers import MemoryWorkers
 from .rows import job_from_row
 from .waiters import KeyedWaiters, wait_at_most
 
@@ -41,7 +48,7 @@ class _Lane:
         self.delayed: list[tuple[float, int, str]] = []
 
 
-class MemoryBackend(Backend):
+class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, Backend):
     """Jobs in a dict, ordered by heaps; wakes waiters with events, never by polling."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
@@ -55,7 +62,11 @@ class MemoryBackend(Backend):
         self._token = 0
         self._work_waiters = KeyedWaiters()
         self._outcome_waiters = KeyedWaiters()
+        self._losses = LossWaiters()
         self._flow = MemoryFlow()
+        self._expiring: list[tuple[float, str]] = []
+        self._workers = {}
+        self._activity = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryBackend:
@@ -120,12 +131,18 @@ class MemoryBackend(Backend):
             "headers": new.headers_json,
             "limit_key": new.limit_key,
             "lease_token": None,
+            "history": None,
+            "progress": None,
+            "progress_note": None,
+            "output": None,
             "token": 0,
+            "expires_at": expiry_of(new, now),
         }
         self._jobs[new.id] = record
         added.append(new.id)
         if new.unique_key is not None:
             self._unique[(new.queue, new.unique_key)] = new.id
+        self._note_expiry(record)
         self._make_claimable(record)
         return job_from_row(record)
 
@@ -150,6 +167,7 @@ class MemoryBackend(Backend):
         self, slots: Mapping[str, int], *, limit: int, lease: float, worker_id: str
     ) -> list[Job]:
         now = self._now()
+        self._expire_due(now)
         free = {
             queue: count
             for queue, count in slots.items()
@@ -229,23 +247,13 @@ class MemoryBackend(Backend):
             return None
         return record
 
-    async def heartbeat(self, attempts: Sequence[Attempt], *, lease: float) -> set[Attempt]:
-        now = self._now()
-        lost: set[Attempt] = set()
-        for attempt in attempts:
-            record = self._holding(attempt)
-            if record is None:
-                lost.add(attempt)
-            else:
-                record["lease_expires_at"] = now + lease
-        return lost
-
     async def complete(self, attempt: Attempt, result_json: str | None = None) -> JobStatus | None:
         record = self._holding(attempt)
         if record is None:
             return None
         record["result"] = result_json
-        self._finish(record, JobStatus.COMPLETED, self._now())
+        ended_attempt(record, JobStatus.COMPLETED, None, now := self._now())
+        self._finish(record, JobStatus.COMPLETED, now)
         return JobStatus.COMPLETED
 
     async def fail(
@@ -258,6 +266,7 @@ class MemoryBackend(Backend):
 
     def _fail(self, record: Record, error: str, retry_in: float | None, now: float) -> JobStatus:
         record["last_error"] = error
+        ended_attempt(record, JobStatus.DEAD if retry_in is None else JobStatus.FAILED, error, now)
         if retry_in is None:
             self._finish(record, JobStatus.DEAD, now)
             return JobStatus.DEAD
@@ -277,10 +286,11 @@ class MemoryBackend(Backend):
         record = self._holding(attempt)
         if record is None:
             return None
+        ended_attempt(record, JobStatus.PENDING, None, now := self._now())
         record.update(
             status=JobStatus.PENDING,
             attempts=record["attempts"] - 1,
-            scheduled_at=self._now() + delay,
+            scheduled_at=now + delay,
             lease_expires_at=None,
         )
         self._make_claimable(record)
@@ -326,7 +336,7 @@ class MemoryBackend(Backend):
 
     async def get_job(self, job_id: str) -> Job | None:
         record = self._jobs.get(job_id)
-        return None if record is None else job_from_row(record)
+        return None if record is None else job_from_row(record, with_history=True)
 
     async def list_jobs(
         self,
@@ -336,23 +346,17 @@ class MemoryBackend(Backend):
         type: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        search: JobSearch = NO_SEARCH,
     ) -> JobPage:
-        before = int(cursor) if cursor is not None else None
-        matches: list[Record] = []
-        for record in reversed(self._jobs.values()):
-            if before is not None and record["seq"] >= before:
-                continue
-            if (
-                (queue is None or record["queue"] == queue)
-                and (status is None or record["status"] == status)
-                and (type is None or record["type"] == type)
-            ):
-                matches.append(record)
-                if len(matches) > limit:
-                    break
-        page = matches[:limit]
-        next_cursor = str(page[-1]["seq"]) if len(matches) > limit else None
-        return JobPage([job_from_row(record) for record in page], next_cursor)
+        return list_page(
+            self._jobs,
+            queue=queue,
+            status=status,
+            type=type,
+            limit=limit,
+            cursor=cursor,
+            search=search,
+        )
 
     async def list_queues(self) -> list[str]:
         return sorted({record["queue"] for record in self._jobs.values()} | self._paused)
@@ -395,18 +399,24 @@ class MemoryBackend(Backend):
     async def replay(self, job_id: str) -> Job | None:
         return self._on_job(job_id, self._replay)
 
+    async def run_now(self, job_id: str) -> Job | None:
+        return self._on_job(job_id, self._run_now)
+
     def _on_job(self, job_id: str, act: Callable[[Record], bool]) -> Job | None:
         """Apply `act` to the job, if there is one; return the job as it is then."""
         record = self._jobs.get(job_id)
         if record is None:
             return None
         act(record)
-        return job_from_row(record)
+        return job_from_row(record, with_history=True)
 
     def _cancel(self, record: Record) -> bool:
         if record["status"] not in ACTIVE:
             return False
-        self._finish(record, JobStatus.CANCELLED, self._now())
+        if record["status"] == JobStatus.RUNNING:
+            self._losses.wake([record["id"]])
+        ended_attempt(record, JobStatus.CANCELLED, None, now := self._now())
+        self._finish(record, JobStatus.CANCELLED, now)
         return True
 
     def _replay(self, record: Record) -> bool:
@@ -422,10 +432,19 @@ class MemoryBackend(Backend):
             finished_at=None,
             worker_id=None,
             result=None,
+            expires_at=None,
         )
         if key is not None:
             self._unique[(record["queue"], key)] = record["id"]
         self._make_claimable(record)
+        return True
+
+    def _run_now(self, record: Record) -> bool:
+        now = self._now()
+        if record["status"] not in CLAIMABLE_STATUSES or record["scheduled_at"] <= now:
+            return False
+        record["scheduled_at"] = now
+        self._make_claimable(record)  # its entry among the delayed goes stale
         return True
 
     async def delete_job(self, job_id: str) -> bool:
@@ -457,23 +476,14 @@ class MemoryBackend(Backend):
     async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
         return self._each(where, after, limit, self._delete)
 
+    async def run_now_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return self._each(where, after, limit, self._run_now)
+
     def _each(
         self, where: JobFilter, after: int, limit: int, act: Callable[[Record], bool]
     ) -> Batch:
         """Apply `act` to the next `limit` jobs matching `where`, oldest first."""
-        chosen = list(
-            itertools.islice(
-                (
-                    record
-                    for record in self._jobs.values()
-                    if record["seq"] > after
-                    and record["status"] == where.status
-                    and (where.queue is None or record["queue"] == where.queue)
-                    and (where.type is None or record["type"] == where.type)
-                ),
-                limit,
-            )
-        )
+        chosen = batch_of(self._jobs.values(), where, after, limit)
         changed = sum(act(record) for record in chosen)
         return Batch(changed, chosen[-1]["seq"] if len(chosen) == limit else None)
 

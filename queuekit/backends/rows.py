@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from ..job import Job, JobStatus
 from ..stats import QueueCounts
+from .history import history_from_json
 
 
 class Row(Protocol):
@@ -26,8 +27,9 @@ def _optional_time(value: datetime | float | str | None) -> datetime | None:
     return None if value is None else _time(value)
 
 
-def job_from_row(row: Row) -> Job:
-    """Build a `Job` from a stored row, whose JSON columns are text."""
+def job_from_row(row: Row, *, with_history: bool = False) -> Job:
+    """Build a `Job` from a stored row, whose JSON columns are text; its `history` is read
+    only `with_history` (claims and lists leave it None: they need not parse it)."""
     result, headers = row["result"], row["headers"]
     return Job(
         id=row["id"],
@@ -50,6 +52,11 @@ def job_from_row(row: Row) -> Job:
         result=None if result is None else json.loads(result),
         headers={} if headers is None else json.loads(headers),
         lease_token=row["lease_token"],
+        history=history_from_json(row["history"]) if with_history else None,
+        progress=None if row["progress"] is None else float(row["progress"]),
+        progress_note=row["progress_note"],
+        output=None if row["output"] is None else json.loads(row["output"]),
+        expires_at=_optional_time(row["expires_at"]),
     )
 
 

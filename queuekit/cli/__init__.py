@@ -12,15 +12,19 @@ from typing import Any
 
 import click
 
+from .activity import activity
 from .enqueue import enqueue
 from .jobs import jobs
 from .limits import hold, limits
 from .migrate import migrate
 from .output import error_line
 from .queues import queues
+from .schedules import schedules
 from .serve import serve
 from .stats import stats
+from .tail import tail
 from .worker import worker
+from .workers import workers
 
 
 class Main(click.Group):
@@ -51,7 +55,21 @@ def main() -> None:
     """queuekit: run workers, enqueue, inspect and repair jobs, pause and limit queues, serve."""
 
 
-for command in (worker, enqueue, jobs, queues, limits, hold, stats, migrate, serve):
+for command in (
+    worker,
+    workers,
+    enqueue,
+    jobs,
+    queues,
+    limits,
+    hold,
+    stats,
+    activity,
+    schedules,
+    migrate,
+    serve,
+    tail,
+):
     main.add_command(command)
 
 

@@ -1,32 +1,45 @@
-"""`queuekit jobs`: list, show, replay, cancel, delete, purge and prune jobs, by id or filter."""
+"""`queuekit jobs`: list, show, replay, cancel, run now, delete, purge and prune jobs, by id or
+filter."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from ..errors import JobNotFoundError, JobRunningError
-from ..job import TERMINAL_STATUSES, Job, JobPage, JobStatus
-from ..queue import Queue
+from ..errors import InvalidOptionError, JobNotFoundError, JobRunningError
+from ..job import TERMINAL_STATUSES, AttemptRecord, Job, JobPage, JobStatus
+from ..queue import RUNNABLE, Queue
 from ..retention import Retention
+from ..search import instant_of
 from ..serialize import job_dict
-from .output import echo, error_line, moment, print_json, table, terminal_width
+from .output import age, echo, error_line, moment, print_json, table, terminal_width
 from .shared import STATUSES, duration, json_option, open_queue, run, url_option
 
 UNFINISHED = [status for status in STATUSES if status not in TERMINAL_STATUSES]
 NOT_RUNNING = [status for status in STATUSES if status != JobStatus.RUNNING]
 F = Callable[..., Any]
 BulkCall = Callable[..., Awaitable[int]]
-"""`Queue.replay_all`, `cancel_all` or `delete_all`."""
+"""`Queue.replay_all`, `cancel_all`, `run_now_all` or `delete_all`."""
+
+
+def instant(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    """An option's point in time (a click callback): ISO 8601, or a duration before now."""
+    if value is None:
+        return None
+    try:
+        return instant_of(value, datetime.now(UTC))
+    except InvalidOptionError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()
 def jobs() -> None:
-    """List, show, replay, cancel, delete, purge and prune jobs."""
+    """List, show, replay, cancel, run now, delete, purge and prune jobs."""
 
 
 @jobs.command("list")
@@ -37,6 +50,9 @@ def jobs() -> None:
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--cursor", help="The next_cursor of the previous page.")
+@click.option("--error", help="Only jobs whose last error holds this text (any case).")
+@click.option("--since", callback=instant, help="Only jobs created at or after this time.")
+@click.option("--until", callback=instant, help="Only jobs created before this time.")
 def list_jobs(
     url: str | None,
     as_json: bool,
@@ -45,14 +61,26 @@ def list_jobs(
     status: str | None,
     limit: int,
     cursor: str | None,
+    error: str | None,
+    since: datetime | None,
+    until: datetime | None,
 ) -> None:
-    """Jobs newest first, a page at a time."""
+    """Jobs newest first, a page at a time. Times for --since and --until: an ISO 8601 date
+    and time (UTC unless it names a zone), or a duration ago (90s, 15m, 12h, 7d). A search
+    by --error or time may give a short page with more to come."""
     handle = open_queue(url)
 
     async def main() -> JobPage:
         async with handle:
             return await handle.list_jobs(
-                queue=queue, type=task_type, status=status, limit=limit, cursor=cursor
+                queue=queue,
+                type=task_type,
+                status=status,
+                limit=limit,
+                cursor=cursor,
+                error=error,
+                created_after=since,
+                created_before=until,
             )
 
     page = run(main)
@@ -89,7 +117,7 @@ def list_jobs(
 @url_option
 @json_option
 def show(job_id: str, url: str | None, as_json: bool) -> None:
-    """One job: headers, payload, attempts, last error with its traceback, result."""
+    """One job: headers, payload, result, its attempts, last error with its traceback."""
     handle = open_queue(url)
 
     async def main() -> Job:
@@ -106,15 +134,37 @@ def show(job_id: str, url: str | None, as_json: bool) -> None:
         echo(f"{name:<{width}}  {fields[name] if fields[name] is not None else '-'}")
     echo(f"{'limit_key':<{width}}  {job.limit_key or '-'}")
     echo(f"{'attempts':<{width}}  {job.attempts} of {job.max_attempts}")
-    for name in ("created_at", "scheduled_at", "started_at", "finished_at", "lease_expires_at"):
+    times = ("created_at", "scheduled_at", "expires_at", "started_at", "finished_at")
+    for name in (*times, "lease_expires_at"):
         echo(f"{name:<{width}}  {fields[name] or '-'}")
     if job.headers:
         echo(f"headers\n{_pretty(job.headers)}")
     echo(f"payload\n{_pretty(job.payload)}")
     if job.result is not None:
         echo(f"result\n{_pretty(job.result)}")
+    if job.history:
+        echo(f"history\n{_history(job.history)}")
     if job.last_error:
         echo(f"last error\n{job.last_error}")
+
+
+def _history(records: Sequence[AttemptRecord]) -> str:
+    """The attempt records as a table, each error by its first line (--json has them whole)."""
+    columns = ["attempt", "worker", "started", "took", "outcome", "error"]
+    rows = [
+        [
+            str(record.number),
+            record.worker_id,
+            moment(record.started_at),
+            age((record.finished_at - record.started_at).total_seconds()),
+            str(record.outcome),
+            (record.error or "").partition("\n")[0],
+        ]
+        for record in records
+    ]
+    return table(
+        columns, rows, width=terminal_width(), optional=["took", "started"], wrap=["error"]
+    )
 
 
 def _pretty(value: Any) -> str:
@@ -155,6 +205,16 @@ async def _replay(queue: Queue, job_id: str) -> str:
 async def _cancel(queue: Queue, job_id: str) -> str:
     job = await queue.cancel(job_id)
     return f"{job.id} {job.status}"
+
+
+async def _run_now(queue: Queue, job_id: str) -> str:
+    before = await queue.get_job(job_id)
+    job = await queue.run_now(job_id)
+    if job.status not in RUNNABLE:
+        return f"{job.id} left as {job.status} (only waiting jobs are run now)"
+    if job.scheduled_at == before.scheduled_at:
+        return f"{job.id} {job.status}: due already"
+    return f"{job.id} {job.status}: due now"
 
 
 async def _delete(queue: Queue, job_id: str) -> str:
@@ -290,7 +350,7 @@ def cancel(
 ) -> None:
     """Cancel unfinished jobs: IDS, or every one the filters match (asks first).
 
-    Running ones stop within a heartbeat.
+    Running ones are stopped at once: the cancel is pushed to their worker.
     """
     _ids_or_filters(ids, queue, task_type, status)
     if ids:
@@ -304,6 +364,36 @@ def cancel(
         task_type=task_type,
         status=status,
         ask=None if yes else "Cancel",
+    )
+
+
+@jobs.command("run-now")
+@click.argument("ids", nargs=-1)
+@url_option
+@_filters([status.value for status in RUNNABLE])
+@yes_option
+def run_now(
+    ids: tuple[str, ...],
+    url: str | None,
+    queue: str | None,
+    task_type: str | None,
+    status: str | None,
+    yes: bool,
+) -> None:
+    """Make jobs waiting to run (scheduled later, or failed and waiting for their retry) due
+    now, attempts kept: IDS, or every one the filters match (asks first)."""
+    _ids_or_filters(ids, queue, task_type, status)
+    if ids:
+        _each(url, ids, _run_now)
+        return
+    _bulk(
+        url,
+        "made due",
+        lambda handle: handle.run_now_all,
+        queue=queue,
+        task_type=task_type,
+        status=status,
+        ask=None if yes else "Run now",
     )
 
 

@@ -8,6 +8,9 @@ import click
 
 from .shared import Failure, open_queue, url_option, user_errors
 
+GRACEFUL_SHUTDOWN_SECONDS = 5
+"""How long a stopping server waits for open requests (an event stream never ends) to end."""
+
 
 def is_loopback(host: str) -> bool:
     """Whether `host` reaches only this machine (then a key is optional)."""
@@ -50,4 +53,11 @@ def serve(url: str | None, host: str, port: int, api_key: str | None, secret: st
     queue = open_queue(url)
     with user_errors():
         app = create_app(queue, api_key=api_key or None, secret=secret.encode() if secret else None)
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        # Event streams never end by themselves: on Ctrl-C, give them a few seconds, then close.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )

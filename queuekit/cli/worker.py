@@ -13,7 +13,7 @@ from ..retention import Retention
 from .output import clean
 from .shared import Failure, load, open_queue, run, seconds_in, url_option, user_errors
 
-RETENTION_ITEMS = ("completed", "cancelled", "dead", "interval")
+RETENTION_ITEMS = ("completed", "cancelled", "dead", "activity", "interval")
 """What `--retention` sets: `Retention`'s arguments."""
 
 
@@ -41,8 +41,8 @@ def queue_limits(queues: str, concurrency: int) -> dict[str, int]:
 def retention_option(
     _ctx: click.Context, _param: click.Parameter, value: str | None
 ) -> Retention | None:
-    """`completed=1d,dead=30d,interval=5m`: how long jobs of each finished state are kept,
-    and how often to prune."""
+    """`completed=1d,dead=30d,interval=5m`: how long jobs of each finished state (and the
+    activity by minute) are kept, and how often to prune."""
     if value is None:
         return None
     seconds: dict[str, float] = {}

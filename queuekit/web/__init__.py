@@ -5,7 +5,7 @@
 Modules: `app` (the factory), `auth` (the one authentication decision), `sessions` (signed
 cookies, CSRF, flash messages), `guards` (Host, Origin, body size, security headers), `api` and
 `models` and `openapi` (the JSON API and its generated document), `dashboard` with `templates/`
-and `static/` (the HTML pages), `throughput` (the sparkline's samples).
+and `static/` (the HTML pages), `charts` (the geometry of its activity charts).
 """
 
 from .app import create_app

@@ -1,7 +1,8 @@
 """The HTTP API under /v1: JSON in and out; `ENDPOINTS` is both its routes and its document.
 
-Errors are `{"error": "..."}`: 400 malformed JSON, 404 unknown job, 409 wrong state, 413 body
-too large, 415 a body that is not `application/json`, 422 invalid input, 503 backend down.
+Errors are `{"error": "..."}`: 400 malformed JSON, 404 unknown job or worker, 409 wrong state,
+413 body too large, 415 a body that is not `application/json`, 422 invalid input, 503 backend
+down.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from ..errors import (
 from ..job import JobStatus, NewJob
 from ..limits import Limits
 from ..options import new_job
-from ..queue import REPLAYABLE, Queue
-from ..serialize import job_dict, stats_dict, usage_dict
+from ..queue import REPLAYABLE, RUNNABLE, Queue
+from ..registry import WorkerNotFoundError
+from ..serialize import activity_dict, job_dict, stats_dict, usage_dict
 from ..validation import NAME_PATTERN, check_name
-from . import models
+from . import live, models
 from .guards import json_error, read_body
 from .openapi import Endpoint, document
+from .workers import drain, schedules, workers
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 """Request bodies above this are refused with 413 (a payload itself is capped at 1 MiB)."""
@@ -115,6 +118,9 @@ async def list_jobs(api: JobsApi, request: Request) -> Response:
         type=query.type,
         limit=query.limit,
         cursor=query.cursor,
+        error=query.error,
+        created_after=query.created_after,
+        created_before=query.created_before,
     )
     return JSONResponse(
         {"jobs": [job_dict(job) for job in page.jobs], "next_cursor": page.next_cursor}
@@ -138,6 +144,13 @@ async def replay(api: JobsApi, request: Request) -> Response:
 
 async def cancel(api: JobsApi, request: Request) -> Response:
     return JSONResponse(job_dict(await api.queue.cancel(_job_id(request))))
+
+
+async def run_now(api: JobsApi, request: Request) -> Response:
+    job = await api.queue.run_now(_job_id(request))
+    if job.status not in RUNNABLE:
+        raise HTTPException(409, f"the job is {job.status}: only a waiting job is run now")
+    return JSONResponse(job_dict(job))
 
 
 async def delete(api: JobsApi, request: Request) -> Response:
@@ -168,6 +181,10 @@ async def delete_matching(api: JobsApi, request: Request) -> Response:
     return await _matching(api, request, models.DeleteFilter, api.queue.delete_all)
 
 
+async def run_now_matching(api: JobsApi, request: Request) -> Response:
+    return await _matching(api, request, models.RunNowFilter, api.queue.run_now_all)
+
+
 # Queues
 
 
@@ -179,6 +196,12 @@ async def list_queues(api: JobsApi, request: Request) -> Response:
 async def queue_stats(api: JobsApi, request: Request) -> Response:
     name = check_name(request.path_params["name"])
     return JSONResponse(stats_dict(await api.queue.stats(name)))
+
+
+async def queue_activity(api: JobsApi, request: Request) -> Response:
+    name = check_name(request.path_params["name"])
+    query = _validated(models.ActivityQuery, dict(request.query_params))
+    return JSONResponse(activity_dict(name, await api.queue.activity(name, minutes=query.minutes)))
 
 
 async def pause(api: JobsApi, request: Request) -> Response:
@@ -251,7 +274,7 @@ ENDPOINTS = (
         "GET",
         "/v1/jobs",
         list_jobs,
-        "List jobs newest first, by queue, status and type",
+        "List jobs newest first, by queue, status, type, error text and creation time",
         query=models.JobQuery,
         response=models.JobPage,
         errors=(422,),
@@ -280,6 +303,15 @@ ENDPOINTS = (
         cancel_matching,
         "Cancel every unfinished job that matches",
         body=models.CancelFilter,
+        response=models.Count,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/jobs/run-now",
+        run_now_matching,
+        "Make every matching job waiting to run (scheduled later, or failed and waiting for "
+        "its retry) due now",
+        body=models.RunNowFilter,
         response=models.Count,
     ),
     Endpoint(
@@ -316,6 +348,15 @@ ENDPOINTS = (
     ),
     Endpoint(
         "POST",
+        "/v1/jobs/{job_id}/run-now",
+        run_now,
+        "Make a job waiting to run (scheduled later, or failed and waiting for its retry) due "
+        "now, its attempts kept; a job due already stays as it is",
+        response=models.Job,
+        errors=(404, 409),
+    ),
+    Endpoint(
+        "POST",
         "/v1/jobs/{job_id}/cancel",
         cancel,
         "Cancel a job that has not finished",
@@ -335,6 +376,15 @@ ENDPOINTS = (
         queue_stats,
         "One queue's stats",
         response=models.QueueStats,
+        errors=(422,),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/queues/{name}/activity",
+        queue_activity,
+        "The queue's activity by minute: jobs enqueued, finished, wait and run times",
+        query=models.ActivityQuery,
+        response=models.Activity,
         errors=(422,),
     ),
     Endpoint(
@@ -392,6 +442,29 @@ ENDPOINTS = (
         body=models.Hold,
         response=models.QueueLimits,
     ),
+    Endpoint(
+        "GET",
+        "/v1/workers",
+        workers,
+        "The running workers: what each serves and runs, and when it was last seen",
+        response=models.Workers,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/workers/{worker_id}/drain",
+        drain,
+        "Ask a worker to stop claiming, finish its running jobs and exit (it learns at its "
+        "next beat, within a few seconds)",
+        response=models.Worker,
+        errors=(404,),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/schedules",
+        schedules,
+        "The schedules the running workers fire: next run, last fire, skipped slots",
+        response=models.Schedules,
+    ),
     Endpoint("GET", "/v1/openapi.json", openapi, "This document"),
 )
 
@@ -413,7 +486,7 @@ def routes(api: JobsApi) -> list[Route]:
             method = "GET" if request.method == "HEAD" else request.method
             try:
                 return await handlers[method].handler(api, request)
-            except JobNotFoundError as exc:
+            except (JobNotFoundError, WorkerNotFoundError) as exc:
                 return json_error(404, str(exc))
             except (JobExistsError, JobRunningError) as exc:
                 return json_error(409, str(exc))
@@ -424,4 +497,4 @@ def routes(api: JobsApi) -> list[Route]:
 
         return Route(path, dispatch, methods=list(handlers))
 
-    return [route(path, handlers) for path, handlers in by_path.items()]
+    return [*(route(path, each) for path, each in by_path.items()), live.api_route(api.queue)]

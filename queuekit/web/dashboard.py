@@ -1,18 +1,22 @@
 """The dashboard's views: HTML pages over a `Queue`, rendered by Jinja2 templates (autoescaped).
 
-Pages: queues overview (counts, throughput sparkline, health, oldest ready job, paused; a usage
-panel per queue with limits), jobs by queue, status and type with paging, or by id; one job's
-detail. Actions (replay, cancel, delete, pause, resume, replay every dead job of a queue) are
-POSTed forms carrying the session's CSRF token; their outcome comes back as a flash message kept
-in the session, never in the URL. `static/dashboard.js` refreshes each page's `data-refresh`
-fragment every few seconds.
+Pages: queues overview (counts, a sparkline of the last hour's finished jobs, health, oldest
+ready job, paused; a usage panel per queue with limits), one queue's charts of its activity by
+minute (jobs per minute by outcome; wait and run times) over 1, 6 or 24 hours, jobs by queue,
+status, type, error text and creation time with paging, or by id, with actions on the selected
+jobs or on every job a filter matches (jobs_page.py); one job's detail; the running workers;
+the schedules they fire. Actions (replay, cancel, delete, run now, pause, resume, replay every
+dead job of a queue, drain a worker) are POSTed forms carrying the session's CSRF token; their
+outcome comes back as a flash message kept in the session, never in the URL.
+`static/dashboard.js` refreshes each page's `data-refresh` fragment when `/dashboard/events`
+(live.py) says it changed, or every few seconds while that stream is down.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -27,12 +31,16 @@ from starlette.templating import Jinja2Templates
 
 from ..errors import BackendUnavailableError, JobNotFoundError, JobRunningError, QueueKitError
 from ..job import Job, JobStatus
-from ..queue import Queue
+from ..queue import RUNNABLE, Queue
+from ..registry import WorkerNotFoundError, drain_worker, list_schedules, list_workers
 from ..validation import NAME_PATTERN, check_name
 from .auth import Auth, TooManyFailures
+from .charts import jobs_chart, sparkline, times_chart
 from .guards import read_body
+from .jobs_page import act, changed, matching_jobs, search_query
+from .live import dashboard_route
 from .sessions import csrf_token, csrf_valid, flash, session_of, take_flash
-from .throughput import Throughput
+from .times import ago, ran
 
 PREFIX = "/dashboard"
 LOGIN_PATH = f"{PREFIX}/login"
@@ -47,6 +55,8 @@ TEMPLATES = Jinja2Templates(
     )
 )
 STATIC_DIR = Path(__file__).parent / "static"
+CHART_SPANS = {"1h": 60, "6h": 360, "24h": 1440}
+"""The windows a queue's charts offer, in minutes."""
 SHORT_JSON = 80
 """Characters of a payload shown in a list of jobs."""
 
@@ -58,12 +68,11 @@ class Forbidden(Exception):
 
 
 class Dashboard:
-    """The dashboard's routes and in-memory state (throughput samples) for one app."""
+    """The dashboard's routes for one app."""
 
     def __init__(self, queue: Queue, auth: Auth) -> None:
         self.queue = queue
         self.auth = auth
-        self.throughput = Throughput()
 
     # Plumbing
 
@@ -93,9 +102,14 @@ class Dashboard:
 
     async def form(self, request: Request) -> dict[str, str]:
         """The POSTed form, once its CSRF token is this session's."""
+        return {key: values[0] for key, values in (await self.form_lists(request)).items()}
+
+    async def form_lists(self, request: Request) -> dict[str, list[str]]:
+        """The POSTed form with every value of each field, once its CSRF token is this
+        session's."""
         body = await read_body(request, MAX_FORM_BYTES)
-        fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        if not csrf_valid(request, fields.get("csrf", "")):
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        if not csrf_valid(request, (fields.get("csrf") or [""])[0]):
             raise Forbidden("missing or invalid CSRF token: reload the page and try again")
         return fields
 
@@ -113,7 +127,7 @@ class Dashboard:
                 return self.message(request, "Forbidden", str(exc), 403)
             except HTTPException as exc:
                 return self.message(request, "Refused", exc.detail, exc.status_code)
-            except JobNotFoundError as exc:
+            except (JobNotFoundError, WorkerNotFoundError) as exc:
                 return self.message(request, "Not found", str(exc), 404)
             except BackendUnavailableError as exc:
                 return self.message(request, "Backend unavailable", str(exc), 503)
@@ -126,15 +140,15 @@ class Dashboard:
 
     async def queue_rows(self) -> list[dict[str, Any]]:
         rows = []
+        now = datetime.now(UTC)
         for name in await self.queue.list_queues():
             stats = await self.queue.stats(name)
-            self.throughput.record(stats)
             age = stats.oldest_ready_age
             rows.append(
                 {
                     "stats": stats,
                     "counts": {status: getattr(stats, status) for status in STATUS_COLUMNS},
-                    "spark": self.throughput.sparkline(name),
+                    "spark": sparkline(await self.queue.activity(name, minutes=60), now),
                     "health": "ok"
                     if stats.health >= 80
                     else "warn"
@@ -160,33 +174,32 @@ class Dashboard:
     async def overview_fragment(self, request: Request) -> Response:
         return self.render(request, "_queues.html", **await self.overview_context())
 
+    # One queue
+
+    async def queue_context(self, request: Request) -> dict[str, Any]:
+        name = check_name(request.path_params["name"])
+        span = CHART_SPANS.get(request.query_params.get("span", ""), CHART_SPANS["1h"])
+        minutes = await self.queue.activity(name, minutes=span)
+        now = datetime.now(UTC)
+        return {
+            "stats": await self.queue.stats(name),
+            "spans": list(CHART_SPANS),
+            "span": next(key for key, value in CHART_SPANS.items() if value == span),
+            "charts": [jobs_chart(minutes, now, span), times_chart(minutes, now, span)],
+        }
+
+    async def queue_page(self, request: Request) -> Response:
+        context = await self.queue_context(request)
+        title = f"Queue {context['stats'].queue}"
+        return self.render(request, "queue.html", title=title, **context)
+
+    async def queue_fragment(self, request: Request) -> Response:
+        return self.render(request, "_queue.html", **await self.queue_context(request))
+
     # Jobs
 
     async def matching_jobs(self, request: Request) -> dict[str, Any]:
-        params = request.query_params
-        search = {key: (params.get(key) or "").strip() for key in ("queue", "status", "type", "id")}
-        if search["id"]:
-            found = NAME_PATTERN.fullmatch(search["id"]) is not None
-            try:
-                jobs = [await self.queue.get_job(search["id"])] if found else []
-            except JobNotFoundError:
-                jobs = []
-            return {"search": search, "jobs": jobs, "next_query": None}
-        for key in ("queue", "type"):
-            if search[key]:
-                check_name(search[key], f"{key} name")
-        page = await self.queue.list_jobs(
-            queue=search["queue"] or None,
-            status=search["status"] or None,
-            type=search["type"] or None,
-            limit=PAGE_SIZE,
-            cursor=params.get("cursor") or None,
-        )
-        next_query = None
-        if page.next_cursor is not None:
-            next_query = {key: value for key, value in search.items() if value}
-            next_query["cursor"] = page.next_cursor
-        return {"search": search, "jobs": page.jobs, "next_query": next_query}
+        return await matching_jobs(self.queue, request.query_params, PAGE_SIZE)
 
     async def jobs(self, request: Request) -> Response:
         return self.render(
@@ -208,7 +221,7 @@ class Dashboard:
         return await self.queue.get_job(value)
 
     def job_context(self, job: Job) -> dict[str, Any]:
-        times = ("created_at", "scheduled_at", "started_at", "finished_at")
+        times = ("created_at", "scheduled_at", "expires_at", "started_at", "finished_at")
         fields = [
             ("queue", job.queue),
             ("type", job.type),
@@ -223,8 +236,10 @@ class Dashboard:
             "job": job,
             "fields": fields,
             "replayable": job.status in (JobStatus.DEAD, JobStatus.CANCELLED),
+            "runnable": job.status in RUNNABLE and job.scheduled_at > datetime.now(UTC),
             "payload": _pretty(job.payload),
             "result": _pretty(job.result) if job.status == JobStatus.COMPLETED else None,
+            "output": None if job.output is None else _pretty(job.output),
             "headers": _pretty(job.headers) if job.headers else None,
         }
 
@@ -246,6 +261,9 @@ class Dashboard:
             done = "replayed" if status == JobStatus.PENDING else f"not replayed: it is {status}"
         elif action == "cancel":
             done = f"now {(await self.queue.cancel(job.id)).status}"
+        elif action == "run-now":
+            after = await self.queue.run_now(job.id)
+            done = "due now" if changed(action, job, after) else f"left as it was ({after.status})"
         elif action == "delete":
             try:
                 await self.queue.delete_job(job.id)
@@ -256,6 +274,12 @@ class Dashboard:
         else:
             return self.message(request, "Not found", "No such action.", 404)
         return self.back(request, f"/jobs/{job.id}", f"job {job.id} {done}")
+
+    async def jobs_action(self, request: Request) -> Response:
+        """An action on the jobs selected on the jobs page, or on every job its filter matches."""
+        fields = await self.form_lists(request)
+        done = await act(self.queue, request.url.path.rsplit("/", 1)[-1], fields)
+        return self.back(request, f"/jobs?{search_query(fields)}", done)
 
     async def queue_action(self, request: Request) -> Response:
         await self.form(request)
@@ -273,6 +297,37 @@ class Dashboard:
         else:
             return self.message(request, "Not found", "No such action.", 404)
         return self.back(request, "/", done)
+
+    # Workers
+
+    async def workers_context(self) -> dict[str, Any]:
+        return {"workers": await list_workers(self.queue.backend)}
+
+    async def workers(self, request: Request) -> Response:
+        context = await self.workers_context()
+        return self.render(request, "workers.html", title="Workers", **context)
+
+    async def workers_fragment(self, request: Request) -> Response:
+        return self.render(request, "_workers.html", **await self.workers_context())
+
+    # Schedules
+
+    async def schedules_context(self) -> dict[str, Any]:
+        return {"schedules": await list_schedules(self.queue.backend)}
+
+    async def schedules(self, request: Request) -> Response:
+        context = await self.schedules_context()
+        return self.render(request, "schedules.html", title="Schedules", **context)
+
+    async def schedules_fragment(self, request: Request) -> Response:
+        return self.render(request, "_schedules.html", **await self.schedules_context())
+
+    async def drain(self, request: Request) -> Response:
+        await self.form(request)
+        worker_id = request.path_params["worker_id"]
+        await drain_worker(self.queue.backend, worker_id)
+        done = f"worker {worker_id} asked to drain: it finishes its running jobs, then exits"
+        return self.back(request, "/workers", done)
 
     # Login
 
@@ -315,9 +370,19 @@ class Dashboard:
             Route(f"{p}/fragments/jobs", v(self.jobs_fragment), methods=["GET"]),
             Route(f"{p}/fragments/jobs/{{job_id}}", v(self.job_fragment), methods=["GET"]),
             Route(f"{p}/jobs", v(self.jobs), methods=["GET"]),
+            Route(f"{p}/jobs/selected", v(self.jobs_action), methods=["POST"]),
+            Route(f"{p}/jobs/matching", v(self.jobs_action), methods=["POST"]),
             Route(f"{p}/jobs/{{job_id}}", v(self.job), methods=["GET"]),
             Route(f"{p}/jobs/{{job_id}}/{{action}}", v(self.job_action), methods=["POST"]),
+            Route(f"{p}/queues/{{name}}", v(self.queue_page), methods=["GET"]),
+            Route(f"{p}/fragments/queues/{{name}}", v(self.queue_fragment), methods=["GET"]),
             Route(f"{p}/queues/{{name}}/{{action}}", v(self.queue_action), methods=["POST"]),
+            Route(f"{p}/workers", v(self.workers), methods=["GET"]),
+            Route(f"{p}/fragments/workers", v(self.workers_fragment), methods=["GET"]),
+            Route(f"{p}/workers/{{worker_id}}/drain", v(self.drain), methods=["POST"]),
+            Route(f"{p}/schedules", v(self.schedules), methods=["GET"]),
+            Route(f"{p}/fragments/schedules", v(self.schedules_fragment), methods=["GET"]),
+            dashboard_route(self.queue, f"{p}/events"),
         ]
 
     def public_routes(self) -> list[BaseRoute]:
@@ -352,3 +417,5 @@ def _moment(value: datetime | None) -> str:
 TEMPLATES.env.filters["short_json"] = _short
 TEMPLATES.env.filters["time"] = _time
 TEMPLATES.env.filters["moment"] = _moment
+TEMPLATES.env.filters["ago"] = ago
+TEMPLATES.env.filters["ran"] = ran

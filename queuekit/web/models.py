@@ -8,9 +8,10 @@ such as `20.0` is an integer, as JSON Schema counts it.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -23,10 +24,13 @@ from pydantic import (
 )
 from pydantic.config import JsonDict, JsonValue
 
-from ..job import JobStatus
+from ..activity import MAX_MINUTES
+from ..job import HISTORY_ERROR_CHARS, HISTORY_LIMIT, AttemptOutcome, JobStatus
 from ..limits import MAX_LIMIT, MAX_PERIOD_SECONDS, MIN_PERIOD_SECONDS
 from ..options import OPTIONS, Option
-from ..queue import CANCELLABLE, DELETABLE, MAX_PAGE_SIZE, REPLAYABLE
+from ..presence import MAX_LISTED_JOBS
+from ..queue import CANCELLABLE, DELETABLE, REPLAYABLE, RUNNABLE
+from ..search import MAX_ERROR_SEARCH, MAX_PAGE_SIZE
 from ..validation import CURSOR_PATTERN, MAX_DELAY_SECONDS, MAX_UNIQUE_KEY_LENGTH, NAME_PATTERN
 
 MAX_BULK_JOBS = 1000
@@ -45,10 +49,25 @@ def _text(value: object) -> object:
     return value
 
 
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+"""A date-time as JSON Schema's `date-time` format has it (RFC 3339), zone included."""
+
+
+def _rfc3339(value: object) -> object:
+    """A query's date-time: RFC 3339 text only (pydantic would take "0.5" as a timestamp)."""
+    if not isinstance(value, str) or RFC3339.fullmatch(value) is None:
+        raise ValueError("must be an RFC 3339 date-time with a time zone")
+    return value
+
+
+QueryInstant = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
 def _annotation(option: Option) -> Any:
     """The pydantic type of one enqueue option, with the option's bounds."""
     bounds = Field(
         ge=option.minimum,
+        gt=option.exclusive_minimum,
         le=option.maximum,
         min_length=option.min_length,
         max_length=option.max_length,
@@ -68,12 +87,26 @@ def _annotation(option: Option) -> Any:
 
 
 _STRICT = ConfigDict(extra="forbid")
-_DELAY_OR_RUN_AT: JsonDict = {
-    # The document's statement of `check_options`' rule: not both a delay and a run_at.
-    "not": {
-        "required": ["delay", "run_at"],
-        "properties": {"delay": {"type": "number"}, "run_at": {"type": "string"}},
-    }
+_NOT_BOTH: JsonDict = {
+    # The document's statement of `check_options`' rules: not both a delay and a run_at, and
+    # not both an expires_at and an expires_in.
+    "allOf": [
+        {
+            "not": {
+                "required": ["delay", "run_at"],
+                "properties": {"delay": {"type": "number"}, "run_at": {"type": "string"}},
+            }
+        },
+        {
+            "not": {
+                "required": ["expires_at", "expires_in"],
+                "properties": {
+                    "expires_at": {"type": "string"},
+                    "expires_in": {"type": "number"},
+                },
+            }
+        },
+    ]
 }
 
 _NEW_JOB_FIELDS: dict[str, Any] = {
@@ -86,7 +119,7 @@ _NEW_JOB_FIELDS: dict[str, Any] = {
 }
 NewJob = create_model(
     "NewJob",
-    __config__=ConfigDict(extra="forbid", json_schema_extra=_DELAY_OR_RUN_AT),
+    __config__=ConfigDict(extra="forbid", json_schema_extra=_NOT_BOTH),
     __doc__="A job to enqueue: its type, payload and options.",
     **_NEW_JOB_FIELDS,
 )
@@ -112,15 +145,31 @@ class JobQuery(BaseModel):
         pattern=f"^{CURSOR_PATTERN.pattern}$",
         description="The next_cursor of the previous page.",
     )
+    error: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_ERROR_SEARCH,
+        description="Jobs whose last error holds this text (ASCII letters in any case). A "
+        "search may give a page with fewer jobs and a next_cursor: only a page without one "
+        "is the last.",
+    )
+    created_after: QueryInstant | None = Field(
+        None, description="Jobs created at or after this instant (ISO 8601 with a time zone)."
+    )
+    created_before: QueryInstant | None = Field(
+        None, description="Jobs created before this instant (ISO 8601 with a time zone)."
+    )
 
 
-def _job_filter(action: str, statuses: Sequence[JobStatus]) -> type[BaseModel]:
+def _job_filter(
+    action: str, statuses: Sequence[JobStatus], verb: str | None = None
+) -> type[BaseModel]:
     """Which jobs a bulk action takes: a field left out matches every job (of `statuses`)."""
     allowed = enum.StrEnum(f"{action}Status", {status.name: status.value for status in statuses})  # type: ignore[misc]
     return create_model(
         f"{action}Filter",
         __config__=_STRICT,
-        __doc__=f"Which jobs to {action.lower()}: a field left out matches every job.",
+        __doc__=f"Which jobs to {verb or action.lower()}: a field left out matches every job.",
         queue=(Name | None, None),
         type=(Name | None, None),
         status=(allowed | None, None),
@@ -130,6 +179,20 @@ def _job_filter(action: str, statuses: Sequence[JobStatus]) -> type[BaseModel]:
 ReplayFilter = _job_filter("Replay", REPLAYABLE)
 CancelFilter = _job_filter("Cancel", CANCELLABLE)
 DeleteFilter = _job_filter("Delete", DELETABLE)
+RunNowFilter = _job_filter("RunNow", RUNNABLE, "run now")
+
+
+class AttemptRecord(BaseModel):
+    """One ended attempt of a job (see `queuekit.AttemptRecord`); times are ISO 8601 (UTC)."""
+
+    number: int = Field(description="The job's attempt count during it.")
+    worker_id: str
+    started_at: datetime
+    finished_at: datetime
+    outcome: AttemptOutcome
+    error: str | None = Field(
+        description=f"The error it failed with, cut to {HISTORY_ERROR_CHARS} characters."
+    )
 
 
 class Job(BaseModel):
@@ -155,6 +218,22 @@ class Job(BaseModel):
     """The key the queue's per-key limits count the job under."""
     result: Any = None
     headers: dict[str, str]
+    expires_at: datetime | None = None
+    """If the job has not started by then, it is cancelled with the error "expired"."""
+    progress: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="The fraction of its work the handler last reported (written with its "
+        "worker's heartbeat), or null.",
+    )
+    progress_note: str | None = Field(None, description="The short note reported with it.")
+    output: Any = Field(None, description="Partial output the handler last reported.")
+    history: list[AttemptRecord] | None = Field(
+        None,
+        description=f"Its latest {HISTORY_LIMIT} ended attempts, oldest first (a replay keeps "
+        "them): given for one job, null in lists.",
+    )
 
 
 class JobPage(BaseModel):
@@ -193,6 +272,39 @@ class QueueStats(BaseModel):
     oldest_ready_age: float | None
     success_rate: float | None
     health: int = Field(ge=0, le=100)
+
+
+class ActivityQuery(BaseModel):
+    """The query of `GET /v1/queues/{name}/activity`."""
+
+    model_config = _STRICT
+    minutes: int = Field(60, ge=1, le=MAX_MINUTES, description="How many minutes back.")
+
+
+class ActivityMinute(BaseModel):
+    """One minute of a queue's activity; times in seconds."""
+
+    at: datetime = Field(description="The minute's start (UTC).")
+    enqueued: int
+    completed: int
+    failed: int = Field(description="Attempts that failed with a retry left.")
+    dead: int
+    wait_p50: float | None = Field(description="Median wait from due to start.")
+    wait_p95: float | None
+    run_p50: float | None = Field(description="Median attempt run time.")
+    run_p95: float | None
+    wait: list[int] = Field(description="Starts counted per bucket of `bucket_bounds`.")
+    run: list[int] = Field(description="Attempts counted per bucket of `bucket_bounds`.")
+
+
+class Activity(BaseModel):
+    """A queue's activity by minute, oldest first; minutes without any are left out."""
+
+    queue: str
+    bucket_bounds: list[float] = Field(
+        description="Upper bounds of the time buckets; one more bucket counts longer times."
+    )
+    minutes: list[ActivityMinute]
 
 
 class Queues(BaseModel):
@@ -283,3 +395,53 @@ class Hold(BaseModel):
         max_length=MAX_UNIQUE_KEY_LENGTH,
         description="Hold only the jobs of this limit_key.",
     )
+
+
+class Worker(BaseModel):
+    """A running worker as it last described itself (see `queuekit.registry`); times ISO 8601."""
+
+    id: str
+    host: str
+    pid: int
+    version: str = Field(description="Its queuekit version.")
+    state: Literal["running", "draining"] = Field(
+        description="draining: asked to drain, it claims no more and exits once its jobs end."
+    )
+    concurrency: int = Field(description="The most jobs it runs at once.")
+    queues: dict[str, int] = Field(
+        description="Each queue it claims from, with the most of its jobs it runs at once."
+    )
+    limits: dict[str, Limits] = Field(description="The limits of its queues that have some.")
+    running: int = Field(description="How many jobs it was running at its last beat.")
+    job_ids: list[str] = Field(description=f"The ids of some of them (at most {MAX_LISTED_JOBS}).")
+    started_at: datetime
+    last_seen: datetime = Field(description="Its last beat, by the backend's clock.")
+    schedules: list[Schedule] = Field(description="The schedules its scheduler fires.")
+
+
+class Schedule(BaseModel):
+    """A schedule the running workers fire, as they last reported it (their clock)."""
+
+    name: str
+    type: str
+    queue: str
+    trigger: str = Field(description='When it fires, e.g. "every 5m".')
+    next_run: datetime | None
+    last_slot: datetime | None = Field(description="The latest slot that has a job.")
+    last_job_id: str | None = Field(description="That slot's job.")
+    skipped_slots: int
+    last_skip: str | None = Field(description="Why and when the latest slot was skipped.")
+    last_error: str | None = Field(description="Why the last attempt to fire failed, if it did.")
+    workers: list[str] = Field(description="The workers that fire it (empty within a worker).")
+
+
+class Schedules(BaseModel):
+    """Every schedule a running worker fires, by name (replicas' reports merged)."""
+
+    schedules: list[Schedule]
+
+
+class Workers(BaseModel):
+    """The running workers, by id: those that beat within their ttl."""
+
+    workers: list[Worker]

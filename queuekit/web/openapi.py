@@ -34,6 +34,7 @@ PARAMETER_ERRORS = (404,)
 """A path parameter holding a newline matches no route (Starlette's routes never match one)."""
 PATH_PARAMETERS = {
     "job_id": {"type": "string"},
+    "worker_id": {"type": "string"},
     "name": {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"},
 }
 

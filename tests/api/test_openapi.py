@@ -31,12 +31,18 @@ schema.config.generation.update(allow_x00=False)
 
 @schema.hook
 def map_body(context: schemathesis.HookContext, body: Any) -> Any:
-    """Keep a generated `run_at` within a century of now: a bound JSON Schema cannot state."""
+    """Keep a generated `run_at` and `expires_at` within a century of now, the expiry after
+    the start: bounds JSON Schema cannot state."""
     jobs = body.get("jobs", [body]) if isinstance(body, dict) else []
     # Negative cases put anything where the list goes (`{"jobs": false}`): leave those be.
     for job in jobs if isinstance(jobs, list) else []:
-        if isinstance(job, dict) and isinstance(job.get("run_at"), str):
-            job["run_at"] = re.sub(r"^\d{4}-", "2030-", job["run_at"])
+        if not isinstance(job, dict):
+            continue
+        for name, year in (("run_at", "2030"), ("expires_at", "2032")):
+            if isinstance(job.get(name), str):
+                job[name] = re.sub(r"^\d{4}-", f"{year}-", job[name])
+        if job.get("delay") is not None and job.get("expires_in") is not None:
+            del job["expires_in"]  # an expiry within the delay is refused
     return body
 
 

@@ -46,7 +46,7 @@ def test_prune_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     assert "'-1' is not a duration" in fails("jobs", "prune", "--dead", "-1", url=url)
     assert "'inf' is not a duration" in fails("jobs", "prune", "--older-than", "inf", url=url)
     bad = fails("worker", "tests.cli.app:tasks", "--retention", "done=1d", url=url)
-    assert "'done=1d': use completed, cancelled, dead, interval=DURATION" in bad
+    assert "'done=1d': use completed, cancelled, dead, activity, interval=DURATION" in bad
     assert "not a duration" in fails(
         "worker", "tests.cli.app:tasks", "--retention", "dead=soon", url=url
     )

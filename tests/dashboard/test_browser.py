@@ -83,6 +83,17 @@ async def test_operate_queues_from_the_browser(
             if durable_setup.name == "sqlite":
                 await page.screenshot(path=str(images / "dashboard-overview.png"))
 
+            # The queue's page charts what the worker wrote as it stopped: 2 enqueued, 2 dead.
+            await page.click('tr[data-queue="billing"] th a')
+            await page.wait_for_url(f"{base}/dashboard/queues/billing")
+            legend = page.locator("figure.chart").first.locator("ul.legend")
+            await expect(legend).to_contain_text("dead 2")
+            await expect(legend).to_contain_text("enqueued 2")
+            assert await page.locator("figure.chart svg polyline").count() == 8
+            if durable_setup.name == "sqlite":
+                await page.screenshot(path=str(images / "dashboard-queue.png"), full_page=True)
+            await page.goto(f"{base}/dashboard/")
+
             # Dead jobs, one click away; the traceback on the job's page.
             await page.click('tr[data-queue="billing"] [data-count="dead"]')
             await page.wait_for_selector(f'tr[data-job="{first.id}"]')
@@ -185,9 +196,10 @@ async def test_the_dashboard_fits_a_phone(tmp_path: Path, browser: Browser) -> N
             for row in await page.locator(rows).all():
                 box = await row.bounding_box()
                 assert box is not None and box["height"] < 60, (where, box)
-        await page.goto(f"{base}/dashboard/jobs/{job.id}")
-        await page.screenshot(path=str(tmp_path / "phone-job.png"), full_page=True)
-        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        for where in (f"/dashboard/jobs/{job.id}", "/dashboard/queues/billing-eu-west"):
+            await page.goto(base + where)
+            await page.screenshot(path=str(tmp_path / f"phone{where.replace('/', '-')}.png"))
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390, where
         await page.close()
 
 

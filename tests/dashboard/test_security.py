@@ -255,16 +255,3 @@ async def test_replay_all_dead_of_a_queue(sqlite_queue: Queue) -> None:
 async def test_dashboard_can_be_left_out(sqlite_queue: Queue) -> None:
     async with client(create_app(sqlite_queue, dashboard=False)) as http:
         assert (await http.get("/dashboard/")).status_code == 404
-
-
-def test_throughput_sparkline() -> None:
-    from queuekit.stats import QueueCounts, QueueStats
-    from queuekit.web.throughput import Throughput
-
-    samples = Throughput()
-    assert samples.sparkline("q") is None
-    for second, done in [(0, 0), (10, 20), (20, 20), (30, 80), (31, 99)]:
-        samples.record(QueueStats.from_counts("q", QueueCounts(completed=done)), now=second)
-    assert samples.rates("q") == [2.0, 0.0, 6.0]  # the sample one second later is skipped
-    line = samples.sparkline("q")
-    assert line is not None and line.label.startswith("360 jobs/min now")

@@ -25,11 +25,15 @@ from ..conformance import (
     test_bulk,
     test_claim,
     test_enqueue,
+    test_events,
     test_inspection,
     test_leases,
     test_limits,
+    test_progress,
+    test_push_cancel,
     test_repair,
     test_validation,
+    test_workers,
 )
 from ..setups import BackendSetup, with_url_options
 from ..waiting import eventually
@@ -48,11 +52,15 @@ def _conformance_tests() -> Iterator[Any]:
         test_bulk,
         test_claim,
         test_enqueue,
+        test_events,
         test_inspection,
         test_leases,
         test_limits,
+        test_progress,
+        test_push_cancel,
         test_repair,
         test_validation,
+        test_workers,
     )
     for module in modules:
         for name, function in vars(module).items():

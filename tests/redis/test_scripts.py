@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from redis.exceptions import ResponseError
 import queuekit
 from benchmarks.system import free_ports
 from queuekit import Attempt, InvalidOptionError, Job, JobStatus, new_job
+from queuekit.activity import ActivityCounts
 from queuekit.backends.redis import RedisBackend
 from queuekit.backends.redis.calls import Call
 from queuekit.backends.redis.scripts import SCRIPTS, script_keys, script_prelude
@@ -68,6 +70,9 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     assert (await queue.list_jobs(type="t")).jobs
     await queue.list_jobs(type="t", status="pending")
     assert await queue.replay_all(queue="a") >= 0
+    # Expiry: the sweep (claims run the same step first, in their own scripts).
+    await queue.enqueue("t", queue="a", expires_at=datetime.now(UTC) - timedelta(hours=1))
+    assert await backend.expire() == 1
     # The type index of jobs stored before it existed is built once, at open.
     await backend._calls.commands([("DEL", backend._keys.types_indexed)])
     await backend._index.index_types()
@@ -85,6 +90,17 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     await queue.hold("c", 60, key="k")
     assert len(await backend.claim({"c": 2}, limit=2, lease=30, worker_id=WORKER)) == 1
     assert (await queue.limit_usage("c")).running == 1
+    # The worker registry: one script (beat, list, drain, remove) in the prefix's own slot.
+    assert not await backend.beat_worker("w", "{}", ttl=30)
+    assert await backend.drain_worker("w")
+    assert [entry.worker_id for entry in await backend.list_workers()] == ["w"]
+    await backend.remove_worker("w")
+    # Activity by minute (one script call per queue) and run-now, of one job and a batch.
+    await backend.add_activity([ActivityCounts("a", enqueued=1), ActivityCounts("b")], keep=60)
+    assert [minute.enqueued for minute in await backend.activity("a", 1)] == [1]
+    waiting = await queue.enqueue("t", queue="b", delay=3600)
+    assert (await queue.run_now(waiting.id)).scheduled_at < waiting.scheduled_at
+    assert await queue.run_now_all(queue="b") >= 0
 
 
 async def test_every_script_call_stays_in_one_slot(
@@ -116,7 +132,7 @@ async def test_every_script_call_stays_in_one_slot(
                 shard_slots
                 if name in ("reserve", "unindex")
                 else {global_slot}
-                if name == "name_queues"
+                if name in ("name_queues", "workers")
                 else queue_slots
             )
             assert slots <= expected, f"{name} ran in an unexpected slot: {keys}"

@@ -18,6 +18,7 @@ from queuekit import InvalidURLError
 from queuekit.backends.sqlfiles import load_migrations
 from queuekit.backends.sqlite import SQLiteBackend
 from queuekit.backends.sqlite import backend as sqlite_module
+from queuekit.backends.sqlite import repairs as sqlite_repairs
 from queuekit.backends.sqlite.queries import SQL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,7 +231,7 @@ def test_bad_sqlite_url_options(url: str) -> None:
 async def test_prune_deletes_in_bounded_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "DELETE_BATCH", 4)
+    monkeypatch.setattr(sqlite_repairs, "DELETE_BATCH", 4)
     async with queuekit.connect(f"sqlite:///{tmp_path / 'jobs.db'}") as queue:
         jobs = await queue.enqueue_many(queuekit.new_job("t") for _ in range(10))
         for job in jobs:

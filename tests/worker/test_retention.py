@@ -89,6 +89,8 @@ async def test_prune_once_applies_a_retention(queue: Queue) -> None:
         ({"dead": float("nan")}, "the retention of dead jobs must be finite"),
         ({"cancelled": "7d"}, "the retention of cancelled jobs must be seconds or a timedelta"),
         ({"interval": 0}, "the retention interval must be finite and > 0"),
+        ({"activity": 59}, "the retention of activity must be a minute or more"),
+        ({"activity": -1}, "the retention of activity must be finite and >= 0"),
     ],
 )
 def test_a_bad_retention_is_refused(options: dict[str, object], message: str) -> None:
@@ -104,5 +106,11 @@ def test_a_worker_takes_only_a_retention(queue: Queue) -> None:
 def test_a_retention_says_what_it_keeps() -> None:
     retention = Retention(completed=timedelta(hours=1), dead=30)
     assert retention.ages == {JobStatus.COMPLETED: 3600.0, JobStatus.DEAD: 30.0}
-    assert repr(retention) == "Retention(completed=3600, dead=30, interval=60)"
+    assert repr(retention) == "Retention(completed=3600, dead=30, activity=86400, interval=60)"
     assert Retention().ages == {}
+
+
+def test_a_worker_keeps_activity_for_its_retention(queue: Queue) -> None:
+    assert queue.activity_recorder.keep == 86_400
+    Worker(queue, tasks, retention=Retention(activity=timedelta(hours=2)))
+    assert queue.activity_recorder.keep == 7200

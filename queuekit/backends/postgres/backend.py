@@ -30,20 +30,20 @@ from ...errors import (
     InvalidPayloadError,
 )
 from ...job import TERMINAL_STATUSES, Attempt, Job, JobStatus, NewJob
+from ...progress import NO_UPDATE, ProgressUpdate
 from ...validation import check_identifier
 from ..batching import BatchedFinishes, Finish, FinishBatcher
+from ..losses import CancelsHere, LossWaiters
 from ..rows import job_from_row
 from ..url_options import options_of_url
 from ..waiters import wait_at_most
+from .activity import ActivityLog
 from .callers import caller_connection
-from .connections import (
-    Connection,
-    Pool,
-    close_pool,
-    open_pool,
-    server_settings,
-)
+from .cancels import PushedCancels
+from .connections import Pool, close_pool, open_pool
 from .debouncer import Debouncer
+from .events import PostgresEvents
+from .expiry import Expiry
 from .inserts import insert
 from .limited import LimitedClaims
 from .listener import READY_WAIT, Listener
@@ -51,6 +51,7 @@ from .migrations import apply_migrations
 from .options import describe, parse_url
 from .pgbouncer import POOL_MODES
 from .repairs import Repairs
+from .workers import Workers
 
 MAX_TABLE_NAME_LENGTH = 50
 """Leaves room for the suffixes of the index and migration-table names (63 bytes in all)."""
@@ -60,7 +61,18 @@ POLL_ONLY_OUTCOME_SECONDS = 0.1
 """How often `wait_for_outcome` looks in poll-only mode."""
 
 
-class PostgresBackend(BatchedFinishes, Repairs, LimitedClaims, TransactionalBackend, FencedBackend):
+class PostgresBackend(
+    PostgresEvents,
+    BatchedFinishes,
+    PushedCancels,
+    Repairs,
+    Workers,
+    ActivityLog,
+    Expiry,
+    LimitedClaims,
+    TransactionalBackend,
+    FencedBackend,
+):
     """Jobs in one PostgreSQL table (asyncpg), following DESIGN.md.
 
     Give either a `dsn` (`postgresql://user@host:5432/db`; the backend owns its pool) or an
@@ -139,6 +151,8 @@ class PostgresBackend(BatchedFinishes, Repairs, LimitedClaims, TransactionalBack
         self._debouncer = Debouncer(notify_cooldown, self._notify_work)
         self._database: str | None = None
         """The database the pool connects to, asked once, to check callers' connections."""
+        self._loss_waiters = LossWaiters()
+        self._cancels = CancelsHere(self._loss_waiters)
         self._listener = (
             None
             if self.poll_only
@@ -149,6 +163,7 @@ class PostgresBackend(BatchedFinishes, Repairs, LimitedClaims, TransactionalBack
                 self._listener_release,
                 self._work_waiters,
                 self._outcome_waiters,
+                self._loss_waiters,
             )
         )
 
@@ -211,6 +226,7 @@ class PostgresBackend(BatchedFinishes, Repairs, LimitedClaims, TransactionalBack
             await self._batcher.close()
             await self._debouncer.close()
         finally:
+            await self._stop_events()
             if self._listener is not None:
                 await self._listener.close()
             # Every waiter looks again, and finds the backend closed.
@@ -219,29 +235,6 @@ class PostgresBackend(BatchedFinishes, Repairs, LimitedClaims, TransactionalBack
             pool, self._pool = self._pool, None
             if pool is not self._given_pool:
                 await close_pool(pool)
-
-    def _server_settings(self, dsn: str | None) -> dict[str, str]:
-        """Session settings for connections to `dsn` (the pool's DSN maybe through PgBouncer)."""
-        pooled = self.pgbouncer is not None and dsn == self._dsn
-        return server_settings(dsn, through_pgbouncer=pooled)
-
-    async def _listener_connect(self) -> Connection:
-        dsn = self._listen_dsn or self._dsn
-        if dsn is not None:
-            return await asyncpg.connect(
-                dsn, timeout=self._connect_timeout, server_settings=self._server_settings(dsn)
-            )
-        return await self._require_pool().acquire()
-
-    async def _listener_release(self, conn: Connection) -> None:
-        with contextlib.suppress(Exception):
-            if isinstance(conn, asyncpg.pool.PoolConnectionProxy):
-                if self._pool is not None:
-                    await self._pool.release(conn, timeout=1)
-            elif not conn.is_closed():
-                await asyncio.wait_for(conn.close(), timeout=1)
-        if isinstance(conn, asyncpg.Connection) and not conn.is_closed():
-            conn.terminate()
 
     async def migrate(self) -> list[int]:
         """Create or upgrade the schema; return the versions applied by this call (see
@@ -362,14 +355,24 @@ class PostgresBackend(BatchedFinishes, Repairs, LimitedClaims, TransactionalBack
         )
         return [job_from_row(row) for row in rows]
 
-    async def heartbeat(self, attempts: Sequence[Attempt], *, lease: float) -> set[Attempt]:
+    async def heartbeat(
+        self,
+        attempts: Sequence[Attempt],
+        *,
+        lease: float,
+        progress: Mapping[Attempt, ProgressUpdate] | None = None,
+    ) -> set[Attempt]:
         if not attempts:
             return set()
+        updates = [(progress or {}).get(attempt, NO_UPDATE) for attempt in attempts]
         rows = await self._fetch(
             "heartbeat",
             [attempt.job_id for attempt in attempts],
             [attempt.token for attempt in attempts],
             lease,
+            [update.fraction for update in updates],
+            [update.note for update in updates],
+            [update.output_json for update in updates],
         )
         held = {(row["id"], row["lease_token"]) for row in rows}
         return {attempt for attempt in attempts if (attempt.job_id, attempt.token) not in held}

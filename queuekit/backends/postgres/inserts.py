@@ -91,6 +91,8 @@ async def insert(
                 [job.limit_key for job in batch],
                 channel,
                 list(notify),
+                [job.expires_at for job in batch],
+                [job.expires_in for job in batch],
             )
         inserted = {row["id"]: row for row in rows if row["inserted"]}
         holders = {(row["queue"], row["unique_key"]): row for row in rows if not row["inserted"]}
@@ -140,6 +142,8 @@ async def _insert_one(
             channel,
             bool(notify),
             job.limit_key,
+            job.expires_at,
+            job.expires_in,
         )
     assert row is not None
     return job_from_row(row)

@@ -1,4 +1,5 @@
-"""`Listener`: the one LISTEN connection of a backend, which wakes its waiters and reconnects."""
+"""`Listener`: the one LISTEN connection of a backend's waiters, which wakes them and reconnects
+(`ChannelListener`, which the event stream's listener reuses)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from ..losses import LossWaiters
 from ..waiters import KeyedWaiters
 from .connections import Connection
 
@@ -22,11 +24,10 @@ OUTCOME_IDS_SEPARATOR = " "
 """Between the job ids of an outcome notification, `o:<id> <id> ...` (see queries.sql)."""
 
 
-class Listener:
-    """Holds one LISTEN connection on `channel` for every waiter of a backend, started by the
-    first waiter. A notification `w:<queue>` wakes `work` waiters; `o:<ids>` (or `o`, every
-    job) wakes `outcomes` waiters. When the connection drops it reconnects with backoff, and
-    wakes everyone once it is back, since notifications sent meanwhile are lost."""
+class ChannelListener:
+    """Holds one LISTEN connection on `channel`, passing each notification's payload to
+    `_on_notification`. When the connection drops it reconnects with backoff, and calls
+    `_on_listening` every time it is up, since notifications sent meanwhile are lost."""
 
     def __init__(
         self,
@@ -34,15 +35,11 @@ class Listener:
         where: str,
         connect: Callable[[], Awaitable[Connection]],
         release: Callable[[Connection], Awaitable[None]],
-        work: KeyedWaiters,
-        outcomes: KeyedWaiters,
     ) -> None:
         self._channel = channel
         self._where = where
         self._connect = connect
         self._release = release
-        self._work = work
-        self._outcomes = outcomes
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._closing = False
@@ -96,8 +93,7 @@ class Listener:
                 if self.connections:
                     logger.info("LISTEN connection to %s is back", self._where)
                 self.connections += 1
-                # Whatever was sent while nobody listened is lost: let every waiter look.
-                self._wake_everyone()
+                self._on_listening()
                 delay = RECONNECT_MIN
                 while not lost.is_set():
                     with contextlib.suppress(TimeoutError):
@@ -121,12 +117,44 @@ class Listener:
                     await self._release(conn)
 
     def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        """A notification came (`payload` is its text)."""
+
+    def _on_listening(self) -> None:
+        """The connection is up, the first time or again."""
+
+
+class Listener(ChannelListener):
+    """The LISTEN connection on `channel` of every waiter of a backend, started by the first
+    waiter. A notification `w:<queue>` wakes `work` waiters; `o:<ids>` (or `o`, every job)
+    wakes `outcomes` waiters; `c:<ids>` (or `c`), jobs cancelled, wakes `losses` waiters (the
+    workers holding them). Once the connection is up or back, it wakes everyone."""
+
+    def __init__(
+        self,
+        channel: str,
+        where: str,
+        connect: Callable[[], Awaitable[Connection]],
+        release: Callable[[Connection], Awaitable[None]],
+        work: KeyedWaiters,
+        outcomes: KeyedWaiters,
+        losses: LossWaiters,
+    ) -> None:
+        super().__init__(channel, where, connect, release)
+        self._work = work
+        self._outcomes = outcomes
+        self._losses = losses
+
+    def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         if not isinstance(payload, str):
             return
         if payload.startswith("w:"):
             self._work.wake([payload[2:]])
         elif payload == "o":
             self._outcomes.wake_all()
+        elif payload == "c":
+            self._losses.wake_all()
+        elif payload.startswith("c:"):
+            self._losses.wake(payload[2:].split(OUTCOME_IDS_SEPARATOR))
         elif payload.startswith("o:"):
             ids = payload[2:]
             named = set(ids.split(OUTCOME_IDS_SEPARATOR))
@@ -136,9 +164,11 @@ class Listener:
                 if job_id in named or (OUTCOME_IDS_SEPARATOR in job_id and job_id in ids)
             )
 
-    def _wake_everyone(self) -> None:
+    def _on_listening(self) -> None:
+        # Whatever was sent while nobody listened is lost: let every waiter look.
         self._work.wake_all()
         self._outcomes.wake_all()
+        self._losses.wake_all()
 
 
 def _setter(event: asyncio.Event) -> Callable[[object], None]:

@@ -9,6 +9,7 @@ import asyncpg
 from ...backend import Batch, JobFilter
 from ...errors import BackendUnavailableError, JobRunningError
 from ...job import Job, JobPage, JobStatus
+from ...search import NO_SEARCH, JobSearch
 from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..rows import counts_from_rows, job_from_row
 from .table import PostgresTable
@@ -26,7 +27,7 @@ class Repairs(PostgresTable):
 
     async def get_job(self, job_id: str) -> Job | None:
         rows = await self._fetch("get", job_id)
-        return job_from_row(rows[0]) if rows else None
+        return job_from_row(rows[0], with_history=True) if rows else None
 
     async def list_jobs(
         self,
@@ -36,19 +37,23 @@ class Repairs(PostgresTable):
         type: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        search: JobSearch = NO_SEARCH,
     ) -> JobPage:
         # Only the conditions in use, so each variant gets a plan that fits the list index.
         conditions: list[str] = []
         args: list[object] = []
         for column, value in (
-            ("queue = ", queue),
-            ("status = ", None if status is None else str(status)),
-            ("type = ", type),
-            ("seq < ", None if cursor is None else min(int(cursor), MAX_BIGINT)),
+            ("queue = {arg}", queue),
+            ("status = {arg}", None if status is None else str(status)),
+            ("type = {arg}", type),
+            ("seq < {arg}", None if cursor is None else min(int(cursor), MAX_BIGINT)),
+            (self._sql["search_error"], search.error),
+            (self._sql["search_created_after"], search.created_after),
+            (self._sql["search_created_before"], search.created_before),
         ):
             if value is not None:
                 args.append(value)
-                conditions.append(f"{column}${len(args)}")
+                conditions.append(column.replace("{arg}", f"${len(args)}"))
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         args.append(limit + 1)
         sql = f"SELECT * FROM {self.qualified_table} {where}ORDER BY seq DESC LIMIT ${len(args)}"
@@ -81,7 +86,7 @@ class Repairs(PostgresTable):
         if not changed:
             return await self.get_job(job_id)
         self._outcome_waiters.wake([job_id])
-        job = job_from_row(changed[0])
+        job = job_from_row(changed[0], with_history=True)
         self._wake_freed([job.queue])
         return job
 
@@ -92,7 +97,15 @@ class Repairs(PostgresTable):
             changed = []  # a live job took the unique key at the same moment: leave this one
         if not changed:
             return await self.get_job(job_id)
-        job = job_from_row(changed[0])
+        job = job_from_row(changed[0], with_history=True)
+        self._work_waiters.wake([job.queue])
+        return job
+
+    async def run_now(self, job_id: str) -> Job | None:
+        changed = _changed(await self._fetch("run_now_one", job_id, self.channel))
+        if not changed:
+            return await self.get_job(job_id)
+        job = job_from_row(changed[0], with_history=True)
         self._work_waiters.wake([job.queue])
         return job
 
@@ -124,6 +137,11 @@ class Repairs(PostgresTable):
 
     async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
         return (await self._batch("delete", where, after, limit))[1]
+
+    async def run_now_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        changed, batch = await self._batch("run_now", where, after, limit, self.channel)
+        self._work_waiters.wake({row["queue"] for row in changed})
+        return batch
 
     async def _batch(
         self, action: str, where: JobFilter, after: int, limit: int, *extra: object

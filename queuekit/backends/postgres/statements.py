@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from ..history import with_ended_attempts
 from ..sqlfiles import load_queries
 
 ADD_READY_KEYS = re.compile(r"\{add_ready_keys:(\w+)\}")
@@ -37,8 +38,10 @@ class Statements:
         ready = self.sql.pop("add_ready_keys")
         for name, body in self.sql.items():
             self.sql[name] = ADD_READY_KEYS.sub(lambda cte: ready.replace("{rows}", cte[1]), body)
-        # Cancel, replay and delete of one job and of a batch (see queries.sql).
-        for action in ("cancel", "replay", "delete"):
+        # The new history of an attempt that ends (see `ended_attempt`).
+        with_ended_attempts(self.sql)
+        # Cancel, replay, run_now and delete of one job and of a batch (see queries.sql).
+        for action in ("cancel", "replay", "run_now", "delete"):
             for chosen, taking in (("one", 1), ("batch", 5)):
                 self.sql[f"{action}_{chosen}"] = (
                     self.sql[action]

@@ -18,28 +18,33 @@ from redis.asyncio import RedisCluster
 
 from ...backend import Backend, Batch, JobFilter
 from ...errors import InvalidOptionError, JobRunningError
-from ...job import Attempt, Job, JobPage, JobStatus, NewJob
+from ...job import Attempt, Job, JobStatus, NewJob
 from ...limits import Limits, LimitUsage
+from ...progress import NO_UPDATE, ProgressUpdate
 from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ...validation import check_identifier
 from ..batching import BatchedFinishes, Finish, FinishBatcher
 from ..url_options import options_of_url
+from .activity import ActivityLog
 from .calls import MAX_BLOCK_SECONDS, Call, Client, RedisCalls
+from .cancels import CancelFeed
 from .claim import Claimer
 from .enqueue import Enqueuer
+from .events import RedisEvents
+from .expiry import expire_queues
 from .index import JobIndex
 from .keys import Keys
 from .limits import FlowControl
+from .listing import Listing
 from .replies import job_from_hash, micros
 from .scripts import BATCH
 from .url import parse_url
+from .workers import Workers
 
 DEFAULT_PREFIX = "queuekit"
-LIST_LOOK = 1000
-"""Jobs one listing script looks at, at most, when it filters (by status and type at once)."""
 
 
-class RedisBackend(BatchedFinishes, Backend):
+class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, Backend):
     """Jobs in Redis through `redis.asyncio`: a plain server, a Cluster, or through Sentinel.
 
     Build it from a URL (`redis://`, `rediss://`, `redis+sentinel://`; see url.py) or
@@ -86,6 +91,7 @@ class RedisBackend(BatchedFinishes, Backend):
         self._claimer = Claimer(self._calls, self._keys, self._index)
         self._flow = FlowControl(self._calls, self._keys)
         self._batcher = self._new_batcher()
+        self._cancels = CancelFeed(self._calls, self._keys)
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -109,6 +115,8 @@ class RedisBackend(BatchedFinishes, Backend):
             raise
 
     async def close(self) -> None:
+        await self._stop_events()
+        await self._cancels.close()
         await self._batcher.close()
         await self._calls.close()
 
@@ -127,7 +135,13 @@ class RedisBackend(BatchedFinishes, Backend):
     ) -> list[Job]:
         return await self._claimer.claim(slots, limit=limit, lease=lease, worker_id=worker_id)
 
-    async def heartbeat(self, attempts: Sequence[Attempt], *, lease: float) -> set[Attempt]:
+    async def heartbeat(
+        self,
+        attempts: Sequence[Attempt],
+        *,
+        lease: float,
+        progress: Mapping[Attempt, ProgressUpdate] | None = None,
+    ) -> set[Attempt]:
         queues = await self._index.queues_of([attempt.job_id for attempt in attempts])
         lost = {attempt for attempt in attempts if attempt.job_id not in queues}
         groups: dict[str, list[Attempt]] = {}
@@ -141,7 +155,8 @@ class RedisBackend(BatchedFinishes, Backend):
             ]
             args = [str(micros(lease))]
             for attempt in group:
-                args += [attempt.job_id, attempt.token]
+                update = (progress or {}).get(attempt, NO_UPDATE)
+                args += [attempt.job_id, attempt.token, *_progress_args(update)]
             calls.append(("heartbeat", keys, args))
         for group, positions in zip(
             groups.values(), await self._calls.eval_many(calls), strict=True
@@ -181,6 +196,9 @@ class RedisBackend(BatchedFinishes, Backend):
                 extra = (str(micros(op.seconds or 0.0)), "")
             args += (op.kind, job_id, op.attempt.token, *extra)
         return ("finish", keys, args)
+
+    async def expire(self) -> int:
+        return await expire_queues(self._calls, self._keys, await self._index.queue_names())
 
     async def rescue(self) -> int:
         async def fail_expired(batch: list[tuple[str, list[str]]]) -> list[int]:
@@ -241,6 +259,11 @@ class RedisBackend(BatchedFinishes, Backend):
                 [self._keys.of_queue(queue, "signal") for queue in names], timeout
             )
 
+    async def wait_for_loss(self, jobs: Sequence[Job], timeout: float) -> None:
+        """Cancel scripts publish a running job's id on its queue's sharded channel, which
+        this backend's one subscription (cancels.py) passes to the waiters of that id."""
+        await self._cancels.wait(jobs, timeout)
+
     async def wait_for_outcome(self, job_id: str, timeout: float) -> Job | None:
         """Register as a waiter; the script that finishes the job pushes to its done list."""
         queue = await self._index.lookup(job_id)
@@ -271,48 +294,7 @@ class RedisBackend(BatchedFinishes, Backend):
         if queue is None:
             return None
         fields = (await self._calls.commands([("HGETALL", self._keys.job(queue, job_id))]))[0]
-        return job_from_hash(fields) if fields else None
-
-    async def list_jobs(
-        self,
-        *,
-        queue: str | None = None,
-        status: JobStatus | None = None,
-        type: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> JobPage:
-        """Newest first by seq, merged across queues. Each queue reads the set that holds its
-        matches (`type:<t>`, else `status:<s>`, else `all`), skipping jobs of another status;
-        a script looks at `LIST_LOOK` jobs at most, so a rare match may take several rounds."""
-        queues = [queue] if queue is not None else await self._index.queue_names()
-        source = f"type:{type}" if type else f"status:{status}" if status else "all"
-        want = limit + 1
-        found: list[tuple[int, Job]] = []
-        top = "+inf" if cursor is None else f"({int(cursor)}"
-        while queues:
-            args = [top, str(want), str(max(want, LIST_LOOK)), status or "", type or ""]
-            replies = await self._calls.eval_many(
-                [
-                    ("list", [*self._keys.bound(q, "list"), self._keys.of_queue(q, source)], args)
-                    for q in queues
-                ]
-            )
-            # A queue that may hold more looked down to its reply's first item: every match at
-            # or above the highest of those is known, the ones below are read again next round.
-            more = [int(reply[0]) for reply in replies if reply[0] != ""]
-            floor = max(more, default=0)
-            for reply in replies:
-                matches = ((int(reply[i]), reply[i + 1]) for i in range(1, len(reply), 2))
-                found += [(seq, job_from_hash(fields)) for seq, fields in matches if seq >= floor]
-            if len(found) >= want or not more:
-                break
-            queues = [q for q, reply in zip(queues, replies, strict=True) if reply[0] != ""]
-            top = f"({floor}"
-        found.sort(key=lambda entry: entry[0], reverse=True)
-        page = found[:limit]
-        next_cursor = str(page[-1][0]) if len(found) > limit else None
-        return JobPage([job for _, job in page], next_cursor)
+        return job_from_hash(fields, with_history=True) if fields else None
 
     async def list_queues(self) -> list[str]:
         names = await self._index.queue_names()
@@ -390,11 +372,15 @@ class RedisBackend(BatchedFinishes, Backend):
 
     async def cancel(self, job_id: str) -> Job | None:
         fields = await self._on_job("cancel", job_id)
-        return job_from_hash(fields) if fields else None
+        return job_from_hash(fields, with_history=True) if fields else None
 
     async def replay(self, job_id: str) -> Job | None:
         fields = await self._on_job("replay", job_id)
-        return job_from_hash(fields) if fields else None
+        return job_from_hash(fields, with_history=True) if fields else None
+
+    async def run_now(self, job_id: str) -> Job | None:
+        fields = await self._on_job("run_now", job_id)
+        return job_from_hash(fields, with_history=True) if fields else None
 
     async def delete_job(self, job_id: str) -> bool:
         queue = await self._index.lookup(job_id)
@@ -425,6 +411,9 @@ class RedisBackend(BatchedFinishes, Backend):
 
     async def cancel_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
         return (await self._batch("cancel", where, after, limit))[0]
+
+    async def run_now_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return (await self._batch("run_now", where, after, limit))[0]
 
     async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
         batch, deleted = await self._batch("delete", where, after, limit)
@@ -459,3 +448,9 @@ class RedisBackend(BatchedFinishes, Backend):
             targets = [(queue, f"finished:{status}") for queue in queues]
             pruned += await self._sweep(targets, older_than, delete)
         return pruned
+
+
+def _progress_args(update: ProgressUpdate) -> list[str]:
+    """An attempt's report as heartbeat.lua reads it: progress, note, output ('' = none)."""
+    fraction = "" if update.fraction is None else repr(update.fraction)
+    return [fraction, update.note or "", update.output_json or ""]

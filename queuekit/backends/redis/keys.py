@@ -34,8 +34,16 @@ class Keys:
         """The index as versions before the shards kept it, emptied into them at open."""
         self.index_sharded = f"{tag}:index_sharded"
         """Set once `unsharded_index` has been moved into the shards."""
+        self.events = f"{tag}:events"
+        """The sharded pub/sub channel of job events (see events.py)."""
         self._script_keys = script_keys()
         self._bound: dict[tuple[str, str], list[str]] = {}
+
+    def workers(self) -> list[str]:
+        """The worker registry's keys, in the `{<prefix>}` slot: the set of worker ids by when
+        they are forgotten, and the prefix of each worker's hash (see lua/workers.lua)."""
+        tag = "{" + self.prefix + "}"
+        return [f"{tag}:workers", f"{tag}:worker:"]
 
     def index_of(self, job_id: str) -> str:
         """The index shard that holds `job_id`'s queue: the one place a shard is chosen."""

@@ -31,6 +31,11 @@ ROW_FIELDS = (
     "result",
     "headers",
     "lease_token",
+    "history",
+    "expires_at",
+    "progress",
+    "progress_note",
+    "output",
 )
 """The fields of a job's hash that make a `Job` (times are epoch seconds); a hash may lack
 some (a job stored before `limit_key` existed has none): they read as None."""
@@ -41,9 +46,14 @@ def micros(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
 
+def _epoch_micros(time: datetime) -> int:
+    """An aware time as whole microseconds since the epoch, as the scripts store times."""
+    return (time - EPOCH) // timedelta(microseconds=1)
+
+
 def enqueue_args(job: NewJob, seq: int, taken: bool) -> list[str]:
     """A new job's ARGV for `enqueue` and `reserve_enqueue`; `taken`: its id is another's."""
-    run_at = "" if job.run_at is None else str((job.run_at - EPOCH) // timedelta(microseconds=1))
+    run_at = "" if job.run_at is None else str(_epoch_micros(job.run_at))
     return [
         job.id,
         str(seq),
@@ -57,6 +67,8 @@ def enqueue_args(job: NewJob, seq: int, taken: bool) -> list[str]:
         "1" if taken else "0",
         job.headers_json or "",
         job.limit_key or "",
+        "" if job.expires_at is None else str(_epoch_micros(job.expires_at)),
+        "" if job.expires_in is None else str(micros(job.expires_in)),
     ]
 
 
@@ -77,12 +89,24 @@ def new_job(job: NewJob, created_at: str, scheduled_at: str) -> Job:
         unique_key=job.unique_key,
         limit_key=job.limit_key,
         headers=job.headers_json,
+        expires_at=_expiry(job, created_at),
     )
     return job_from_row(row)
 
 
-def job_from_hash(fields: Sequence[str] | Mapping[str, str]) -> Job:
-    """A job from its hash, as HGETALL returns it (a mapping, or a flat list from Lua)."""
+def _expiry(job: NewJob, created_at: str) -> datetime | str | None:
+    """The expiry the script stored: the request's, or `expires_in` after `created_at` (as
+    "seconds.micros", counted in whole microseconds as the script counts)."""
+    if job.expires_in is None:
+        return job.expires_at
+    seconds, _, fraction = created_at.partition(".")
+    us = int(seconds) * 1_000_000 + int(fraction or "0") + micros(job.expires_in)
+    return f"{us // 1_000_000}.{us % 1_000_000:06d}"
+
+
+def job_from_hash(fields: Sequence[str] | Mapping[str, str], *, with_history: bool = False) -> Job:
+    """A job from its hash, as HGETALL returns it (a mapping, or a flat list from Lua); its
+    history is read only `with_history` (see `job_from_row`)."""
     # Every row field present (None when the hash lacks it); extra fields (seq) do no harm.
     row: dict[str, Any] = dict.fromkeys(ROW_FIELDS)
     if isinstance(fields, Mapping):
@@ -90,7 +114,7 @@ def job_from_hash(fields: Sequence[str] | Mapping[str, str]) -> Job:
     else:
         pairs = iter(fields)
         row.update(zip(pairs, pairs, strict=True))
-    return job_from_row(row)
+    return job_from_row(row, with_history=with_history)
 
 
 def text(value: Any) -> Any:

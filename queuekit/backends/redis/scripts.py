@@ -6,6 +6,8 @@ import re
 from functools import cache
 from importlib import resources
 
+from ..history import lua_bounds
+
 SCRIPTS = (
     "enqueue",
     "peek",
@@ -15,6 +17,7 @@ SCRIPTS = (
     "rescue",
     "cancel",
     "replay",
+    "run_now",
     "delete",
     "watch",
     "unwatch",
@@ -35,6 +38,9 @@ SCRIPTS = (
     "limits_build",
     "hold",
     "limit_usage",
+    "expire",
+    "workers",
+    "activity",
 )
 BATCH = 500
 """Jobs per script call when deleting, pruning, rescuing or indexing in bulk."""
@@ -49,8 +55,9 @@ def _lua(name: str) -> str:
 
 
 def script_prelude(strict_keys: bool = False) -> str:
-    """What precedes every script: how it calls Redis (checked or not), and the library."""
-    return _lua("_call_strict" if strict_keys else "_call") + _lua("_lib")
+    """What precedes every script: how it calls Redis (checked or not), the bounds of the
+    attempt history, and the library."""
+    return _lua("_call_strict" if strict_keys else "_call") + lua_bounds() + _lua("_lib")
 
 
 @cache

@@ -14,35 +14,36 @@ from typing import Any, Self
 import aiosqlite
 import anyio
 
-from ...backend import Batch, FencedBackend, JobFilter, TransactionalBackend, new_lease_token
+from ...backend import FencedBackend, TransactionalBackend, new_lease_token
 from ...errors import (
     BackendUnavailableError,
     InvalidConnectionError,
     InvalidOptionError,
     JobExistsError,
-    JobRunningError,
 )
-from ...job import Attempt, Job, JobPage, JobStatus, NewJob
+from ...job import Attempt, Job, JobStatus, NewJob
 from ...limits import Limits, LimitUsage
-from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
+from ...progress import NO_UPDATE, ProgressUpdate
 from ..batching import BatchedFinishes, Finish, FinishBatcher
 from ..guards import require_open, unavailable_on
-from ..rows import counts_from_rows, job_from_row
+from ..losses import CancelsHere, LossWaiters
+from ..rows import job_from_row
 from ..sqlfiles import load_migrations
 from ..url_options import options_of_url
+from .activity import ActivityLog
 from .callers import caller_connection, rows_by_name
+from .cancels import InProcessCancels
 from .claiming import LimitedClaims
+from .events import FileEvents
+from .expiry import Expiry, expiry_params
 from .limited import claim_limited, claim_statement, in_claim_order, slot_freed, usage_of
-from .queries import SQL, equal_to, statements
+from .queries import SQL, statements
+from .repairs import Repairs
 from .url import parse_url
+from .workers import Workers
 
 BUSY_TIMEOUT_MS = 30_000
 BATCH_MAX = 500
-DELETE_BATCH = 1000
-"""Rows per statement when pruning, so no delete holds the write lock for long."""
-ONE_JOB = " AND j.id = :id"
-"""Cancel, replay or delete one job (see queries.sql)."""
-MAX_SEQ = 2**63 - 1
 SYNCHRONOUS = ("full", "normal")
 """The `PRAGMA synchronous` levels on offer: see `SQLiteBackend`."""
 CHANGE_POLL_SECONDS = 0.01
@@ -50,7 +51,17 @@ CHANGE_POLL_SECONDS = 0.01
 across processes; `PRAGMA data_version` is a read of shared memory, so looking is cheap)."""
 
 
-class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
+class SQLiteBackend(
+    FileEvents,
+    InProcessCancels,
+    Repairs,
+    Workers,
+    ActivityLog,
+    Expiry,
+    BatchedFinishes,
+    FencedBackend,
+    TransactionalBackend,
+):
     """Jobs in one SQLite table; WAL mode, writes under `BEGIN IMMEDIATE`, time from SQLite.
 
     Wake-ups reach waiters in this process at once; other processes notice new work at their
@@ -77,6 +88,7 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
         # One connection serves every task of this process; transactions must not interleave.
         self._lock = asyncio.Lock()
         self._work = asyncio.Condition()
+        self._cancels = CancelsHere(LossWaiters())
         self._work_made = 0
         """Counts this process's writes that may have made work, so a waiter misses none."""
         self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH_MAX)
@@ -221,6 +233,7 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
             "unique_key": new.unique_key,
             "headers": new.headers_json,
             "limit_key": new.limit_key,
+            **expiry_params(new),
         }
         rows = await rows_by_name(db, SQL["insert"], params)
         if not rows and new.unique_key is not None:
@@ -260,8 +273,20 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
         self._limited = (self._limited - set(names)) | limited
         return jobs
 
-    async def heartbeat(self, attempts: Sequence[Attempt], *, lease: float) -> set[Attempt]:
-        named = json.dumps([[attempt.job_id, attempt.token] for attempt in attempts])
+    async def heartbeat(
+        self,
+        attempts: Sequence[Attempt],
+        *,
+        lease: float,
+        progress: Mapping[Attempt, ProgressUpdate] | None = None,
+    ) -> set[Attempt]:
+        updates = [(progress or {}).get(attempt, NO_UPDATE) for attempt in attempts]
+        named = json.dumps(
+            [
+                [a.job_id, a.token, u.fraction, u.note, u.output_json]
+                for a, u in zip(attempts, updates, strict=True)
+            ]
+        )
         rows, _ = await self._write(SQL["heartbeat"], {"attempts": named, "lease": lease})
         held = {(row[0], row[1]) for row in rows}
         return {attempt for attempt in attempts if (attempt.job_id, attempt.token) not in held}
@@ -367,35 +392,9 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
     async def _data_version(self) -> int:
         return int((await self._read("data_version", {}))[0][0])
 
-    # Inspecting and repairing
-
-    async def get_job(self, job_id: str) -> Job | None:
-        rows = await self._read("get", {"id": job_id})
-        return job_from_row(rows[0]) if rows else None
-
-    async def list_jobs(
-        self,
-        *,
-        queue: str | None = None,
-        status: JobStatus | None = None,
-        type: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> JobPage:
-        params = {
-            "queue": queue,
-            "status": None if status is None else str(status),
-            "type": type,
-            "before": MAX_SEQ if cursor is None else int(cursor),
-            "limit": limit + 1,
-        }
-        rows = await self._read("list", params, equal_to(params, "queue", "status", "type"))
-        page = rows[:limit]
-        next_cursor = str(page[-1]["seq"]) if len(rows) > limit else None
-        return JobPage([job_from_row(row) for row in page], next_cursor)
-
-    async def list_queues(self) -> list[str]:
-        return [row[0] for row in await self._read("list_queues", {})]
+    async def _change(self, name: str, params: Mapping[str, Any]) -> int:
+        _, count = await self._write(SQL[name], params)
+        return count
 
     async def pause(self, queue: str) -> None:
         await self._change("pause", {"queue": queue})
@@ -426,75 +425,3 @@ class SQLiteBackend(BatchedFinishes, FencedBackend, TransactionalBackend):
         async with self._lock:
             with self._guard():
                 return await usage_of(self._connection(), queue)
-
-    async def stats(self, queue: str) -> QueueCounts:
-        params = {"queue": queue, "window": SUCCESS_WINDOW_SECONDS}
-        return counts_from_rows(await self._read("counts", params))
-
-    async def _change(self, name: str, params: Mapping[str, Any]) -> int:
-        _, count = await self._write(SQL[name], params)
-        return count
-
-    async def cancel(self, job_id: str) -> Job | None:
-        await self._act("cancel", ONE_JOB, {"id": job_id, "limit": 1})
-        return await self.get_job(job_id)
-
-    async def replay(self, job_id: str) -> Job | None:
-        await self._act("replay", ONE_JOB, {"id": job_id, "limit": 1})
-        return await self.get_job(job_id)
-
-    async def delete_job(self, job_id: str) -> bool:
-        params = {"id": job_id, "limit": 1}
-        async with self._transaction() as db:
-            if await db.execute_fetchall(SQL["delete"].replace("{filter}", ONE_JOB), params):
-                return True
-            # Under the same write lock: a job that is still there was left for running.
-            running = bool(await db.execute_fetchall(SQL["get"], params))
-        if running:
-            raise JobRunningError(job_id)
-        return False
-
-    async def replay_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
-        return await self._batch("replay", where, after, limit)
-
-    async def cancel_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
-        return await self._batch("cancel", where, after, limit)
-
-    async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
-        return await self._batch("delete", where, after, limit)
-
-    async def _batch(self, name: str, where: JobFilter, after: int, limit: int) -> Batch:
-        params = {
-            "status": str(where.status),
-            "queue": where.queue,
-            "type": where.type,
-            "after": after,
-            "limit": limit,
-        }
-        chosen = " AND j.seq > :after" + equal_to(params, "status", "queue", "type", alias="j.")
-        seqs = await self._act(name, chosen, params)
-        # Every job the statement chose is changed (it holds the write lock throughout), except
-        # a replay's duplicates of a unique key: go on after the last change until none is left.
-        return Batch(len(seqs), max(seqs) if seqs else None)
-
-    async def _act(self, name: str, chosen: str, params: Mapping[str, Any]) -> list[int]:
-        """Run cancel, replay or delete on the jobs `chosen` picks; the seqs of those changed."""
-        rows, _ = await self._write(SQL[name].replace("{filter}", chosen), params)
-        # A cancelled job of a limited queue may have been running: its slot is free.
-        freed = name == "cancel" and any(row["limited"] for row in rows)
-        if freed or (name == "replay" and rows):
-            await self._notify_work()
-        return [row[0] for row in rows]
-
-    async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:
-        params = {
-            "older_than": older_than,
-            "statuses": json.dumps([str(s) for s in statuses]),
-            "limit": DELETE_BATCH,
-        }
-        pruned = 0
-        while (deleted := await self._change("prune", params)) > 0:
-            pruned += deleted
-            if deleted < DELETE_BATCH:
-                break
-        return pruned

@@ -1,4 +1,5 @@
-"""The SQLite statements of queries.sql (`{now}` filled in) and migrations, for the backend."""
+"""The SQLite statements of queries.sql (`{now}` and `{ended_attempt(...)}` filled in) and
+migrations, for the backend."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from ..history import with_ended_attempts
 from ..sqlfiles import load_queries
 
 NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 """SQLite's clock in epoch seconds (millisecond precision), for `{now}` in queries.sql."""
 SQL = {name: sql.replace("{now}", NOW) for name, sql in load_queries("sqlite").items()}
+with_ended_attempts(SQL)
 
 
 def statements(script: str) -> list[str]:

@@ -6,8 +6,9 @@
 -- one statement sees one instant; the limited claim alone reads the clock after taking its
 -- lock, see `limited_read`). Wake-ups are
 -- `pg_notify($channel, 'w:<queue>')` for new claimable work and `'o:<ids>'` (or a bare 'o'
--- when the ids would not fit) for jobs that reached a terminal state; both are sent inside the
--- statement's transaction, so a rolled-back change notifies nobody.
+-- when the ids would not fit) for jobs that reached a terminal state, and `'c:<ids>'` (or 'c')
+-- for cancelled jobs that may have been running; all are sent inside the statement's
+-- transaction, so a rolled-back change notifies nobody.
 
 -- name: migration_table_exists
 SELECT to_regclass($1) IS NOT NULL
@@ -50,7 +51,7 @@ ON CONFLICT (queue, key) DO NOTHING
 
 -- name: insert
 -- $1..$11: one array per column, one element per job; $12 the channel; $13 the queues to notify
--- (the caller's debounced subset). Conflicts on the live unique key are skipped, and the jobs
+-- (the caller's debounced subset); $14 and $15 the expiries (absolute, or seconds from now). Conflicts on the live unique key are skipped, and the jobs
 -- already holding the requested keys come back too (inserted = false), so every request can be
 -- answered in this one round trip. A holder that committed after this statement's snapshot is
 -- not seen here; the caller looks those up afterwards.
@@ -58,19 +59,20 @@ WITH input AS (
     SELECT *
     FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
-        $7::float8[], $8::timestamptz[], $9::text[], $10::text[], $11::text[]
+        $7::float8[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
+        $14::timestamptz[], $15::float8[]
     ) WITH ORDINALITY
         AS i(id, queue, type, payload, priority, max_attempts, delay, run_at, unique_key, headers,
-             limit_key, ord)
+             limit_key, expires_at, expires_in, ord)
 ),
 inserted AS (
     INSERT INTO {jobs} AS j (
         id, queue, type, payload, priority, status, max_attempts,
-        created_at, scheduled_at, unique_key, headers, limit_key
+        created_at, scheduled_at, unique_key, headers, limit_key, expires_at
     )
     SELECT id, queue, type, payload::json, priority, 'pending', max_attempts,
            now(), coalesce(run_at, now() + delay * interval '1 second'), unique_key, headers::json,
-           limit_key
+           limit_key, coalesce(expires_at, now() + expires_in * interval '1 second')
     FROM input
     ORDER BY ord
     ON CONFLICT (queue, unique_key)
@@ -93,17 +95,17 @@ WHERE j.status IN ('pending', 'running', 'failed')
 
 -- name: insert_one
 -- One job without a unique key, the common enqueue: the same row as `insert` makes, from plain
--- parameters ($1 id .. $9 headers as in `insert`, $12 limit_key), with no conflict to
--- resolve. $10 the channel; $11 whether to send the queue's wake-up.
+-- parameters ($1 id .. $9 headers as in `insert`, $12 limit_key, $13 and $14 the expiry),
+-- with no conflict to resolve. $10 the channel; $11 whether to send the queue's wake-up.
 WITH inserted AS (
     INSERT INTO {jobs} (
         id, queue, type, payload, priority, status, max_attempts,
-        created_at, scheduled_at, headers, limit_key
+        created_at, scheduled_at, headers, limit_key, expires_at
     )
     VALUES (
         $1, $2, $3, $4::json, $5, 'pending', $6,
         now(), coalesce($8::timestamptz, now() + $7::float8 * interval '1 second'), $9::json,
-        $12::text
+        $12::text, coalesce($13::timestamptz, now() + $14::float8 * interval '1 second')
     )
     RETURNING *
 ),
@@ -149,6 +151,10 @@ WHERE j.status IN ('pending', 'running', 'failed')
 -- as killed. An index-only scan marks nothing, so after a burst of claims every walk would
 -- re-read each dead entry at the head of the index until vacuum ran (measured: 3,000 heap
 -- fetches per claim after 200 claims).
+--
+-- A job that never started and whose `expires_at` has passed is stepped over (a filter on
+-- the rows read anyway: no other index, nothing for jobs without an expiry); `expire`
+-- cancels it.
 WITH RECURSIVE lanes AS (
     SELECT l.queue, l.slots
     FROM unnest($1::text[], $2::int[]) AS l(queue, slots)
@@ -183,6 +189,7 @@ locked AS MATERIALIZED (
         FROM {jobs} AS j
         WHERE j.queue = v.queue AND j.priority = v.priority
           AND j.status IN ('pending', 'failed') AND j.scheduled_at <= now()
+          AND (j.expires_at IS NULL OR j.started_at IS NOT NULL OR j.expires_at > now())
         ORDER BY j.scheduled_at, j.seq
         LIMIT least(v.slots, $3)
         FOR UPDATE SKIP LOCKED
@@ -216,14 +223,38 @@ SELECT * FROM claimed ORDER BY priority DESC, scheduled_at, seq
 
 -- name: heartbeat
 -- $1 job ids, $2 their lease tokens, $3 lease (s); returns the (id, token) pairs still held.
+-- What each attempt reported since its last heartbeat, NULL where unchanged: $4 progress
+-- (with it, the note $5 is written too, NULL clearing it), $6 partial output (JSON text).
+-- Fenced like the lease: a lost attempt's reports match no row.
 WITH held AS (
     UPDATE {jobs} AS j
-    SET lease_expires_at = now() + $3 * interval '1 second'
-    FROM unnest($1::text[], $2::text[]) AS a(id, lease_token)
+    SET lease_expires_at = now() + $3 * interval '1 second',
+        progress = CASE WHEN a.progress IS NULL THEN j.progress ELSE a.progress END,
+        progress_note = CASE WHEN a.progress IS NULL THEN j.progress_note ELSE a.note END,
+        output = coalesce(a.output::json, j.output)
+    FROM unnest($1::text[], $2::text[], $4::float8[], $5::text[], $6::text[])
+        AS a(id, lease_token, progress, note, output)
     WHERE j.id = a.id AND j.lease_token = a.lease_token AND j.status = 'running'
     RETURNING j.id, j.lease_token
 )
 SELECT id, lease_token FROM held
+
+-- name: ended_attempt
+-- Not a statement: `{ended_attempt(<outcome>; <error>)}` in the statements that end a running
+-- job's attempt (finish, complete_in_transaction, rescue, cancel) is the job's new `history`:
+-- its latest {history_limit} attempts, this one added as ending now, its error cut to
+-- {history_error_chars} characters (history.py fills in the bounds and reads the records).
+-- Names are the job's columns as they were before the statement. A history is read whole
+-- only when it is full (the jsonpath keeps its last {history_limit} - 1); otherwise the record
+-- is appended to it (NULL until the first attempt ends).
+(CASE WHEN jsonb_array_length(coalesce(history, '[]')) < {history_limit}
+      THEN coalesce(history, '[]')
+      ELSE jsonb_path_query_array(history, '$[last - {history_limit} + 2 to last]')
+ END
+ || jsonb_build_object(
+     'attempt', attempts, 'worker', worker_id, 'started', extract(epoch FROM started_at),
+     'finished', extract(epoch FROM now()), 'outcome', ({outcome})::text,
+     'error', left(({error})::text, {history_error_chars})))
 
 -- name: finish
 -- A batch of completions, failures and snoozes from one process, as parallel arrays:
@@ -254,7 +285,15 @@ updated AS (
         END,
         result = CASE WHEN i.kind = 'complete' THEN i.result::json ELSE j.result END,
         last_error = CASE WHEN i.kind = 'fail' THEN i.error ELSE j.last_error END,
-        lease_expires_at = NULL
+        lease_expires_at = NULL,
+        history = {ended_attempt(
+            CASE
+                WHEN i.kind = 'complete' THEN 'completed'
+                WHEN i.kind = 'snooze' THEN 'snoozed'
+                WHEN i.seconds IS NULL THEN 'dead'
+                ELSE 'failed'
+            END;
+            i.error)}
     FROM input AS i
     WHERE j.id = i.id AND j.lease_token = i.lease_token AND j.status = 'running'
     RETURNING i.id, i.lease_token, j.status, j.queue
@@ -281,7 +320,7 @@ FROM updated AS u
 WITH completed AS (
     UPDATE {jobs}
     SET status = 'completed', finished_at = now(), result = $3::text::json,
-        lease_expires_at = NULL
+        lease_expires_at = NULL, history = {ended_attempt('completed'; NULL)}
     WHERE id = $1 AND lease_token = $2 AND status = 'running'
     RETURNING id, queue
 )
@@ -298,7 +337,10 @@ WITH rescued AS (
         finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
         scheduled_at = now(),
         last_error = 'lease expired',
-        lease_expires_at = NULL
+        lease_expires_at = NULL,
+        history = {ended_attempt(
+            CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END;
+            'lease expired')}
     WHERE status = 'running' AND lease_expires_at <= now()
     RETURNING id, queue, status
 )
@@ -322,7 +364,8 @@ FROM rescued AS r
 -- `attempts >= 0`, for the same reason). Of a queue with limits or a key held only the jobs
 -- not due yet count: its due jobs may be held back, and waiting on them would spin; a slot
 -- coming free there sends a wake-up instead (see `finish`), and the end of a window or of a
--- hold is seen at the waiter's timeout (the worker's poll interval).
+-- hold is seen at the waiter's timeout (the worker's poll interval). Expired jobs are not due:
+-- no claim takes them (see `claim`).
 WITH RECURSIVE levels AS (
     SELECT l.queue,
            EXISTS (
@@ -351,6 +394,7 @@ CROSS JOIN LATERAL (
     FROM {jobs} AS j
     WHERE j.queue = v.queue AND j.priority = v.priority AND j.status IN ('pending', 'failed')
       AND j.attempts >= 0 AND (NOT v.limited OR j.scheduled_at > now())
+      AND (j.expires_at IS NULL OR j.started_at IS NOT NULL OR j.expires_at > now())
     ORDER BY j.scheduled_at
     LIMIT 1
 ) AS f
@@ -359,8 +403,25 @@ WHERE v.priority IS NOT NULL
 -- name: notify
 SELECT pg_notify($1, $2)
 
+-- Job events (queuekit.events): each chunk one notification on the events channel, in order.
+-- name: publish_events
+SELECT count(pg_notify($1, chunk)) FROM unnest($2::text[]) AS chunk
+
 -- name: get
 SELECT * FROM {jobs} WHERE id = $1
+
+-- The conditions a search adds to the list query, each with its argument at {arg} (see
+-- `queuekit.search`): checked on the rows the list index picks by the other filters, so a
+-- rare match reads many of them. Only ASCII letters are folded, as on every backend.
+
+-- name: search_error
+strpos(translate(last_error, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), {arg}) > 0
+
+-- name: search_created_after
+created_at >= {arg}
+
+-- name: search_created_before
+created_at < {arg}
 
 -- name: list_queues
 -- A loose index scan: one descent of the list index per distinct queue, not a full scan;
@@ -524,6 +585,7 @@ offers AS MATERIALIZED (
         FROM {jobs} AS j
         WHERE j.queue = $1 AND j.limit_key = t.key AND j.status IN ('pending', 'failed')
           AND j.scheduled_at <= now()
+          AND (j.expires_at IS NULL OR j.started_at IS NOT NULL OR j.expires_at > now())
         ORDER BY j.priority DESC, j.scheduled_at, j.seq
         LIMIT $4
     ) AS c
@@ -532,7 +594,7 @@ offers AS MATERIALIZED (
     SELECT t.key, h.id, h.seq, h.priority, h.scheduled_at
     FROM turns AS t
     CROSS JOIN LATERAL (
-        SELECT j.id, j.seq, j.priority, j.scheduled_at, j.status
+        SELECT j.id, j.seq, j.priority, j.scheduled_at, j.status, j.expires_at, j.started_at
         FROM {jobs} AS j
         WHERE j.queue = $1 AND j.limit_key = t.key
           AND j.status IN ('pending', 'running', 'failed')
@@ -540,11 +602,13 @@ offers AS MATERIALIZED (
         LIMIT 1
     ) AS h
     WHERE $3::boolean AND h.status IN ('pending', 'failed') AND h.scheduled_at <= now()
+      AND (h.expires_at IS NULL OR h.started_at IS NOT NULL OR h.expires_at > now())
     UNION ALL
     (SELECT NULL, j.id, j.seq, j.priority, j.scheduled_at
      FROM {jobs} AS j
      WHERE $8::boolean AND j.queue = $1 AND j.limit_key IS NULL
        AND j.status IN ('pending', 'failed') AND j.scheduled_at <= now()
+       AND (j.expires_at IS NULL OR j.started_at IS NOT NULL OR j.expires_at > now())
        AND EXISTS (SELECT 1 FROM {limit_ready} AS r WHERE r.queue = $1 AND r.key = '')
      ORDER BY j.priority DESC, j.scheduled_at, j.seq
      LIMIT $2)
@@ -671,6 +735,7 @@ claimed AS (
         worker_id = $4,
         lease_token = $5
     WHERE j.seq = ANY($2::bigint[]) AND (SELECT j.status IN ('pending', 'failed'))
+      AND (j.expires_at IS NULL OR j.started_at IS NOT NULL OR j.expires_at > $10::timestamptz)
       AND EXISTS (SELECT 1 FROM turn)
     RETURNING j.*
 ),
@@ -790,7 +855,11 @@ LIMIT $5::int
 WITH chosen AS MATERIALIZED ({chosen}),
 cancelled AS (
     UPDATE {jobs}
-    SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL
+    SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL,
+        history = CASE
+            WHEN status = 'running' THEN {ended_attempt('cancelled'; NULL)}
+            ELSE history
+        END
     WHERE seq = ANY(ARRAY(SELECT seq FROM chosen)) AND status IN ('pending', 'failed', 'running')
     RETURNING *
 )
@@ -802,6 +871,14 @@ FROM (
                               THEN 'o:' || string_agg(id, ' ') ELSE 'o' END AS payload
                   FROM cancelled
                   HAVING count(*) > 0) AS o) AS notified,
+           -- `c:<ids>` (or a bare 'c'): jobs that may have been running, for the workers
+           -- holding them (the listener's `losses`); never sent for a mere completion.
+           (SELECT count(pg_notify({channel}, l.payload))
+            FROM (SELECT CASE WHEN sum(octet_length(id) + 1) < 7000
+                              THEN 'c:' || string_agg(id, ' ') ELSE 'c' END AS payload
+                  FROM cancelled
+                  WHERE started_at IS NOT NULL
+                  HAVING count(*) > 0) AS l) AS pushed,
            -- A queue with limits may have got a slot back.
            (SELECT count(pg_notify({channel}, 'w:' || w.queue))
             FROM (SELECT DISTINCT queue FROM cancelled AS d
@@ -813,6 +890,33 @@ FROM (
 ) AS s
 LEFT JOIN cancelled AS c ON true
 
+-- name: expire
+-- One batch of the sweep: up to $1 jobs that never started and expired by now, read from the
+-- expiry index (locked as read, SKIP LOCKED: a claim or cancel under way keeps its row), are
+-- cancelled as `cancel` cancels them, with the error 'expired'; $2 the channel, for the
+-- outcome notification. No {limit_ready} row changes, as with `cancel`: a limited claim drops
+-- a key's row once the key has no unfinished job left.
+WITH chosen AS MATERIALIZED (
+    SELECT seq FROM {jobs}
+    WHERE expires_at IS NOT NULL AND status = 'pending' AND started_at IS NULL
+      AND expires_at <= now()
+    ORDER BY expires_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+),
+expired AS (
+    UPDATE {jobs}
+    SET status = 'cancelled', finished_at = now(), last_error = 'expired'
+    WHERE seq = ANY(ARRAY(SELECT seq FROM chosen)) AND status = 'pending'
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM chosen) AS chosen, ARRAY(SELECT id FROM expired) AS ids,
+       (SELECT count(pg_notify($2, o.payload))
+        FROM (SELECT CASE WHEN sum(octet_length(id) + 1) < 7000
+                          THEN 'o:' || string_agg(id, ' ') ELSE 'o' END AS payload
+              FROM expired
+              HAVING count(*) > 0) AS o) AS notified
+
 -- name: replay
 -- A newer live job holding the same unique key blocks the replay, and of chosen jobs sharing a
 -- key only the oldest is replayed; a concurrent holder that the NOT EXISTS cannot see yet is
@@ -821,7 +925,7 @@ WITH chosen AS MATERIALIZED ({chosen}),
 replayed AS (
     UPDATE {jobs} AS j
     SET status = 'pending', attempts = 0, scheduled_at = now(), started_at = NULL,
-        finished_at = NULL, worker_id = NULL, result = NULL
+        finished_at = NULL, worker_id = NULL, result = NULL, expires_at = NULL
     WHERE j.seq = ANY(ARRAY(SELECT seq FROM chosen)) AND j.status IN ('dead', 'cancelled')
       AND NOT EXISTS (
           SELECT 1 FROM {jobs} AS live
@@ -843,6 +947,27 @@ FROM (
     FROM chosen
 ) AS s
 LEFT JOIN replayed AS r ON true
+
+-- name: run_now
+-- A pending job scheduled later or a failed one waiting for its retry becomes due now, its
+-- attempts kept, and idle workers are woken as by an enqueue. It stays claimable, so its key
+-- keeps its {limit_ready} row (a claim drops one only once its key has no unfinished job).
+WITH chosen AS MATERIALIZED ({chosen}),
+made_due AS (
+    UPDATE {jobs}
+    SET scheduled_at = now()
+    WHERE seq = ANY(ARRAY(SELECT seq FROM chosen)) AND status IN ('pending', 'failed')
+      AND scheduled_at > now()
+    RETURNING *
+)
+SELECT s.chosen, s.last_chosen, m.*
+FROM (
+    SELECT count(*) AS chosen, max(seq) AS last_chosen,
+           (SELECT count(pg_notify({channel}, 'w:' || q.queue))
+            FROM (SELECT DISTINCT queue FROM made_due) AS q) AS notified
+    FROM chosen
+) AS s
+LEFT JOIN made_due AS m ON true
 
 -- name: delete
 WITH chosen AS MATERIALIZED ({chosen}),
@@ -875,3 +1000,86 @@ LIMIT $3
 DELETE FROM {jobs}
 WHERE seq = ANY($3::bigint[]) AND status = $1 AND finished_at <= $2
   AND finished_at BETWEEN $4 AND $5
+
+-- The worker registry (workers.py; migration 10), in {schema}."{table}_workers".
+
+-- name: beat_worker
+-- Upsert the worker's row ($1 id, $2 info, $3 ttl in seconds), keeping its start and any drain
+-- request; in the same statement, delete the rows of the long silent (past `forget_at`) that
+-- no other beat is deleting.
+WITH forgotten AS (
+    DELETE FROM {schema}."{table}_workers"
+    WHERE id IN (
+        SELECT id FROM {schema}."{table}_workers"
+        WHERE forget_at < now() AND id <> $1
+        FOR UPDATE SKIP LOCKED
+    )
+)
+INSERT INTO {schema}."{table}_workers" AS w
+    (id, info, started_at, last_seen, expires_at, forget_at)
+VALUES (
+    $1, $2, now(), now(), now() + $3::float8 * interval '1 second',
+    now() + 2 * $3::float8 * interval '1 second'
+)
+ON CONFLICT (id) DO UPDATE SET
+    info = excluded.info, last_seen = excluded.last_seen, expires_at = excluded.expires_at,
+    forget_at = excluded.forget_at
+RETURNING w.draining
+
+-- name: list_workers
+SELECT id, info, started_at, last_seen, draining FROM {schema}."{table}_workers"
+WHERE expires_at > now() ORDER BY id
+
+-- name: drain_worker
+UPDATE {schema}."{table}_workers" SET draining = true WHERE id = $1 AND expires_at > now()
+RETURNING id
+
+-- name: remove_worker
+DELETE FROM {schema}."{table}_workers" WHERE id = $1
+
+-- name: add_activity
+-- $1 counts to add, a JSON array of {queue, enqueued, completed, failed, dead, wait, run} with
+-- one entry per queue (wait and run: counts per time bucket, see queuekit/activity.py); $2 keep
+-- (s). Adds them to each queue's current minute and forgets those queues' minutes that began
+-- over $2 seconds ago. Rows are locked in queue order, and old ones skipped while another
+-- write deletes them, so concurrent writers never deadlock.
+WITH input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
+        queue text, enqueued bigint, completed bigint, failed bigint, dead bigint,
+        wait bigint[], run bigint[]
+    )
+),
+forgotten AS (
+    DELETE FROM {schema}."{table}_activity"
+    WHERE (queue, minute) IN (
+        SELECT queue, minute FROM {schema}."{table}_activity"
+        WHERE queue IN (SELECT queue FROM input)
+          AND minute < now() - $2::float8 * interval '1 second'
+        FOR UPDATE SKIP LOCKED
+    )
+)
+INSERT INTO {schema}."{table}_activity" AS a
+    (queue, minute, enqueued, completed, failed, dead, wait, run)
+SELECT queue, to_timestamp(floor(extract(epoch FROM now()) / 60) * 60),
+       enqueued, completed, failed, dead, wait, run
+FROM input ORDER BY queue
+ON CONFLICT (queue, minute) DO UPDATE SET
+    enqueued = a.enqueued + excluded.enqueued,
+    completed = a.completed + excluded.completed,
+    failed = a.failed + excluded.failed,
+    dead = a.dead + excluded.dead,
+    wait = ARRAY(
+        SELECT coalesce(x, 0) + coalesce(y, 0)
+        FROM unnest(a.wait, excluded.wait) WITH ORDINALITY AS t(x, y, n) ORDER BY n
+    ),
+    run = ARRAY(
+        SELECT coalesce(x, 0) + coalesce(y, 0)
+        FROM unnest(a.run, excluded.run) WITH ORDINALITY AS t(x, y, n) ORDER BY n
+    )
+
+-- name: activity
+-- $1 queue, $2 minutes: the queue's minutes among the last $2 (the current one included).
+SELECT queue, minute, enqueued, completed, failed, dead, wait, run
+FROM {schema}."{table}_activity"
+WHERE queue = $1 AND minute > now() - $2::int * interval '1 minute'
+ORDER BY minute

@@ -237,6 +237,7 @@ local function claim_member(key, m, started_at, expiry, expires_at, worker_id, l
   local id = string.sub(m, 21)
   local v = rcall('HMGET', key, 'status', 'seq', 'limit_key')
   rcall('ZREM', K.ready, m)
+  rcall('ZREM', K.expiring, id)
   line_remove(v[3], m)
   if v[3] then
     rcall('ZINCRBY', K.krun, '1', v[3])
@@ -331,10 +332,44 @@ local function requeue(key, id, f, status, due_us, now)
   make_claimable(member(f.priority, f.seq, id), due_us, now, f.limit_key)
 end
 
+-- Attempt history (queuekit/backends/history.py): the job's field 'history', a JSON array of
+-- its latest HISTORY_LIMIT ended attempts (the prelude defines the bounds), oldest first. Times
+-- are stamps (text: cjson would keep only 14 digits of a number).
+
+-- The first HISTORY_ERROR_CHARS characters of UTF-8 text (cut between characters).
+local function clip(text)
+  if #text <= HISTORY_ERROR_CHARS then
+    return text
+  end
+  local at, chars = 1, 0
+  while at <= #text and chars < HISTORY_ERROR_CHARS do
+    local b = string.byte(text, at)
+    at = at + (b < 0x80 and 1 or b < 0xE0 and 2 or b < 0xF0 and 3 or 4)
+    chars = chars + 1
+  end
+  return string.sub(text, 1, at - 1)
+end
+
+-- The running attempt of the job (fields `f`, see load) ends now as `outcome`, with `error`
+-- (false for none): its record goes on the history.
+local function end_attempt(key, f, outcome, error, now)
+  local v = rcall('HMGET', key, 'history', 'worker_id', 'started_at')
+  local history = v[1] and cjson.decode(v[1]) or {}
+  history[#history + 1] = {
+    attempt = tonumber(f.attempts), worker = v[2], started = v[3], finished = stamp(now),
+    outcome = outcome, error = error and clip(error) or nil,
+  }
+  while #history > HISTORY_LIMIT do
+    table.remove(history, 1)
+  end
+  rcall('HSET', key, 'history', cjson.encode(history))
+end
+
 -- A running attempt failed with `error`: the job is claimable again at `due_us`, or dead
 -- when `due_us` is false (decided by the caller). Returns the new status.
 local function fail_attempt(key, done_key, id, f, error, due_us, now)
   rcall('HSET', key, 'last_error', error)
+  end_attempt(key, f, due_us and 'failed' or 'dead', error, now)
   if not due_us then
     finish(key, done_key, id, f, 'dead', now)
     return 'dead'
@@ -346,12 +381,21 @@ end
 -- Repairs of one job, for the scripts of one job and of a batch. The job's fields are `f`
 -- (load); each returns whether the job changed.
 
--- Cancel a pending, failed or running job (a running one loses its lease at once).
+-- Cancel a pending, failed or running job (a running one loses its lease at once). A running
+-- job's id is published on the queue's sharded channel 'cancels' (a key of its slot, so this
+-- is Cluster-safe), which wakes the worker holding it (cancels.py).
 local function cancel_job(key, done_key, id, f, now)
   if f.status ~= 'pending' and f.status ~= 'failed' and f.status ~= 'running' then
     return false
   end
+  local was_running = f.status == 'running'
+  if was_running then
+    end_attempt(key, f, 'cancelled', false, now)
+  end
   finish(key, done_key, id, f, 'cancelled', now)
+  if was_running then
+    rcall('SPUBLISH', K.cancels, id)
+  end
   return true
 end
 
@@ -365,7 +409,7 @@ local function replay_job(key, id, f, now)
     return false
   end
   rcall('HSET', key, 'status', 'pending', 'attempts', '0', 'scheduled_at', stamp(now))
-  rcall('HDEL', key, 'started_at', 'finished_at', 'worker_id', 'result')
+  rcall('HDEL', key, 'started_at', 'finished_at', 'worker_id', 'result', 'expires_at')
   rcall('ZREM', K['finished:' .. f.status], id)
   move(id, f.seq, f.status, 'pending')
   make_claimable(member(f.priority, f.seq, id), now, now, f.limit_key)
@@ -375,6 +419,24 @@ local function replay_job(key, id, f, now)
   if f.unique_key then
     rcall('HSET', K.unique, f.unique_key, id)
   end
+  return true
+end
+
+-- Make a pending job scheduled later, or a failed one waiting for its retry, due now (its
+-- attempts kept): from the scheduled set to ready, and in its key's line at its new score.
+-- False for any other job (running, finished, or due already).
+local function run_job_now(key, id, f, now)
+  if f.status ~= 'pending' and f.status ~= 'failed' then
+    return false
+  end
+  local m = member(f.priority, f.seq, id)
+  local due = rcall('ZSCORE', K.scheduled, m)
+  if not due or tonumber(due) <= now then
+    return false
+  end
+  rcall('ZREM', K.scheduled, m)
+  rcall('HSET', key, 'scheduled_at', stamp(now))
+  make_claimable(m, now, now, f.limit_key)
   return true
 end
 
@@ -400,6 +462,38 @@ local function delete_job(key, done_key, id, f)
   return true
 end
 
+-- Expiry. 'expiring' holds the ids of the queue's jobs enqueued with an expiry, scored by it
+-- (µs). A claim drops its jobs from it; an entry whose job ended or went otherwise is dropped
+-- when it comes due. Every claim script expires the queue's due entries first (a lookup of
+-- an empty or missing set while no job has an expiry), so no claim meets an expired job.
+
+-- The keys expire_due uses (the claim scripts bind them too).
+local EXPIRY_KEYS = { 'expiring', 'job:', 'done:', 'ready', 'scheduled', 'status:pending',
+  'status:cancelled', 'finished:cancelled', 'unique', 'watchers', 'limits', 'lheld', 'kline:',
+  'kwait', 'kpark', 'kopen:', 'kidle' }
+
+-- Cancel the jobs that never started and whose expiry passed by `now`, as cancel_job does,
+-- with the error 'expired' (`batch` entries at most). Returns how many, and whether entries
+-- due are left (the caller then claims nothing: one of them could be next in line).
+local function expire_due(now, batch)
+  local due = rcall('ZRANGEBYSCORE', K.expiring, '-inf', int(now), 'LIMIT', '0', int(batch))
+  local expired = 0
+  for _, id in ipairs(due) do
+    rcall('ZREM', K.expiring, id)
+    local key = K['job:'] .. id
+    local f = load(key)
+    local v = rcall('HMGET', key, 'started_at', 'expires_at')
+    -- A replayed job has no expiry left (and a started one is past expiring).
+    if f.status == 'pending' and not v[1] and v[2] then
+      rcall('HSET', key, 'last_error', 'expired')
+      finish(key, K['done:'] .. id, id, f, 'cancelled', now)
+      expired = expired + 1
+    end
+  end
+  return expired, #due == batch
+end
+local CLAIM_EXPIRE_BATCH = 100 -- expired jobs a claim script cancels per queue, at most
+
 -- The id -> queue index, split in shards {<prefix>#<n>}:index (keys.py picks an id's shard).
 
 -- Point `id` at `queue` in its index shard unless another owner than `expected` holds it
@@ -420,10 +514,10 @@ end
 -- per job ENQUEUE_FIELDS values: id, offset (its place in the enqueue call), type, payload,
 -- priority, max_attempts, delay_us, run_at_us ('' = use delay), unique_key ('' = none), taken
 -- ('1' = the id belongs to a job of another queue), headers (JSON text, '' = none),
--- limit_key ('' = none).
+-- limit_key ('' = none), expires_at_us ('' = none), expires_in_us ('' = none).
 local ENQUEUE_KEYS = { 'ready', 'scheduled', 'all', 'status:pending', 'unique', 'signal', 'type:',
-  'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'kopen:', 'lk:served', 'seq' }
-local ENQUEUE_FIELDS = 12
+  'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'kopen:', 'lk:served', 'seq', 'expiring' }
+local ENQUEUE_FIELDS = 14
 
 -- Where the values of a group's i-th job start: ARGV[j + 1] is its id.
 local function job_args(b, i)
@@ -496,6 +590,12 @@ local function store_group(b, outcome, now, base, out)
         rcall('HSET', key, 'limit_key', limit_key)
         rcall('ZADD', K['kopen:'] .. limit_key, seq, id)
       end
+      local expiry = ARGV[j + 13] ~= '' and tonumber(ARGV[j + 13])
+        or ARGV[j + 14] ~= '' and now + tonumber(ARGV[j + 14])
+      if expiry then
+        rcall('HSET', key, 'expires_at', stamp(expiry))
+        rcall('ZADD', K.expiring, int(expiry), id)
+      end
       rcall('ZADD', K.all, seq, id)
       rcall('ZADD', K['status:pending'], seq, id)
       rcall('ZADD', K['type:'] .. ARGV[j + 3], seq, id)
@@ -515,7 +615,8 @@ end
 -- The keys peek_claim binds for each queue; 'job:' is the prefix of the queue's job keys.
 local CLAIM_KEYS = { 'ready', 'scheduled', 'leases', 'status:pending', 'status:failed',
   'status:running', 'paused', 'job:', 'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'krun',
-  'signal' }
+  'signal', 'expiring', 'done:', 'status:cancelled', 'finished:cancelled', 'unique', 'watchers',
+  'kopen:', 'kidle' }
 
 -- Limited queues (see 'Flow control' above).
 

@@ -1,8 +1,8 @@
--- One batch of a bulk operation in one queue: replay, cancel or delete (as replay.lua,
--- cancel.lua and delete.lua do) the jobs in one status, of one task type if given, whose seq
+-- One batch of a bulk operation in one queue: replay, cancel, run now or delete (as
+-- replay.lua, cancel.lua, run_now.lua and delete.lua do) the jobs in one status, of one task type if given, whose seq
 -- is above `after`, oldest first, looking at `limit` of them at most.
 -- KEYS: the bound queue keys ('job:' and 'done:' are the prefixes of the job and done keys).
--- ARGV: action ('replay', 'cancel' or 'delete'), status, type ('' = any), after, limit.
+-- ARGV: action ('replay', 'cancel', 'run_now' or 'delete'), status, type ('' = any), after, limit.
 -- Returns {the seq of the last job looked at, or '' when fewer than `limit` were left; then
 -- the ids of the jobs changed}.
 bind_keys(
@@ -25,7 +25,8 @@ bind_keys(
   'type:',
   'job:',
   'done:',
-  FLOW_KEYS
+  FLOW_KEYS,
+  'cancels'
 )
 local action, status, job_type = ARGV[1], ARGV[2], ARGV[3]
 local after, limit = ARGV[4], tonumber(ARGV[5])
@@ -43,6 +44,8 @@ for i = 1, #seen, 2 do
       changed = replay_job(key, id, f, now)
     elseif action == 'cancel' then
       changed = cancel_job(key, done_key, id, f, now)
+    elseif action == 'run_now' then
+      changed = run_job_now(key, id, f, now)
     else
       changed = delete_job(key, done_key, id, f)
     end
@@ -51,7 +54,7 @@ for i = 1, #seen, 2 do
     end
   end
 end
-if action == 'replay' then
+if action == 'replay' or action == 'run_now' then
   signal(#out - 1)
 end
 signal(FREED)

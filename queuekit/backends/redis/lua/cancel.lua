@@ -13,7 +13,8 @@ bind_keys(
   'unique',
   'watchers',
   FLOW_KEYS,
-  'signal'
+  'signal',
+  'cancels'
 )
 local key, done_key, id = KEYS[NQ + 1], KEYS[NQ + 2], ARGV[1]
 local f = load(key)

@@ -17,7 +17,8 @@ bind_keys(
   'kwait',
   'kpark',
   'krun',
-  'signal'
+  'signal',
+  EXPIRY_KEYS
 )
 -- A queue limited since the peek is claimed by claim_limited.lua only.
 if rcall('EXISTS', K.paused) == 1 or limited() then
@@ -25,6 +26,11 @@ if rcall('EXISTS', K.paused) == 1 or limited() then
 end
 local want = tonumber(ARGV[1])
 local now = now_us()
+-- A member that expired since the peek leaves the ready set here, and is skipped below.
+local _, expiring = expire_due(now, CLAIM_EXPIRE_BATCH)
+if expiring then
+  return {}
+end
 local expiry = now + tonumber(ARGV[2])
 local started_at, expires_at = stamp(now), stamp(expiry)
 local out = {}

@@ -31,7 +31,8 @@ bind_keys(
   'lk:started',
   'lk:held',
   'lk:served',
-  'kidle'
+  'kidle',
+  EXPIRY_KEYS
 )
 local MAX_KEYS = 1000 -- keys looked at per claim, at most (blocked ones at the front cost)
 local PROMOTE_ROUNDS = 10
@@ -46,6 +47,10 @@ if rcall('EXISTS', K.paused) == 1 then
 end
 local limits = read_limits()
 local now = now_us()
+local _, expiring = expire_due(now, CLAIM_EXPIRE_BATCH)
+if expiring then
+  return out -- the next claim goes on expiring before any job of the queue starts
+end
 build_lines()
 -- Drop the states of keys idle for a whole rate period: their window is over, nothing of
 -- theirs runs or waits, so a returning key starts afresh (first in line, as a new key).

@@ -39,12 +39,14 @@ for i = 1, #ARGV / 5 do
       else
         rcall('HDEL', key, 'result')
       end
+      end_attempt(key, f, 'completed', false, now)
       finish(key, done_key, id, f, 'completed', now)
       status = 'completed'
     elseif kind == 'fail' then
       local due = arg2 ~= '' and now + tonumber(arg2)
       status = fail_attempt(key, done_key, id, f, arg1, due, now)
     else -- snooze
+      end_attempt(key, f, 'snoozed', false, now)
       rcall('HINCRBY', key, 'attempts', '-1')
       requeue(key, id, f, 'pending', now + tonumber(arg1), now)
       status = 'pending'

@@ -7,7 +7,8 @@
 -- its free slots.
 -- Returns {'ok', {the 1-based positions of the limited queues, which it leaves to
 -- claim_limited.lua}, then {member, {field, value, ...}} per claimed job, in claim order},
--- or {'fallback'} when a queue has more due jobs than one call promotes (peek loops over them).
+-- or {'fallback'} when a queue has more due jobs than one call promotes or expires (peek
+-- loops over them).
 local limit, worker_id, lease_token = tonumber(ARGV[1]), ARGV[3], ARGV[4]
 local now = now_us()
 local heads = {}
@@ -17,7 +18,8 @@ for q = 1, #ARGV - 4 do
   if limited() then
     limited_queues[#limited_queues + 1] = q
   elseif rcall('EXISTS', K.paused) == 0 then
-    if promote_due(now) then
+    local _, expiring = expire_due(now, CLAIM_EXPIRE_BATCH)
+    if expiring or promote_due(now) then
       return { 'fallback' }
     end
     local want = math.min(tonumber(ARGV[4 + q]), limit)

@@ -10,11 +10,11 @@ SELECT {now}
 -- name: insert
 INSERT INTO queuekit_jobs
     (id, queue, type, payload, priority, status, max_attempts, created_at, scheduled_at, unique_key,
-     headers, limit_key)
+     headers, limit_key, expires_at)
 VALUES
     (:id, :queue, :type, :payload, :priority, 'pending', :max_attempts, {now},
      coalesce(:run_at, {now} + :delay), :unique_key,
-     :headers, :limit_key)
+     :headers, :limit_key, coalesce(:expires_at, {now} + :expires_in))
 ON CONFLICT DO NOTHING
 RETURNING *
 
@@ -25,9 +25,11 @@ WHERE queue = :queue AND unique_key = :unique_key AND status IN ('pending', 'run
 -- name: claim_candidates
 -- One per queue in the claim, joined by UNION ALL; {n} numbers the queue's parameters. A queue
 -- with limits or a hold is left to the limited claim (limited.py), as a paused one is left alone.
+-- An expired job is stepped over (read anyway, no index needed): `expire` cancels it.
 SELECT * FROM (
     SELECT seq, priority, scheduled_at FROM queuekit_jobs
     WHERE queue = :queue_{n} AND status IN ('pending', 'failed') AND scheduled_at <= {now}
+      AND (expires_at IS NULL OR started_at IS NOT NULL OR expires_at > {now})
       AND NOT EXISTS (SELECT 1 FROM queuekit_paused WHERE queue = :queue_{n})
       AND NOT EXISTS (SELECT 1 FROM queuekit_limits WHERE queue = :queue_{n})
       AND NOT EXISTS (
@@ -50,20 +52,51 @@ WHERE seq IN (
 RETURNING *
 
 -- name: heartbeat
--- :attempts is a JSON array of [id, lease token] pairs; returns the pairs still held.
-UPDATE queuekit_jobs SET lease_expires_at = {now} + :lease
+-- :attempts is a JSON array of [id, lease token, progress, note, output]; returns the
+-- (id, lease token) pairs still held. What each attempt reported since its last heartbeat is
+-- null where unchanged: with a progress its note is written too (null clearing it); output is
+-- JSON text. Fenced like the lease: a lost attempt's reports match no row.
+UPDATE queuekit_jobs SET lease_expires_at = {now} + :lease,
+    progress = CASE WHEN held.progress IS NULL THEN queuekit_jobs.progress ELSE held.progress END,
+    progress_note = CASE WHEN held.progress IS NULL THEN queuekit_jobs.progress_note
+                         ELSE held.note END,
+    output = coalesce(held.output, queuekit_jobs.output)
 FROM (
-    SELECT value ->> 0 AS id, value ->> 1 AS lease_token FROM json_each(:attempts)
+    SELECT value ->> 0 AS id, value ->> 1 AS lease_token, value ->> 2 AS progress,
+           value ->> 3 AS note, value ->> 4 AS output
+    FROM json_each(:attempts)
 ) AS held
 WHERE queuekit_jobs.id = held.id AND queuekit_jobs.lease_token = held.lease_token
   AND queuekit_jobs.status = 'running'
 RETURNING queuekit_jobs.id, queuekit_jobs.lease_token
 
+-- name: ended_attempt
+-- Not a statement: `{ended_attempt(<outcome>; <error>)}` in the statements that end a running
+-- job's attempt (complete, fail, snooze, rescue, cancel) is the job's new `history`: its
+-- latest {history_limit} attempts, this one added as ending now, its error cut to
+-- {history_error_chars} characters (history.py fills in the bounds and reads the records).
+-- Names are the job's columns as they were before the statement. Times are written as text
+-- of 17 digits (JSON numbers would keep 15), so they read back as the same instant as the
+-- columns.
+json_insert(
+    CASE WHEN json_array_length(coalesce(history, '[]')) < {history_limit}
+         THEN coalesce(history, '[]')
+         ELSE (SELECT json_group_array(json(value)) FROM json_each(history)
+               WHERE key > json_array_length(history) - {history_limit})
+    END,
+    '$[#]',
+    json_object('attempt', attempts, 'worker', worker_id,
+                'started', printf('%!.17g', started_at), 'finished', printf('%!.17g', {now}),
+                'outcome', {outcome},
+                'error', substr({error}, 1, {history_error_chars}))
+)
+
 -- name: complete
 -- complete, fail and snooze change the job only while the claim named by :lease_token holds it.
 -- `limited`: the job's queue has limits, so its stopping may free a slot waiters want.
 UPDATE queuekit_jobs
-SET status = 'completed', finished_at = {now}, result = :result, lease_expires_at = NULL
+SET status = 'completed', finished_at = {now}, result = :result, lease_expires_at = NULL,
+    history = {ended_attempt('completed'; NULL)}
 WHERE id = :id AND lease_token = :lease_token AND status = 'running'
 RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
 
@@ -73,14 +106,15 @@ UPDATE queuekit_jobs
 SET status = CASE WHEN :seconds IS NULL THEN 'dead' ELSE 'failed' END,
     finished_at = CASE WHEN :seconds IS NULL THEN {now} END,
     scheduled_at = coalesce({now} + :seconds, scheduled_at),
-    last_error = :error, lease_expires_at = NULL
+    last_error = :error, lease_expires_at = NULL,
+    history = {ended_attempt(CASE WHEN :seconds IS NULL THEN 'dead' ELSE 'failed' END; :error)}
 WHERE id = :id AND lease_token = :lease_token AND status = 'running'
 RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
 
 -- name: snooze
 UPDATE queuekit_jobs
 SET status = 'pending', attempts = attempts - 1, scheduled_at = {now} + :seconds,
-    lease_expires_at = NULL
+    lease_expires_at = NULL, history = {ended_attempt('snoozed'; NULL)}
 WHERE id = :id AND lease_token = :lease_token AND status = 'running'
 RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
 
@@ -90,14 +124,18 @@ UPDATE queuekit_jobs
 SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
     finished_at = CASE WHEN attempts >= max_attempts THEN {now} END,
     scheduled_at = {now},
-    last_error = 'lease expired', lease_expires_at = NULL
+    last_error = 'lease expired', lease_expires_at = NULL,
+    history = {ended_attempt(CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END;
+                             'lease expired')}
 WHERE status = 'running' AND lease_expires_at <= {now}
 
 -- name: next_due
 -- A queue with limits or a hold counts only jobs due later: those due now wait for its limits,
 -- and a waiter looking at them would return at once, again and again, while the limits hold.
+-- Expired jobs are not due: no claim takes them (`expire` cancels them).
 SELECT min(scheduled_at) FROM queuekit_jobs
 WHERE status IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues))
+  AND (expires_at IS NULL OR started_at IS NOT NULL OR expires_at > {now})
   AND queue NOT IN (SELECT queue FROM queuekit_paused)
   AND (scheduled_at > {now} OR queue NOT IN (
       SELECT q.value FROM json_each(:queues) AS q
@@ -137,6 +175,19 @@ WHERE seq < :before {filter}
 ORDER BY seq DESC
 LIMIT :limit
 
+-- The conditions a search adds to `list`'s {filter} (see `queuekit.search`): checked on the
+-- rows the index picks by the other filters, so a rare match reads many of them. SQLite's
+-- lower() folds ASCII letters only, as every backend does.
+
+-- name: search_error
+instr(lower(last_error), :error) > 0
+
+-- name: search_created_after
+created_at >= :created_after
+
+-- name: search_created_before
+created_at < :created_before
+
 -- name: list_queues
 SELECT queue FROM queuekit_jobs UNION SELECT queue FROM queuekit_paused ORDER BY queue
 
@@ -159,13 +210,14 @@ SELECT status, count(*) AS n,
 FROM queuekit_jobs WHERE queue = :queue
 GROUP BY status
 
--- Cancel, replay and delete act on up to :limit jobs, oldest first, chosen by {filter}: one job
+-- Cancel, replay, run_now and delete act on up to :limit jobs, oldest first, chosen by {filter}: one job
 -- (` AND j.id = :id`), or a batch of a bulk operation (` AND j.status = :status AND j.seq >
 -- :after`, and the queue and type in use). They return the seqs of the jobs they changed.
 
 -- name: cancel
 UPDATE queuekit_jobs
-SET status = 'cancelled', finished_at = {now}, lease_expires_at = NULL
+SET status = 'cancelled', finished_at = {now}, lease_expires_at = NULL,
+    history = CASE WHEN status = 'running' THEN {ended_attempt('cancelled'; NULL)} ELSE history END
 WHERE seq IN (
     SELECT j.seq FROM queuekit_jobs AS j
     WHERE j.status IN ('pending', 'failed', 'running') {filter}
@@ -174,12 +226,24 @@ WHERE seq IN (
 )
 RETURNING seq, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
 
+-- name: expire
+-- One batch of the sweep: up to :limit jobs that never started and expired by now are
+-- cancelled as `cancel` cancels them (the triggers keep limit_ready in step), as expired.
+UPDATE queuekit_jobs
+SET status = 'cancelled', finished_at = {now}, last_error = 'expired'
+WHERE seq IN (
+    SELECT seq FROM queuekit_jobs INDEXED BY queuekit_jobs_expiry
+    WHERE expires_at IS NOT NULL AND status = 'pending' AND started_at IS NULL
+      AND expires_at <= {now}
+    LIMIT :limit
+)
+
 -- name: replay
 -- A job whose unique key a live job holds is left as it is; of several chosen with one key,
 -- only the oldest is replayed (the others then find it holding the key).
 UPDATE queuekit_jobs
 SET status = 'pending', attempts = 0, scheduled_at = {now}, started_at = NULL,
-    finished_at = NULL, worker_id = NULL, result = NULL
+    finished_at = NULL, worker_id = NULL, result = NULL, expires_at = NULL
 WHERE seq IN (
     SELECT seq FROM (
         SELECT seq, unique_key,
@@ -197,6 +261,19 @@ WHERE seq IN (
         )
     )
     WHERE unique_key IS NULL OR nth = 1
+)
+RETURNING seq
+
+-- name: run_now
+-- A pending job scheduled later or a failed one waiting for its retry becomes due now, its
+-- attempts kept. It stays claimable, so its key's limit_ready row stays as it is.
+UPDATE queuekit_jobs
+SET scheduled_at = {now}
+WHERE seq IN (
+    SELECT j.seq FROM queuekit_jobs AS j
+    WHERE j.status IN ('pending', 'failed') AND j.scheduled_at > {now} {filter}
+    ORDER BY j.seq
+    LIMIT :limit
 )
 RETURNING seq
 
@@ -273,6 +350,7 @@ SELECT q.value AS queue, l.limits, clock.now,
                    FROM queuekit_jobs INDEXED BY queuekit_jobs_keyless_claim
                    WHERE queue = q.value AND limit_key IS NULL
                      AND status IN ('pending', 'failed') AND scheduled_at <= clock.now
+                     AND (expires_at IS NULL OR started_at IS NOT NULL OR expires_at > clock.now)
                    ORDER BY priority DESC, scheduled_at, seq
                    LIMIT :limit
                )
@@ -308,6 +386,7 @@ LIMIT :batch
             FROM queuekit_jobs INDEXED BY queuekit_jobs_key_claim
             WHERE queue = r.queue AND limit_key = r.key AND limit_key IS NOT NULL
               AND status IN ('pending', 'failed') AND scheduled_at <= :now
+              AND (expires_at IS NULL OR started_at IS NOT NULL OR expires_at > :now)
             ORDER BY priority DESC, scheduled_at, seq
             LIMIT :per_key
         )
@@ -318,7 +397,8 @@ LIMIT :batch
 -- Ordered limits: the key's first unfinished job (any due time), the only one that may run,
 -- as a JSON array [id, seq, whether it is pending or failed and due now].
 (
-    SELECT json_array(id, seq, status IN ('pending', 'failed') AND scheduled_at <= :now)
+    SELECT json_array(id, seq, status IN ('pending', 'failed') AND scheduled_at <= :now
+                               AND (expires_at IS NULL OR started_at IS NOT NULL OR expires_at > :now))
     FROM queuekit_jobs WHERE seq = (
         SELECT min(seq) FROM queuekit_jobs INDEXED BY queuekit_jobs_limit_key
         WHERE queue = r.queue AND limit_key = r.key AND limit_key IS NOT NULL
@@ -354,4 +434,51 @@ UPDATE queuekit_jobs
 SET status = 'running', attempts = attempts + 1, started_at = :now,
     lease_expires_at = :now + :lease, worker_id = :worker_id, lease_token = :lease_token
 WHERE seq IN (SELECT value FROM json_each(:seqs)) AND status IN ('pending', 'failed')
+  AND (expires_at IS NULL OR started_at IS NOT NULL OR expires_at > :now)
 RETURNING *
+
+-- The worker registry (workers.py; migration 10). A beat keeps the row's start and any drain
+-- request, and in the same transaction deletes the rows of the long silent (forget_workers).
+
+-- name: beat_worker
+INSERT INTO queuekit_workers (id, info, started_at, last_seen, expires_at, forget_at)
+VALUES (:id, :info, {now}, {now}, {now} + :ttl, {now} + 2 * :ttl)
+ON CONFLICT (id) DO UPDATE SET
+    info = excluded.info, last_seen = excluded.last_seen, expires_at = excluded.expires_at,
+    forget_at = excluded.forget_at
+RETURNING draining
+
+-- name: forget_workers
+DELETE FROM queuekit_workers WHERE forget_at < {now} AND id <> :id
+
+-- name: list_workers
+SELECT id, info, started_at, last_seen, draining FROM queuekit_workers
+WHERE expires_at > {now} ORDER BY id
+
+-- name: drain_worker
+UPDATE queuekit_workers SET draining = 1 WHERE id = :id AND expires_at > {now}
+
+-- name: remove_worker
+DELETE FROM queuekit_workers WHERE id = :id
+
+-- Activity by minute (activity.py; migration 12), written in one transaction: the minute
+-- by SQLite's clock, then each queue's row read, added to and put back, then its old minutes
+-- forgotten.
+
+-- name: activity_minute
+SELECT CAST({now} / 60 AS INTEGER) * 60
+
+-- name: activity_row
+SELECT * FROM queuekit_activity WHERE queue = :queue AND minute = :minute
+
+-- name: put_activity
+INSERT OR REPLACE INTO queuekit_activity
+    (queue, minute, enqueued, completed, failed, dead, wait, run)
+VALUES (:queue, :minute, :enqueued, :completed, :failed, :dead, :wait, :run)
+
+-- name: forget_activity
+DELETE FROM queuekit_activity WHERE queue = :queue AND minute < {now} - :keep
+
+-- name: activity
+SELECT * FROM queuekit_activity WHERE queue = :queue AND minute > {now} - :minutes * 60
+ORDER BY minute

@@ -1,0 +1,93 @@
+"""`PostgresEvents`: job events as notifications on the table's events channel, listened to by
+a connection of their own only while this process has subscribers."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Sequence
+
+from ...errors import BackendUnavailableError, InvalidOptionError
+from ...events import CHUNK_OVERHEAD, Event, EventHub, EventSink, decode_chunk, encode_chunks
+from .listener import ChannelListener
+from .listening import ListenConnections
+
+NOTIFY_BYTES = 7999 - CHUNK_OVERHEAD
+"""Bytes of events per notification: PostgreSQL refuses payloads of 8000 bytes or more."""
+MAX_CHANNEL_BYTES = 63
+
+_serials = itertools.count()
+
+
+def events_channel(channel: str) -> str:
+    """The events channel beside a table's wake-up `channel`, so that the waiters listening
+    there (idle workers) are not sent every event."""
+    name = f"{channel}_events"
+    if len(name.encode()) <= MAX_CHANNEL_BYTES:
+        return name
+    return f"queuekit_events_{hashlib.sha256(channel.encode()).hexdigest()[:32]}"
+
+
+class EventListener(ChannelListener):
+    """Listens on the events channel and gives its events to `hub`; once back after losing
+    its connection, it tells every subscriber that events were lost."""
+
+    def __init__(self, channel: str, where: str, backend: PostgresEvents, hub: EventHub) -> None:
+        super().__init__(channel, where, backend._listener_connect, backend._listener_release)
+        self._hub = hub
+
+    def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        if isinstance(payload, str):
+            self._hub.deliver(decode_chunk(payload))
+
+    def _on_listening(self) -> None:
+        if self.connections > 1:
+            self._hub.gap()
+
+
+class PostgresEvents(ListenConnections):
+    """`publish_events` sends one NOTIFY per chunk of events, all in one statement;
+    `subscribe_events` starts the listener with the first subscriber and stops it with the
+    last. Every process publishes (none can know whether another listens)."""
+
+    _event_listener: EventListener | None = None
+    poll_only: bool
+    event_hub: Callable[[], EventHub]
+
+    def events_wanted(self) -> bool:
+        return True
+
+    async def publish_events(self, events: Sequence[Event]) -> None:
+        chunks = encode_chunks(events, NOTIFY_BYTES, next(_serials))
+        await self._execute("publish_events", events_channel(self.channel), chunks)
+
+    async def subscribe_events(self, sink: EventSink) -> None:
+        self._require_pool()
+        if self.poll_only:
+            raise InvalidOptionError(
+                "events need a LISTEN connection, which this backend does not make (poll_only, "
+                "or transaction-mode PgBouncer without listen_dsn): give it a listen_dsn"
+            )
+        hub = self.event_hub()
+        hub.sinks.add(sink)
+        listener = self._event_listener
+        if listener is None:
+            channel = events_channel(self.channel)
+            listener = self._event_listener = EventListener(channel, self._where, self, hub)
+        await listener.ensure(self._connect_timeout)
+        if listener.connections == 0:
+            await self.unsubscribe_events(sink)
+            raise BackendUnavailableError(
+                f"cannot LISTEN for events on PostgreSQL at {self._where}"
+            )
+
+    async def unsubscribe_events(self, sink: EventSink) -> None:
+        hub = self.event_hub()
+        hub.sinks.discard(sink)
+        if not hub.sinks:
+            await self._stop_events()
+
+    async def _stop_events(self) -> None:
+        listener, self._event_listener = self._event_listener, None
+        if listener is not None:
+            await listener.close()

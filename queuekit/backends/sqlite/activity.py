@@ -1,0 +1,57 @@
+"""`ActivityLog`: `SQLiteBackend`'s activity by minute (see queries.sql)."""
+
+from __future__ import annotations
+
+import abc
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiosqlite
+
+from ...activity import ActivityCounts, Minute
+from ..activity_rows import minute_from_row
+from .queries import SQL
+
+
+class ActivityLog(abc.ABC):
+    """Adding to and reading the per-queue minutes; `SQLiteBackend` gives the connection's
+    calls."""
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """A write transaction under the process's lock."""
+
+    @abc.abstractmethod
+    async def _read(
+        self, name: str, params: Mapping[str, Any], conditions: str = ""
+    ) -> list[sqlite3.Row]:
+        """Run the query `name`."""
+
+    async def add_activity(self, counts: Sequence[ActivityCounts], *, keep: float) -> None:
+        async with self._transaction() as db:
+            ((minute,),) = await db.execute_fetchall(SQL["activity_minute"])
+            for entry in counts:
+                where = {"queue": entry.queue, "minute": minute}
+                stored = list(await db.execute_fetchall(SQL["activity_row"], where))
+                if stored:
+                    entry = entry + minute_from_row(stored[0]).counts
+                await db.execute(
+                    SQL["put_activity"],
+                    {
+                        **where,
+                        "enqueued": entry.enqueued,
+                        "completed": entry.completed,
+                        "failed": entry.failed,
+                        "dead": entry.dead,
+                        "wait": json.dumps(entry.wait),
+                        "run": json.dumps(entry.run),
+                    },
+                )
+                await db.execute(SQL["forget_activity"], {"queue": entry.queue, "keep": keep})
+
+    async def activity(self, queue: str, minutes: int) -> list[Minute]:
+        rows = await self._read("activity", {"queue": queue, "minutes": minutes})
+        return [minute_from_row(row) for row in rows]

@@ -1,0 +1,174 @@
+"""`Repairs`: the inspecting and repairing half of `SQLiteBackend`, one statement a call."""
+
+from __future__ import annotations
+
+import abc
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from ...backend import Batch, JobFilter
+from ...errors import JobRunningError
+from ...job import Job, JobPage, JobStatus
+from ...search import NO_SEARCH, JobSearch
+from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
+from ..rows import counts_from_rows, job_from_row
+from .queries import SQL, equal_to
+
+DELETE_BATCH = 1000
+"""Rows per statement when pruning, so no delete holds the write lock for long."""
+ONE_JOB = " AND j.id = :id"
+"""Cancel, replay or delete one job (see queries.sql)."""
+MAX_SEQ = 2**63 - 1
+
+
+class Repairs(abc.ABC):
+    """Reading jobs and queues, and changing jobs no worker holds: cancel, replay, delete,
+    their bulk batches, and pruning. `SQLiteBackend` gives it the connection's calls."""
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """A write transaction under the process's lock."""
+
+    @abc.abstractmethod
+    async def _read(
+        self, name: str, params: Mapping[str, Any], conditions: str = ""
+    ) -> list[sqlite3.Row]:
+        """Run the query `name`, its `{filter}` filled with `conditions`."""
+
+    @abc.abstractmethod
+    async def _write(self, sql: str, params: Mapping[str, Any]) -> tuple[list[sqlite3.Row], int]:
+        """Run one write statement; its RETURNING rows and row count."""
+
+    @abc.abstractmethod
+    async def _change(self, name: str, params: Mapping[str, Any]) -> int:
+        """Run the write statement `name`; how many rows it changed."""
+
+    @abc.abstractmethod
+    async def _notify_work(self) -> None:
+        """Wake this process's waiters: work may have become claimable."""
+
+    async def get_job(self, job_id: str) -> Job | None:
+        rows = await self._read("get", {"id": job_id})
+        return job_from_row(rows[0], with_history=True) if rows else None
+
+    async def list_jobs(
+        self,
+        *,
+        queue: str | None = None,
+        status: JobStatus | None = None,
+        type: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        search: JobSearch = NO_SEARCH,
+    ) -> JobPage:
+        params = {
+            "queue": queue,
+            "status": None if status is None else str(status),
+            "type": type,
+            "before": MAX_SEQ if cursor is None else int(cursor),
+            "limit": limit + 1,
+            "error": search.error,
+            "created_after": _epoch(search.created_after),
+            "created_before": _epoch(search.created_before),
+        }
+        searching = "".join(
+            f" AND {SQL['search_' + term]}"
+            for term in ("error", "created_after", "created_before")
+            if params[term] is not None
+        )
+        conditions = equal_to(params, "queue", "status", "type") + searching
+        rows = await self._read("list", params, conditions)
+        page = rows[:limit]
+        next_cursor = str(page[-1]["seq"]) if len(rows) > limit else None
+        return JobPage([job_from_row(row) for row in page], next_cursor)
+
+    async def list_queues(self) -> list[str]:
+        return [row[0] for row in await self._read("list_queues", {})]
+
+    async def stats(self, queue: str) -> QueueCounts:
+        params = {"queue": queue, "window": SUCCESS_WINDOW_SECONDS}
+        return counts_from_rows(await self._read("counts", params))
+
+    async def cancel(self, job_id: str) -> Job | None:
+        await self._act("cancel", ONE_JOB, {"id": job_id, "limit": 1})
+        return await self.get_job(job_id)
+
+    async def replay(self, job_id: str) -> Job | None:
+        await self._act("replay", ONE_JOB, {"id": job_id, "limit": 1})
+        return await self.get_job(job_id)
+
+    async def run_now(self, job_id: str) -> Job | None:
+        await self._act("run_now", ONE_JOB, {"id": job_id, "limit": 1})
+        return await self.get_job(job_id)
+
+    async def delete_job(self, job_id: str) -> bool:
+        params = {"id": job_id, "limit": 1}
+        async with self._transaction() as db:
+            if await db.execute_fetchall(SQL["delete"].replace("{filter}", ONE_JOB), params):
+                return True
+            # Under the same write lock: a job that is still there was left for running.
+            running = bool(await db.execute_fetchall(SQL["get"], params))
+        if running:
+            raise JobRunningError(job_id)
+        return False
+
+    async def replay_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return await self._batch("replay", where, after, limit)
+
+    async def cancel_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return await self._batch("cancel", where, after, limit)
+
+    async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return await self._batch("delete", where, after, limit)
+
+    async def run_now_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        return await self._batch("run_now", where, after, limit)
+
+    async def _batch(self, name: str, where: JobFilter, after: int, limit: int) -> Batch:
+        params = {
+            "status": str(where.status),
+            "queue": where.queue,
+            "type": where.type,
+            "after": after,
+            "limit": limit,
+        }
+        chosen = " AND j.seq > :after" + equal_to(params, "status", "queue", "type", alias="j.")
+        seqs = await self._act(name, chosen, params)
+        # Every job the statement chose is changed (it holds the write lock throughout), except
+        # a replay's duplicates of a unique key: go on after the last change until none is left.
+        return Batch(len(seqs), max(seqs) if seqs else None)
+
+    async def _act(self, name: str, chosen: str, params: Mapping[str, Any]) -> list[int]:
+        """Run cancel, replay, run_now or delete on the jobs `chosen` picks; the seqs of those
+        changed."""
+        rows, _ = await self._write(SQL[name].replace("{filter}", chosen), params)
+        # A cancelled job of a limited queue may have been running: its slot is free.
+        freed = name == "cancel" and any(row["limited"] for row in rows)
+        if freed or (name in ("replay", "run_now") and rows):
+            await self._notify_work()
+        return [row[0] for row in rows]
+
+    async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:
+        params = {
+            "older_than": older_than,
+            "statuses": json.dumps([str(s) for s in statuses]),
+            "limit": DELETE_BATCH,
+        }
+        pruned = 0
+        while (deleted := await self._change("prune", params)) > 0:
+            pruned += deleted
+            if deleted < DELETE_BATCH:
+                break
+        return pruned
+
+
+def _epoch(instant: datetime | None) -> float | None:
+    """A bound of a time range in SQLite's epoch seconds, half a microsecond early: a stored
+    time (a float with rounding noise) is compared as the microsecond `Job` shows it."""
+    return None if instant is None else instant.timestamp() - 0.5e-6
