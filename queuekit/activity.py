@@ -144,6 +144,28 @@ class Minute:
         return percentile(self.run, 0.95)
 
 
+class _Tally:
+    """One queue's counts since the last write, counted in place (a job costs no allocation)."""
+
+    __slots__ = ("completed", "dead", "enqueued", "failed", "run", "wait")
+
+    def __init__(self) -> None:
+        self.enqueued = self.completed = self.failed = self.dead = 0
+        self.wait = [0] * BUCKETS
+        self.run = [0] * BUCKETS
+
+    def counts(self, queue: str) -> ActivityCounts:
+        return ActivityCounts(
+            queue,
+            self.enqueued,
+            self.completed,
+            self.failed,
+            self.dead,
+            tuple(self.wait),
+            tuple(self.run),
+        )
+
+
 class ActivityRecorder:
     """Counts one process's enqueues and ended attempts, and adds them to the backend's
     current minute at most every `WRITE_EVERY` seconds: a write per process, not per job.
@@ -157,39 +179,38 @@ class ActivityRecorder:
         self.backend = backend
         self.keep = keep
         """Seconds the backend keeps the minutes of the queues this process writes to."""
-        self._counts: dict[str, ActivityCounts] = {}
+        self._tallies: dict[str, _Tally] = {}
+        self._unwritten: list[ActivityCounts] = []
+        """Counts a failed write left, added to the next."""
         self._written_at = time.monotonic()
 
-    def _add(self, counts: ActivityCounts) -> None:
-        known = self._counts.get(counts.queue)
-        self._counts[counts.queue] = counts if known is None else known + counts
+    def _tally(self, queue: str) -> _Tally:
+        tally = self._tallies.get(queue)
+        if tally is None:
+            tally = self._tallies[queue] = _Tally()
+        return tally
 
     def enqueued(self, requests: Sequence[NewJob], stored: Sequence[Job]) -> None:
         """Count the jobs an enqueue stored (not those a unique key returned instead)."""
         requested = {request.id for request in requests}
         for job in stored:
             if job.id in requested:
-                self._add(ActivityCounts(job.queue, enqueued=1))
+                self._tally(job.queue).enqueued += 1
 
     def attempt_ended(self, report: JobReport) -> None:
         """Count an attempt's outcome, its run time and how long its job waited once due."""
-        job = report.job
-        wait = list(NO_TIMES)
+        job, outcome = report.job, report.outcome
+        tally = self._tally(job.queue)
         if job.started_at is not None:
-            wait[bucket_of(max(0.0, (job.started_at - job.scheduled_at).total_seconds()))] = 1
-        run = list(NO_TIMES)
-        run[bucket_of(report.duration)] = 1
-        outcome = report.outcome
-        self._add(
-            ActivityCounts(
-                job.queue,
-                completed=outcome is Outcome.COMPLETED,
-                failed=outcome is Outcome.FAILED,
-                dead=outcome is Outcome.DEAD,
-                wait=tuple(wait),
-                run=tuple(run),
-            )
-        )
+            waited = (job.started_at - job.scheduled_at).total_seconds()
+            tally.wait[bucket_of(max(0.0, waited))] += 1
+        tally.run[bucket_of(report.duration)] += 1
+        if outcome is Outcome.COMPLETED:
+            tally.completed += 1
+        elif outcome is Outcome.FAILED:
+            tally.failed += 1
+        elif outcome is Outcome.DEAD:
+            tally.dead += 1
 
     async def write_if_due(self) -> None:
         """`write`, if the last one was `WRITE_EVERY` seconds ago or more."""
@@ -200,14 +221,19 @@ class ActivityRecorder:
         """Add what was counted to the backend's current minutes now; how many queues.
         Never raises: counts the backend did not take wait for the next write."""
         self._written_at = time.monotonic()
-        counts, self._counts = list(self._counts.values()), {}
-        if not counts:
+        by_queue = {queue: tally.counts(queue) for queue, tally in self._tallies.items()}
+        self._tallies = {}
+        for entry in self._unwritten:
+            known = by_queue.get(entry.queue)
+            by_queue[entry.queue] = entry if known is None else known + entry
+        self._unwritten = []
+        if not by_queue:
             return 0
+        counts = list(by_queue.values())
         try:
             await self.backend.add_activity(counts, keep=self.keep)
         except Exception as exc:
             logger.warning("activity counts not written; kept for the next write: %s", exc)
-            for entry in counts:
-                self._add(entry)
+            self._unwritten = counts
             return 0
         return len(counts)

@@ -40,7 +40,7 @@ from .guards import read_body
 from .jobs_page import act, changed, matching_jobs, search_query
 from .live import dashboard_route
 from .sessions import csrf_token, csrf_valid, flash, session_of, take_flash
-from .times import ago, ran
+from .times import ago, duration, ran
 
 PREFIX = "/dashboard"
 LOGIN_PATH = f"{PREFIX}/login"
@@ -419,3 +419,4 @@ TEMPLATES.env.filters["time"] = _time
 TEMPLATES.env.filters["moment"] = _moment
 TEMPLATES.env.filters["ago"] = ago
 TEMPLATES.env.filters["ran"] = ran
+TEMPLATES.env.filters["duration"] = duration

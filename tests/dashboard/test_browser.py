@@ -196,7 +196,8 @@ async def test_the_dashboard_fits_a_phone(tmp_path: Path, browser: Browser) -> N
             for row in await page.locator(rows).all():
                 box = await row.bounding_box()
                 assert box is not None and box["height"] < 60, (where, box)
-        for where in (f"/dashboard/jobs/{job.id}", "/dashboard/queues/billing-eu-west"):
+        pages = ("/dashboard/queues/billing-eu-west", "/dashboard/workers", "/dashboard/schedules")
+        for where in (f"/dashboard/jobs/{job.id}", *pages):
             await page.goto(base + where)
             await page.screenshot(path=str(tmp_path / f"phone{where.replace('/', '-')}.png"))
             assert await page.evaluate("document.documentElement.scrollWidth") <= 390, where

@@ -3,10 +3,16 @@ minute: every enqueue, every attempt's outcome, wait and run time."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import queuekit
 from queuekit import InvalidOptionError, Queue, Retry, Tasks, Worker
-from queuekit.activity import MAX_MINUTES, ActivityCounts, Minute
+from queuekit.activity import MAX_MINUTES, ActivityCounts, ActivityRecorder, Minute
+from queuekit.backends.memory import MemoryBackend
+from queuekit.backends.sqlite import SQLiteBackend
+from queuekit.outcomes import JobReport, Outcome
 
 from .options import FAST
 
@@ -23,8 +29,8 @@ async def flaky() -> None:
     raise Retry(after=0, count_attempt=True)
 
 
-def total(minutes: list[Minute]) -> ActivityCounts:
-    summed = ActivityCounts("default")
+def total(minutes: list[Minute], queue: str = "default") -> ActivityCounts:
+    summed = ActivityCounts(queue)
     for minute in minutes:
         summed = summed + minute.counts
     return summed
@@ -51,3 +57,23 @@ async def test_a_worker_counts_enqueues_and_outcomes(queue: Queue) -> None:
 async def test_a_read_of_too_many_minutes_is_refused(queue: Queue, minutes: object) -> None:
     with pytest.raises(InvalidOptionError):
         await queue.activity("default", minutes=minutes)  # type: ignore[arg-type]
+
+
+async def test_counts_a_write_could_not_store_go_with_the_next(tmp_path: Path) -> None:
+    backend = SQLiteBackend(str(tmp_path / "jobs.db"))
+    recorder = ActivityRecorder(backend)
+    job = await MemoryBackend().enqueue(queuekit.new_job("t", queue="mail"))
+    recorder.enqueued([], [job])  # not requested here: a unique key's holder, not counted
+    report = JobReport(job, Outcome.COMPLETED, 0.02)
+    recorder.attempt_ended(report)
+    assert await recorder.write() == 0  # the backend is not open: nothing stored, nothing lost
+    await backend.open()
+    try:
+        recorder.attempt_ended(report)
+        assert await recorder.write() == 1
+        assert total(await backend.activity("mail", 5), "mail") == ActivityCounts(
+            "mail", completed=2, run=(0,) * 4 + (2,) + (0,) * 14
+        )
+        assert await recorder.write() == 0
+    finally:
+        await backend.close()

@@ -16,6 +16,8 @@ from .options import FAST
 
 LEASE = 600.0
 """Heartbeats every 200 s: far beyond the time any of these tests may take."""
+PUSHED_WITHIN = 1.0
+"""Seconds from a cancel to its handler's stop that a pushed cancel keeps to."""
 
 
 class Endless:
@@ -72,6 +74,9 @@ async def test_a_cancel_stops_the_handler_long_before_the_heartbeat(queue: Queue
         print(
             f"\n{type(queue.backend).__name__} {how}: handler stopped {latency * 1000:.1f} ms after"
         )
+        # The heartbeat is LEASE / 3 away, so any stop is pushed; the bound is the product's
+        # promise (measured: 1 to 75 ms, and at most 61 ms with a busy loop on every core).
+        assert latency < PUSHED_WITHIN
         assert "first" not in endless.stopped_at
         await endless.latency("first", lambda: queue.cancel(first.id))
     for job in (first, second):

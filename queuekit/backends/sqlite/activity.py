@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import abc
 import json
-import sqlite3
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any
-
-import aiosqlite
+from collections.abc import Sequence
 
 from ...activity import ActivityCounts, Minute
 from ..activity_rows import minute_from_row
 from .queries import SQL
+from .table import SQLiteTable
 
 
-class ActivityLog(abc.ABC):
+class ActivityLog(SQLiteTable):
     """Adding to and reading the per-queue minutes; `SQLiteBackend` gives the connection's
     calls."""
-
-    @abc.abstractmethod
-    def _transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
-        """A write transaction under the process's lock."""
-
-    @abc.abstractmethod
-    async def _read(
-        self, name: str, params: Mapping[str, Any], conditions: str = ""
-    ) -> list[sqlite3.Row]:
-        """Run the query `name`."""
 
     async def add_activity(self, counts: Sequence[ActivityCounts], *, keep: float) -> None:
         async with self._transaction() as db:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Mapping
-from typing import Any
-
 from ...backend import EXPIRE_BATCH, Backend
 from ...job import NewJob
+from .table import SQLiteTable
 
 
 def expiry_params(new: NewJob) -> dict[str, float | None]:
@@ -18,17 +15,8 @@ def expiry_params(new: NewJob) -> dict[str, float | None]:
     }
 
 
-class Expiry(Backend):
+class Expiry(SQLiteTable, Backend):
     """`expire` by the `expire` statement (queries.sql), one write per batch."""
 
-    @abc.abstractmethod
-    async def _change(self, name: str, params: Mapping[str, Any]) -> int:
-        """Run the write statement `name`; how many rows it changed."""
-
     async def expire(self) -> int:
-        expired = 0
-        while (changed := await self._change("expire", {"limit": EXPIRE_BATCH})) > 0:
-            expired += changed
-            if changed < EXPIRE_BATCH:
-                break
-        return expired
+        return await self._change_in_batches("expire", {"limit": EXPIRE_BATCH})

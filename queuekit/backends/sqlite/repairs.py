@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import abc
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from ...backend import Batch, JobFilter
 from ...errors import JobRunningError
@@ -19,6 +14,7 @@ from ...search import NO_SEARCH, JobSearch
 from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..rows import counts_from_rows, job_from_row
 from .queries import SQL, equal_to
+from .table import SQLiteTable
 
 DELETE_BATCH = 1000
 """Rows per statement when pruning, so no delete holds the write lock for long."""
@@ -27,31 +23,9 @@ ONE_JOB = " AND j.id = :id"
 MAX_SEQ = 2**63 - 1
 
 
-class Repairs(abc.ABC):
+class Repairs(SQLiteTable):
     """Reading jobs and queues, and changing jobs no worker holds: cancel, replay, delete,
     their bulk batches, and pruning. `SQLiteBackend` gives it the connection's calls."""
-
-    @abc.abstractmethod
-    def _transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
-        """A write transaction under the process's lock."""
-
-    @abc.abstractmethod
-    async def _read(
-        self, name: str, params: Mapping[str, Any], conditions: str = ""
-    ) -> list[sqlite3.Row]:
-        """Run the query `name`, its `{filter}` filled with `conditions`."""
-
-    @abc.abstractmethod
-    async def _write(self, sql: str, params: Mapping[str, Any]) -> tuple[list[sqlite3.Row], int]:
-        """Run one write statement; its RETURNING rows and row count."""
-
-    @abc.abstractmethod
-    async def _change(self, name: str, params: Mapping[str, Any]) -> int:
-        """Run the write statement `name`; how many rows it changed."""
-
-    @abc.abstractmethod
-    async def _notify_work(self) -> None:
-        """Wake this process's waiters: work may have become claimable."""
 
     async def get_job(self, job_id: str) -> Job | None:
         rows = await self._read("get", {"id": job_id})
@@ -160,12 +134,7 @@ class Repairs(abc.ABC):
             "statuses": json.dumps([str(s) for s in statuses]),
             "limit": DELETE_BATCH,
         }
-        pruned = 0
-        while (deleted := await self._change("prune", params)) > 0:
-            pruned += deleted
-            if deleted < DELETE_BATCH:
-                break
-        return pruned
+        return await self._change_in_batches("prune", params)
 
 
 def _epoch(instant: datetime | None) -> float | None:

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import abc
-import sqlite3
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
-from typing import Any
-
-import aiosqlite
-
 from ...backend import WorkerRecord
 from ..worker_rows import worker_from_row
 from .queries import SQL
+from .table import SQLiteTable
 
 
-class Workers(abc.ABC):
+class Workers(SQLiteTable):
     """The registry's calls; `SQLiteBackend` gives the connection's."""
-
-    @abc.abstractmethod
-    def _transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
-        """A write transaction under the process's lock."""
-
-    @abc.abstractmethod
-    async def _read(
-        self, name: str, params: Mapping[str, Any], conditions: str = ""
-    ) -> list[sqlite3.Row]:
-        """Run the query `name`."""
-
-    @abc.abstractmethod
-    async def _change(self, name: str, params: Mapping[str, Any]) -> int:
-        """Run the write statement `name`; how many rows it changed."""
 
     async def beat_worker(self, worker_id: str, info: str, *, ttl: float) -> bool:
         params = {"id": worker_id, "info": info, "ttl": ttl}
