@@ -15,6 +15,7 @@ import pytest
 
 import queuekit
 from queuekit import InvalidURLError
+from queuekit.activity import ActivityCounts
 from queuekit.backends.sqlfiles import load_migrations
 from queuekit.backends.sqlite import SQLiteBackend
 from queuekit.backends.sqlite import backend as sqlite_module
@@ -270,3 +271,19 @@ async def test_listing_uses_an_index_without_sorting(
     with closing(sqlite3.connect(path)) as db:
         plan = str(db.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall())
     assert index in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_a_write_cancelled_midway_leaves_no_transaction_open(tmp_path: Path) -> None:
+    """A worker's chores are cancelled at shutdown, perhaps inside a write transaction: the
+    connection must come out of it (aiosqlite runs the BEGIN on in its thread regardless)."""
+    backend = SQLiteBackend(str(tmp_path / "jobs.db"))
+    await backend.open()
+    try:
+        for _ in range(20):
+            with anyio.move_on_after(0):  # cancelled at its first await, inside the write
+                await backend.add_activity([ActivityCounts("q", enqueued=1)], keep=3600)
+            with anyio.move_on_after(0):
+                await backend.beat_worker("w", "{}", ttl=30)
+            await backend.enqueue(queuekit.new_job("t"))
+    finally:
+        await backend.close()

@@ -41,6 +41,7 @@ from .queries import SQL, statements
 from .repairs import Repairs
 from .url import parse_url
 from .workers import Workers
+from .writes import immediate
 
 BUSY_TIMEOUT_MS = 30_000
 BATCH_MAX = 500
@@ -160,17 +161,12 @@ class SQLiteBackend(
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction; `BEGIN IMMEDIATE` takes the write lock up front, so no deadlocks."""
+        """A write transaction on the backend's connection, under the process's lock."""
         db = self._connection()
         async with self._lock:
             with self._guard():
-                await db.execute("BEGIN IMMEDIATE")
-                try:
+                async with immediate(db):
                     yield db
-                except BaseException:
-                    await db.execute("ROLLBACK")
-                    raise
-                await db.execute("COMMIT")
 
     def _connection(self) -> aiosqlite.Connection:
         return require_open(self._db, "SQLite")
@@ -327,13 +323,8 @@ class SQLiteBackend(
             )
         self._connection()
         # Unguarded: errors on the caller's connection are theirs, as they are in the block.
-        await connection.execute("BEGIN IMMEDIATE")
-        try:
+        async with immediate(connection):
             yield
-        except BaseException:
-            await connection.rollback()
-            raise
-        await connection.commit()
 
     async def complete_in_transaction(
         self, connection: object, attempt: Attempt, result_json: str | None

@@ -10,6 +10,7 @@ from typing import TypeVar
 import aiosqlite
 
 from .limited import Plan
+from .writes import immediate
 
 T = TypeVar("T")
 
@@ -63,14 +64,8 @@ class LimitedClaims:
     async def claim(self, db: aiosqlite.Connection, plan: Plan[T]) -> T:
         """Run `plan` in a write transaction; `db` is the backend's own connection."""
         if self.path == ":memory:":
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                result = await run_async(db, plan)
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
-            return result
+            async with immediate(db):
+                return await run_async(db, plan)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._run, plan)
 
