@@ -209,9 +209,14 @@ def url_of(port: int, prefix: str) -> str:
 
 @contextlib.asynccontextmanager
 async def producing(port: int, prefix: str, *, wait: bool) -> AsyncIterator[Producer]:
-    """A producer running beside the block, on a client of its own with one connection per
-    node (so that its WAITs follow its writes); stopped when the block ends."""
-    client = RedisCluster(host="127.0.0.1", port=port, decode_responses=True, max_connections=1)
+    """A producer running beside the block, on a client of its own; stopped when the block
+    ends. With `wait`, the client has one connection per node, so that its WAITs follow its
+    writes; without, the usual pool, as the queue's background writes (events, activity) need
+    connections of their own beside the enqueues."""
+    connections = 1 if wait else 2**31  # else redis-py's default
+    client = RedisCluster(
+        host="127.0.0.1", port=port, decode_responses=True, max_connections=connections
+    )
     backend = RedisBackend(client=client, prefix=prefix)
     try:
         await backend.open()
