@@ -15,15 +15,29 @@ from .errors import (
     JobNotFoundError,
     JobRunningError,
     LeaseLostError,
+    ParentResultsTooLargeError,
     PayloadTooLargeError,
     PayloadValidationError,
     QueueKitError,
+    UnknownParentError,
     UnknownTaskError,
     ValidationError,
 )
-from .job import Attempt, AttemptOutcome, AttemptRecord, Job, JobPage, JobStatus, NewJob, Priority
+from .job import (
+    Attempt,
+    AttemptOutcome,
+    AttemptRecord,
+    Job,
+    JobPage,
+    JobStatus,
+    NewJob,
+    OnFailure,
+    Parent,
+    Priority,
+)
 from .limits import Limits, LimitUsage, RateLimited
 from .options import EnqueueOptions, new_job
+from .parent_results import ParentOutcome, ParentResults
 from .queue import Queue, connect
 from .retention import Retention
 from .retry import Discard, Exponential, Fixed, Retry, RetryPolicy
@@ -31,6 +45,7 @@ from .scheduler import Missed, Overlap, Schedule, Scheduler, ScheduleState
 from .stats import QueueStats
 from .tasks import Task, Tasks
 from .worker import JobReport, Outcome, Worker
+from .workflows import Workflow, chain, chord, group
 
 __all__ = [
     "Attempt",
@@ -62,8 +77,13 @@ __all__ = [
     "Limits",
     "Missed",
     "NewJob",
+    "OnFailure",
     "Outcome",
     "Overlap",
+    "Parent",
+    "ParentOutcome",
+    "ParentResults",
+    "ParentResultsTooLargeError",
     "PayloadTooLargeError",
     "PayloadValidationError",
     "Priority",
@@ -79,10 +99,15 @@ __all__ = [
     "Scheduler",
     "Task",
     "Tasks",
+    "UnknownParentError",
     "UnknownTaskError",
     "ValidationError",
     "Worker",
+    "Workflow",
+    "chain",
+    "chord",
     "connect",
     "current_job",
+    "group",
     "new_job",
 ]

@@ -1,4 +1,5 @@
-"""Per-queue activity by minute (jobs enqueued, completed, failed, dead; wait and run times)."""
+"""Per-queue activity by minute (jobs enqueued, completed, failed, dead; wait and run times;
+the queue's depth)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ MAX_MINUTES = 7 * 24 * 60
 """The most minutes one read returns: a week."""
 WRITE_EVERY = 10.0
 """Seconds between two writes of one process's counts to the backend."""
+DEPTH_CAP = 10_000
+"""The most ready jobs a depth sample counts: a deeper queue reads as this many, so a huge
+backlog costs a bounded count."""
 
 
 def bucket_of(seconds: float) -> int:
@@ -92,8 +96,8 @@ class ActivityCounts:
             added(self.run, other.run),
         )
 
-    def at(self, start: datetime) -> Minute:
-        """These counts as the minute that began at `start`."""
+    def at(self, start: datetime, depth: int | None = None) -> Minute:
+        """These counts as the minute that began at `start`, with its depth sample."""
         return Minute(
             self.queue,
             start,
@@ -103,6 +107,7 @@ class ActivityCounts:
             self.dead,
             self.wait,
             self.run,
+            depth,
         )
 
 
@@ -119,6 +124,11 @@ class Minute:
     dead: int = 0
     wait: tuple[int, ...] = NO_TIMES
     run: tuple[int, ...] = NO_TIMES
+    depth: int | None = None
+    """The queue's ready jobs (claimable and due; at most `DEPTH_CAP`) when the minute's first
+    write came, counted by that write alone; None if that count was not taken (a write that
+    failed midway, or a minute kept before depths were). Depth changes only with activity, so a
+    minute without a sample reads as the last one before it (`depths`)."""
 
     @property
     def counts(self) -> ActivityCounts:
@@ -142,6 +152,18 @@ class Minute:
     @property
     def run_p95(self) -> float | None:
         return percentile(self.run, 0.95)
+
+
+def depths(minutes: Sequence[Minute | None]) -> list[int | None]:
+    """Each minute's depth, a minute without a sample (or without a row, None) carrying the
+    last sample before it forward; None before the first sample."""
+    found: list[int | None] = []
+    last: int | None = None
+    for minute in minutes:
+        if minute is not None and minute.depth is not None:
+            last = minute.depth
+        found.append(last)
+    return found
 
 
 class _Tally:

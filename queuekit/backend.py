@@ -12,7 +12,7 @@ from typing import Self
 
 import anyio
 
-from .activity import ActivityCounts, Minute
+from .activity import DEPTH_CAP, ActivityCounts, Minute
 from .events import Event, EventHub, EventSink
 from .job import TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
 from .limits import Limits, LimitUsage
@@ -26,6 +26,8 @@ EXPIRE_BATCH = 500
 """Jobs `expire` cancels per statement or script, so none holds a lock for long."""
 EXPIRED = "expired"
 """The `last_error` of a job cancelled because it had not started by its `expires_at`."""
+LEASE_EXPIRED = "lease expired"
+"""The `last_error` of a job `rescue` took back from a worker that lost its lease."""
 
 
 def new_lease_token() -> str:
@@ -51,6 +53,18 @@ class Batch:
     """How many jobs it replayed, cancelled, made due or deleted."""
     after: int | None
     """Pass it back as `after` for the next batch; None when nothing is left to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rescued:
+    """What `rescue` did: jobs it failed to run again, and jobs it moved to dead."""
+
+    failed: int
+    dead: int
+
+    @property
+    def total(self) -> int:
+        return self.failed + self.dead
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +99,18 @@ class Backend(abc.ABC):
     `HISTORY_ERROR_CHARS`); a fenced-out call records nothing, and a replay keeps it all.
     `get_job`, `cancel` and `replay` return jobs with their `history`; other calls leave it
     None (a claim never parses it).
+
+    Dependencies (`NewJob.parents`; the rules in docs/workflows.md): a job with parents is
+    stored `waiting` unless they all finished; each is stored or earlier in the same call (else
+    `UnknownParentError`, and nothing of the call is stored). The write that ends a parent
+    (completed, dead, cancelled: by any call) or deletes it unfinished decides its waiting
+    dependents: cancelled at once by a failed parent whose edge says `OnFailure.CANCEL`
+    (`last_error` "parent <id> dead|cancelled|deleted"; theirs follow), else `pending` once no
+    parent is unfinished. A replay makes them wait for it again, and brings back those it
+    cancelled. A waiting job is never claimed, expired or made due by `run_now`. No `Queue`
+    sees those decisions, so the backend announces each (`queuekit.events`): `enqueued` with
+    note "released", `cancelled` with its `last_error`, `waiting` when brought back; at its
+    clock's time, published by the deciding write's transport (or this process's hub).
 
     Whether a failed attempt is retried is the worker's decision (`queuekit.retry.next_retry`);
     the backend applies it. Only `rescue`, which no worker takes part in, applies that rule
@@ -187,17 +213,21 @@ class Backend(abc.ABC):
         """Return the job to `pending` in `delay` seconds without counting the attempt."""
 
     @abc.abstractmethod
-    async def rescue(self) -> int:
-        """Fail every running job whose lease expired, with error "lease expired"; return how
-        many. The rule of `next_retry` with a wait of 0: `failed`, claimable now, while
-        attempts are left, else `dead`. Each backend writes it in its one statement or script
-        (they cite this docstring), as rescuing must not cost a round trip per job."""
+    async def rescue(self) -> Rescued:
+        """Fail every running job whose lease expired, with `LEASE_EXPIRED`; return how
+        many went `failed` and how many `dead`. The rule of `next_retry` with a wait of 0:
+        `failed`, claimable now, while attempts are left, else `dead`. Each backend writes it
+        in its one statement or script (they cite this docstring), as rescuing must not cost
+        a round trip per job."""
 
     @abc.abstractmethod
     async def expire(self) -> int:
         """Cancel every job whose `expires_at` has passed and that never started (`pending`
-        with no `started_at`), with error "expired", as `cancel` would; return how many. In
-        bounded batches, like `prune`. Claims never start such a job either (see `claim`)."""
+        with no `started_at`), with error "expired", as `cancel` would. In bounded batches,
+        like `prune`. Claims never start such a job either (see `claim`); a backend whose
+        claims cancel the expired jobs they meet (memory, Redis) counts them in the store.
+        Returns how many jobs expiry cancelled since the last call (in any process), by this
+        sweep or by claims, so that the caller announces each once."""
 
     @abc.abstractmethod
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
@@ -243,13 +273,26 @@ class Backend(abc.ABC):
         self.event_hub().sinks.add(sink)
 
     async def unsubscribe_events(self, sink: EventSink) -> None:
-        self.event_hub().sinks.discard(sink)
+        hub = self.event_hub()
+        hub.sinks.discard(sink)
+        if not hub.sinks:
+            await self._stop_events()
+
+    async def _stop_events(self) -> None:  # noqa: B027 (a hook: most backends need none)
+        """The last subscriber in this process is gone: stop listening for events (this
+        default has nothing to stop)."""
 
     # Inspecting and repairing
 
     @abc.abstractmethod
     async def get_job(self, job_id: str) -> Job | None:
-        """The job with this id, with its `history`, or None."""
+        """The job with this id, with its `history`, `parents` and `dependents`, or None."""
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        """The jobs with these ids that exist, in the order asked, as `get_job` reads them.
+        This default reads them one by one; backends read them in one round trip."""
+        jobs = [await self.get_job(job_id) for job_id in job_ids]
+        return [job for job in jobs if job is not None]
 
     @abc.abstractmethod
     async def list_jobs(
@@ -326,10 +369,14 @@ class Backend(abc.ABC):
     # Activity by minute (written by `queuekit.activity.ActivityRecorder`)
 
     @abc.abstractmethod
-    async def add_activity(self, counts: Sequence[ActivityCounts], *, keep: float) -> None:
+    async def add_activity(
+        self, counts: Sequence[ActivityCounts], *, keep: float, depth_cap: int = DEPTH_CAP
+    ) -> None:
         """Add `counts` (one entry per queue) to their queues' current minute by the backend's
         clock, in one round trip, and forget those queues' minutes older than `keep` seconds.
-        Adds from many processes at once all count."""
+        Adds from many processes at once all count. The write that creates a queue's minute,
+        and only that one in the whole fleet, then samples the queue's depth into it: its ready
+        jobs (claimable, due by now), counting at most `depth_cap`."""
 
     @abc.abstractmethod
     async def activity(self, queue: str, minutes: int) -> list[Minute]:

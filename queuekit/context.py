@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .backend import FencedBackend
 from .errors import InvalidOptionError, LeaseLostError
 from .job import JSON, Job
+from .parent_results import ParentOutcome, read_parents
 from .progress import ProgressReports
 from .validation import encode_json
 
@@ -27,10 +28,13 @@ class Completion:
 
 @dataclass(eq=False)
 class _Recorded:
-    """Whether the handler itself settled the attempt, inside its own transaction."""
+    """Whether the handler itself settled the attempt, inside its own transaction; and its
+    parents' outcomes, once read."""
 
     completed: bool = False
     lease_lost: bool = False
+    parents: list[ParentOutcome] | None = None
+    """The parents' outcomes, once read: they have all finished, so they no longer change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,23 @@ class JobContext:
         as `set_progress` is and read as `job.output`; the latest one wins. A value JSON
         cannot carry raises `InvalidPayloadError`, a larger one `PayloadTooLargeError`."""
         self.reports.set_output(value)
+
+    async def parents(self) -> list[ParentOutcome]:
+        """How this job's parents (`after=`, a workflow's edges) ended, in their order: each
+        one's id, type, status, result and error. A parent whose edge says `OnFailure.IGNORE`
+        is left out unless it completed.
+
+        Read from the backend once per attempt. Their results and errors together, as JSON,
+        are bounded by the queue's payload limit (`connect(max_payload_bytes=...)`, 1 MiB by
+        default): beyond it, `ParentResultsTooLargeError`.
+        """
+        if self.queue is None:
+            raise InvalidOptionError("current_job().parents() needs the job's queue")
+        if self._recorded.parents is None:
+            self._recorded.parents = await read_parents(
+                self.queue.backend, self.job.id, self.queue.max_payload_bytes
+            )
+        return list(self._recorded.parents)
 
     @property
     def lease_token(self) -> str:

@@ -49,6 +49,30 @@ class JobExistsError(InvalidOptionError):
         self.job_id = job_id
 
 
+class UnknownParentError(InvalidOptionError):
+    """A job waits for one (`after=`) that is neither stored nor earlier in the same
+    `enqueue_many`; `job_id` names that parent. Nothing was stored."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id!r} to wait for: enqueue a job's parents before it")
+        self.job_id = job_id
+
+
+class ParentResultsTooLargeError(QueueKitError):
+    """A job's parents' results and errors together are larger, as JSON, than its queue's
+    payload limit (`connect(max_payload_bytes=...)`), so they were not passed to it; `size`
+    and `limit` are in bytes. Return smaller results (a reference to stored data)."""
+
+    def __init__(self, job_id: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"the parents' results of job {job_id!r} are {size} bytes as JSON, over the "
+            f"limit of {limit}: return smaller results, such as a reference to stored data"
+        )
+        self.job_id = job_id
+        self.size = size
+        self.limit = limit
+
+
 class InvalidURLError(ValidationError):
     """A connection URL is malformed or names an unknown scheme."""
 

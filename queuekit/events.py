@@ -17,10 +17,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from .errors import InvalidOptionError
+from .job import JobStatus
 from .validation import check_job_id, check_name
 
 if TYPE_CHECKING:
-    from .backend import Backend
+    from .backend import Backend, Rescued
     from .job import Job, NewJob
 
 logger = logging.getLogger("queuekit.events")
@@ -32,24 +33,52 @@ PUBLISH_EVERY = 0.05
 MAX_ERROR_CHARS = 200
 """An event carries the first line of an error, at most this long."""
 
+# The notes that tell apart the ways a job comes to wait (`EventKind.ENQUEUED`, `SNOOZED`).
+REPLAY = "replay"
+RUN_NOW = "run now"
+RATE_LIMITED = "rate limited"
+SHUTDOWN = "shutdown"
+RELEASED = "released"
+
 
 class EventKind(enum.StrEnum):
     """What happened to a job (or, for `DROPPED`, to the subscription)."""
 
     ENQUEUED = "enqueued"
+    """A job is waiting to run: a new one; or, by its `note`, one replayed (`replay`: pending,
+    attempts reset), made due (`run now`: its status and attempts kept), or `released` (its
+    parents have finished: it left `waiting` for `pending`)."""
     STARTED = "started"
     PROGRESS = "progress"
     COMPLETED = "completed"
     FAILED = "failed"
-    """An attempt failed with a retry left."""
+    """An attempt failed with a retry left (`error` "lease expired": the rescuer took back
+    a lease its worker lost)."""
     DEAD = "dead"
+    """An attempt failed with no retry left (`error` "lease expired": rescued)."""
     CANCELLED = "cancelled"
+    """A job was cancelled: by `cancel`, by expiry (`error` "expired"), or by a parent's end
+    (`error` its `last_error`, "parent <id> dead"...)."""
+    WAITING = "waiting"
+    """A job went back to waiting for its parents: a replay brought back the parent that had
+    cancelled it."""
+    SNOOZED = "snoozed"
+    """A job went back to waiting without using an attempt: by its `note`, a snooze
+    (`Retry` with `count_attempt=False`), a `rate limited` hand-back, or one at `shutdown`."""
+    DELETED = "deleted"
     DROPPED = "dropped"
     """Events this subscriber missed: `count` of them when known (its buffer overflowed),
     None when not (the connection to the store was lost and made again)."""
 
 
 JOB_KINDS = frozenset(EventKind) - {EventKind.DROPPED}
+BULK_EVENTS: dict[str, tuple[EventKind, str | None]] = {
+    "replay_all": (EventKind.ENQUEUED, REPLAY),
+    "cancel_all": (EventKind.CANCELLED, None),
+    "delete_all": (EventKind.DELETED, None),
+    "run_now_all": (EventKind.ENQUEUED, RUN_NOW),
+}
+"""The event of each bulk repair of `Queue`, by its name, and its note."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +188,9 @@ def decode_chunk(text: str) -> list[Event]:
 class EventFilter:
     """Which events a subscriber wants: of `queue`, `type`, `job_id` and `kinds` if given.
 
-    An event about many jobs (no id) passes the filters on what it does not name (a queue,
-    a type, a job): it may concern them. `dropped` events always pass.
+    An event passes the filters on what it does not name (a queue, a type, a job): it may
+    concern them. That is an event about many jobs (no id), or one whose publisher knew only
+    the job's id (`deleted`). `dropped` events always pass.
     """
 
     queue: str | None = None
@@ -198,8 +228,7 @@ class EventFilter:
             return True
         if self.kinds is not None and event.kind not in self.kinds:
             return False
-        many = event.job_id is None
-        if self.queue is not None and event.queue != self.queue and not (many and not event.queue):
+        if self.queue is not None and event.queue not in (self.queue, None):
             return False
         if self.job_id is not None and event.job_id not in (self.job_id, None):
             return False
@@ -369,6 +398,35 @@ class EventOutbox:
             for job in stored:
                 if job.id in requested:
                     self._note((EventKind.ENQUEUED, job, job.created_at, {}))
+
+    def replayed(self, job: Job) -> None:
+        """`replay` returned `job`: announced if it is as a replay leaves a job (pending, no
+        attempts; a pending job left alone may be too, and is waiting all the same)."""
+        if job.status == JobStatus.PENDING and job.attempts == 0:
+            self.job(EventKind.ENQUEUED, job, job.scheduled_at, note=REPLAY)
+
+    def made_due(self, job: Job) -> None:
+        """`run_now` returned `job`: announced if it is waiting (so due now)."""
+        if job.status in (JobStatus.PENDING, JobStatus.FAILED):
+            self.job(EventKind.ENQUEUED, job, job.scheduled_at, note=RUN_NOW)
+
+    def deleted(self, job_id: str) -> None:
+        """The job was deleted; its queue and type are not known here: the event has its id."""
+        self.add(Event(EventKind.DELETED, job_id=job_id))
+
+    def changed_in_bulk(self, what: str, queue: str | None, type: str | None, count: int) -> None:
+        """The bulk repair `what` (a `Queue` method's name) changed `count` jobs of `queue`
+        and `type` (None: of every one)."""
+        kind, note = BULK_EVENTS[what]
+        self.add(Event(kind, queue, type=type, note=note, count=count))
+
+    def rescued(self, rescued: Rescued) -> None:
+        """How many jobs the rescuer failed, to run again, and moved to dead (not which)."""
+        from .backend import LEASE_EXPIRED  # backend.py imports this module
+
+        for kind, count in ((EventKind.FAILED, rescued.failed), (EventKind.DEAD, rescued.dead)):
+            if count:
+                self.add(Event(kind, count=count, error=LEASE_EXPIRED))
 
     def _note(self, pending: Event | Pending) -> None:
         self._pending.append(pending)

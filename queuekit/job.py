@@ -15,6 +15,8 @@ JSON: TypeAlias = Any
 class JobStatus(enum.StrEnum):
     """Where a job is in its life; `completed`, `dead` and `cancelled` are terminal."""
 
+    WAITING = "waiting"
+    """Waits for its parents (`Job.parents`) to finish; never claimed in this state."""
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -38,6 +40,29 @@ class Priority(enum.IntEnum):
     NORMAL = 10
     HIGH = 20
     CRITICAL = 30
+
+
+class OnFailure(enum.StrEnum):
+    """What a dependent does when one of its parents ends dead or cancelled (or is deleted
+    before it finished)."""
+
+    CANCEL = "cancel"
+    """The dependent is cancelled at once (and its own dependents by their rules); replaying
+    that parent brings it back to waiting."""
+    RUN = "run"
+    """The dependent runs once all its parents have finished, and sees that parent's failure
+    among its parents' outcomes."""
+    IGNORE = "ignore"
+    """The dependent runs once all its parents have finished, as if that parent were not one
+    of them: its outcome is left out of the dependent's parents' outcomes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """A job another one waits for, and what the waiting one does if it fails."""
+
+    job_id: str
+    on_failure: OnFailure = OnFailure.CANCEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +156,13 @@ class Job:
     """The short note reported with `progress`."""
     output: JSON = None
     """Partial output a running handler last reported (`current_job().set_output`)."""
+    workflow_id: str | None = None
+    """The workflow it belongs to: `list_jobs(workflow_id=...)` lists the workflow's jobs."""
+    parents: tuple[Parent, ...] | None = field(default=None, compare=False)
+    """The jobs it waits for (or waited for), in the order given. Read by `get_job` and
+    `get_jobs` only, like `dependents`; None elsewhere and left out of `==`."""
+    dependents: tuple[str, ...] | None = field(default=None, compare=False)
+    """The ids of the jobs that wait (or waited) for it, in the order they were enqueued."""
     history: tuple[AttemptRecord, ...] | None = field(default=None, compare=False)
     """Its latest `HISTORY_LIMIT` ended attempts, oldest first; a replay keeps them. Read by
     `get_job`, `cancel` and `replay`; None where it was not read (claims, `list_jobs`,
@@ -167,6 +199,9 @@ class NewJob:
     """An absolute expiry (see `Job.expires_at`), instead of `expires_in`."""
     expires_in: float | None = None
     """The expiry as seconds after the backend's `now` at enqueue, instead of `expires_at`."""
+    parents: tuple[Parent, ...] = ()
+    """The jobs it waits for: each stored already, or earlier in the same `enqueue_many`."""
+    workflow_id: str | None = None
 
     @property
     def headers_json(self) -> str | None:

@@ -34,7 +34,17 @@ from .middleware import CallEnqueue
 from .queue import Queue
 from .worker import JobReport, Outcome
 
-STATES = ("pending", "scheduled", "ready", "running", "completed", "failed", "dead", "cancelled")
+STATES = (
+    "waiting",
+    "pending",
+    "scheduled",
+    "ready",
+    "running",
+    "completed",
+    "failed",
+    "dead",
+    "cancelled",
+)
 
 
 class Metrics:

@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict, Unpack
 
 from .errors import InvalidOptionError
 from .ids import new_job_id
-from .job import JSON, NewJob, Priority
+from .job import JSON, Job, NewJob, Parent, Priority
 from .validation import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -34,6 +34,7 @@ from .validation import (
     check_limit_key,
     check_max_attempts,
     check_name,
+    check_parents,
     check_priority,
     check_run_at,
     check_unique_key,
@@ -55,6 +56,8 @@ class EnqueueOptions(TypedDict, total=False):
     limit_key: str | None
     expires_at: datetime | None
     expires_in: float | timedelta | None
+    after: Sequence[str | Job | NewJob | Parent] | None
+    workflow_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +183,25 @@ OPTIONS: tuple[Option, ...] = (
         exclusive_minimum=0,
         maximum=MAX_DELAY_SECONDS,
     ),
+    Option(
+        "after",
+        list[str],
+        None,
+        check_parents,
+        'The jobs it waits for (ids, or {"id", "on_failure"} with on_failure cancel, run '
+        "or ignore): it stays waiting until they finish, then runs, or is cancelled if one "
+        "fails (on_failure cancel, the default).",
+    ),
+    Option(
+        "workflow_id",
+        str,
+        None,
+        check_job_id,
+        "The workflow it belongs to; list_jobs(workflow_id=...) lists a workflow's jobs.",
+        min_length=1,
+        max_length=MAX_JOB_ID_LENGTH,
+        pattern=f"^{NAME_PATTERN.pattern}$",
+    ),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -212,8 +234,11 @@ def new_job(
     """Validate one enqueue request and return it ready for a backend."""
     check_name(type, "task type")
     checked = check_options(options)
+    checked["id"] = checked["id"] or new_job_id()
+    if any(parent.job_id == checked["id"] for parent in checked["after"] or ()):
+        raise InvalidOptionError(f"job {checked['id']!r} cannot wait for itself")
     return NewJob(
-        id=checked["id"] or new_job_id(),
+        id=checked["id"],
         queue=checked["queue"],
         type=type,
         payload_json=encode_json(payload, limit=max_payload_bytes),
@@ -226,6 +251,8 @@ def new_job(
         limit_key=checked["limit_key"],
         expires_at=checked["expires_at"],
         expires_in=checked["expires_in"],
+        parents=checked["after"] or (),
+        workflow_id=checked["workflow_id"],
     )
 
 

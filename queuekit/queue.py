@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
-from typing import Self, Unpack
+from typing import Self, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from .activity import MAX_MINUTES, ActivityRecorder, Minute
@@ -20,7 +20,7 @@ from .errors import (
     JobNotFoundError,
     PayloadTooLargeError,
 )
-from .events import BUFFER_EVENTS, Event, EventFilter, EventKind, EventOutbox, EventStream
+from .events import BUFFER_EVENTS, EventFilter, EventKind, EventOutbox, EventStream
 from .job import JSON, TERMINAL_STATUSES, Job, JobPage, JobStatus, NewJob
 from .limits import Limits, LimitUsage
 from .lookups import found, lookup, status_of
@@ -48,10 +48,20 @@ BACKENDS_BY_SCHEME = {
 BULK_BATCH_SIZE = 1000
 """Jobs per statement or script of `replay_all`, `cancel_all`, `run_now_all` and `delete_all`."""
 REPLAYABLE = (JobStatus.DEAD, JobStatus.CANCELLED)
-CANCELLABLE = (JobStatus.PENDING, JobStatus.FAILED, JobStatus.RUNNING)
+CANCELLABLE = (JobStatus.WAITING, JobStatus.PENDING, JobStatus.FAILED, JobStatus.RUNNING)
 RUNNABLE = (JobStatus.PENDING, JobStatus.FAILED)
 """The statuses of jobs waiting to run, which `run_now` makes due."""
 DELETABLE = tuple(status for status in JobStatus if status != JobStatus.RUNNING)
+
+
+class BulkOptions(TypedDict, total=False):
+    """Which jobs a bulk repair (`replay_all`, `cancel_all`, ...) applies to: those of `queue`,
+    `type` and `status` if given; `on_progress(changed so far)` is called after each batch."""
+
+    queue: str | None
+    type: str | None
+    status: JobStatus | str | None
+    on_progress: Callable[[int], object] | None
 
 
 def connect(
@@ -252,14 +262,16 @@ class Queue:
         error: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        workflow_id: str | None = None,
     ) -> JobPage:
         """Jobs newest first, of one queue, status and task type if given; pass the page's
         `next_cursor` to get the next page. `error` keeps those whose last error holds that
         text (ASCII case ignored), `created_after` and `created_before` (aware datetimes)
-        those created from the one and before the other. A search may return a shorter page
-        with a `next_cursor` (see `Backend.list_jobs`): only a page without one is the last."""
+        those created from the one and before the other, `workflow_id` a workflow's jobs. A
+        search may return a shorter page with a `next_cursor` (see `Backend.list_jobs`): only
+        a page without one is the last."""
         check_page(queue, type, limit, cursor)
-        search = JobSearch.of(error, created_after, created_before)
+        search = JobSearch.of(error, created_after, created_before, workflow_id)
         return await self.backend.list_jobs(
             queue=queue,
             status=status_of(status),
@@ -354,13 +366,17 @@ class Queue:
 
     async def replay(self, job_id: str) -> Job:
         """Run a dead or cancelled job again, attempts reset; any other job is left alone."""
-        return found(await self.backend.replay(lookup(job_id)), job_id)
+        job = found(await self.backend.replay(lookup(job_id)), job_id)
+        self.event_outbox.replayed(job)
+        return job
 
     async def run_now(self, job_id: str) -> Job:
         """Make a job waiting to run (scheduled later, or failed and waiting for its retry)
         due now, its attempts kept; any other job is left alone. Returns the job as it now
         is: `pending` or `failed` means it is due."""
-        return found(await self.backend.run_now(lookup(job_id)), job_id)
+        job = found(await self.backend.run_now(lookup(job_id)), job_id)
+        self.event_outbox.made_due(job)
+        return job
 
     async def delete_job(self, job_id: str) -> bool:
         """Delete a job that is not running; False if it is unknown. A running job raises
@@ -369,7 +385,10 @@ class Queue:
             checked = lookup(job_id)
         except JobNotFoundError:
             return False
-        return await self.backend.delete_job(checked)
+        deleted = await self.backend.delete_job(checked)
+        if deleted:
+            self.event_outbox.deleted(checked)
+        return deleted
 
     async def purge(self, queue: str, status: JobStatus | str) -> int:
         """Delete every job of `queue` in `status` (not `running`); returns how many."""
@@ -381,85 +400,49 @@ class Queue:
     # Bulk repairs: each is one backend operation, in batches of BULK_BATCH_SIZE jobs (one
     # statement or script each, so none holds a lock for long), oldest job first.
 
-    async def replay_all(
-        self,
-        *,
-        queue: str | None = None,
-        type: str | None = None,
-        status: JobStatus | str | None = None,
-        on_progress: Callable[[int], object] | None = None,
-    ) -> int:
+    async def replay_all(self, **where: Unpack[BulkOptions]) -> int:
         """Replay every dead or cancelled job (`status`: one of the two; None: both) of `queue`
         and `type` if given, as `replay` does: a job whose unique key a live job holds stays.
 
         Calls `on_progress(replayed so far)` after each batch; returns how many were replayed.
         """
-        return await self._in_batches(
-            self.backend.replay_batch, REPLAYABLE, "replay_all", queue, type, status, on_progress
-        )
+        return await self._in_batches(self.backend.replay_batch, REPLAYABLE, "replay_all", **where)
 
-    async def cancel_all(
-        self,
-        *,
-        queue: str | None = None,
-        type: str | None = None,
-        status: JobStatus | str | None = None,
-        on_progress: Callable[[int], object] | None = None,
-    ) -> int:
-        """Cancel every pending, failed or running job (`status`: one of those; None: all
-        three) of `queue` and `type` if given, as `cancel` does; returns how many.
+    async def cancel_all(self, **where: Unpack[BulkOptions]) -> int:
+        """Cancel every waiting, pending, failed or running job (`status`: one of those; None:
+        all four) of `queue` and `type` if given, as `cancel` does; returns how many.
 
         Calls `on_progress(cancelled so far)` after each batch.
         """
-        cancelled = await self._in_batches(
-            self.backend.cancel_batch, CANCELLABLE, "cancel_all", queue, type, status, on_progress
-        )
-        if cancelled:
-            self.event_outbox.add(Event(EventKind.CANCELLED, queue, type=type, count=cancelled))
-        return cancelled
+        return await self._in_batches(self.backend.cancel_batch, CANCELLABLE, "cancel_all", **where)
 
-    async def delete_all(
-        self,
-        *,
-        queue: str | None = None,
-        type: str | None = None,
-        status: JobStatus | str | None = None,
-        on_progress: Callable[[int], object] | None = None,
-    ) -> int:
+    async def delete_all(self, **where: Unpack[BulkOptions]) -> int:
         """Delete every job that is not running (`status`: one of those; None: all of them)
         of `queue` and `type` if given; returns how many.
 
         Calls `on_progress(deleted so far)` after each batch.
         """
-        return await self._in_batches(
-            self.backend.delete_batch, DELETABLE, "delete_all", queue, type, status, on_progress
-        )
+        return await self._in_batches(self.backend.delete_batch, DELETABLE, "delete_all", **where)
 
-    async def run_now_all(
-        self,
-        *,
-        queue: str | None = None,
-        type: str | None = None,
-        status: JobStatus | str | None = None,
-        on_progress: Callable[[int], object] | None = None,
-    ) -> int:
+    async def run_now_all(self, **where: Unpack[BulkOptions]) -> int:
         """Make every job waiting to run (`status`: pending or failed; None: both) of `queue`
         and `type` if given due now, as `run_now` does; returns how many. Calls
         `on_progress(made due so far)` after each batch."""
-        return await self._in_batches(
-            self.backend.run_now_batch, RUNNABLE, "run_now_all", queue, type, status, on_progress
-        )
+        return await self._in_batches(self.backend.run_now_batch, RUNNABLE, "run_now_all", **where)
 
     async def _in_batches(
         self,
         run: Callable[..., Awaitable[Batch]],
         allowed: Sequence[JobStatus],
         what: str,
-        queue: str | None,
-        type: str | None,
-        status: JobStatus | str | None,
-        on_progress: Callable[[int], object] | None,
+        *,
+        queue: str | None = None,
+        type: str | None = None,
+        status: JobStatus | str | None = None,
+        on_progress: Callable[[int], object] | None = None,
     ) -> int:
+        """The bulk repair `what` (`run`, batch after batch), of the jobs in the `allowed`
+        statuses `BulkOptions` choose; one event of how many it changed, if any."""
         if queue is not None:
             check_name(queue)
         if type is not None:
@@ -479,6 +462,8 @@ class Queue:
                 after = batch.after
                 if on_progress is not None:
                     on_progress(total)
+        if total:
+            self.event_outbox.changed_in_bulk(what, queue, type, total)
         return total
 
     async def prune(

@@ -64,6 +64,8 @@ class JobSearch:
     """Jobs created at or after this instant."""
     created_before: datetime | None = None
     """Jobs created before this instant."""
+    workflow_id: str | None = None
+    """Jobs of this workflow (`Job.workflow_id`)."""
 
     @classmethod
     def of(
@@ -71,6 +73,7 @@ class JobSearch:
         error: object = None,
         created_after: object = None,
         created_before: object = None,
+        workflow_id: object = None,
     ) -> JobSearch:
         """Checked search terms; bad ones raise `InvalidOptionError`."""
         if error is not None and (
@@ -83,11 +86,14 @@ class JobSearch:
             None if error is None else fold(error),
             _instant(created_after, "created_after"),
             _instant(created_before, "created_before"),
+            None if workflow_id is None else check_name(workflow_id, "workflow id"),
         )
 
-    def matches(self, last_error: str | None, created_at: float) -> bool:
-        """Whether a job of this `last_error` created at `created_at` (epoch seconds) matches,
-        compared as the job reads back (to the microsecond)."""
+    def matches(self, last_error: str | None, created_at: float, workflow_id: str | None) -> bool:
+        """Whether a job of this `last_error` created at `created_at` (epoch seconds) in this
+        workflow matches, compared as the job reads back (to the microsecond)."""
+        if self.workflow_id is not None and workflow_id != self.workflow_id:
+            return False
         if self.error is not None and (last_error is None or self.error not in fold(last_error)):
             return False
         if self.created_after is None and self.created_before is None:

@@ -43,6 +43,11 @@ def job_dict(job: Job) -> dict[str, Any]:
         "progress_note": job.progress_note,
         "output": job.output,
         "history": None if job.history is None else [attempt_dict(a) for a in job.history],
+        "workflow_id": job.workflow_id,
+        "parents": None
+        if job.parents is None
+        else [{"id": p.job_id, "on_failure": str(p.on_failure)} for p in job.parents],
+        "dependents": None if job.dependents is None else list(job.dependents),
     }
 
 
@@ -76,6 +81,7 @@ def activity_dict(queue: str, minutes: list[Minute]) -> dict[str, Any]:
                 "run_p95": minute.run_p95,
                 "wait": list(minute.wait),
                 "run": list(minute.run),
+                "depth": minute.depth,
             }
             for minute in minutes
         ],
@@ -87,6 +93,7 @@ def stats_dict(stats: QueueStats) -> dict[str, Any]:
     return {
         "queue": stats.queue,
         "paused": stats.paused,
+        "waiting": stats.waiting,
         "pending": stats.pending,
         "scheduled": stats.scheduled,
         "ready": stats.ready,

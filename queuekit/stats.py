@@ -14,6 +14,8 @@ READY_AGE_TARGET_SECONDS = 60.0
 class QueueCounts:
     """What a backend measures for one queue, all on its own clock."""
 
+    waiting: int = 0
+    """Jobs waiting for their parents."""
     pending: int = 0
     scheduled: int = 0
     """Of `pending` and `failed`, how many wait for a future `scheduled_at`."""
@@ -47,6 +49,7 @@ class QueueStats:
     """
 
     queue: str
+    waiting: int
     pending: int
     scheduled: int
     ready: int
@@ -64,7 +67,13 @@ class QueueStats:
     @property
     def total(self) -> int:
         return (
-            self.pending + self.running + self.completed + self.failed + self.dead + self.cancelled
+            self.waiting
+            + self.pending
+            + self.running
+            + self.completed
+            + self.failed
+            + self.dead
+            + self.cancelled
         )
 
     @classmethod
@@ -81,6 +90,7 @@ class QueueStats:
         health = 100.0 * (1.0 if success_rate is None else success_rate) * freshness * liveness
         return cls(
             queue=queue,
+            waiting=counts.waiting,
             pending=counts.pending,
             scheduled=counts.scheduled,
             ready=counts.pending + counts.failed - counts.scheduled,

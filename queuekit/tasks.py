@@ -9,9 +9,11 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack, cast, overload
 
-from .errors import InvalidOptionError, PayloadValidationError
-from .job import JSON, Job, Priority
-from .options import EnqueueOptions
+from .context import _current
+from .errors import InvalidOptionError, ParentResultsTooLargeError, PayloadValidationError
+from .job import JSON, Job, NewJob, Priority
+from .options import EnqueueOptions, new_job
+from .parent_results import results_parameter
 from .queue import Queue
 from .retry import DEFAULT_RETRY, Discard, RetryPolicy
 from .threads import HandlerThread
@@ -86,9 +88,26 @@ class Task(Generic[P, R]):
         """
         return await self._enqueue(queue, connection, args, kwargs)
 
+    def step(self, *args: P.args, **kwargs: P.kwargs) -> NewJob:
+        """A run of this task as a job to compose into a workflow (`queuekit.workflows`) or
+        pass to `Queue.enqueue_many`, not enqueued; mypy checks the arguments as `enqueue`'s.
+
+        A parameter annotated `ParentResults[...]` is left to the worker, which fills it with
+        the parents' results (see `queuekit.parent_results`).
+        """
+        payload, options = self._request(args, kwargs)
+        return new_job(self.name, payload, **options)
+
     async def _enqueue(
         self, queue: Queue, connection: object, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Job:
+        payload, options = self._request(args, kwargs)
+        return await queue.enqueue(self.name, payload, connection=connection, **options)
+
+    def _request(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[JSON, EnqueueOptions]:
+        """The payload and options of a run of this task with these arguments."""
         try:
             bound = inspect.signature(self.function).bind(*args, **kwargs)
         except TypeError as exc:
@@ -104,7 +123,7 @@ class Task(Generic[P, R]):
         if self.limit_key is not None and arguments.get(self.limit_key) is not None:
             options.setdefault("limit_key", str(arguments[self.limit_key]))
         payload = dict(arguments) if codec is None else codec.encode_arguments(arguments)
-        return await queue.enqueue(self.name, payload, connection=connection, **options)
+        return payload, options
 
     async def result(
         self, queue: Queue, job: Job | str, /, *, timeout: float | timedelta | None = None
@@ -129,6 +148,10 @@ class Task(Generic[P, R]):
         function = cast(Callable[..., Any], self.function)
         args: tuple[Any, ...] = () if payload is None or isinstance(payload, dict) else (payload,)
         kwargs: dict[str, Any] = payload if isinstance(payload, dict) else {}
+        parameter = results_parameter(function)
+        if parameter is not None and (payload is None or isinstance(payload, dict)):
+            kwargs = await _with_parent_results(kwargs, parameter)
+            payload = kwargs
         codec = codec_for(self.name, self.function)
         if codec is not None:
             try:
@@ -147,6 +170,19 @@ class Task(Generic[P, R]):
             return codec.encode_result(result)
         except PayloadValidationError as exc:
             raise Discard(str(exc)) from exc
+
+
+async def _with_parent_results(kwargs: dict[str, Any], parameter: str) -> dict[str, Any]:
+    """`kwargs` with `parameter` (a `ParentResults` one) set to the results of the running
+    job's parents that completed, unless given; left out outside a worker."""
+    context = _current.get(None)
+    if parameter in kwargs or context is None or context.queue is None:
+        return kwargs
+    try:
+        outcomes = await context.parents()
+    except ParentResultsTooLargeError as exc:
+        raise Discard(str(exc)) from exc  # the parents' results will not shrink on a retry
+    return {**kwargs, parameter: [outcome.result for outcome in outcomes if outcome.completed]}
 
 
 _is_coroutine_function = functools.cache(inspect.iscoroutinefunction)

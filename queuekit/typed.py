@@ -12,7 +12,7 @@ import functools
 import inspect
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from .errors import PayloadValidationError
 from .job import JSON
 
 _PLAIN_TYPES: tuple[Any, ...] = (Any, object, str, int, float, bool, None, type(None))
-_PLAIN_CONTAINERS: tuple[Any, ...] = (list, dict, typing.Union, types.UnionType)
+_PLAIN_CONTAINERS: tuple[Any, ...] = (list, Sequence, dict, typing.Union, types.UnionType)
 
 
 def _is_plain(annotation: Any) -> bool:
@@ -29,6 +29,8 @@ def _is_plain(annotation: Any) -> bool:
     if any(annotation is plain for plain in _PLAIN_TYPES):
         return True
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:  # its marks (`ParentResults`') change no value
+        return _is_plain(typing.get_args(annotation)[0])
     if not any(origin is container for container in _PLAIN_CONTAINERS):
         return False
     arguments = typing.get_args(annotation)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from .errors import InvalidNameError, InvalidOptionError, InvalidPayloadError, PayloadTooLargeError
-from .job import JSON, Priority
+from .job import JSON, Job, NewJob, OnFailure, Parent, Priority
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 CURSOR_PATTERN = re.compile(r"[0-9]{1,18}")
@@ -24,6 +24,8 @@ MAX_HEADERS_BYTES = 8 * 1024
 """Headers are small metadata (trace context, tenant, ...), read with every claimed job."""
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 3
+MAX_PARENTS = 100_000
+"""The most jobs one job may wait for: a fan-in (a chord's callback) of a large batch."""
 MAX_DELAY_SECONDS = 100 * 365.25 * 86400
 """Jobs run within a century: a longer delay is a mistake, and overflows stored timestamps."""
 _NESTING = (dict, list, tuple)
@@ -156,6 +158,43 @@ def check_job_id(value: object) -> str:
     ids (UUIDs) and the scheduler's (`schedule:<name>:<slot>`) keep to it.
     """
     return check_name(value, "job id")
+
+
+def check_parents(value: object) -> tuple[Parent, ...]:
+    """Return the parents `after=` names: a list of jobs, job ids, `Parent`s, or (from JSON)
+    objects `{"id": ..., "on_failure": ...}`; each parent once, at most `MAX_PARENTS`."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
+        raise InvalidOptionError("after must be a list of jobs or job ids")
+    if len(value) > MAX_PARENTS:
+        raise InvalidOptionError(f"a job waits for at most {MAX_PARENTS} parents")
+    parents = tuple(_parent(item) for item in value)
+    seen: set[str] = set()
+    for parent in parents:
+        if parent.job_id in seen:
+            raise InvalidOptionError(f"after names job {parent.job_id!r} twice")
+        seen.add(parent.job_id)
+    return parents
+
+
+def _parent(item: object) -> Parent:
+    if isinstance(item, Parent):
+        return Parent(check_job_id(item.job_id), check_on_failure(item.on_failure))
+    if isinstance(item, Job | NewJob):
+        return Parent(item.id)
+    if isinstance(item, Mapping):
+        unknown = set(item) - {"id", "on_failure"}
+        if unknown or "id" not in item:
+            raise InvalidOptionError('a parent is {"id": ..., "on_failure": ...}')
+        return Parent(check_job_id(item["id"]), check_on_failure(item.get("on_failure", "cancel")))
+    return Parent(check_job_id(item))
+
+
+def check_on_failure(value: object) -> OnFailure:
+    """Return `value` as an `OnFailure` policy if it names one."""
+    if not isinstance(value, str) or value not in {policy.value for policy in OnFailure}:
+        choices = ", ".join(OnFailure)
+        raise InvalidOptionError(f"on_failure must be one of {choices}, not {value!r}")
+    return OnFailure(value)
 
 
 def check_unique_key(value: object) -> str:

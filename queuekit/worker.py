@@ -23,9 +23,9 @@ from .backend import EXPIRED
 from .chores import repeat
 from .context import JobContext, _current
 from .errors import BackendUnavailableError, InvalidOptionError
-from .events import Event, EventKind, first_line
+from .events import RATE_LIMITED, SHUTDOWN, Event, EventKind, first_line
 from .job import Attempt
-from .leases import LeaseKeeper, outlast_thread
+from .leases import LeaseKeeper, Log, outlast_thread
 from .limits import RateLimited
 from .middleware import JobMiddleware, chain_job, default_job_middleware
 from .outcomes import JobReport, Outcome, describe
@@ -239,7 +239,7 @@ class Worker:
         interval); the pruner, given a retention."""
         report = "rescued %d jobs whose lease expired"
         rescuer = partial(repeat, name="rescue", report=report, level=logging.WARNING)
-        services.start_soon(rescuer, self.queue.backend.rescue, self.rescue_interval, self._log)
+        services.start_soon(rescuer, self._rescue, self.rescue_interval, self._log)
         expirer = partial(repeat, name="expire", report="cancelled %d jobs that expired unstarted")
         services.start_soon(expirer, self._expire, self.rescue_interval, self._log)
         services.start_soon(self.presence.run)
@@ -251,8 +251,15 @@ class Worker:
             prune = partial(self.retention.apply, self.queue)
             services.start_soon(pruner, prune, self.retention.interval, self._log)
 
+    async def _rescue(self) -> int:
+        """Take back the expired leases, announcing how many jobs failed and died (not which)."""
+        rescued = await self.queue.backend.rescue()
+        self.queue.event_outbox.rescued(rescued)
+        return rescued.total
+
     async def _expire(self) -> int:
-        """Cancel the jobs that expired unstarted, announcing how many (not which)."""
+        """Cancel the jobs that expired unstarted, announcing how many expired since the last
+        sweep (claims may have cancelled some: see `Backend.expire`), not which."""
         expired = await self.queue.backend.expire()
         if expired:
             self.queue.event_outbox.add(Event(EventKind.CANCELLED, count=expired, error=EXPIRED))
@@ -421,11 +428,12 @@ class Worker:
             )
             return Outcome.LOST, None
         if running.returned:
-            return await self._recorder.snooze(running, 0.0, Outcome.RETURNED, log), None
+            return await self._snooze(running, 0.0, Outcome.RETURNED, SHUTDOWN, log), None
         if isinstance(failure, RateLimited):
             await self._recorder.hold(running, failure, log)
         if isinstance(failure, Retry) and not failure.count_attempt:
-            return await self._recorder.snooze(running, failure.after, Outcome.SNOOZED, log), None
+            note = RATE_LIMITED if isinstance(failure, RateLimited) else None
+            return await self._snooze(running, failure.after, Outcome.SNOOZED, note, log), None
         if isinstance(failure, Discard):
             return await self._recorder.fail(
                 running, f"Discard: {failure.reason}", None, log
@@ -433,6 +441,15 @@ class Worker:
         if failure is not None:
             return await self._record_failure(running, failure, log), failure
         return await self._recorder.complete(running, result, log)
+
+    async def _snooze(
+        self, running: RunningJob, delay: float, outcome: Outcome, note: str | None, log: Log
+    ) -> Outcome:
+        """Hand the job back without using an attempt, and announce it (`note`: why)."""
+        outcome = await self._recorder.snooze(running, delay, outcome, log)
+        if outcome is not Outcome.LOST:
+            self.queue.event_outbox.job(EventKind.SNOOZED, running.job, note=note)
+        return outcome
 
     def _settled_by_handler(
         self,

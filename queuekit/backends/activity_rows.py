@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from ..activity import ActivityCounts, Minute
+from .times import stored_time
 
 
 def counts_json(counts: Sequence[ActivityCounts]) -> str:
@@ -29,17 +29,19 @@ def count_fields(entry: ActivityCounts) -> dict[str, Any]:
 
 
 def minute_from_row(row: Any) -> Minute:
-    """A stored minute: `minute` a datetime or epoch seconds, `wait`/`run` lists or JSON text."""
-    at = row["minute"]
+    """A stored minute: `minute` a datetime or epoch seconds, `wait`/`run` lists or JSON text,
+    `depth` NULL where no sample was taken."""
+    depth = row["depth"]
     return Minute(
         queue=row["queue"],
-        at=at if isinstance(at, datetime) else datetime.fromtimestamp(at, UTC),
+        at=stored_time(row["minute"]),
         enqueued=int(row["enqueued"]),
         completed=int(row["completed"]),
         failed=int(row["failed"]),
         dead=int(row["dead"]),
         wait=_buckets(row["wait"]),
         run=_buckets(row["run"]),
+        depth=None if depth is None else int(depth),
     )
 
 

@@ -63,6 +63,13 @@ def current(state: KeyState | None, window: float) -> KeyState:
     return state
 
 
+def forgettable(limits: Limits, state: KeyState, now: float) -> bool:
+    """Whether a key's state may go once the key has no waiting or running job: no hold of it
+    lasts and no rate window of it still counts. A key that comes back then takes its turn
+    as a new key does (its `served_at` is gone). The backends' SQL and Lua say the same."""
+    return state.held_until <= now and (state.started == 0 or state.window + limits.period <= now)
+
+
 def queue_room(limits: Limits, free: int, now: float, running: int, state: KeyState | None) -> int:
     """How many jobs the queue's own limits, hold and rate window (its `state`) let start
     now, at most `free` (0 or less: none). The first step of `choose`."""
@@ -88,6 +95,9 @@ def choose(
     first (ties, such as keys never served, by key), one job per turn, until `free` or the
     queue's limits are used up. Ties go by key so that a backend can read keys in that
     order from an index and stop after `free` of them.
+
+    PostgreSQL (migration 14's `claim_limited`) and Redis (claim_limited.lua) apply this rule
+    inside the server, so that a claim is one round trip: keep them in step with it.
     """
     window = window_start(limits, now)
     queue_state = current(usage.states.get(QUEUE_KEY), window)

@@ -5,7 +5,7 @@ Each record is an object, oldest first: `attempt` (the number), `worker`, `start
 `error` (absent or null when there is none). The statement or script that ends an attempt
 appends its record in the same write, keeping the latest `HISTORY_LIMIT` and cutting the error
 to `HISTORY_ERROR_CHARS` characters: the SQL backends through the `ended_attempt` fragment of
-their queries.sql, Redis in `_lib.lua` (`end_attempt`), memory with `ended_attempt` here.
+their queries.sql, Redis in `lua/_jobs.lua` (`end_attempt`), memory with `ended_attempt` here.
 """
 
 from __future__ import annotations
@@ -13,19 +13,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import MutableMapping
-from datetime import UTC, datetime
 from typing import Any
 
 from ..job import HISTORY_ERROR_CHARS, HISTORY_LIMIT, AttemptOutcome, AttemptRecord, JobStatus
+from .times import stored_time
 
 ENDED_ATTEMPT = re.compile(r"\{ended_attempt\((.+?);(.+?)\)\}", re.DOTALL)
 """Where a statement takes the `ended_attempt` fragment: `{ended_attempt(<outcome>; <error>)}`,
 two SQL expressions (neither holds a `;` or a `)}`)."""
 BOUNDS = {"{history_limit}": str(HISTORY_LIMIT), "{history_error_chars}": str(HISTORY_ERROR_CHARS)}
-
-
-def _time(value: float | str) -> datetime:
-    return datetime.fromtimestamp(float(value), UTC)
 
 
 def history_from_json(text: str | None) -> tuple[AttemptRecord, ...]:
@@ -36,8 +32,8 @@ def history_from_json(text: str | None) -> tuple[AttemptRecord, ...]:
         AttemptRecord(
             number=int(record["attempt"]),
             worker_id=record["worker"],
-            started_at=_time(record["started"]),
-            finished_at=_time(record["finished"]),
+            started_at=stored_time(record["started"]),
+            finished_at=stored_time(record["finished"]),
             outcome=AttemptOutcome(record["outcome"]),
             error=record.get("error"),
         )
@@ -60,7 +56,7 @@ def with_ended_attempts(statements: dict[str, str]) -> None:
 
 
 def lua_bounds() -> str:
-    """The bounds as Lua, for the scripts' prelude (before `_lib.lua`, which uses them)."""
+    """The bounds as Lua, for the scripts' prelude (before the Lua library, which uses them)."""
     return f"local HISTORY_LIMIT, HISTORY_ERROR_CHARS = {HISTORY_LIMIT}, {HISTORY_ERROR_CHARS}\n"
 
 

@@ -1,5 +1,6 @@
 """`LossWaiters`: waiters on running jobs' ids that also hear a cancel made just before they
-registered, as a worker registers a job only after its claim returns."""
+registered, as a worker registers a job only after its claim returns; `CancelsHere` and
+`WakesOnCancel`, which push a backend object's own cancels to them."""
 
 from __future__ import annotations
 
@@ -105,3 +106,24 @@ class CancelsHere:
             if ready is not None:
                 await ready(min(timeout, READY_SECONDS))
             await wait_at_most(event, deadline - time.monotonic())
+
+
+class WakesOnCancel:
+    """`cancel` and `cancel_batch` that wake this backend object's waiters of the jobs they
+    cancelled (`_cancels`), for the backends that have no push or may lack one (SQLite,
+    PostgreSQL without LISTEN). A mixin put before the backend's class that writes the
+    cancels, which its `super()` calls reach (mypy cannot see that one, hence the ignores)."""
+
+    _cancels: CancelsHere
+
+    async def cancel(self, job_id: str) -> Job | None:
+        job: Job | None = await super().cancel(job_id)  # type: ignore[misc]
+        self._cancels.cancelled(job)
+        return job
+
+    async def cancel_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
+        batch: Batch = await super().cancel_batch(  # type: ignore[misc]
+            where, after=after, limit=limit
+        )
+        self._cancels.cancelled_in_bulk(where, batch)
+        return batch

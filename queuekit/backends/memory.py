@@ -8,22 +8,19 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from ..backend import Backend, Batch, JobFilter, new_lease_token
-from ..errors import JobExistsError, JobRunningError
-from ..job import CLAIMABLE_STATUSES, TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
-from ..limits import Limits, LimitUsage
+from ..backend import LEASE_EXPIRED, Backend, Batch, JobFilter, Rescued, new_lease_token
+from ..errors import JobExistsError, JobRunningError, UnknownParentError
+from ..job import CLAIMABLE_STATUSES, TERMINAL_STATUSES, Attempt, Job, JobStatus, NewJob
 from ..retry import next_retry
-from ..search import NO_SEARCH, JobSearch
-from ..stats import QueueCounts
 from . import flow
 from .history import ended_attempt
 from .losses import LossWaiters
 from .memory_activity import MemoryActivity
-from .memory_counts import count_queue
+from .memory_dependencies import MemoryDependencies
 from .memory_expiry import MemoryExpiry, expiry_of
-from .memory_flow import MemoryFlow
+from .memory_flow import MemoryFlow, MemoryLimits
 from .memory_leases import MemoryLeases
-from .memory_listing import batch_of, list_page
+from .memory_listing import MemoryReads, batch_of
 from .memory_workers import MemoryWorkers
 from .rows import job_from_row
 from .waiters import KeyedWaiters, wait_at_most
@@ -31,7 +28,7 @@ from .waiters import KeyedWaiters, wait_at_most
 Record = dict[str, Any]
 """A stored job: the same fields a database row has, times as epoch seconds."""
 
-ACTIVE = frozenset({JobStatus.PENDING, JobStatus.FAILED, JobStatus.RUNNING})
+ACTIVE = frozenset({JobStatus.WAITING, JobStatus.PENDING, JobStatus.FAILED, JobStatus.RUNNING})
 
 
 class _Lane:
@@ -48,7 +45,16 @@ class _Lane:
         self.delayed: list[tuple[float, int, str]] = []
 
 
-class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, Backend):
+class MemoryBackend(
+    MemoryExpiry,
+    MemoryDependencies,
+    MemoryReads,
+    MemoryLimits,
+    MemoryActivity,
+    MemoryWorkers,
+    MemoryLeases,
+    Backend,
+):
     """Jobs in a dict, ordered by heaps; wakes waiters with events, never by polling."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
@@ -57,6 +63,7 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
         self._jobs: dict[str, Record] = {}
         self._lanes: dict[str, _Lane] = {}
         self._unique: dict[tuple[str, str], str] = {}
+        self._dependents = {}
         self._paused: set[str] = set()
         self._seq = 0
         self._token = 0
@@ -93,7 +100,7 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
         added: list[str] = []
         try:
             return [self._insert(job, now, added) for job in jobs]
-        except JobExistsError:
+        except (JobExistsError, UnknownParentError):
             # All or none, as a transaction would: take back the jobs this call added.
             for job_id in added:
                 self._remove(self._jobs[job_id])
@@ -101,6 +108,7 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
 
     def _insert(self, new: NewJob, now: float, added: list[str]) -> Job:
         """Store `new` (its id goes on `added`), or return the live holder of its unique key."""
+        self._check_parents(new)
         if new.unique_key is not None:
             holder = self._unique.get((new.queue, new.unique_key))
             if holder is not None:
@@ -137,13 +145,20 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
             "output": None,
             "token": 0,
             "expires_at": expiry_of(new, now),
+            "workflow_id": new.workflow_id,
+            "parents": (),
+            "open_parents": 0,
+            "cancelled_by": None,
         }
         self._jobs[new.id] = record
         added.append(new.id)
         if new.unique_key is not None:
             self._unique[(new.queue, new.unique_key)] = new.id
         self._note_expiry(record)
-        self._make_claimable(record)
+        if new.parents:
+            self._link(record, new, now)
+        else:
+            self._make_claimable(record)
         return job_from_row(record)
 
     def _make_claimable(self, record: Record) -> None:
@@ -152,6 +167,9 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
         lane = self._lanes.setdefault(record["queue"], _Lane())
         heapq.heappush(lane.delayed, (record["scheduled_at"], token, record["id"]))
         self._work_waiters.wake([record["queue"]])
+
+    def _wake(self, queue: str) -> None:
+        self._work_waiters.wake([queue])
 
     def _is_current(self, job_id: str, token: int) -> bool:
         record = self._jobs.get(job_id)
@@ -275,6 +293,10 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
         return JobStatus.FAILED
 
     def _finish(self, record: Record, status: JobStatus, now: float) -> None:
+        self._end(record, status, now)
+        self._settle(record, now)
+
+    def _end(self, record: Record, status: JobStatus, now: float) -> None:
         if record["queue"] in self._flow.limits:
             self._work_waiters.wake([record["queue"]])  # a limited slot may have come free
         record.update(status=status, finished_at=now, lease_expires_at=None)
@@ -296,17 +318,20 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
         self._make_claimable(record)
         return JobStatus.PENDING
 
-    async def rescue(self) -> int:
+    async def rescue(self) -> Rescued:
         now = self._now()
         expired = [
             record
             for record in self._jobs.values()
             if record["status"] == JobStatus.RUNNING and record["lease_expires_at"] <= now
         ]
-        for record in expired:
-            # The rule of `Backend.rescue`, which here can be `next_retry` itself.
-            self._fail(record, "lease expired", next_retry(job_from_row(record), 0.0), now)
-        return len(expired)
+        # The rule of `Backend.rescue`, which here can be `next_retry` itself.
+        statuses = [
+            self._fail(record, LEASE_EXPIRED, next_retry(job_from_row(record), 0.0), now)
+            for record in expired
+        ]
+        dead = statuses.count(JobStatus.DEAD)
+        return Rescued(failed=len(statuses) - dead, dead=dead)
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         now = self._now()
@@ -334,33 +359,6 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
 
     # Inspecting and repairing
 
-    async def get_job(self, job_id: str) -> Job | None:
-        record = self._jobs.get(job_id)
-        return None if record is None else job_from_row(record, with_history=True)
-
-    async def list_jobs(
-        self,
-        *,
-        queue: str | None = None,
-        status: JobStatus | None = None,
-        type: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        search: JobSearch = NO_SEARCH,
-    ) -> JobPage:
-        return list_page(
-            self._jobs,
-            queue=queue,
-            status=status,
-            type=type,
-            limit=limit,
-            cursor=cursor,
-            search=search,
-        )
-
-    async def list_queues(self) -> list[str]:
-        return sorted({record["queue"] for record in self._jobs.values()} | self._paused)
-
     async def pause(self, queue: str) -> None:
         self._paused.add(queue)
 
@@ -371,27 +369,6 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
 
     async def paused_queues(self) -> set[str]:
         return set(self._paused)
-
-    # Flow control
-
-    async def set_limits(self, queue: str, limits: Limits | None) -> None:
-        if limits is None:
-            self._flow.limits.pop(queue, None)
-        else:
-            self._flow.limits[queue] = limits
-        self._work_waiters.wake([queue])
-
-    async def get_limits(self) -> dict[str, Limits]:
-        return dict(self._flow.limits)
-
-    async def hold(self, queue: str, key: str | None, seconds: float) -> None:
-        self._flow.hold(queue, key, self._now() + seconds)
-
-    async def limit_usage(self, queue: str) -> LimitUsage:
-        return self._flow.report(queue, self._now(), self._jobs.values())
-
-    async def stats(self, queue: str) -> QueueCounts:
-        return count_queue(self._jobs.values(), queue, self._now())
 
     async def cancel(self, job_id: str) -> Job | None:
         return self._on_job(job_id, self._cancel)
@@ -420,23 +397,32 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
         return True
 
     def _replay(self, record: Record) -> bool:
-        key = record["unique_key"]
-        taken = key is not None and (record["queue"], key) in self._unique
-        if record["status"] not in (JobStatus.DEAD, JobStatus.CANCELLED) or taken:
+        if record["status"] not in (JobStatus.DEAD, JobStatus.CANCELLED):
+            return False
+        if not self._hold_unique(record):
             return False
         record.update(
             status=JobStatus.PENDING,
             attempts=0,
-            scheduled_at=self._now(),
+            scheduled_at=(now := self._now()),
             started_at=None,
             finished_at=None,
             worker_id=None,
             result=None,
             expires_at=None,
+            cancelled_by=None,
         )
-        if key is not None:
-            self._unique[(record["queue"], key)] = record["id"]
         self._make_claimable(record)
+        self._unsettle(record, now)
+        return True
+
+    def _hold_unique(self, record: Record) -> bool:
+        key = record["unique_key"]
+        if key is None:
+            return True
+        if (record["queue"], key) in self._unique:
+            return False
+        self._unique[(record["queue"], key)] = record["id"]
         return True
 
     def _run_now(self, record: Record) -> bool:
@@ -462,10 +448,15 @@ class MemoryBackend(MemoryActivity, MemoryExpiry, MemoryWorkers, MemoryLeases, B
         return True
 
     def _remove(self, record: Record) -> None:
+        """Delete the job; if it had not finished, the jobs waiting for it count it failed."""
         del self._jobs[record["id"]]
         key = record["unique_key"]
         if key is not None and self._unique.get((record["queue"], key)) == record["id"]:
             del self._unique[(record["queue"], key)]
+        self._unlink(record)
+        if record["status"] not in TERMINAL_STATUSES:
+            self._settle(record, self._now())
+        self._dependents.pop(record["id"], None)
 
     async def replay_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
         return self._each(where, after, limit, self._replay)

@@ -33,6 +33,7 @@ def count_queue(records: Iterable[dict[str, Any]], queue: str, now: float) -> Qu
             completed_recently += status == JobStatus.COMPLETED
             dead_recently += status == JobStatus.DEAD
     return QueueCounts(
+        waiting=counts[JobStatus.WAITING],
         pending=counts[JobStatus.PENDING],
         scheduled=scheduled,
         running=counts[JobStatus.RUNNING],

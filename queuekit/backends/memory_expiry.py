@@ -48,17 +48,20 @@ class MemoryExpiry(Backend):
         if record["expires_at"] is not None:
             heapq.heappush(self._expiring, (record["expires_at"], record["id"]))
 
-    def _expire_due(self, now: float) -> int:
+    _expired = 0
+    """Jobs expired since the last `expire`, by it or by claims: it reports them."""
+
+    def _expire_due(self, now: float) -> None:
         """Cancel the jobs expired by `now`, as `cancel` does, with the error "expired"."""
-        expired = 0
         while self._expiring and self._expiring[0][0] <= now:
             _, job_id = heapq.heappop(self._expiring)
             record = self._jobs.get(job_id)
             if record is not None and expirable(record, now):
                 record["last_error"] = EXPIRED
                 self._finish(record, JobStatus.CANCELLED, now)
-                expired += 1
-        return expired
+                self._expired += 1
 
     async def expire(self) -> int:
-        return self._expire_due(self._now())
+        self._expire_due(self._now())
+        expired, self._expired = self._expired, 0
+        return expired

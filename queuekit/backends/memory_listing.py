@@ -1,17 +1,70 @@
-"""Which of the memory backend's job records a page of `list_jobs` or a bulk batch picks."""
+"""The memory backend's reads: jobs by id, a page of `list_jobs`, the records a bulk batch
+picks, the queues and their counts."""
 
 from __future__ import annotations
 
+import abc
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..backend import JobFilter
-from ..job import JobPage, JobStatus
-from ..search import JobSearch
+from ..backend import Backend, JobFilter
+from ..job import Job, JobPage, JobStatus
+from ..search import NO_SEARCH, JobSearch
+from ..stats import QueueCounts
+from .memory_counts import count_queue
 from .rows import job_from_row
 
 Record = dict[str, Any]
+
+
+class MemoryReads(Backend):
+    """`get_job`, `get_jobs`, `list_jobs`, `list_queues` and `stats` for `MemoryBackend`."""
+
+    _jobs: dict[str, Record]
+    _paused: set[str]
+
+    @abc.abstractmethod
+    def _now(self) -> float: ...
+
+    @abc.abstractmethod
+    def _with_edges(self, job: Job, record: Record) -> Job:
+        """`job` with its parents and dependents."""
+
+    async def get_job(self, job_id: str) -> Job | None:
+        record = self._jobs.get(job_id)
+        if record is None:
+            return None
+        return self._with_edges(job_from_row(record, with_history=True), record)
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        return [job for job_id in job_ids if (job := await self.get_job(job_id)) is not None]
+
+    async def list_jobs(
+        self,
+        *,
+        queue: str | None = None,
+        status: JobStatus | None = None,
+        type: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        search: JobSearch = NO_SEARCH,
+    ) -> JobPage:
+        return list_page(
+            self._jobs,
+            queue=queue,
+            status=status,
+            type=type,
+            limit=limit,
+            cursor=cursor,
+            search=search,
+        )
+
+    async def list_queues(self) -> list[str]:
+        return sorted({record["queue"] for record in self._jobs.values()} | self._paused)
+
+    async def stats(self, queue: str) -> QueueCounts:
+        return count_queue(self._jobs.values(), queue, self._now())
 
 
 def list_page(
@@ -34,7 +87,7 @@ def list_page(
             (queue is None or record["queue"] == queue)
             and (status is None or record["status"] == status)
             and (type is None or record["type"] == type)
-            and search.matches(record["last_error"], record["created_at"])
+            and search.matches(record["last_error"], record["created_at"], record["workflow_id"])
         ):
             matches.append(record)
             if len(matches) > limit:

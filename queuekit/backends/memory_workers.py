@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from ..backend import Backend, WorkerRecord
+from .times import stored_time
 
 
 @dataclass(slots=True)
@@ -46,8 +46,8 @@ class MemoryWorkers(Backend):
             WorkerRecord(
                 worker_id,
                 entry.info,
-                datetime.fromtimestamp(entry.started_at, UTC),
-                datetime.fromtimestamp(entry.last_seen, UTC),
+                stored_time(entry.started_at),
+                stored_time(entry.last_seen),
                 entry.draining,
             )
             for worker_id, entry in sorted(self._workers.items())

@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..job import Job, JobStatus
 from ..stats import QueueCounts
 from .history import history_from_json
+from .times import optional_time, stored_time
 
 
 class Row(Protocol):
     """Anything that gives a column by name: a dict, `sqlite3.Row`, `asyncpg.Record`."""
 
     def __getitem__(self, column: str, /) -> Any: ...
-
-
-def _time(value: datetime | float | str) -> datetime:
-    """A stored time: an aware datetime (asyncpg) or epoch seconds, maybe as text (Redis)."""
-    return value if isinstance(value, datetime) else datetime.fromtimestamp(float(value), UTC)
-
-
-def _optional_time(value: datetime | float | str | None) -> datetime | None:
-    return None if value is None else _time(value)
 
 
 def job_from_row(row: Row, *, with_history: bool = False) -> Job:
@@ -40,11 +31,11 @@ def job_from_row(row: Row, *, with_history: bool = False) -> Job:
         status=JobStatus(row["status"]),
         attempts=int(row["attempts"]),
         max_attempts=int(row["max_attempts"]),
-        created_at=_time(row["created_at"]),
-        scheduled_at=_time(row["scheduled_at"]),
-        started_at=_optional_time(row["started_at"]),
-        finished_at=_optional_time(row["finished_at"]),
-        lease_expires_at=_optional_time(row["lease_expires_at"]),
+        created_at=stored_time(row["created_at"]),
+        scheduled_at=stored_time(row["scheduled_at"]),
+        started_at=optional_time(row["started_at"]),
+        finished_at=optional_time(row["finished_at"]),
+        lease_expires_at=optional_time(row["lease_expires_at"]),
         worker_id=row["worker_id"],
         last_error=row["last_error"],
         unique_key=row["unique_key"],
@@ -56,7 +47,8 @@ def job_from_row(row: Row, *, with_history: bool = False) -> Job:
         progress=None if row["progress"] is None else float(row["progress"]),
         progress_note=row["progress_note"],
         output=None if row["output"] is None else json.loads(row["output"]),
-        expires_at=_optional_time(row["expires_at"]),
+        expires_at=optional_time(row["expires_at"]),
+        workflow_id=row["workflow_id"],
     )
 
 
@@ -79,6 +71,7 @@ def counts_from_rows(rows: Iterable[Row]) -> QueueCounts:
         if (row := by_status.get(status)) is not None and row["ready_age"] is not None
     ]
     return QueueCounts(
+        waiting=count(JobStatus.WAITING),
         pending=count(JobStatus.PENDING),
         scheduled=count(JobStatus.PENDING, "scheduled") + count(JobStatus.FAILED, "scheduled"),
         running=count(JobStatus.RUNNING),

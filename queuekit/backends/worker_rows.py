@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..backend import WorkerRecord
-from .rows import Row, _time
+from .rows import Row
+from .times import stored_time
 
 
 def worker_from_row(row: Row) -> WorkerRecord:
@@ -11,7 +12,7 @@ def worker_from_row(row: Row) -> WorkerRecord:
     return WorkerRecord(
         worker_id=str(row["id"]),
         info=str(row["info"]),
-        started_at=_time(row["started_at"]),
-        last_seen=_time(row["last_seen"]),
+        started_at=stored_time(row["started_at"]),
+        last_seen=stored_time(row["last_seen"]),
         draining=bool(int(row["draining"])),
     )

@@ -25,6 +25,7 @@ from .stats import stats
 from .tail import tail
 from .worker import worker
 from .workers import workers
+from .workflow import workflow
 
 
 class Main(click.Group):
@@ -69,6 +70,7 @@ for command in (
     migrate,
     serve,
     tail,
+    workflow,
 ):
     main.add_command(command)
 

@@ -1,10 +1,11 @@
-"""`queuekit activity`: a queue's jobs enqueued and finished, wait and run times, by minute."""
+"""`queuekit activity`: a queue's jobs enqueued and finished, wait and run times and depth, by
+minute."""
 
 from __future__ import annotations
 
 import click
 
-from ..activity import MAX_MINUTES, Minute
+from ..activity import MAX_MINUTES, Minute, depths
 from ..serialize import activity_dict
 from .output import age, echo, print_json, table, terminal_width
 from .shared import json_option, open_queue, run, url_option
@@ -22,8 +23,9 @@ from .shared import json_option, open_queue, run, url_option
     help="How many minutes back.",
 )
 def activity(url: str | None, as_json: bool, queue: str, minutes: int) -> None:
-    """Jobs enqueued, completed, failed and dead in QUEUE, and the median and 95th percentile
-    of their wait (from due to start) and run times, minute by minute (UTC)."""
+    """Jobs enqueued, completed, failed and dead in QUEUE, the median and 95th percentile of
+    their wait (from due to start) and run times, and the queue's depth (ready jobs, sampled
+    once a minute; a minute without a sample shows the last one), minute by minute (UTC)."""
     handle = open_queue(url)
 
     async def main() -> list[Minute]:
@@ -41,14 +43,15 @@ def activity(url: str | None, as_json: bool, queue: str, minutes: int) -> None:
 
 def _table(minutes: list[Minute]) -> str:
     columns = ["minute", "enqueued", "completed", "failed", "dead"]
-    columns += ["wait p50", "wait p95", "run p50", "run p95"]
+    columns += ["wait p50", "wait p95", "run p50", "run p95", "depth"]
     rows = [
         [
             minute.at.strftime("%Y-%m-%d %H:%M"),
             *map(str, (minute.enqueued, minute.completed, minute.failed, minute.dead)),
             *map(_time, (minute.wait_p50, minute.wait_p95, minute.run_p50, minute.run_p95)),
+            "—" if depth is None else str(depth),
         ]
-        for minute in minutes
+        for minute, depth in zip(minutes, depths(minutes), strict=True)
     ]
     return table(columns, rows, width=terminal_width(), optional=["wait p95", "run p95"])
 

@@ -35,7 +35,18 @@ def _flag(option: Option) -> Callable[[F], F]:
         return click.option(
             "--header", "headers", multiple=True, metavar="KEY=VALUE", help=option.help
         )
+    if option.name == "after":
+        help = "A job it waits for (repeat for more); =run or =ignore after the id sets "
+        return click.option(
+            "--after",
+            "after",
+            multiple=True,
+            metavar="ID[=POLICY]",
+            help=help + "what it does if that one fails (default cancel).",
+        )
     flag = f"--{option.name.replace('_', '-')}"
+    if option.type == list[str]:
+        return click.option(flag, option.name, multiple=True, metavar="ID", help=option.help)
     if option.type is datetime:
         return click.option(flag, option.name, callback=_time, help=option.help)
     default = "" if option.default is None else f" [default: {option.default}]"
@@ -47,6 +58,17 @@ def enqueue_flags(function: F) -> F:
     for option in reversed(OPTIONS):
         function = _flag(option)(function)
     return function
+
+
+def _parents(given: tuple[str, ...]) -> list[dict[str, str]] | None:
+    """`--after` values as parents: `ID` or `ID=POLICY` (ids hold no "=")."""
+    if not given:
+        return None
+    parents = []
+    for value in given:
+        job_id, equals, policy = value.partition("=")
+        parents.append({"id": job_id, "on_failure": policy} if equals else {"id": job_id})
+    return parents
 
 
 def _headers(pairs: tuple[str, ...]) -> dict[str, str] | None:
@@ -74,6 +96,7 @@ def enqueue(type: str, payload: str, url: str | None, as_json: bool, **given: An
     except ValueError as exc:
         raise Failure(f"PAYLOAD is not valid JSON: {exc}") from None
     given["headers"] = _headers(given["headers"])
+    given["after"] = _parents(given["after"])
     options = {name: item for name, item in given.items() if item is not None}
     handle = open_queue(url)
 

@@ -19,9 +19,11 @@ from ..search import instant_of
 from ..serialize import job_dict
 from .output import age, echo, error_line, moment, print_json, table, terminal_width
 from .shared import STATUSES, duration, json_option, open_queue, run, url_option
+from .workflow import relations
 
 UNFINISHED = [status for status in STATUSES if status not in TERMINAL_STATUSES]
 NOT_RUNNING = [status for status in STATUSES if status != JobStatus.RUNNING]
+RUNNABLE_STATUSES = [status.value for status in RUNNABLE]
 F = Callable[..., Any]
 BulkCall = Callable[..., Awaitable[int]]
 """`Queue.replay_all`, `cancel_all`, `run_now_all` or `delete_all`."""
@@ -117,14 +119,16 @@ def list_jobs(
 @url_option
 @json_option
 def show(job_id: str, url: str | None, as_json: bool) -> None:
-    """One job: headers, payload, result, its attempts, last error with its traceback."""
+    """One job: its parents and dependents, headers, payload, result, its attempts, last
+    error with its traceback."""
     handle = open_queue(url)
 
-    async def main() -> Job:
+    async def main() -> tuple[Job, list[str]]:
         async with handle:
-            return await handle.get_job(job_id)
+            job = await handle.get_job(job_id)
+            return job, [] if as_json else await relations(handle, job)
 
-    job = run(main)
+    job, related = run(main)
     if as_json:
         print_json(job_dict(job))
         return
@@ -137,6 +141,8 @@ def show(job_id: str, url: str | None, as_json: bool) -> None:
     times = ("created_at", "scheduled_at", "expires_at", "started_at", "finished_at")
     for name in (*times, "lease_expires_at"):
         echo(f"{name:<{width}}  {fields[name] or '-'}")
+    for line in related:
+        echo(line)
     if job.headers:
         echo(f"headers\n{_pretty(job.headers)}")
     echo(f"payload\n{_pretty(job.payload)}")
@@ -248,8 +254,28 @@ class Progress:
             click.echo("\r\x1b[K", err=True, nl=False)  # our own sequence: erase the count
 
 
-def _bulk(
+def _filters(statuses: list[str]) -> Callable[[F], F]:
+    """--queue, --type and --status: which jobs a bulk operation applies to."""
+
+    def add(function: F) -> F:
+        function = click.option("--status", type=click.Choice(statuses))(function)
+        function = click.option("--type", "task_type", help="Jobs of this task type.")(function)
+        return click.option("--queue", help="Jobs of this queue.")(function)
+
+    return add
+
+
+def _ids_or_filters(ids: tuple[str, ...], *filters: str | None) -> None:
+    if ids and any(filters):
+        raise click.UsageError("give job IDS or filters, not both")
+    if not ids and not any(filters):
+        raise click.UsageError("give job IDS, or filters to apply it to every matching job")
+
+
+def _repair(
     url: str | None,
+    ids: tuple[str, ...],
+    one: Callable[[Queue, str], Awaitable[str]],
     verb: str,
     operation: Callable[[Queue], BulkCall],
     *,
@@ -258,10 +284,13 @@ def _bulk(
     status: str | None,
     ask: str | None,
 ) -> None:
-    """Apply a bulk operation to the jobs the filters match; print how many it changed.
-
-    With `ask` (the verb: "Delete"), the user confirms first.
-    """
+    """Apply `one` to each of IDS (see `_each`), or else the bulk `operation` to every job the
+    filters match and print how many it changed (`verb`); IDS and filters together are an
+    error. With `ask` (the verb: "Delete"), the user confirms a bulk operation first."""
+    _ids_or_filters(ids, queue, task_type, status)
+    if ids:
+        _each(url, ids, one)
+        return
     what = f"{status or ''} jobs".lstrip()
     what += f" of type {task_type}" if task_type else ""
     what += f" of queue {queue}" if queue else ""
@@ -283,25 +312,50 @@ def _bulk(
     echo(f"{verb} {count:,} {what}")
 
 
-def _filters(statuses: list[str]) -> Callable[[F], F]:
-    """--queue, --type and --status: which jobs a bulk operation applies to."""
-
-    def add(function: F) -> F:
-        function = click.option("--status", type=click.Choice(statuses))(function)
-        function = click.option("--type", "task_type", help="Jobs of this task type.")(function)
-        return click.option("--queue", help="Jobs of this queue.")(function)
-
-    return add
-
-
-def _ids_or_filters(ids: tuple[str, ...], *filters: str | None) -> None:
-    if ids and any(filters):
-        raise click.UsageError("give job IDS or filters, not both")
-    if not ids and not any(filters):
-        raise click.UsageError("give job IDS, or filters to apply it to every matching job")
-
-
 yes_option = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+def _repair_command(
+    statuses: list[str],
+    one: Callable[[Queue, str], Awaitable[str]],
+    verb: str,
+    operation: Callable[[Queue], BulkCall],
+    ask: str,
+) -> Callable[[Callable[[], None]], click.Command]:
+    """Make the decorated function (its name, its docstring for help) a `jobs` command that
+    takes IDS or the filters --queue, --type and --status (one of `statuses`), and --yes: it
+    applies `one` to each id, or `operation` to every job the filters match, asking first
+    (`ask`, the verb) unless --yes."""
+
+    def command(described: Callable[[], None]) -> click.Command:
+        @jobs.command(described.__name__.replace("_", "-"), help=described.__doc__)
+        @click.argument("ids", nargs=-1)
+        @url_option
+        @_filters(statuses)
+        @yes_option
+        def apply(
+            ids: tuple[str, ...],
+            url: str | None,
+            queue: str | None,
+            task_type: str | None,
+            status: str | None,
+            yes: bool,
+        ) -> None:
+            _repair(
+                url,
+                ids,
+                one,
+                verb,
+                operation,
+                queue=queue,
+                task_type=task_type,
+                status=status,
+                ask=None if yes else ask,
+            )
+
+        return apply
+
+    return command
 
 
 @jobs.command()
@@ -318,112 +372,41 @@ def replay(
     task_type: str | None,
 ) -> None:
     """Run dead or cancelled jobs again, same ids, attempts reset: IDS, or --all-dead."""
-    _ids_or_filters(ids, "dead" if all_dead else None, queue, task_type)
-    if ids:
-        _each(url, ids, _replay)
-        return
-    if not all_dead:
+    if not ids and not all_dead and (queue or task_type):
         raise click.UsageError("--queue and --type go with --all-dead")
-    _bulk(
+    status = JobStatus.DEAD.value if all_dead else None
+    _repair(
         url,
+        ids,
+        _replay,
         "replayed",
         lambda handle: handle.replay_all,
         queue=queue,
         task_type=task_type,
-        status=JobStatus.DEAD.value,
+        status=status,
         ask=None,
     )
 
 
-@jobs.command()
-@click.argument("ids", nargs=-1)
-@url_option
-@_filters(UNFINISHED)
-@yes_option
-def cancel(
-    ids: tuple[str, ...],
-    url: str | None,
-    queue: str | None,
-    task_type: str | None,
-    status: str | None,
-    yes: bool,
-) -> None:
+@_repair_command(UNFINISHED, _cancel, "cancelled", lambda handle: handle.cancel_all, "Cancel")
+def cancel() -> None:
     """Cancel unfinished jobs: IDS, or every one the filters match (asks first).
 
     Running ones are stopped at once: the cancel is pushed to their worker.
     """
-    _ids_or_filters(ids, queue, task_type, status)
-    if ids:
-        _each(url, ids, _cancel)
-        return
-    _bulk(
-        url,
-        "cancelled",
-        lambda handle: handle.cancel_all,
-        queue=queue,
-        task_type=task_type,
-        status=status,
-        ask=None if yes else "Cancel",
-    )
 
 
-@jobs.command("run-now")
-@click.argument("ids", nargs=-1)
-@url_option
-@_filters([status.value for status in RUNNABLE])
-@yes_option
-def run_now(
-    ids: tuple[str, ...],
-    url: str | None,
-    queue: str | None,
-    task_type: str | None,
-    status: str | None,
-    yes: bool,
-) -> None:
+@_repair_command(
+    RUNNABLE_STATUSES, _run_now, "made due", lambda handle: handle.run_now_all, "Run now"
+)
+def run_now() -> None:
     """Make jobs waiting to run (scheduled later, or failed and waiting for their retry) due
     now, attempts kept: IDS, or every one the filters match (asks first)."""
-    _ids_or_filters(ids, queue, task_type, status)
-    if ids:
-        _each(url, ids, _run_now)
-        return
-    _bulk(
-        url,
-        "made due",
-        lambda handle: handle.run_now_all,
-        queue=queue,
-        task_type=task_type,
-        status=status,
-        ask=None if yes else "Run now",
-    )
 
 
-@jobs.command()
-@click.argument("ids", nargs=-1)
-@url_option
-@_filters(NOT_RUNNING)
-@yes_option
-def delete(
-    ids: tuple[str, ...],
-    url: str | None,
-    queue: str | None,
-    task_type: str | None,
-    status: str | None,
-    yes: bool,
-) -> None:
+@_repair_command(NOT_RUNNING, _delete, "deleted", lambda handle: handle.delete_all, "Delete")
+def delete() -> None:
     """Delete jobs that are not running: IDS, or every one the filters match (asks first)."""
-    _ids_or_filters(ids, queue, task_type, status)
-    if ids:
-        _each(url, ids, _delete)
-        return
-    _bulk(
-        url,
-        "deleted",
-        lambda handle: handle.delete_all,
-        queue=queue,
-        task_type=task_type,
-        status=status,
-        ask=None if yes else "Delete",
-    )
 
 
 @jobs.command()
@@ -433,8 +416,10 @@ def delete(
 @yes_option
 def purge(url: str | None, queue: str, status: str, yes: bool) -> None:
     """Delete every job of a queue in one status (asks first)."""
-    _bulk(
+    _repair(
         url,
+        (),
+        _delete,
         "deleted",
         lambda handle: handle.delete_all,
         queue=queue,

@@ -120,21 +120,22 @@ def _table(current: Sample, previous: Sample | None) -> str:
     if not current[1]:
         return "no queues"
     rates = _rates(current, previous)
-    columns = ["queue", "state", "ready", "scheduled", "running", "failed", "dead"]
+    columns = ["queue", "state", "ready", "scheduled", "waiting", "running", "failed", "dead"]
     columns += ["completed", "cancelled", "oldest ready", "health"]
     if previous is not None:
         columns.append("done/s")
     rows = []
     for stats in current[1]:
         row = [stats.queue, "paused" if stats.paused else "active"]
-        row += map(str, (stats.ready, stats.scheduled, stats.running, stats.failed, stats.dead))
+        row += map(str, (stats.ready, stats.scheduled, stats.waiting, stats.running))
+        row += map(str, (stats.failed, stats.dead))
         row += [str(stats.completed), str(stats.cancelled), age(stats.oldest_ready_age)]
         row.append(str(stats.health))
         if previous is not None:
             rate = rates.get(stats.queue)
             row.append("-" if rate is None else f"{rate:.1f}")
         rows.append(row)
-    optional = ["cancelled", "scheduled", "completed", "failed"]
+    optional = ["cancelled", "waiting", "scheduled", "completed", "failed"]
     return table(columns, rows, width=terminal_width(), optional=optional, wrap=["queue"])
 
 

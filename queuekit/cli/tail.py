@@ -36,7 +36,8 @@ def tail(
     as_json: bool,
 ) -> None:
     """Print job events as they happen (enqueued, started, progress, completed, failed,
-    dead, cancelled), one line each, or one JSON object per line with --json.
+    dead, cancelled, waiting, snoozed, deleted), one line each, or one JSON object per line
+    with --json.
 
     Events from before it started are not shown, nor any missed while it was not
     connected: a `dropped` line says when events were lost. SQLite shares events only
@@ -71,13 +72,16 @@ async def _stop_on_signal(signals: AsyncIterator[signal.Signals], scope: anyio.C
 
 
 def line_of(event: Event) -> str:
-    """One event as a line: time, kind, queue, type, job id, and what the kind adds."""
+    """One event as a line: time, kind, queue, type, job id, and what the kind adds (an
+    attempt, progress, a note, a count, an error)."""
     fields = [moment(event.at), event.kind.value, event.queue or "*", event.type or "*"]
     fields.append(event.job_id or "*")
     if event.attempt is not None:
         fields.append(f"attempt {event.attempt}")
     if event.progress is not None:
         fields.append(f"{event.progress:.0%}" + (f" {event.note}" if event.note else ""))
+    elif event.note is not None:
+        fields.append(event.note)  # why a job waits: a replay, run now, a rate limit...
     if event.kind == EventKind.DROPPED:
         fields.append("events lost" if event.count is None else f"{event.count} events lost")
     elif event.count is not None:

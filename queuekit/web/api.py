@@ -13,7 +13,6 @@ from dataclasses import asdict
 from functools import cache
 from typing import Any, TypeVar
 
-import pydantic
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -34,8 +33,8 @@ from ..queue import REPLAYABLE, RUNNABLE, Queue
 from ..registry import WorkerNotFoundError
 from ..serialize import activity_dict, job_dict, stats_dict, usage_dict
 from ..validation import NAME_PATTERN, check_name
-from . import live, models
-from .guards import json_error, read_body
+from . import live, models, workflow_routes
+from .guards import json_error, read_body, validated
 from .openapi import Endpoint, document
 from .workers import drain, schedules, workers
 
@@ -63,16 +62,7 @@ class JobsApi:
         except (ValueError, RecursionError) as exc:
             reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
             raise HTTPException(400, f"body is not valid JSON: {reason}") from None
-        return _validated(model, data)
-
-
-def _validated(model: type[Model], data: Any) -> Model:
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise HTTPException(422, f"{where}: {first['msg']}") from None
+        return validated(model, data)
 
 
 def _job_id(request: Request) -> str:
@@ -111,7 +101,7 @@ async def enqueue_bulk(api: JobsApi, request: Request) -> Response:
 
 
 async def list_jobs(api: JobsApi, request: Request) -> Response:
-    query = _validated(models.JobQuery, dict(request.query_params))
+    query = validated(models.JobQuery, dict(request.query_params))
     page = await api.queue.list_jobs(
         queue=query.queue,
         status=query.status,
@@ -121,6 +111,7 @@ async def list_jobs(api: JobsApi, request: Request) -> Response:
         error=query.error,
         created_after=query.created_after,
         created_before=query.created_before,
+        workflow_id=query.workflow_id,
     )
     return JSONResponse(
         {"jobs": [job_dict(job) for job in page.jobs], "next_cursor": page.next_cursor}
@@ -200,7 +191,7 @@ async def queue_stats(api: JobsApi, request: Request) -> Response:
 
 async def queue_activity(api: JobsApi, request: Request) -> Response:
     name = check_name(request.path_params["name"])
-    query = _validated(models.ActivityQuery, dict(request.query_params))
+    query = validated(models.ActivityQuery, dict(request.query_params))
     return JSONResponse(activity_dict(name, await api.queue.activity(name, minutes=query.minutes)))
 
 
@@ -465,6 +456,7 @@ ENDPOINTS = (
         "The schedules the running workers fire: next run, last fire, skipped slots",
         response=models.Schedules,
     ),
+    *workflow_routes.ENDPOINTS,
     Endpoint("GET", "/v1/openapi.json", openapi, "This document"),
 )
 

@@ -6,8 +6,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict
 
-from ..activity import BUCKET_BOUNDS, Minute
+from ..activity import BUCKET_BOUNDS, DEPTH_CAP, Minute, depths
 from .times import duration
 
 WIDTH, HEIGHT = 600, 150
@@ -42,6 +43,10 @@ class Chart:
     bottom: str
     start: str
     end: str
+    start_at: str
+    """The first and last minutes' starts (ISO 8601, UTC): the page shows them in the viewer's
+    time zone, `start` and `end` (UTC) until it does."""
+    end_at: str
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
@@ -87,8 +92,7 @@ def jobs_chart(minutes: Sequence[Minute], end: datetime, span: int) -> Chart:
         lines=lines,
         top=f"{top:,}/min",
         bottom="0",
-        start=_clock(end - timedelta(minutes=span - 1)),
-        end=_clock(end),
+        **_ends(end, span),
     )
 
 
@@ -122,8 +126,25 @@ def times_chart(minutes: Sequence[Minute], end: datetime, span: int) -> Chart:
         lines=lines,
         top=duration(longest),
         bottom=f"≤{duration(FASTEST)}",
-        start=_clock(end - timedelta(minutes=span - 1)),
-        end=_clock(end),
+        **_ends(end, span),
+    )
+
+
+def depth_chart(minutes: Sequence[Minute], end: datetime, span: int) -> Chart:
+    """The queue's depth (ready jobs) as each minute's first write sampled it; a minute without
+    a sample carries the last one forward, as depth changes only with activity."""
+    series = depths(slots(minutes, end, span))
+    top = max([1, *(value for value in series if value is not None)])
+    latest = next((value for value in reversed(series) if value is not None), None)
+    summary = "—" if latest is None else _depth(latest)
+    line = Line("ready jobs", "depth", _points(series, lambda v: v / top), summary)
+    return Chart(
+        title="Queue depth",
+        label=f"Ready jobs, sampled once a minute, over the last {_span(span)}: latest {summary}",
+        lines=[line],
+        top=_depth(top),
+        bottom="0",
+        **_ends(end, span),
     )
 
 
@@ -155,8 +176,32 @@ def _points(values: Sequence[float | None], height: Callable[[float], float]) ->
     return " ".join(points * 2 if len(points) == 1 else points)
 
 
+class _Ends(TypedDict):
+    start: str
+    end: str
+    start_at: str
+    end_at: str
+
+
+def _ends(end: datetime, span: int) -> _Ends:
+    """The time labels of a chart of the `span` minutes up to `end`."""
+    last = end.replace(second=0, microsecond=0)
+    first = last - timedelta(minutes=span - 1)
+    return {
+        "start": _clock(first),
+        "end": _clock(last),
+        "start_at": first.isoformat(),
+        "end_at": last.isoformat(),
+    }
+
+
 def _clock(moment: datetime) -> str:
     return moment.strftime("%H:%M")
+
+
+def _depth(value: int) -> str:
+    """A depth as read: the cap with a plus, since a deeper queue was counted only that far."""
+    return f"{value:,}+" if value >= DEPTH_CAP else f"{value:,}"
 
 
 def _span(minutes: int) -> str:

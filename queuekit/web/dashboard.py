@@ -2,7 +2,7 @@
 
 Pages: queues overview (counts, a sparkline of the last hour's finished jobs, health, oldest
 ready job, paused; a usage panel per queue with limits), one queue's charts of its activity by
-minute (jobs per minute by outcome; wait and run times) over 1, 6 or 24 hours, jobs by queue,
+minute (jobs per minute by outcome; wait and run times; depth) over 1, 6 or 24 hours, jobs by queue,
 status, type, error text and creation time with paging, or by id, with actions on the selected
 jobs or on every job a filter matches (jobs_page.py); one job's detail; the running workers;
 the schedules they fire. Actions (replay, cancel, delete, run now, pause, resume, replay every
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -35,18 +36,19 @@ from ..queue import RUNNABLE, Queue
 from ..registry import WorkerNotFoundError, drain_worker, list_schedules, list_workers
 from ..validation import NAME_PATTERN, check_name
 from .auth import Auth, TooManyFailures
-from .charts import jobs_chart, sparkline, times_chart
+from .charts import depth_chart, jobs_chart, sparkline, times_chart
 from .guards import read_body
 from .jobs_page import act, changed, matching_jobs, search_query
 from .live import dashboard_route
 from .sessions import csrf_token, csrf_valid, flash, session_of, take_flash
-from .times import ago, duration, ran
+from .times import ago, duration, moment, ran, utc
+from .workflow_pages import relations, workflow_fragment, workflow_page
 
 PREFIX = "/dashboard"
 LOGIN_PATH = f"{PREFIX}/login"
 PAGE_SIZE = 25
 MAX_FORM_BYTES = 64 * 1024
-STATUS_COLUMNS = ("pending", "running", "completed", "failed", "dead", "cancelled")
+STATUS_COLUMNS = ("waiting", "pending", "running", "completed", "failed", "dead", "cancelled")
 TEMPLATES = Jinja2Templates(
     env=jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -185,7 +187,11 @@ class Dashboard:
             "stats": await self.queue.stats(name),
             "spans": list(CHART_SPANS),
             "span": next(key for key, value in CHART_SPANS.items() if value == span),
-            "charts": [jobs_chart(minutes, now, span), times_chart(minutes, now, span)],
+            "charts": [
+                jobs_chart(minutes, now, span),
+                times_chart(minutes, now, span),
+                depth_chart(minutes, now, span),
+            ],
         }
 
     async def queue_page(self, request: Request) -> Response:
@@ -230,7 +236,7 @@ class Dashboard:
             ("unique key", job.unique_key or ""),
             ("limit key", job.limit_key or ""),
             ("worker", job.worker_id or ""),
-            *((name.replace("_", " "), _time(getattr(job, name))) for name in times),
+            *((name.replace("_", " "), _when(getattr(job, name))) for name in times),
         ]
         return {
             "job": job,
@@ -245,10 +251,13 @@ class Dashboard:
 
     async def job(self, request: Request) -> Response:
         job = await self._job(request)
-        return self.render(request, "job.html", title=f"Job {job.id}", **self.job_context(job))
+        context = {**self.job_context(job), **await relations(self.queue, job)}
+        return self.render(request, "job.html", title=f"Job {job.id}", **context)
 
     async def job_fragment(self, request: Request) -> Response:
-        return self.render(request, "_job.html", **self.job_context(await self._job(request)))
+        job = await self._job(request)
+        context = {**self.job_context(job), **await relations(self.queue, job)}
+        return self.render(request, "_job.html", **context)
 
     # Actions
 
@@ -382,6 +391,14 @@ class Dashboard:
             Route(f"{p}/workers/{{worker_id}}/drain", v(self.drain), methods=["POST"]),
             Route(f"{p}/schedules", v(self.schedules), methods=["GET"]),
             Route(f"{p}/fragments/schedules", v(self.schedules_fragment), methods=["GET"]),
+            Route(
+                f"{p}/workflows/{{workflow_id}}", v(partial(workflow_page, self)), methods=["GET"]
+            ),
+            Route(
+                f"{p}/fragments/workflows/{{workflow_id}}",
+                v(partial(workflow_fragment, self)),
+                methods=["GET"],
+            ),
             dashboard_route(self.queue, f"{p}/events"),
         ]
 
@@ -409,14 +426,15 @@ def _time(value: datetime | None) -> str:
     return "" if value is None else value.isoformat()
 
 
-def _moment(value: datetime | None) -> str:
-    """A time to the second, in the backend's UTC, as the CLI prints it."""
-    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+def _when(value: datetime | None) -> str:
+    """A job's time in its detail table: empty when it has none."""
+    return "" if value is None else moment(value)
 
 
 TEMPLATES.env.filters["short_json"] = _short
 TEMPLATES.env.filters["time"] = _time
-TEMPLATES.env.filters["moment"] = _moment
+TEMPLATES.env.filters["moment"] = moment
+TEMPLATES.env.filters["utc"] = utc
 TEMPLATES.env.filters["ago"] = ago
 TEMPLATES.env.filters["ran"] = ran
 TEMPLATES.env.filters["duration"] = duration

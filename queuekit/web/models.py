@@ -11,7 +11,7 @@ import enum
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AwareDatetime,
@@ -21,11 +21,13 @@ from pydantic import (
     Field,
     Strict,
     create_model,
+    with_config,
 )
 from pydantic.config import JsonDict, JsonValue
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from ..activity import MAX_MINUTES
-from ..job import HISTORY_ERROR_CHARS, HISTORY_LIMIT, AttemptOutcome, JobStatus
+from ..activity import DEPTH_CAP, MAX_MINUTES
+from ..job import HISTORY_ERROR_CHARS, HISTORY_LIMIT, AttemptOutcome, JobStatus, OnFailure
 from ..limits import MAX_LIMIT, MAX_PERIOD_SECONDS, MIN_PERIOD_SECONDS
 from ..options import OPTIONS, Option
 from ..presence import MAX_LISTED_JOBS
@@ -63,6 +65,14 @@ def _rfc3339(value: object) -> object:
 QueryInstant = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
+@with_config(ConfigDict(extra="forbid"))
+class ParentRef(TypedDict):
+    """A job to wait for, and what to do if it ends dead or cancelled (default: cancel)."""
+
+    id: Name
+    on_failure: NotRequired[OnFailure]
+
+
 def _annotation(option: Option) -> Any:
     """The pydantic type of one enqueue option, with the option's bounds."""
     bounds = Field(
@@ -81,6 +91,8 @@ def _annotation(option: Option) -> Any:
         dict[str, str]: Annotated[
             dict[Annotated[str, Field(min_length=1)], Annotated[str, Strict()]], bounds
         ],
+        # `after`: parent ids, or objects naming one with its on_failure.
+        list[str]: Annotated[list[Name | ParentRef], bounds],
     }
     plain = kinds[option.type]
     return plain if option.default is not None else plain | None
@@ -159,6 +171,20 @@ class JobQuery(BaseModel):
     created_before: QueryInstant | None = Field(
         None, description="Jobs created before this instant (ISO 8601 with a time zone)."
     )
+    workflow_id: Name | None = Field(None, description="The jobs of this workflow.")
+
+
+class WorkflowQuery(BaseModel):
+    """The query of `GET /v1/workflows/{workflow_id}`: page size and the previous page's
+    `next_cursor`."""
+
+    model_config = _STRICT
+    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    cursor: str | None = Field(
+        None,
+        pattern=f"^{CURSOR_PATTERN.pattern}$",
+        description="The next_cursor of the previous page.",
+    )
 
 
 def _job_filter(
@@ -234,6 +260,17 @@ class Job(BaseModel):
         description=f"Its latest {HISTORY_LIMIT} ended attempts, oldest first (a replay keeps "
         "them): given for one job, null in lists.",
     )
+    workflow_id: str | None = Field(None, description="The workflow it belongs to.")
+    parents: list[ParentRef] | None = Field(
+        None,
+        description="The jobs it waits (or waited) for, in order, with what it does if one "
+        "fails: given for one job, null in lists.",
+    )
+    dependents: list[str] | None = Field(
+        None,
+        description="The ids of the jobs that wait (or waited) for it: given for one job, "
+        "null in lists.",
+    )
 
 
 class JobPage(BaseModel):
@@ -260,6 +297,7 @@ class QueueStats(BaseModel):
 
     queue: str
     paused: bool
+    waiting: int = Field(description="Jobs waiting for their parents to finish.")
     pending: int
     scheduled: int
     ready: int
@@ -295,6 +333,11 @@ class ActivityMinute(BaseModel):
     run_p95: float | None
     wait: list[int] = Field(description="Starts counted per bucket of `bucket_bounds`.")
     run: list[int] = Field(description="Attempts counted per bucket of `bucket_bounds`.")
+    depth: int | None = Field(
+        description="The queue's ready jobs (claimable, due) when the minute's first write came,"
+        f" at most {DEPTH_CAP:,}; null if not sampled: the depth is then"
+        " the last sample before it."
+    )
 
 
 class Activity(BaseModel):

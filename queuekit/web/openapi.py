@@ -35,6 +35,7 @@ PARAMETER_ERRORS = (404,)
 PATH_PARAMETERS = {
     "job_id": {"type": "string"},
     "worker_id": {"type": "string"},
+    "workflow_id": {"type": "string"},
     "name": {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"},
 }
 

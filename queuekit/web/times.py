@@ -1,10 +1,31 @@
-"""Times and durations as people read them, for the dashboard's pages and charts."""
+"""Times and durations as people read them, for the dashboard's pages and charts.
+
+Absolute times go out as `<time datetime="..." data-local="moment">` with their UTC text,
+which static/dashboard.js rewrites into the viewer's time zone; relative ones (`ago`) carry
+`data-local="ago"`, and the script keeps them fresh.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from markupsafe import Markup
+
 from ..job import Job, JobStatus
+
+
+def utc(value: datetime | None) -> str:
+    """A time to the second in UTC, as the CLI prints it: the text before the script runs."""
+    return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def moment(value: datetime | None) -> Markup:
+    """A time to the second, as a `<time>` the script shows in the viewer's time zone."""
+    if value is None:
+        return Markup("—")
+    return Markup('<time datetime="{}" data-local="moment">{}</time>').format(
+        value.astimezone(UTC).isoformat(), utc(value)
+    )
 
 
 def ago(value: datetime | None) -> str:

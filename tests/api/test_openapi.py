@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, settings
 
 import queuekit
 from queuekit.api import create_app
+from queuekit.validation import NAME_PATTERN
 from queuekit.web.api import openapi_document
 
 KEY = "openapi-test-key-0123"
@@ -32,7 +33,8 @@ schema.config.generation.update(allow_x00=False)
 @schema.hook
 def map_body(context: schemathesis.HookContext, body: Any) -> Any:
     """Keep a generated `run_at` and `expires_at` within a century of now, the expiry after
-    the start: bounds JSON Schema cannot state."""
+    the start, and parents (`after`) that exist: bounds JSON Schema cannot state. A parent id
+    becomes a seeded job's; anything else in `after` (what a negative case put there) stays."""
     jobs = body.get("jobs", [body]) if isinstance(body, dict) else []
     # Negative cases put anything where the list goes (`{"jobs": false}`): leave those be.
     for job in jobs if isinstance(jobs, list) else []:
@@ -43,7 +45,22 @@ def map_body(context: schemathesis.HookContext, body: Any) -> Any:
                 job[name] = re.sub(r"^\d{4}-", f"{year}-", job[name])
         if job.get("delay") is not None and job.get("expires_in") is not None:
             del job["expires_in"]  # an expiry within the delay is refused
+        if isinstance(job.get("after"), list):
+            job["after"] = [_existing(item, n) for n, item in enumerate(job["after"])]
     return body
+
+
+SEEDED = 50
+"""Jobs the server holds from the start, with the ids `seed-<n>`."""
+
+
+def _existing(parent: Any, n: int) -> Any:
+    """A generated parent made one that exists: the n-th seeded job (ids differ in a list)."""
+    if isinstance(parent, str) and NAME_PATTERN.fullmatch(parent):
+        return f"seed-{n % SEEDED}"
+    if isinstance(parent, dict) and isinstance(parent.get("id"), str):
+        return {**parent, "id": f"seed-{n % SEEDED}"}
+    return parent
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +79,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     while not uv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.01)
-    # Some jobs, so the routes that take ids also see real ones.
-    for n in range(3):
+    # Some jobs, so the routes that take ids also see real ones, and parents exist.
+    for n in range(SEEDED):
         httpx.post(
             f"{url}/v1/jobs",
-            json={"type": "seed", "payload": {"n": n}, "queue": "q"},
+            json={"type": "seed", "payload": {"n": n}, "queue": "q", "id": f"seed-{n}"},
             headers={"Authorization": f"Bearer {KEY}"},
         ).raise_for_status()
     try:

@@ -15,19 +15,14 @@ shared ones.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import logging
-import os
 import random
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,208 +30,17 @@ import anyio
 
 import queuekit
 from queuekit import BackendUnavailableError, JobStatus, Queue
-from tests.postgres.cluster import running_cluster
 
-ROOT = Path(__file__).resolve().parents[2]
+from .plans import Plan, plan_jobs
+from .pool import Pool, start_worker
+from .servers import store_for
+
 BACKENDS = ("sqlite", "postgres", "redis")
 CUT_OFF_SECONDS = 1.0
 """How long before a kill a handler may have ended with its completion not yet written."""
 
 
-# Servers
-
-
-@dataclass
-class Store:
-    url: str
-    restart: Callable[[], None] | None
-    """Stop the server abruptly and start it again (None: no server, as with SQLite)."""
-    stop: Callable[[], None] | None = None
-    """Stop the server abruptly; `start` brings it back."""
-    start: Callable[[], None] | None = None
-
-
-def spare_port() -> int:
-    from benchmarks.system import free_ports
-
-    return free_ports(1)[0]
-
-
-@contextlib.contextmanager
-def private_postgres(directory: Path) -> Iterator[Store]:
-    """A private cluster (initdb) on a spare loopback port; restart is `pg_ctl stop -m immediate`
-    then start: a crash, recovered from the WAL. Commits are synchronous (as in production), so
-    an acknowledged enqueue survives; fsync is off, which a process crash does not need."""
-    settings = "-c fsync=off -c full_page_writes=off -c max_connections=200"
-    with running_cluster(settings) as cluster:
-        yield Store(
-            cluster.dsn,
-            functools.partial(cluster.restart, "immediate"),
-            functools.partial(cluster.stop, "immediate"),
-            cluster.start,
-        )
-
-
-@contextlib.contextmanager
-def private_redis(directory: Path) -> Iterator[Store]:
-    """`redis-server --appendonly yes --appendfsync always` on a spare port; restart is SIGKILL
-    then start: what survives is what the AOF had, which is every acknowledged write."""
-    from tests.redis.server import RedisServer
-
-    if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server not found")
-    server = RedisServer(
-        Path(tempfile.mkdtemp(prefix="queuekit-chaos-redis-", dir=directory)),
-        spare_port(),
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "always",
-    )
-
-    def restart() -> None:
-        server.kill()
-        server.start()
-
-    server.start()
-    try:
-        yield Store(server.url, restart, server.kill, server.start)
-    finally:
-        server.stop()
-        shutil.rmtree(server.directory, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def store_for(backend: str, directory: Path) -> Iterator[Store]:
-    if backend == "sqlite":
-        yield Store(f"sqlite:///{directory / 'chaos.db'}", None)
-    elif backend == "postgres":
-        with private_postgres(directory) as store:
-            yield store
-    elif backend == "redis":
-        with private_redis(directory) as store:
-            yield store
-    else:
-        raise ValueError(f"unknown backend {backend!r}")
-
-
-# Workers
-
-
-def start_worker(
-    url: str, record: Path, log: Path, *, lease: float, concurrency: int, rss: Path | None = None
-) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.chaos.worker",
-                url,
-                str(record),
-                str(lease),
-                str(concurrency),
-                *([str(rss)] if rss else []),
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=out,
-            stderr=out,
-        )
-
-
-@dataclass
-class Pool:
-    """Worker processes; `kill_one` SIGKILLs a random one and starts a replacement."""
-
-    url: str
-    record: Path
-    log: Path
-    lease: float
-    concurrency: int
-    size: int = 3
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    killed: set[int] = field(default_factory=set)
-    kill_times: dict[int, float] = field(default_factory=dict)
-    crashed: int = 0
-    """Workers that exited without being killed: a bug, reported as a problem."""
-
-    def start(self) -> None:
-        while len(self.processes) < self.size:
-            self.processes.append(
-                start_worker(
-                    self.url, self.record, self.log, lease=self.lease, concurrency=self.concurrency
-                )
-            )
-
-    def kill_one(self, rng: random.Random) -> None:
-        process = self.processes.pop(rng.randrange(len(self.processes)))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        self.killed.add(process.pid)
-        self.kill_times[process.pid] = time.time()
-        self.start()
-
-    def replace_exited(self) -> int:
-        """Start a new worker for each one that exited by itself; return how many."""
-        exited = [p for p in self.processes if p.poll() is not None]
-        for process in exited:
-            self.processes.remove(process)
-            self.killed.add(process.pid)  # it went down mid-job, as a kill does
-            self.kill_times[process.pid] = time.time()
-            self.crashed += 1
-        self.start()
-        return len(exited)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
-        self.processes.clear()
-
-
-# Jobs
-
-
-@dataclass(frozen=True)
-class Plan:
-    request: queuekit.NewJob
-    expected: JobStatus
-    runs: int
-    """How many executions a fault-free run makes."""
-
-
-def plan_jobs(count: int, rng: random.Random) -> list[Plan]:
-    plans: list[Plan] = []
-    for _ in range(count):
-        priority = rng.choice([0, 10, 10, 20, 30, 500])
-        delay = rng.uniform(0.2, 3.0) if rng.random() < 0.15 else None
-        roll = rng.random()
-        if roll < 0.80:
-            fail_times = 0
-        elif roll < 0.92:
-            fail_times = rng.choice([1, 2])
-        else:
-            fail_times = -1  # always fails, or always times out
-        if fail_times >= 0:
-            payload = {"seconds": rng.uniform(0.01, 0.1), "fail_times": fail_times}
-            request = queuekit.new_job(
-                "work", payload, priority=priority, delay=delay, max_attempts=20
-            )
-            plans.append(Plan(request, JobStatus.COMPLETED, fail_times + 1))
-        elif rng.random() < 0.5:
-            payload = {"seconds": 0.0, "fail_times": 1000}
-            request = queuekit.new_job(
-                "work", payload, priority=priority, delay=delay, max_attempts=2
-            )
-            plans.append(Plan(request, JobStatus.DEAD, 2))
-        else:
-            request = queuekit.new_job(
-                "hang", {"seconds": 30.0}, priority=priority, delay=delay, max_attempts=2
-            )
-            plans.append(Plan(request, JobStatus.DEAD, 2))
-    return plans
+# Executions
 
 
 @dataclass
@@ -276,6 +80,10 @@ class Figures:
     enqueued: int = 0
     completed: int = 0
     dead_expected: int = 0
+    cancelled_expected: int = 0
+    """Jobs of workflows cancelled by a parent's planned failure, as their edge says."""
+    early: int = 0
+    """Jobs that started before one of their parents had finished."""
     missing: int = 0
     wrong_state: int = 0
     executions: int = 0
@@ -333,7 +141,7 @@ async def chaos_run(
                         await anyio.sleep(0.1)
                         stats = await _stats(queue)
                         if stats is not None and not (
-                            stats.pending or stats.running or stats.failed
+                            stats.waiting or stats.pending or stats.running or stats.failed
                         ):
                             break
                         if time.monotonic() >= next_kill:
@@ -392,9 +200,21 @@ async def _account(
             )
         elif job.status == JobStatus.COMPLETED:
             figures.completed += 1
-        else:
+        elif job.status == JobStatus.DEAD:
             figures.dead_expected += 1
+        else:
+            figures.cancelled_expected += 1
         runs = executions.get(job.id, [])
+        if runs and plan.request.parents:
+            first = min(run.started for run in runs)
+            for parent in plan.request.parents:
+                # The parent's last run (the one that finished it) had ended before the job
+                # started; an earlier run cut off by a fault may end later, on a stale lease.
+                parent_runs = executions.get(parent.job_id)
+                last = max(parent_runs, key=lambda run: run.started) if parent_runs else None
+                if last is not None and first < (last.ended or last.started):
+                    figures.early += 1
+                    figures.problems.append(f"{job.id} started before parent {parent.job_id}")
         figures.executions += len(runs)
         extra = len(runs) - plan.runs
         if extra <= 0:
@@ -435,6 +255,8 @@ def table(rows: list[Figures]) -> str:
         "enqueued",
         "completed",
         "dead (expected)",
+        "cancelled by a parent",
+        "started early",
         "missing",
         "wrong state",
         "executions",
@@ -449,6 +271,8 @@ def table(rows: list[Figures]) -> str:
             str(f.enqueued),
             str(f.completed),
             str(f.dead_expected),
+            str(f.cancelled_expected),
+            str(f.early),
             str(f.missing),
             str(f.wrong_state),
             str(f.executions),

@@ -35,7 +35,8 @@ async def test_chaos_loses_nothing(backend: str, tmp_path: Path) -> None:
     assert figures.missing == 0, figures.problems
     assert figures.wrong_state == 0, figures.problems
     assert figures.unexplained == 0, figures.problems
-    assert figures.completed + figures.dead_expected == 600
+    assert figures.completed + figures.dead_expected + figures.cancelled_expected == 600
+    assert figures.early == 0, figures.problems
     assert not figures.problems
     assert figures.kills >= 2
     assert figures.restarts == (0 if backend == "sqlite" else 1)

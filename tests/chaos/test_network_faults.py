@@ -15,7 +15,7 @@ from queuekit import BackendUnavailableError, JobStatus, Queue, Worker
 from queuekit.backends.memory import MemoryBackend
 
 from ..waiting import eventually
-from .run import Store, store_for
+from .servers import Store, store_for
 from .test_chaos import require_servers
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,8 @@ import queuekit
 from queuekit import JobStatus, Queue
 
 from ..setups import BackendSetup
-from .run import Pool, read_executions
+from .pool import Pool
+from .run import read_executions
 
 pytestmark = pytest.mark.slow
 

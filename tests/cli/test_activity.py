@@ -1,4 +1,5 @@
-"""`queuekit activity`: a queue's minutes as a table or JSON, written by real enqueues."""
+"""`queuekit activity`: a queue's minutes as a table or JSON, written by real enqueues, with
+the depth their first write sampled."""
 
 from __future__ import annotations
 
@@ -21,10 +22,14 @@ async def test_activity_shows_what_was_enqueued(durable_setup: BackendSetup) -> 
 
     body = await anyio.to_thread.run_sync(lambda: ok_json("activity", "mail", url=url))
     assert sum(minute["enqueued"] for minute in body["minutes"]) == 3
+    # The one write (as the handle closed) created its minute: it sampled the 3 ready jobs.
+    assert [minute["depth"] for minute in body["minutes"]] == [3]
     text = await anyio.to_thread.run_sync(lambda: ok("activity", "mail", url=url))
     header, *rows = text.splitlines()
     assert header.split()[:5] == ["minute", "enqueued", "completed", "failed", "dead"]
+    assert header.split()[-1] == "depth"
     assert sum(int(row.split()[2]) for row in rows) == 3
+    assert [row.split()[-1] for row in rows] == ["3"]
 
     quiet = await anyio.to_thread.run_sync(lambda: ok("activity", "sms", url=url))
     assert quiet == "no activity in 'sms' in the last 60 minutes\n"

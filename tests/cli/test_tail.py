@@ -86,11 +86,16 @@ async def test_tail_prints_one_line_per_event(shared_setup: BackendSetup) -> Non
             assert await anext(errors) == READY
             job = await queue.enqueue("send", queue="mail")
             await queue.cancel(job.id)
+            await queue.replay(job.id)
+            await queue.delete_job(job.id)
             enqueued, cancelled = await anext(output), await anext(output)
+            replayed, deleted = await anext(output), await anext(output)
         assert await _stop(process) == 0
     when = job.created_at.strftime("%Y-%m-%d %H:%M:%S")
     assert enqueued == f"{when}  enqueued  mail  send  {job.id}  attempt 0"
     assert cancelled.split("  ")[1:] == ["cancelled", "mail", "send", job.id, "attempt 0"]
+    assert replayed.split("  ")[1:] == ["enqueued", "mail", "send", job.id, "attempt 0", "replay"]
+    assert deleted.split("  ") == ["-", "deleted", "*", "*", job.id]
 
 
 def test_tail_refuses_an_unknown_kind() -> None:

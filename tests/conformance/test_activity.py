@@ -1,26 +1,24 @@
 """Activity by minute: counts added from many clients sum exactly, per queue, by the backend's
-clock, and old minutes are forgotten."""
+clock, and old minutes are forgotten; the write that creates a minute samples the queue's depth,
+capped, and no later write of that minute does."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
+import queuekit
 from queuekit import Backend
 from queuekit.activity import BUCKET_BOUNDS, BUCKETS, NO_TIMES, ActivityCounts, Minute, bucket_of
 from queuekit.backends.memory import MemoryBackend
 
 from ..setups import BackendSetup
-
-if TYPE_CHECKING:
-    import redis.asyncio as aioredis
+from .helpers import claim_one
 
 KEEP = 86_400.0
 
@@ -110,6 +108,41 @@ async def test_minutes_are_listed_oldest_first_within_the_window(backend: Backen
     assert minute.wait_p50 is None and minute.run_p95 is None
 
 
+async def test_the_write_that_creates_a_minute_samples_the_depth(backend: Backend) -> None:
+    """Ready jobs only (not running, not due later, not another queue's); a second write in the
+    same minute leaves the sample alone (if the minute turned, the new one has its own)."""
+    jobs = [queuekit.new_job("t", queue="deep") for _ in range(4)]
+    await backend.enqueue_many(
+        [*jobs, queuekit.new_job("t", queue="deep", delay=3600), queuekit.new_job("t")]
+    )
+    await claim_one(backend, queue="deep")
+    await backend.add_activity([ActivityCounts("deep", enqueued=6)], keep=KEEP)
+    await backend.enqueue_many([queuekit.new_job("t", queue="deep") for _ in range(2)])
+    await backend.add_activity([ActivityCounts("deep", enqueued=2)], keep=KEEP)
+    minutes = await backend.activity("deep", 10)
+    assert [minute.depth for minute in minutes] in ([3], [3, 5])
+    assert total(minutes, "deep").enqueued == 8
+
+
+async def test_a_depth_sample_counts_at_most_the_cap(backend: Backend) -> None:
+    await backend.enqueue_many([queuekit.new_job("t", queue="deep") for _ in range(5)])
+    await backend.add_activity([ActivityCounts("deep", completed=1)], keep=KEEP, depth_cap=2)
+    minutes = await backend.activity("deep", 10)
+    assert minutes and {minute.depth for minute in minutes} == {2}
+    await backend.add_activity([ActivityCounts("empty", completed=1)], keep=KEEP, depth_cap=2)
+    assert {minute.depth for minute in await backend.activity("empty", 10)} == {0}
+
+
+async def test_a_minute_without_a_sample_has_no_depth(
+    backend_setup: BackendSetup, backend: Backend
+) -> None:
+    """As minutes kept from before depths were sampled read."""
+    at = int(time.time() // 60 * 60) - 3600
+    await plant_minute(backend_setup, backend, "q", at)
+    (kept,) = await backend.activity("q", 2 * 60)
+    assert kept.depth is None and kept.completed == 5
+
+
 def test_percentiles_come_from_the_buckets() -> None:
     minute = Minute("q", datetime.now(UTC), run=times(*[0.02] * 90, *[4.0] * 10))
     assert minute.run_p50 is not None and 0.01 < minute.run_p50 <= 0.025
@@ -125,7 +158,7 @@ async def test_old_minutes_are_forgotten(backend_setup: BackendSetup, backend: B
     await plant_minute(backend_setup, backend, "other", old)
     if is_redis(backend):
         await backend.add_activity([ActivityCounts("q", enqueued=1)], keep=120.0)
-        ttl = await redis_ttl(backend_setup, backend, "q")
+        ttl = await redis_ttl(backend, "q")
         assert 0 < ttl <= 120 + 60
         return
     assert len(await backend.activity("q", 4 * 24 * 60)) == 1
@@ -144,11 +177,12 @@ async def plant_minute(setup: BackendSetup, backend: Backend, queue: str, at: in
 
     counts = ActivityCounts(queue, completed=5)
     if isinstance(backend, MemoryBackend):
-        backend._activity[queue, float(at)] = counts
+        backend._activity[queue, float(at)] = counts.at(datetime.fromtimestamp(at, UTC))
     elif isinstance(backend, SQLiteBackend):
         with closing(sqlite3.connect(backend.path)) as db, db:
             db.execute(
-                "INSERT INTO queuekit_activity VALUES (?, ?, 0, 5, 0, 0, ?, ?)",
+                "INSERT INTO queuekit_activity (queue, minute, enqueued, completed, failed,"
+                " dead, wait, run) VALUES (?, ?, 0, 5, 0, 0, ?, ?)",
                 (queue, at, str(list(NO_TIMES)), str(list(NO_TIMES))),
             )
     elif isinstance(backend, PostgresBackend):
@@ -166,10 +200,9 @@ async def plant_minute(setup: BackendSetup, backend: Backend, queue: str, at: in
             )
         finally:
             await conn.close()
-    elif isinstance(backend, RedisBackend):
-        assert setup.url is not None
-        async with raw_redis(setup.url) as client:
-            await client.hset(backend._keys.of_queue(queue, f"activity:{at}"), "c", "5")
+    elif isinstance(backend, RedisBackend):  # through its own client: a Cluster's too
+        key = backend._keys.of_queue(queue, f"activity:{at}")
+        await backend._calls.commands([["HSET", key, "c", "5"]])
     else:
         pytest.fail(f"no way to plant a minute on {setup.name}")
 
@@ -180,24 +213,12 @@ def is_redis(backend: Backend) -> bool:
     return isinstance(backend, RedisBackend)
 
 
-async def redis_ttl(setup: BackendSetup, backend: Backend, queue: str) -> float:
+async def redis_ttl(backend: Backend, queue: str) -> float:
     """Seconds the Redis hash of `queue`'s current minute has left."""
     from queuekit.backends.redis import RedisBackend
 
-    assert isinstance(backend, RedisBackend) and setup.url is not None
+    assert isinstance(backend, RedisBackend)
     (minute,) = await backend.activity(queue, 1)
     key = backend._keys.of_queue(queue, f"activity:{int(minute.at.timestamp())}")
-    async with raw_redis(setup.url) as client:
-        return float(await client.ttl(key))
-
-
-@asynccontextmanager
-async def raw_redis(url: str) -> AsyncIterator[aioredis.Redis]:
-    """A plain client of the test server, for what the backend does not offer."""
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(url.split("?")[0], decode_responses=True)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+    (ttl,) = await backend._calls.commands([["TTL", key]])
+    return float(ttl)

@@ -33,7 +33,7 @@ async def reclaim_past(queue: Queue, backend: Backend, stale: Attempt) -> Job:
 async def rescue_until_done(backend: Backend) -> None:
     """Run the rescuer until it has taken the one running job whose lease is short."""
     with anyio.fail_after(10):
-        while await backend.rescue() == 0:
+        while (await backend.rescue()).total == 0:
             await anyio.sleep(0.02)
 
 

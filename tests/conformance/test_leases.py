@@ -7,6 +7,7 @@ from datetime import timedelta
 import anyio
 
 from queuekit import Attempt, Backend, JobStatus, Queue
+from queuekit.backend import Rescued
 
 from .helpers import claim, claim_one, claim_when_due
 
@@ -61,7 +62,7 @@ async def test_stale_attempt_changes_nothing(queue: Queue, backend: Backend) -> 
     job = await queue.enqueue("t", max_attempts=3)
     first = await claim_one(backend, lease=0.2)
     await anyio.sleep(0.3)
-    assert await backend.rescue() == 1
+    assert (await backend.rescue()).total == 1
     second = await claim_one(backend, lease=30)
     assert second.attempts == 2
     stale = first.attempt
@@ -91,7 +92,7 @@ async def test_heartbeat_keeps_the_lease(queue: Queue, backend: Backend) -> None
     for _ in range(5):
         await anyio.sleep(0.25)
         assert await backend.heartbeat([running.attempt], lease=1.0) == set()
-        assert await backend.rescue() == 0
+        assert (await backend.rescue()).total == 0
     renewed = await queue.get_job(job.id)
     assert renewed.lease_expires_at is not None and running.lease_expires_at is not None
     assert renewed.lease_expires_at > running.lease_expires_at
@@ -101,15 +102,16 @@ async def test_heartbeat_keeps_the_lease(queue: Queue, backend: Backend) -> None
 async def test_rescue_fails_expired_leases_then_kills(queue: Queue, backend: Backend) -> None:
     job = await queue.enqueue("t", max_attempts=2)
     await claim_one(backend, lease=0.1)
-    assert await backend.rescue() == 0 or (await queue.get_job(job.id)).status != JobStatus.RUNNING
+    early = await backend.rescue()
+    assert early.total == 0 or (await queue.get_job(job.id)).status != JobStatus.RUNNING
     await anyio.sleep(0.2)
-    assert await backend.rescue() == 1
+    assert await backend.rescue() == Rescued(failed=1, dead=0)
     rescued = await queue.get_job(job.id)
     assert rescued.status == JobStatus.FAILED and rescued.last_error == "lease expired"
-    assert await backend.rescue() == 0
+    assert (await backend.rescue()).total == 0
     await claim_one(backend, lease=0.1)
     await anyio.sleep(0.2)
-    assert await backend.rescue() == 1
+    assert await backend.rescue() == Rescued(failed=0, dead=1)
     dead = await queue.get_job(job.id)
     assert dead.status == JobStatus.DEAD and dead.attempts == 2
     assert dead.last_error == "lease expired"

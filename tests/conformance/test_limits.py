@@ -144,7 +144,7 @@ async def test_a_slot_comes_free_when_the_job_stops_running(queue: Queue, backen
     assert await claim(backend, 5) == []
 
     async def rescued() -> bool:
-        return await backend.rescue() == 1
+        return (await backend.rescue()).total == 1
 
     await eventually(rescued, "the expired lease was rescued")
     assert len(await claim(backend, 5)) == 1

@@ -1,5 +1,5 @@
-"""The dashboard's activity charts: the overview's sparklines and a queue's page, from the
-backend's minutes, on every backend; the chart geometry itself."""
+"""The dashboard's activity charts: the overview's sparklines and a queue's page (jobs, times,
+depth), from the backend's minutes, on every backend; the chart geometry itself."""
 
 from __future__ import annotations
 
@@ -11,9 +11,17 @@ import httpx
 import pytest
 
 from queuekit import Queue
-from queuekit.activity import BUCKETS, ActivityCounts, Minute, bucket_of
+from queuekit.activity import BUCKETS, DEPTH_CAP, ActivityCounts, Minute, bucket_of, depths
 from queuekit.api import create_app
-from queuekit.web.charts import HEIGHT, SPARK_HEIGHT, jobs_chart, slots, sparkline, times_chart
+from queuekit.web.charts import (
+    HEIGHT,
+    SPARK_HEIGHT,
+    depth_chart,
+    jobs_chart,
+    slots,
+    sparkline,
+    times_chart,
+)
 
 
 def times(*seconds: float) -> tuple[int, ...]:
@@ -45,7 +53,11 @@ async def test_a_queue_page_charts_its_minutes(queue: Queue, http: httpx.AsyncCl
     assert "<title>Queue mail · queuekit</title>" in page.text
     assert "Jobs per minute over the last 60 minutes: 7 enqueued, 5 completed" in page.text
     assert re.search(r"wait p50 <strong>\d", page.text)
-    assert page.text.count("<polyline") == 8
+    # The write created the minute, so it sampled the one ready job.
+    assert "Ready jobs, sampled once a minute, over the last 60 minutes: latest 1" in page.text
+    assert page.text.count("<polyline") == 9
+    # Chart times go out in UTC, for dashboard.js to show in the viewer's zone.
+    assert re.search(r'data-local="clock" data-at="[^"]+:00\+00:00">\d\d:\d\d<', page.text)
 
     wide = await http.get("/dashboard/queues/mail?span=24h")
     assert "over the last 24 hours" in wide.text and 'aria-current="true">24h<' in wide.text
@@ -57,8 +69,22 @@ async def test_a_queue_page_charts_its_minutes(queue: Queue, http: httpx.AsyncCl
     assert refused.status_code == 422
 
 
-def minute(at: datetime, **counts: int) -> Minute:
-    return ActivityCounts("q", **counts).at(at)  # type: ignore[arg-type]
+def minute(at: datetime, depth: int | None = None, **counts: int) -> Minute:
+    return ActivityCounts("q", **counts).at(at, depth)  # type: ignore[arg-type]
+
+
+def test_a_minute_without_a_depth_sample_carries_the_last_one() -> None:
+    end = datetime(2026, 11, 29, 12, 30, tzinfo=UTC)
+    at = [end - timedelta(minutes=n) for n in (4, 3, 2, 1, 0)]
+    kept = [minute(at[1], depth=7), minute(at[2]), minute(at[3], depth=2)]
+    assert depths(slots(kept, end, 5)) == [None, 7, 7, 2, 2]
+    chart = depth_chart(kept, end, 5)
+    (line,) = chart.lines
+    assert line.summary == "2" and chart.top == "7"
+    heights = [float(point.split(",")[1]) for point in line.points.split()]
+    assert len(heights) == 4 and heights[0] == heights[1] == 6.0  # 7 at the top, carried
+    assert depth_chart([minute(end, depth=DEPTH_CAP)], end, 1).lines[0].summary == f"{DEPTH_CAP:,}+"
+    assert depth_chart([], end, 3).lines[0].summary == "—"
 
 
 def test_slots_fill_the_minutes_none_was_kept() -> None:

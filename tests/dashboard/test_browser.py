@@ -89,7 +89,7 @@ async def test_operate_queues_from_the_browser(
             legend = page.locator("figure.chart").first.locator("ul.legend")
             await expect(legend).to_contain_text("dead 2")
             await expect(legend).to_contain_text("enqueued 2")
-            assert await page.locator("figure.chart svg polyline").count() == 8
+            assert await page.locator("figure.chart svg polyline").count() == 9
             if durable_setup.name == "sqlite":
                 await page.screenshot(path=str(images / "dashboard-queue.png"), full_page=True)
             await page.goto(f"{base}/dashboard/")

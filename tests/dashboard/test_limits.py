@@ -41,7 +41,8 @@ def panel(page: str, queue: str) -> str:
 def cell(html: str, name: str) -> str:
     found = re.search(rf"<td[^>]*data-{name}>(.*?)</td>", html, re.S)
     assert found, html
-    return re.sub(r"<[^>]+>.*?</[^>]+>", "", found.group(1)).strip()  # without the <meter>
+    without_meter = re.sub(r"<meter.*?</meter>", "", found.group(1), flags=re.S)
+    return re.sub(r"<[^>]+>", "", without_meter).strip()  # a <time>'s text kept
 
 
 async def test_a_panel_per_limited_queue(memory_queue: Queue) -> None:

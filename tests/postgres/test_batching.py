@@ -40,7 +40,7 @@ async def test_a_stale_attempt_in_a_batch_is_not_written(pg_backend: PostgresBac
     (first,) = await _claim(pg_backend, 1, lease=0.2)
     others = await _claim(pg_backend, 3)
     await asyncio.sleep(0.3)
-    assert await pg_backend.rescue() == 1
+    assert (await pg_backend.rescue()).total == 1
     current = (await _claim(pg_backend, 1))[0]
     assert current.id == first.id and current.attempts == 2
     before = pg_backend.finish_batches

@@ -9,7 +9,7 @@ import pytest
 
 from queuekit import InvalidOptionError, Queue
 from queuekit.backends.postgres import PostgresBackend
-from queuekit.backends.postgres.events import events_channel
+from queuekit.backends.postgres.statements import events_channel
 from queuekit.events import Event, EventKind
 
 from ..waiting import DEADLINE

@@ -23,7 +23,7 @@ from .pgbouncer import pgbouncer_setup
 
 pytestmark = pytest.mark.slow
 
-NEEDS_LISTEN = {"test_events"}
+NEEDS_LISTEN = {"test_events", "test_job_events"}
 """Conformance modules this poll-only harness leaves out: events travel by NOTIFY, which a
 backend without a LISTEN connection refuses to subscribe to (tested below)."""
 

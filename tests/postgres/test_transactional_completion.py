@@ -134,7 +134,7 @@ async def test_a_rescued_attempt_rolls_back_and_the_next_one_completes(
             f"UPDATE {pg_backend.qualified_table} SET lease_expires_at = now() WHERE id = $1",
             job.id,
         )
-        assert await pg_backend.rescue() == 1
+        assert (await pg_backend.rescue()).total == 1
         proceed.set()
         with anyio.fail_after(30):
             while len(reports) < 2:

@@ -11,7 +11,7 @@ from queuekit.backends.redis.keys import MEMBER_ID_OFFSET
 
 CLAIMABLE = {"pending", "failed"}
 TERMINAL = {"completed", "dead", "cancelled"}
-STATUSES = CLAIMABLE | TERMINAL | {"running"}
+STATUSES = CLAIMABLE | TERMINAL | {"running", "waiting"}
 
 
 async def check_queue(raw: aioredis.Redis, backend: RedisBackend, queue: str) -> dict[str, int]:
@@ -59,6 +59,8 @@ async def check_queue(raw: aioredis.Redis, backend: RedisBackend, queue: str) ->
         else:
             assert job_id not in in_line, f"{job_id} ({status}) is still in line"
         assert (job_id in leases) == (status == "running"), f"{job_id} lease vs {status}"
+        if status == "waiting":
+            await _check_waiting(raw, backend, queue, job_id, int(fields["open_parents"]))
         if status == "running":
             assert fields.get("lease_expires_at") and fields.get("worker_id")
             assert fields.get("lease_token")
@@ -83,3 +85,22 @@ async def check_queue(raw: aioredis.Redis, backend: RedisBackend, queue: str) ->
     indexed = sum(len(ids) for ids in by_type.values())
     assert indexed == len(jobs), "the type index holds jobs that are gone"
     return counts
+
+
+async def _check_waiting(
+    raw: aioredis.Redis, backend: RedisBackend, queue: str, job_id: str, open_parents: int
+) -> None:
+    """A waiting job counts its unfinished parents, of which it has one at least, and no parent
+    whose edge says cancel is dead, cancelled or gone (that parent would have cancelled it)."""
+    unfinished = 0
+    edges_key = backend._keys.of_queue(queue, f"parents:{job_id}")
+    edges = cast(list[str], await raw.lrange(edges_key, 0, -1))
+    for edge in edges:
+        parent, on_failure, *elsewhere = edge.split("|")
+        parent_key = backend._keys.job(elsewhere[0] if elsewhere else queue, parent)
+        status = cast(str | None, await raw.hget(parent_key, "status"))
+        if status is not None and status not in TERMINAL:
+            unfinished += 1
+        elif on_failure == "cancel":
+            assert status == "completed", f"{job_id} waits though parent {parent} is {status}"
+    assert open_parents == unfinished > 0, f"{job_id} counts {open_parents}, not {unfinished}"

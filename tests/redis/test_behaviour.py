@@ -256,7 +256,7 @@ async def test_sweeps_go_past_one_batch(redis_backend: RedisBackend, raw: aiored
         claimed = await redis_backend.claim({name: total}, limit=total, lease=0.01, worker_id="w")
         assert len(claimed) == total
     await anyio.sleep(0.05)
-    assert await redis_backend.rescue() == 2 * total
+    assert (await redis_backend.rescue()).total == 2 * total
     for name in ("a", "b"):
         assert (await queue.stats(name)).failed == total
         for job in await redis_backend.claim({name: total}, limit=total, lease=30, worker_id="w"):

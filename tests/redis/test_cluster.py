@@ -19,14 +19,17 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 import queuekit
+from queuekit import InvalidOptionError, JobStatus, OnFailure, Parent
 from queuekit.backends.redis import RedisBackend
 
 from ..conformance import (
+    test_activity,
     test_bulk,
     test_claim,
     test_enqueue,
     test_events,
     test_inspection,
+    test_job_events,
     test_leases,
     test_limits,
     test_progress,
@@ -34,6 +37,7 @@ from ..conformance import (
     test_repair,
     test_validation,
     test_workers,
+    test_workflows,
 )
 from ..setups import BackendSetup, with_url_options
 from ..waiting import eventually
@@ -49,11 +53,13 @@ ConformanceTest = Callable[..., Awaitable[None]]
 def _conformance_tests() -> Iterator[Any]:
     """Every async conformance test that needs only the standard fixtures."""
     modules = (
+        test_activity,
         test_bulk,
         test_claim,
         test_enqueue,
         test_events,
         test_inspection,
+        test_job_events,
         test_leases,
         test_limits,
         test_progress,
@@ -61,6 +67,7 @@ def _conformance_tests() -> Iterator[Any]:
         test_repair,
         test_validation,
         test_workers,
+        test_workflows,
     )
     for module in modules:
         for name, function in vars(module).items():
@@ -209,3 +216,32 @@ async def test_conformance_on_a_cluster(
     finally:
         await backend.close()
         await client.aclose()
+
+
+async def test_a_cluster_refuses_a_parent_in_another_slot(cluster_setup: BackendSetup) -> None:
+    backend = cluster_setup.make()
+    await backend.open()
+    queue = queuekit.Queue(backend)
+    prefix = RedisBackend(cluster_setup.url or "").prefix
+    home = "a"
+    away = next(
+        name
+        for name in (f"q{n}" for n in range(100))
+        if key_slot(f"{prefix}:{name}".encode()) != key_slot(f"{prefix}:{home}".encode())
+    )
+    try:
+        parent = await queue.enqueue("t", queue=home)
+        with pytest.raises(InvalidOptionError, match="on a Redis Cluster a job's parents"):
+            await queue.enqueue("t", queue=away, after=[parent])
+        with pytest.raises(InvalidOptionError, match="on a Redis Cluster"):
+            await queue.enqueue_many(
+                [
+                    queuekit.new_job("t", queue=home),
+                    queuekit.new_job("t", queue=away, after=[parent]),
+                ]
+            )
+        assert [job.id for job in (await queue.list_jobs()).jobs] == [parent.id]
+        child = await queue.enqueue("t", queue=home, after=[Parent(parent.id, OnFailure.RUN)])
+        assert child.status == JobStatus.WAITING
+    finally:
+        await backend.close()

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 import queuekit
-from queuekit import InvalidOptionError, Job, JobRunningError, JobStatus
+from queuekit import InvalidOptionError, Job, JobRunningError, JobStatus, OnFailure, Parent
 from queuekit.backends.redis import RedisBackend
 from queuekit.retry import next_retry
 
@@ -25,6 +25,7 @@ async def _check(raw: aioredis.Redis, backend: RedisBackend) -> None:
         counts = await check_queue(raw, backend, name)
         stats = await queue.stats(name)
         assert counts == {
+            "waiting": stats.waiting,
             "pending": stats.pending,
             "running": stats.running,
             "failed": stats.failed,
@@ -58,6 +59,10 @@ async def test_random_calls_keep_the_layout_consistent(
             delay=rng.choice((0, 0, 0, 3600)),
             max_attempts=rng.choice((1, 2, 3)),
             id=rng.choice(ids) if ids and rng.random() < 0.1 else None,
+            after=[
+                Parent(parent, rng.choice(list(OnFailure)))
+                for parent in rng.sample(ids, min(len(ids), rng.choice((0, 0, 1, 2))))
+            ],
         )
 
     def some_id() -> str:
@@ -75,7 +80,7 @@ async def test_random_calls_keep_the_layout_consistent(
             try:
                 jobs = await queue.enqueue_many(request() for _ in range(rng.randint(1, 4)))
             except InvalidOptionError:
-                continue  # an id that exists already
+                continue  # an id that exists already, a parent deleted or the job itself
             ids += [job.id for job in jobs]
         elif op == "claim":
             slots = {name: rng.randint(0, 3) for name in QUEUES}

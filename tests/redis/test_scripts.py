@@ -17,10 +17,11 @@ from redis.exceptions import ResponseError
 
 import queuekit
 from benchmarks.system import free_ports
-from queuekit import Attempt, InvalidOptionError, Job, JobStatus, new_job
+from queuekit import Attempt, InvalidOptionError, Job, JobStatus, OnFailure, Parent, new_job
 from queuekit.activity import ActivityCounts
 from queuekit.backends.redis import RedisBackend
 from queuekit.backends.redis.calls import Call
+from queuekit.backends.redis.keys import REACH
 from queuekit.backends.redis.scripts import SCRIPTS, script_keys, script_prelude
 
 from .invariants import check_queue
@@ -56,7 +57,7 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     again = await backend.claim({"a": 5, "b": 5}, limit=5, lease=0.01, worker_id=WORKER)
     assert again
     await anyio.sleep(0.05)
-    assert await backend.rescue() >= 1
+    assert (await backend.rescue()).total >= 1
     assert (await queue.cancel(later.id)).status == JobStatus.CANCELLED
     assert (await queue.replay(later.id)).status == JobStatus.PENDING
     assert (await queue.stats("a")).total >= 1
@@ -101,6 +102,42 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     waiting = await queue.enqueue("t", queue="b", delay=3600)
     assert (await queue.run_now(waiting.id)).scheduled_at < waiting.scheduled_at
     assert await queue.run_now_all(queue="b") >= 0
+    # Dependents in another queue than their parents (a single server only).
+    await exercise_dependencies(backend, "a", "b")
+
+
+async def exercise_dependencies(backend: RedisBackend, home: str, away: str) -> None:
+    """Dependencies through the scripts that decide them: a parent in `home` (ended by a
+    cancel, a failure, expiry, a batch cancel, a deletion; replayed one by one and in a
+    batch), its dependents in `away`."""
+    queue = queuekit.Queue(backend)
+    parent = await queue.enqueue("t", queue=home, max_attempts=1)
+    child = await queue.enqueue("t", queue=away, after=[parent], workflow_id="w")
+    run = Parent(parent.id, OnFailure.RUN)
+    grandchild = await queue.enqueue("t", queue=away, after=[child, run], workflow_id="w")
+    assert (await queue.cancel(parent.id)).status == JobStatus.CANCELLED
+    assert (await queue.get_job(grandchild.id)).status == JobStatus.CANCELLED
+    assert (await queue.replay(parent.id)).status == JobStatus.PENDING
+    assert (await queue.get_job(grandchild.id)).status == JobStatus.WAITING
+    (running,) = await backend.claim({home: 1}, limit=1, lease=30, worker_id=WORKER)
+    assert await backend.fail(running.attempt, "boom", retry_in=None) == JobStatus.DEAD
+    assert await queue.replay_all(queue=home, status=JobStatus.DEAD) >= 1
+    assert await queue.cancel_all(queue=home, status=JobStatus.PENDING) >= 1
+    assert await queue.replay_all(queue=home, status=JobStatus.CANCELLED) >= 1
+    assert await queue.delete_job(parent.id)
+    assert (await queue.list_jobs(workflow_id="w", status=JobStatus.CANCELLED)).jobs
+    assert await queue.delete_all(queue=away, status=JobStatus.CANCELLED) >= 2
+    # Parents that have finished already decide at enqueue; expiry ends a parent.
+    done = await queue.enqueue("t", queue=home)
+    await queue.cancel(done.id)
+    assert (await queue.enqueue("t", queue=away, after=[done])).status == JobStatus.CANCELLED
+    expired = await queue.enqueue(
+        "t", queue=home, expires_at=datetime.now(UTC) - timedelta(hours=1)
+    )
+    follower = await queue.enqueue("t", queue=away, after=[Parent(expired.id, OnFailure.IGNORE)])
+    assert await backend.expire() >= 1
+    assert (await queue.get_job(follower.id)).status == JobStatus.PENDING
+    assert (await queue.stats(away)).waiting == 0
 
 
 async def test_every_script_call_stays_in_one_slot(
@@ -116,8 +153,16 @@ async def test_every_script_call_stays_in_one_slot(
     queue_slots = {key_slot(f"{prefix}:{q}".encode()) for q in "abcde"}
     global_slot = key_slot(prefix.encode())
     shard_slots = {key_slot(shard.encode()) for shard in redis_backend._keys.index_shards}
+    reach = "{" + prefix + ":"
+    deciding = {name for name, names in script_keys().items() if REACH in names}
     for name, key_lists in calls.items():
         for keys in key_lists:
+            if name in deciding:
+                # A single server only: a job's parents and dependents may be in any queue,
+                # and the scripts that decide them bind the prefix of every queue's keys (see
+                # test_dependency_decisions_stay_in_their_queue_slot for a Cluster's).
+                assert reach in keys, f"{name} does not bind {REACH}"
+                keys = [key for key in keys if key != reach]
             slots = {key_slot(key.encode()) for key in keys}
             # A single server only: reserve and store at once, peek and claim across queues.
             if name == "reserve_enqueue":
@@ -137,6 +182,25 @@ async def test_every_script_call_stays_in_one_slot(
             )
             assert slots <= expected, f"{name} ran in an unexpected slot: {keys}"
             assert all(key.startswith("{" + prefix) for key in keys)
+
+
+async def test_dependency_decisions_stay_in_their_queue_slot(
+    redis_backend: RedisBackend, raw: aioredis.Redis
+) -> None:
+    """Where a script keeps to one slot (a Cluster, a sharding proxy), the scripts that decide
+    dependents bind their own queue's prefix, and touch nothing outside it (strict prelude)."""
+    redis_backend._calls.cross_slot = False
+    calls: list[tuple[str, list[str]]] = []
+    redis_backend._calls.script_observer = lambda name, keys: calls.append((name, list(keys)))
+    await exercise_dependencies(redis_backend, "a", "a")
+    redis_backend._calls.script_observer = None
+    own = redis_backend._keys.of_queue("a", "")
+    decided = [(name, keys) for name, keys in calls if REACH in script_keys().get(name, ())]
+    assert {name for name, _ in decided} >= {"enqueue", "cancel", "ready_now", "batch", "delete"}
+    assert {name for name, _ in decided} >= {"finish", "expire"}
+    for name, keys in decided:
+        assert own in keys and len({key_slot(key.encode()) for key in keys}) == 1, (name, keys)
+    await check_queue(raw, redis_backend, "a")
 
 
 async def test_strict_prelude_rejects_undeclared_keys(raw: aioredis.Redis) -> None:

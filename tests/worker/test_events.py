@@ -3,18 +3,14 @@ completed; failed then dead; cancelled, by hand or by expiry."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import anyio
-import pytest
 
 from queuekit import Queue, Tasks, Worker, current_job
 from queuekit.backend import EXPIRED
 from queuekit.events import Event, EventKind, EventStream
 
-from ..setups import SETUPS
 from ..waiting import DEADLINE
 from .options import FAST
 
@@ -95,16 +91,9 @@ async def test_a_cancel_of_a_running_job_is_announced(queue: Queue) -> None:
     assert [(e.kind, e.job_id) for e in seen] == [("started", job.id), ("cancelled", job.id)]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def swept_queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
-    """A store whose jobs expire by the worker's sweep (memory and Redis also cancel them
-    inside claims, which say nothing of it: those are not announced)."""
-    async with SETUPS[request.param](tmp_path) as setup, Queue(setup.make()) as queue:
-        yield queue
-
-
-async def test_the_sweep_announces_how_many_jobs_expired(swept_queue: Queue) -> None:
-    queue, tasks = swept_queue, Tasks()
+async def test_the_sweep_announces_how_many_jobs_expired(queue: Queue) -> None:
+    """Whether a claim (memory, Redis) or the sweep itself expired the job."""
+    tasks = Tasks()
 
     @tasks.task()
     async def never() -> None:

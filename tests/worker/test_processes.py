@@ -148,5 +148,5 @@ async def test_second_sigterm_forces_the_exit(
     # Left running by the forced exit, the job is rescued once its lease expires.
     assert (await durable_queue.get_job(job.id)).status == JobStatus.RUNNING
     await anyio.sleep(1.2)
-    assert await durable_queue.backend.rescue() == 1
+    assert (await durable_queue.backend.rescue()).total == 1
     assert (await durable_queue.get_job(job.id)).status == JobStatus.FAILED

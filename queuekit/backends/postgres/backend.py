@@ -22,7 +22,7 @@ from typing import Self
 import asyncpg
 import asyncpg.pool
 
-from ...backend import FencedBackend, TransactionalBackend, new_lease_token
+from ...backend import FencedBackend, Rescued, TransactionalBackend, new_lease_token
 from ...errors import (
     InvalidConnectionError,
     InvalidNameError,
@@ -40,17 +40,18 @@ from ..waiters import wait_at_most
 from .activity import ActivityLog
 from .callers import caller_connection
 from .cancels import PushedCancels
-from .connections import Pool, close_pool, open_pool
+from .connections import Connection, Pool, close_pool, open_pool
 from .debouncer import Debouncer
 from .events import PostgresEvents
 from .expiry import Expiry
-from .inserts import insert
+from .inserts import insert, needs_transaction
 from .limited import LimitedClaims
 from .listener import READY_WAIT, Listener
 from .migrations import apply_migrations
 from .options import describe, parse_url
 from .pgbouncer import POOL_MODES
 from .repairs import Repairs
+from .table import DEADLOCK_RETRIES
 from .workers import Workers
 
 MAX_TABLE_NAME_LENGTH = 50
@@ -256,9 +257,24 @@ class PostgresBackend(
         notify = self._debouncer.take(queues)
         with self._guard():
             async with pool.acquire() as conn:
-                stored = await insert(conn, self._sql, self.channel, jobs, notify)
+                if not needs_transaction(jobs):
+                    stored = await insert(conn, self._sql, self.channel, jobs, notify)
+                else:
+                    stored = await self._insert_with_parents(conn, jobs, notify)
         self._work_waiters.wake(queues)
         return stored
+
+    async def _insert_with_parents(
+        self, conn: Connection, jobs: Sequence[NewJob], notify: Sequence[str]
+    ) -> list[Job]:
+        """`insert` in a transaction of its own, run again if the server broke a deadlock by
+        rolling it back (its parents' locks against a concurrent finish's dependents)."""
+        for _ in range(DEADLOCK_RETRIES):
+            with contextlib.suppress(asyncpg.DeadlockDetectedError):
+                async with conn.transaction():
+                    return await insert(conn, self._sql, self.channel, jobs, notify)
+        async with conn.transaction():
+            return await insert(conn, self._sql, self.channel, jobs, notify)
 
     async def enqueue_in_transaction(self, connection: object, jobs: Sequence[NewJob]) -> list[Job]:
         """Enqueue on the caller's connection (see callers.py), inside its open transaction.
@@ -275,7 +291,7 @@ class PostgresBackend(
             if not jobs:
                 return []
             queues = sorted({job.queue for job in jobs})
-            return await insert(driver, self._sql, self.channel, jobs, queues)
+            return await insert(driver, self._sql, self.channel, jobs, queues, savepoint=True)
 
     @contextlib.asynccontextmanager
     async def transaction(self, connection: object) -> AsyncIterator[None]:
@@ -416,12 +432,13 @@ class PostgresBackend(
         self._wake_freed(freed)
         self._outcome_waiters.wake(finished)
 
-    async def rescue(self) -> int:
+    async def rescue(self) -> Rescued:
         rows = await self._fetch("rescue", self.channel)
         self._work_waiters.wake({row["queue"] for row in rows if row["status"] == JobStatus.FAILED})
         self._wake_freed({row["queue"] for row in rows})
-        self._outcome_waiters.wake([row["id"] for row in rows if row["status"] == JobStatus.DEAD])
-        return len(rows)
+        dead = [row["id"] for row in rows if row["status"] == JobStatus.DEAD]
+        self._outcome_waiters.wake(dead)
+        return Rescued(failed=len(rows) - len(dead), dead=len(dead))
 
     # Waiting
 

@@ -110,9 +110,10 @@ class _JSONAsText:
 
 
 def _as_text(row: Mapping[str, Any] | asyncpg.Record) -> dict[str, Any]:
-    """`row` with its decoded json columns encoded again (SQL NULL stays None)."""
+    """`row` with its decoded json columns encoded again (SQL NULL stays None); a row of
+    another shape (a parent's status) as it is."""
     text = dict(row.items())
     for column in ("payload", "result", "headers"):
-        if column == "payload" or text[column] is not None:
+        if column in text and (column == "payload" or text[column] is not None):
             text[column] = json.dumps(text[column])
     return text

@@ -6,20 +6,17 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from ...backend import Batch, JobFilter
 from ...job import Job
-from ..losses import CancelsHere
+from ..losses import WakesOnCancel
 from .repairs import Repairs
 
 
-class PushedCancels(Repairs):
+class PushedCancels(WakesOnCancel, Repairs):
     """`wait_for_loss` for `PostgresBackend`. The cancel statement notifies `c:<ids>`, which
     the shared LISTEN connection passes to the waiters of those ids (`LossWaiters`); its coming
     up or back wakes every waiter. A cancel made through this backend also wakes its own
     waiters at once: all there is without LISTEN (poll-only, PgBouncer in transaction mode),
     where a cancel made by another process is found at the holder's next heartbeat."""
-
-    _cancels: CancelsHere
 
     @abc.abstractmethod
     async def _listen(self, wait: float) -> None:
@@ -27,13 +24,3 @@ class PushedCancels(Repairs):
 
     async def wait_for_loss(self, jobs: Sequence[Job], timeout: float) -> None:
         await self._cancels.wait(jobs, timeout, self._listen)
-
-    async def cancel(self, job_id: str) -> Job | None:
-        job = await super().cancel(job_id)
-        self._cancels.cancelled(job)
-        return job
-
-    async def cancel_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
-        batch = await super().cancel_batch(where, after=after, limit=limit)
-        self._cancels.cancelled_in_bulk(where, batch)
-        return batch

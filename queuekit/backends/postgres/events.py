@@ -3,29 +3,21 @@ a connection of their own only while this process has subscribers."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from ...errors import BackendUnavailableError, InvalidOptionError
 from ...events import CHUNK_OVERHEAD, Event, EventHub, EventSink, decode_chunk, encode_chunks
 from .listener import ChannelListener
 from .listening import ListenConnections
+from .statements import events_channel
 
 NOTIFY_BYTES = 7999 - CHUNK_OVERHEAD
-"""Bytes of events per notification: PostgreSQL refuses payloads of 8000 bytes or more."""
-MAX_CHANNEL_BYTES = 63
+"""Bytes of events per notification: PostgreSQL refuses payloads of 8000 bytes or more.
+(Migration 15's `_announce` chunks the events the triggers decide by the same limit.)"""
 
 _serials = itertools.count()
-
-
-def events_channel(channel: str) -> str:
-    """The events channel beside a table's wake-up `channel`, so that the waiters listening
-    there (idle workers) are not sent every event."""
-    name = f"{channel}_events"
-    if len(name.encode()) <= MAX_CHANNEL_BYTES:
-        return name
-    return f"queuekit_events_{hashlib.sha256(channel.encode()).hexdigest()[:32]}"
 
 
 class EventListener(ChannelListener):
@@ -47,12 +39,14 @@ class EventListener(ChannelListener):
 
 class PostgresEvents(ListenConnections):
     """`publish_events` sends one NOTIFY per chunk of events, all in one statement;
-    `subscribe_events` starts the listener with the first subscriber and stops it with the
-    last. Every process publishes (none can know whether another listens)."""
+    `subscribe_events` starts the listener with the first subscriber; `_stop_events` stops it
+    with the last. Every process publishes (none can know whether another listens)."""
 
     _event_listener: EventListener | None = None
     poll_only: bool
     event_hub: Callable[[], EventHub]
+    unsubscribe_events: Callable[[EventSink], Coroutine[Any, Any, None]]
+    """`Backend`'s, which stops the listener (`_stop_events`) with the last subscriber."""
 
     def events_wanted(self) -> bool:
         return True
@@ -80,12 +74,6 @@ class PostgresEvents(ListenConnections):
             raise BackendUnavailableError(
                 f"cannot LISTEN for events on PostgreSQL at {self._where}"
             )
-
-    async def unsubscribe_events(self, sink: EventSink) -> None:
-        hub = self.event_hub()
-        hub.sinks.discard(sink)
-        if not hub.sinks:
-            await self._stop_events()
 
     async def _stop_events(self) -> None:
         listener, self._event_listener = self._event_listener, None

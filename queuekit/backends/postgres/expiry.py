@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from ...backend import EXPIRE_BATCH
-from .table import PostgresTable
+from .limited import LimitedClaims
 
 
-class Expiry(PostgresTable):
-    """`expire` by the `expire` statement (queries.sql), one statement per batch."""
+class Expiry(LimitedClaims):
+    """`expire` by the `expire` statement (queries.sql), one statement per batch; each call
+    also makes a round of the key-state sweep (limited.py), a chore of every worker too."""
 
     async def expire(self) -> int:
+        await self._forget_keys()
         expired = 0
         while True:
             (row,) = await self._fetch("expire", EXPIRE_BATCH, self.channel)

@@ -1,10 +1,12 @@
-"""Storing new jobs: one statement per batch; a taken unique key answers with its live holder."""
+"""Storing new jobs: one statement per batch; a taken unique key answers with its live holder;
+jobs with parents are stored with their edges, under locks on their stored parents."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
@@ -14,12 +16,15 @@ from ...errors import (
     InvalidOptionError,
     InvalidPayloadError,
     JobExistsError,
+    UnknownParentError,
 )
-from ...job import Job, NewJob
+from ...job import TERMINAL_STATUSES, Job, NewJob
 from ..rows import job_from_row
 
 UNIQUE_RACES = 5
 """How often a batch is inserted again while the holders of its unique keys keep changing."""
+SAVEPOINT = "queuekit_enqueue"
+"""Where an enqueue with parents on a caller's transaction goes back to when it is refused."""
 
 
 class Fetcher(Protocol):
@@ -56,21 +61,145 @@ def _refusals(jobs: Sequence[NewJob]) -> Iterator[None]:
         raise
 
 
+def needs_transaction(jobs: Sequence[NewJob]) -> bool:
+    """Whether storing `jobs` takes more than one statement (see `insert`): a job waits for
+    one stored before, or a job of a call with parents may be answered by the holder of its
+    unique key. A whole workflow enqueued at once, without unique keys, is one statement."""
+    earlier: set[str] = set()
+    for job in jobs:
+        if any(parent.job_id not in earlier for parent in job.parents):
+            return True
+        earlier.add(job.id)
+    return any(job.parents for job in jobs) and any(job.unique_key for job in jobs)
+
+
 async def insert(
     conn: Fetcher,
     sql: Mapping[str, str],
     channel: str,
     jobs: Sequence[NewJob],
     notify: Sequence[str],
+    *,
+    savepoint: bool = False,
 ) -> list[Job]:
     """Store `jobs` on `conn`, sending a wake-up on `channel` for the queues in `notify`.
 
     A job whose unique key a live job holds gets that job back; when the holder committed
     after the insert's snapshot it is looked up, and when it ended meanwhile the job is
     inserted again.
+
+    Jobs with parents may take several statements (`needs_transaction`), which must run in
+    one transaction: the caller's (then `savepoint`, so that a refused call leaves nothing of
+    itself in it) or one the backend opened for them.
     """
-    if len(jobs) == 1 and jobs[0].unique_key is None:
-        return [await _insert_one(conn, sql, channel, jobs[0], notify)]
+    if not any(job.parents for job in jobs):
+        if len(jobs) == 1 and jobs[0].unique_key is None:
+            return [await _insert_one(conn, sql, channel, jobs[0], notify)]
+        return await _insert_rows(conn, sql, channel, jobs, notify, _Links())
+    if not needs_transaction(jobs):
+        return await _insert_rows(conn, sql, channel, jobs, notify, _links(jobs))
+    if not savepoint:
+        return await _insert_with_parents(conn, sql, channel, jobs, notify)
+    async with _savepoint(conn):
+        return await _insert_with_parents(conn, sql, channel, jobs, notify)
+
+
+@contextlib.asynccontextmanager
+async def _savepoint(conn: Fetcher) -> AsyncIterator[None]:
+    """Undo what the block wrote on `conn` if it raises, and go on with the transaction: a
+    refused enqueue leaves the caller's transaction as it found it."""
+    await conn.fetch(f"SAVEPOINT {SAVEPOINT}")
+    try:
+        yield
+    except Exception:
+        await conn.fetch(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+        raise
+    await conn.fetch(f"RELEASE SAVEPOINT {SAVEPOINT}")
+
+
+@dataclass
+class _Links:
+    """The parents of a call's jobs, as the `insert` statement takes them ($17..$22)."""
+
+    counts: list[int] | None = None
+    """Each job's number of parents."""
+    waited_for: list[bool] | None = None
+    """Whether a later job of the call waits for it."""
+    edges: tuple[list[str], list[int], list[str], list[str]] | None = None
+    """Child ids, positions, parent ids, on_failure."""
+    outside: list[str] = field(default_factory=list)
+    """The parents that are not jobs of the call: stored ones, or unknown."""
+
+
+def _links(jobs: Sequence[NewJob]) -> _Links:
+    """Where each parent of `jobs` is: a job earlier in the call, or outside it."""
+    earlier: set[str] = set()
+    waited_for: set[str] = set()
+    outside: dict[str, None] = {}
+    children: list[str] = []
+    positions: list[int] = []
+    parent_ids: list[str] = []
+    policies: list[str] = []
+    for job in jobs:
+        for position, parent in enumerate(job.parents):
+            if parent.job_id in earlier:
+                waited_for.add(parent.job_id)
+            else:
+                outside[parent.job_id] = None
+            children.append(job.id)
+            positions.append(position)
+            parent_ids.append(parent.job_id)
+            policies.append(str(parent.on_failure))
+        earlier.add(job.id)
+    return _Links(
+        counts=[len(job.parents) for job in jobs],
+        waited_for=[job.id in waited_for for job in jobs],
+        edges=(children, positions, parent_ids, policies),
+        outside=list(outside),
+    )
+
+
+async def _insert_with_parents(
+    conn: Fetcher,
+    sql: Mapping[str, str],
+    channel: str,
+    jobs: Sequence[NewJob],
+    notify: Sequence[str],
+) -> list[Job]:
+    """Lock the stored parents, store the jobs (those with parents `waiting`) and their edges,
+    then decide the jobs whose parents had ended already, as their end would have."""
+    links = _links(jobs)
+    statuses: dict[str, str] = {}
+    if links.outside:
+        rows = await conn.fetch(sql["lock_parents"], links.outside)
+        statuses = {row["id"]: row["status"] for row in rows}
+        for parent_id in links.outside:
+            if parent_id not in statuses:
+                raise UnknownParentError(parent_id)
+    stored = await _insert_rows(conn, sql, channel, jobs, notify, links)
+    for job, got, waited_for in zip(jobs, stored, links.waited_for or (), strict=True):
+        # Answered by the live holder of its unique key: the job named does not exist.
+        if waited_for and got.id != job.id:
+            raise UnknownParentError(job.id)
+    ended = {job_id: status for job_id, status in statuses.items() if status in TERMINAL_STATUSES}
+    if not ended:
+        return stored
+    await conn.fetch(sql["parents_end"], list(ended), list(ended.values()))
+    # Read back what that decided for the jobs stored now.
+    decided = [got.id for job, got in zip(jobs, stored, strict=True) if job.parents]
+    reread = {row["id"]: row for row in await conn.fetch(sql["get"], decided)}
+    return [job_from_row(reread[got.id]) if got.id in reread else got for got in stored]
+
+
+async def _insert_rows(
+    conn: Fetcher,
+    sql: Mapping[str, str],
+    channel: str,
+    jobs: Sequence[NewJob],
+    notify: Sequence[str],
+    links: _Links,
+) -> list[Job]:
+    """The `insert` statement, again for the jobs whose unique key's holder changed."""
     stored: list[Job | None] = [None] * len(jobs)
     todo = list(range(len(jobs)))
     for _ in range(UNIQUE_RACES):
@@ -93,6 +222,10 @@ async def insert(
                 list(notify),
                 [job.expires_at for job in batch],
                 [job.expires_in for job in batch],
+                [job.workflow_id for job in batch],
+                None if links.counts is None else [links.counts[i] for i in todo],
+                None if links.waited_for is None else [links.waited_for[i] for i in todo],
+                *(links.edges or (None, None, None, None)),
             )
         inserted = {row["id"]: row for row in rows if row["inserted"]}
         holders = {(row["queue"], row["unique_key"]): row for row in rows if not row["inserted"]}
@@ -144,6 +277,7 @@ async def _insert_one(
             job.limit_key,
             job.expires_at,
             job.expires_in,
+            job.workflow_id,
         )
     assert row is not None
     return job_from_row(row)

@@ -26,7 +26,8 @@ class PsycopgFetcher:
     async def fetch(self, query: str, *args: Any) -> list[DictRow]:
         async with psycopg.AsyncRawCursor(self.connection, row_factory=dict_row) as cursor:
             await cursor.execute(query, args)
-            return await cursor.fetchall()
+            # A command (SAVEPOINT) returns no rows at all, which asyncpg's `fetch` gives as [].
+            return [] if cursor.description is None else await cursor.fetchall()
 
     async def fetchrow(self, query: str, *args: Any) -> DictRow | None:
         rows = await self.fetch(query, *args)

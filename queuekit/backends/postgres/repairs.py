@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import asyncpg
 
 from ...backend import Batch, JobFilter
 from ...errors import BackendUnavailableError, JobRunningError
-from ...job import Job, JobPage, JobStatus
+from ...job import Job, JobPage, JobStatus, OnFailure, Parent
 from ...search import NO_SEARCH, JobSearch
 from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..rows import counts_from_rows, job_from_row
@@ -26,8 +27,12 @@ class Repairs(PostgresTable):
     _prune_batch_size: int
 
     async def get_job(self, job_id: str) -> Job | None:
-        rows = await self._fetch("get", job_id)
-        return job_from_row(rows[0], with_history=True) if rows else None
+        jobs = await self.get_jobs([job_id])
+        return jobs[0] if jobs else None
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        rows = {row["id"]: row for row in await self._fetch("get", list(job_ids))}
+        return [_with_edges(rows[job_id]) for job_id in job_ids if job_id in rows]
 
     async def list_jobs(
         self,
@@ -50,6 +55,7 @@ class Repairs(PostgresTable):
             (self._sql["search_error"], search.error),
             (self._sql["search_created_after"], search.created_after),
             (self._sql["search_created_before"], search.created_before),
+            (self._sql["search_workflow"], search.workflow_id),
         ):
             if value is not None:
                 args.append(value)
@@ -174,6 +180,16 @@ class Repairs(PostgresTable):
                 if len(rows) < self._prune_batch_size:
                     break
         return total
+
+
+def _with_edges(row: asyncpg.Record) -> Job:
+    """The job of a `get` row, with its history, parents and dependents."""
+    parents = zip(row["parent_ids"] or (), row["parent_policies"] or (), strict=True)
+    return dataclasses.replace(
+        job_from_row(row, with_history=True),
+        parents=tuple(Parent(job_id, OnFailure(policy)) for job_id, policy in parents),
+        dependents=tuple(row["dependent_ids"] or ()),
+    )
 
 
 def _changed(rows: Sequence[asyncpg.Record]) -> list[asyncpg.Record]:

@@ -12,17 +12,35 @@ ADD_READY_KEYS = re.compile(r"\{add_ready_keys:(\w+)\}")
 """Where a statement takes the `add_ready_keys` fragment, naming the CTE of its new rows."""
 
 
+MAX_CHANNEL_BYTES = 63
+
+
 def quote(identifier: str) -> str:
     """Quote an identifier already checked by `check_identifier` (so it holds no quote)."""
     return f'"{identifier}"'
 
 
+def events_channel(channel: str) -> str:
+    """The events channel beside a table's wake-up `channel`, so that the waiters listening
+    there (idle workers) are not sent every event."""
+    name = f"{channel}_events"
+    if len(name.encode()) <= MAX_CHANNEL_BYTES:
+        return name
+    return f"queuekit_events_{hashlib.sha256(channel.encode()).hexdigest()[:32]}"
+
+
 class Statements:
-    """queries.sql with `{jobs}`, `{paused}`, `{limits}` and the like filled in for a table."""
+    """queries.sql with `{jobs}`, `{paused}`, `{limits}`, `{parents}` and the like filled in for a
+    table."""
 
     def __init__(self, schema: str, table: str) -> None:
         self.jobs = f"{quote(schema)}.{quote(table)}"
         self.migrations = f"{quote(schema)}.{quote(table + '_migrations')}"
+        channel = f"{schema}.{table}"
+        # NOTIFY channels are identifiers: at most 63 bytes.
+        digest = hashlib.sha256(channel.encode()).hexdigest()[:32]
+        self.channel = channel if len(channel) <= MAX_CHANNEL_BYTES else f"queuekit_{digest}"
+        """The NOTIFY channel of this table's wake-ups."""
         self._names = {
             "{jobs}": self.jobs,
             "{migrations}": self.migrations,
@@ -30,6 +48,10 @@ class Statements:
             "{limits}": f"{quote(schema)}.{quote(table + '_limits')}",
             "{limit_keys}": f"{quote(schema)}.{quote(table + '_limit_keys')}",
             "{limit_ready}": f"{quote(schema)}.{quote(table + '_limit_ready')}",
+            "{parents}": f"{quote(schema)}.{quote(table + '_parents')}",
+            # For the triggers, which send wake-ups themselves (the name holds no quote).
+            "{notify_channel}": self.channel,
+            "{events_channel}": events_channel(self.channel),
             "{schema}": quote(schema),
             "{table}": table,
         }
@@ -48,11 +70,6 @@ class Statements:
                     .replace("{chosen}", self.sql[f"chosen_{chosen}"])
                     .replace("{channel}", f"${taking + 1}")
                 )
-        channel = f"{schema}.{table}"
-        # NOTIFY channels are identifiers: at most 63 bytes.
-        digest = hashlib.sha256(channel.encode()).hexdigest()[:32]
-        self.channel = channel if len(channel) <= 63 else f"queuekit_{digest}"
-        """The NOTIFY channel of this table's wake-ups."""
 
     def render(self, sql: str) -> str:
         """`sql` (a statement or a migration) with this table's names filled in."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
 
 import asyncpg
@@ -14,6 +15,11 @@ from ..waiters import KeyedWaiters
 from .connections import CONNECTION_ERRORS, SET_LOCAL, Pool
 from .pgbouncer import TUNED_STATEMENTS, fetch_with_settings
 from .statements import Statements
+
+DEADLOCK_RETRIES = 4
+"""How often a statement runs again when the server broke a deadlock by rolling it back: the
+triggers that decide dependents (migration 15) lock them in the order their parents end, so
+two statements ending parents of the same jobs in other orders can deadlock."""
 
 
 class PostgresTable:
@@ -57,10 +63,19 @@ class PostgresTable:
     async def _fetch(self, name: str, *args: object) -> list[asyncpg.Record]:
         pool = self._require_pool()
         with self._guard():
-            if name in self._tuned:
-                async with pool.acquire() as conn:
-                    return await fetch_with_settings(conn, SET_LOCAL, self._sql[name], args)
-            return await pool.fetch(self._sql[name], *args)
+            for _ in range(DEADLOCK_RETRIES):
+                # Rolled back whole (it ran in a transaction of its own): run it again.
+                with contextlib.suppress(asyncpg.DeadlockDetectedError):
+                    return await self._fetch_once(pool, name, args)
+            return await self._fetch_once(pool, name, args)
+
+    async def _fetch_once(
+        self, pool: Pool, name: str, args: Sequence[object]
+    ) -> list[asyncpg.Record]:
+        if name in self._tuned:
+            async with pool.acquire() as conn:
+                return await fetch_with_settings(conn, SET_LOCAL, self._sql[name], args)
+        return await pool.fetch(self._sql[name], *args)
 
     async def _execute(self, name: str, *args: object) -> str:
         pool = self._require_pool()

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from ...activity import BUCKETS, ActivityCounts, Minute
+from ...activity import BUCKETS, DEPTH_CAP, ActivityCounts, Minute
 from ...backend import Backend
 from ..activity_rows import count_fields
 from .calls import Call, RedisCalls
@@ -14,18 +14,20 @@ from .keys import Keys
 
 
 class ActivityLog(Backend):
-    """Adding to and reading the per-queue minutes (see lua/activity.lua): one script call
-    per queue, all in one round trip."""
+    """Adding to and reading the per-queue minutes (see lua/activity.lua, which also samples
+    a minute's depth): one script call per queue, all in one round trip."""
 
     _calls: RedisCalls
     _keys: Keys
 
-    async def add_activity(self, counts: Sequence[ActivityCounts], *, keep: float) -> None:
+    async def add_activity(
+        self, counts: Sequence[ActivityCounts], *, keep: float, depth_cap: int = DEPTH_CAP
+    ) -> None:
         calls: list[Call] = [
             (
                 "activity",
                 self._keys.bound(entry.queue, "activity"),
-                ["add", repr(keep), json.dumps(count_fields(entry))],
+                ["add", repr(keep), json.dumps(count_fields(entry)), str(depth_cap)],
             )
             for entry in counts
         ]
@@ -54,4 +56,5 @@ def _minute(queue: str, entry: list[bytes | str | int]) -> Minute:
         dead=fields.get("d", 0),
         wait=buckets("w"),
         run=buckets("r"),
+        depth=fields.get("q"),
     )

@@ -3,20 +3,22 @@
 Layout (keys.py, docs/redis.md): each queue's keys share one hash tag, so a queue lives in one
 Cluster slot and every script works inside one slot, with every key it touches passed in KEYS;
 what spans queues (index.py) is the id -> queue index, in shards of its own, and the queue
-names. The parts: calls.py (clients, scripts by SHA), scripts.py and lua/ (the scripts),
-enqueue.py, claim.py, replies.py, url.py.
+names. (On a single server a job may wait for jobs of any queue: the scripts that decide it
+then declare the prefix of every queue's keys; see keys.py.) The parts: calls.py (clients,
+scripts by SHA), scripts.py and lua/ (the scripts), enqueue.py, claim.py, reads.py,
+replies.py, url.py.
 Time is Redis's own (`TIME` inside the scripts), never the client's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Self
+from typing import Self
 
 import anyio
 from redis.asyncio import RedisCluster
 
-from ...backend import Backend, Batch, JobFilter
+from ...backend import Backend, Batch, JobFilter, Rescued
 from ...errors import InvalidOptionError, JobRunningError
 from ...job import Attempt, Job, JobStatus, NewJob
 from ...limits import Limits, LimitUsage
@@ -36,6 +38,7 @@ from .index import JobIndex
 from .keys import Keys
 from .limits import FlowControl
 from .listing import Listing
+from .reads import JobReads
 from .replies import job_from_hash, micros
 from .scripts import BATCH
 from .url import parse_url
@@ -44,7 +47,7 @@ from .workers import Workers
 DEFAULT_PREFIX = "queuekit"
 
 
-class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, Backend):
+class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, JobReads, Backend):
     """Jobs in Redis through `redis.asyncio`: a plain server, a Cluster, or through Sentinel.
 
     Build it from a URL (`redis://`, `rediss://`, `redis+sentinel://`; see url.py) or
@@ -85,7 +88,8 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
             strict_keys=strict_keys,
             wait_replicas=self.wait_replicas,
         )
-        self._keys = Keys(self.prefix)
+        self._calls.on_decided = self._publish_decided
+        self._keys = Keys(self.prefix, lambda: self._calls.cross_slot)
         self._index = JobIndex(self._calls, self._keys)
         self._enqueuer = Enqueuer(self._calls, self._keys, self._index)
         self._claimer = Claimer(self._calls, self._keys, self._index)
@@ -200,16 +204,23 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
     async def expire(self) -> int:
         return await expire_queues(self._calls, self._keys, await self._index.queue_names())
 
-    async def rescue(self) -> int:
+    async def rescue(self) -> Rescued:
+        dead = 0
+
         async def fail_expired(batch: list[tuple[str, list[str]]]) -> list[int]:
+            nonlocal dead
             calls = [
                 ("rescue", self._keys.bound(q, "rescue") + self._keys.jobs_and_done(q, ids), ids)
                 for q, ids in batch
             ]
-            return [int(count) for count in await self._calls.eval_many(calls)]
+            replies = await self._calls.eval_many(calls)
+            counts = [(int(failed), int(died)) for failed, died in replies]
+            dead += sum(died for _, died in counts)
+            return [failed + died for failed, died in counts]
 
         targets = [(queue, "leases") for queue in await self._index.queue_names()]
-        return await self._sweep(targets, 0.0, fail_expired)
+        rescued = await self._sweep(targets, 0.0, fail_expired)
+        return Rescued(failed=rescued - dead, dead=dead)
 
     async def _sweep(
         self,
@@ -289,13 +300,6 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
 
     # Inspecting and repairing
 
-    async def get_job(self, job_id: str) -> Job | None:
-        queue = await self._index.lookup(job_id)
-        if queue is None:
-            return None
-        fields = (await self._calls.commands([("HGETALL", self._keys.job(queue, job_id))]))[0]
-        return job_from_hash(fields, with_history=True) if fields else None
-
     async def list_queues(self) -> list[str]:
         names = await self._index.queue_names()
         sizes = await self._calls.commands(
@@ -344,8 +348,9 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
             "stats", self._keys.bound(queue, "stats"), [str(micros(SUCCESS_WINDOW_SECONDS))]
         )
         pending, scheduled, running, completed, failed, dead, cancelled = map(int, reply[:7])
-        oldest, completed_recently, dead_recently, expired = reply[7:]
+        oldest, completed_recently, dead_recently, expired, waiting = reply[7:]
         return QueueCounts(
+            waiting=int(waiting),
             pending=pending,
             scheduled=scheduled,
             running=running,
@@ -359,28 +364,28 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
             expired_leases=int(expired),
         )
 
-    async def _on_job(self, name: str, job_id: str) -> Any:
+    async def _on_job(self, script: str, job_id: str, *args: str) -> Job | None:
+        """Run a script of one job (its queue's keys, the job and done keys; ARGV: the id,
+        then `args`); the job as it then is, or None when there is no such job."""
         queue = await self._index.lookup(job_id)
         if queue is None:
             return None
         keys = [
-            *self._keys.bound(queue, name),
+            *self._keys.bound(queue, script),
             self._keys.job(queue, job_id),
             self._keys.done(queue, job_id),
         ]
-        return await self._calls.eval(name, keys, [job_id])
+        fields = await self._calls.eval(script, keys, [job_id, *args])
+        return job_from_hash(fields, with_history=True) if fields else None
 
     async def cancel(self, job_id: str) -> Job | None:
-        fields = await self._on_job("cancel", job_id)
-        return job_from_hash(fields, with_history=True) if fields else None
+        return await self._on_job("cancel", job_id)
 
     async def replay(self, job_id: str) -> Job | None:
-        fields = await self._on_job("replay", job_id)
-        return job_from_hash(fields, with_history=True) if fields else None
+        return await self._on_job("ready_now", job_id, "replay")
 
     async def run_now(self, job_id: str) -> Job | None:
-        fields = await self._on_job("run_now", job_id)
-        return job_from_hash(fields, with_history=True) if fields else None
+        return await self._on_job("ready_now", job_id, "run_now")
 
     async def delete_job(self, job_id: str) -> bool:
         queue = await self._index.lookup(job_id)

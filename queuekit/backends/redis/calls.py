@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, TypeAlias
@@ -50,6 +50,10 @@ its keys are on one node), CLUSTERDOWN (a ClusterError), or redis-py giving up a
 MOVING_SECONDS = 10.0
 """How long script calls refused while their slot moves are sent again before the call
 raises `BackendUnavailableError`."""
+DECIDED = "queuekit:decided"
+"""How a script's reply starts when it carries the decisions it made for the dependents of the
+jobs it ended, replayed or deleted (`with_decided` in lua/_dependencies.lua): then the reply,
+then each decision. `eval_many` takes them off and gives them to `on_decided`."""
 UNAVAILABLE = (rx.ConnectionError, rx.TimeoutError, rx.SlotNotCoveredError, *NOT_RUN, OSError)
 """Errors that mean the server (or the Cluster) cannot be reached, or cannot serve the call
 now."""
@@ -104,6 +108,9 @@ class RedisCalls:
             for name, source in self._sources.items()
         }
         self.script_observer: ScriptObserver | None = None
+        self.on_decided: Callable[[list[list[str]]], Awaitable[None]] | None = None
+        """Given the decisions for dependents that scripts' replies carried, before the
+        replies are returned (see `DECIDED`)."""
         self.cross_slot = not cluster
         """Whether one script may use keys of several slots (enqueue, claim): not on a
         Cluster, nor behind a proxy that shards."""
@@ -239,7 +246,15 @@ class RedisCalls:
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-        return results if decoded else text(results)
+        replies = results if decoded else text(results)
+        decided: list[list[str]] = []
+        for i, reply in enumerate(replies):
+            if type(reply) is list and reply and reply[0] == DECIDED:
+                replies[i] = reply[1]
+                decided += reply[2:]
+        if decided and self.on_decided is not None:
+            await self.on_decided(decided)
+        return replies
 
     async def _while_moving(self, calls: Sequence[Call], results: list[Any]) -> None:
         """Send again, in place, the calls a Cluster did not run because their slot moves.

@@ -5,6 +5,9 @@ sent together, with the naming of queues this backend has not named lately); the
 jobs are stored by one script in that queue's slot, which numbers them from the queue's own
 seq. On a single server one script does both (it may span slots); on a Cluster, or when an id
 is indexed under another queue, they are two round trips.
+
+A job's parents are found first (each earlier in the call, else in the index); a script that
+finds one missing stores nothing. On a Cluster a parent must be in its job's slot.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 
-from ...errors import JobExistsError
+from redis.crc import key_slot
+
+from ...errors import InvalidOptionError, JobExistsError, UnknownParentError
 from ...job import Job, NewJob
 from .calls import Call, RedisCalls
 from .index import JobIndex
@@ -55,17 +60,52 @@ class Enqueuer:
         ids = [job.id for job in jobs]
         if len(set(ids)) < len(ids):
             raise JobExistsError(next(i for n, i in enumerate(ids) if i in ids[:n]))
+        parents = await self._parent_queues(jobs)
+        edges = [_edges(job, queues) for job, queues in zip(jobs, parents, strict=True)]
         by_queue: dict[str, list[int]] = {}
         for i, job in enumerate(jobs):
             by_queue.setdefault(job.queue, []).append(i)
         if self._calls.cross_slot:
-            stored = await self._enqueue_at_once(jobs, by_queue)
+            stored = await self._enqueue_at_once(jobs, by_queue, edges)
             if stored is not None:
                 return stored
-        return await self._enqueue_in_two_steps(jobs, by_queue)
+        if not self._calls.cross_slot:  # (a sharding proxy may have just refused the above)
+            self._check_slots(jobs, parents)
+        return await self._enqueue_in_two_steps(jobs, _groups(jobs, parents), edges)
+
+    async def _parent_queues(self, jobs: Sequence[NewJob]) -> list[list[str]]:
+        """The queue of each job's parents: an earlier job's of the call, else the index's
+        (one round trip); `UnknownParentError` for a parent in neither."""
+        position = {job.id: i for i, job in enumerate(jobs)}
+        outside = {p.job_id for job in jobs for p in job.parents if p.job_id not in position}
+        indexed = await self._index.queues_of(sorted(outside)) if outside else {}
+        found: list[list[str]] = []
+        for i, job in enumerate(jobs):
+            queues: list[str] = []
+            for parent in job.parents:
+                at = position.get(parent.job_id)
+                queue = indexed.get(parent.job_id) if at is None else jobs[at].queue
+                if queue is None or (at is not None and at >= i):
+                    raise UnknownParentError(parent.job_id)
+                queues.append(queue)
+            found.append(queues)
+        return found
+
+    def _check_slots(self, jobs: Sequence[NewJob], parents: Sequence[list[str]]) -> None:
+        """Where a script works in one slot (a Cluster), refuse a parent in another slot than
+        its job's: no script could decide the job when that parent ends."""
+        for job, queues in zip(jobs, parents, strict=True):
+            slot = key_slot(self._keys.of_queue(job.queue, "").encode())
+            for parent, queue in zip(job.parents, queues, strict=True):
+                if key_slot(self._keys.of_queue(queue, "").encode()) != slot:
+                    raise InvalidOptionError(
+                        f"job {job.id!r} of queue {job.queue!r} cannot wait for job "
+                        f"{parent.job_id!r} of queue {queue!r}: on a Redis Cluster a job's "
+                        "parents must be in its own queue (its slot; see docs/redis.md)"
+                    )
 
     async def _enqueue_at_once(
-        self, jobs: Sequence[NewJob], by_queue: dict[str, list[int]]
+        self, jobs: Sequence[NewJob], by_queue: dict[str, list[int]], edges: Sequence[str]
     ) -> list[Job] | None:
         """Reserve and store in one script (a single server lets one script span slots), all
         or nothing; None, having written nothing, when an id is indexed under another queue,
@@ -79,12 +119,11 @@ class Enqueuer:
             keys += [self._keys.index_of(jobs[i].id) for i in members]
             args += [queue, str(len(members))]
             for i in members:
-                args += enqueue_args(jobs[i], i, False)
+                args += enqueue_args(jobs[i], i, False, edges[i])
         result = await self._calls.eval_cross_slot("reserve_enqueue", keys, args, replicated=True)
         if result[0] == "fallback":
             return None
-        if result[0] == "exists":
-            raise JobExistsError(result[1])
+        _raise_refusal(result)
         self._have_named(names)
         outcomes = iter(result[2:])
         parts = [(members, result[1], outcomes) for members in by_queue.values()]
@@ -92,12 +131,15 @@ class Enqueuer:
         return await self._stored(jobs, parts, set())
 
     async def _enqueue_in_two_steps(
-        self, jobs: Sequence[NewJob], by_queue: dict[str, list[int]]
+        self, jobs: Sequence[NewJob], groups: list[tuple[str, list[int]]], edges: Sequence[str]
     ) -> list[Job]:
-        """Reserve the ids in their index shards, then store each queue's jobs with one
-        script call per queue, pipelined: two round trips for any number of jobs."""
+        """Reserve the ids in their index shards, then store each group's jobs (see `_groups`)
+        with one script call per group, pipelined in order: two round trips for any number of
+        jobs. A group refused (an id that exists, a parent missing) stores nothing, and the
+        call raises; the groups before and after it keep what they stored."""
         base, owners = await self._reserve(
-            [(job.id, job.queue, "") for job in jobs], self._unnamed(by_queue)
+            [(job.id, job.queue, "") for job in jobs],
+            self._unnamed(dict.fromkeys(queue for queue, _ in groups)),
         )
         reserved = {i for i, owner in enumerate(owners) if owner == ""}
         taken = await self._taken(jobs, owners, reserved)
@@ -107,10 +149,10 @@ class Enqueuer:
             raise JobExistsError(refused[0])
 
         calls: list[Call] = []
-        for queue, members in by_queue.items():
+        for queue, members in groups:
             args = [str(base), queue, str(len(members))]
             for i in members:
-                args += enqueue_args(jobs[i], i, i in taken)
+                args += enqueue_args(jobs[i], i, i in taken, edges[i])
             keys = self._keys.bound(queue, "enqueue") + [
                 self._keys.job(queue, jobs[i].id) for i in members
             ]
@@ -118,17 +160,16 @@ class Enqueuer:
         results = await self._calls.eval_many(calls, replicated=True)
 
         failed = [
-            (queue, result[1])
-            for (queue, _), result in zip(by_queue.items(), results, strict=True)
-            if result[0] == "exists"
+            (members, result)
+            for (_, members), result in zip(groups, results, strict=True)
+            if result[0] != "ok"
         ]
         if failed:
-            failed_queues = {queue for queue, _ in failed}
-            await self._release(jobs, {i for i in reserved if jobs[i].queue in failed_queues})
-            raise JobExistsError(failed[0][1])
+            await self._release(jobs, {i for members, _ in failed for i in members} & reserved)
+            _raise_refusal(failed[0][1])
         parts = [
             (members, result[1], iter(result[2:]))
-            for members, result in zip(by_queue.values(), results, strict=True)
+            for (_, members), result in zip(groups, results, strict=True)
         ]
         return await self._stored(jobs, parts, reserved)
 
@@ -138,8 +179,9 @@ class Enqueuer:
         parts: Iterable[tuple[list[int], str, Iterator[str]]],
         reserved: set[int],
     ) -> list[Job]:
-        """The jobs an enqueue stored or found: per queue its positions in `jobs`, its
-        created_at and one outcome per job ('+<scheduled_at>' or '=<holder of the key>')."""
+        """The jobs an enqueue stored or found: per group its positions in `jobs`, its
+        created_at and one outcome per job ('+' and what `new_job` reads, or '=<holder of
+        the key>')."""
         stored: list[Job | None] = [None] * len(jobs)
         duplicates: dict[int, str] = {}
         for members, created_at, outcomes in parts:
@@ -235,3 +277,45 @@ class Enqueuer:
         for i in retry:
             # The holder finished and was deleted meanwhile: the key is free again.
             stored[i] = (await self.enqueue_many([jobs[i]]))[0]
+
+
+def _edges(job: NewJob, queues: Sequence[str]) -> str:
+    """The job's parents as the scripts read them: '<id>|<on_failure>', then '|<queue>' for
+    a parent of another queue, joined by ',' (lua/_dependencies.lua)."""
+    return ",".join(
+        f"{parent.job_id}|{parent.on_failure}" + ("" if queue == job.queue else f"|{queue}")
+        for parent, queue in zip(job.parents, queues, strict=True)
+    )
+
+
+def _groups(jobs: Sequence[NewJob], parents: Sequence[list[str]]) -> list[tuple[str, list[int]]]:
+    """The script calls of a two-step enqueue: each queue's jobs, or, when a job waits for an
+    earlier job of the call in another queue, each run of jobs of one queue in call order
+    (pipelined in order, so that the parent's call stores it first)."""
+    position = {job.id: i for i, job in enumerate(jobs)}
+    across = any(
+        queue != job.queue and parent.job_id in position
+        for job, queues in zip(jobs, parents, strict=True)
+        for parent, queue in zip(job.parents, queues, strict=True)
+    )
+    groups: list[tuple[str, list[int]]] = []
+    by_queue: dict[str, list[int]] = {}
+    for i, job in enumerate(jobs):
+        if across:
+            if not groups or groups[-1][0] != job.queue:
+                groups.append((job.queue, []))
+            groups[-1][1].append(i)
+        elif job.queue not in by_queue:
+            by_queue[job.queue] = [i]
+            groups.append((job.queue, by_queue[job.queue]))
+        else:
+            by_queue[job.queue].append(i)
+    return groups
+
+
+def _raise_refusal(result: Sequence[str]) -> None:
+    """Raise what an enqueue script that stored nothing answered, if it did."""
+    if result[0] == "exists":
+        raise JobExistsError(result[1])
+    if result[0] == "unknown":
+        raise UnknownParentError(result[1])

@@ -4,34 +4,34 @@ one sharded subscription to it a backend holds while this process has subscriber
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Sequence
-from typing import Any
-
-from redis.asyncio.client import PubSub
-from redis.asyncio.cluster import ClusterPubSub
 
 from ...backend import Backend
 from ...errors import BackendUnavailableError
-from ...events import CHUNK_OVERHEAD, Event, EventHub, EventSink, decode_chunk, encode_chunks
+from ...events import (
+    CHUNK_OVERHEAD,
+    RELEASED,
+    Event,
+    EventHub,
+    EventKind,
+    EventSink,
+    decode_chunk,
+    encode_chunks,
+)
+from ..times import stored_time
 from .calls import RedisCalls
 from .keys import Keys
-from .replies import text
-
-log = logging.getLogger("queuekit.redis")
+from .subscription import ShardedSubscription
 
 PUBLISH_BYTES = 64 * 1024 - CHUNK_OVERHEAD
 """Bytes of events per message: small messages keep a slow subscriber's buffers small."""
 SUBSCRIBE_WAIT = 10.0
 """Seconds a first subscriber waits for the subscription to come up."""
-PING_SECONDS = 30.0
-"""An idle subscription is checked this often, so a silently dead one is replaced."""
-RECONNECT_MIN, RECONNECT_MAX = 0.1, 5.0
-"""Backoff bounds, in seconds, between attempts to subscribe again."""
 
 _serials = itertools.count()
+logger = logging.getLogger("queuekit.events")
 
 
 class EventFeed:
@@ -40,18 +40,18 @@ class EventFeed:
     were lost."""
 
     def __init__(self, calls: RedisCalls, channel: str, hub: EventHub) -> None:
-        self._calls = calls
         self._channel = channel
         self._hub = hub
         self._subscribed = asyncio.Event()
         self._subscriptions = 0
-        self._task: asyncio.Task[None] | None = None
+        self._subscription = ShardedSubscription(
+            calls, "events", self._on_events, self._on_subscribed
+        )
 
     async def start(self) -> None:
         """Subscribe, and wait for it the first time (`BackendUnavailableError` if it does
         not come up in `SUBSCRIBE_WAIT` seconds)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._read_forever())
+        await self._subscription.add([self._channel])
         if self._subscriptions == 0:
             try:
                 await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_WAIT)
@@ -59,67 +59,23 @@ class EventFeed:
                 raise BackendUnavailableError("cannot subscribe to events on Redis") from None
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._subscription.close()
 
-    async def _read_forever(self) -> None:
-        delay = RECONNECT_MIN
-        while True:
-            pubsub: PubSub | None = None
-            try:
-                pubsub = self._calls.opened().blocking.pubsub()
-                await pubsub.ssubscribe(self._channel)
-                while True:
-                    message = await _next_message(pubsub)
-                    delay = RECONNECT_MIN
-                    if message is None:
-                        if not isinstance(pubsub, ClusterPubSub):
-                            await pubsub.ping()
-                        continue
-                    await self._on_message(pubsub, text(message))
-            except Exception as exc:
-                log.warning(
-                    "subscription to events lost (%s: %s); subscribing again in %.1f s",
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
-            finally:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX)
+    def _on_events(self, _channel: str, chunk: str) -> None:
+        self._hub.deliver(decode_chunk(chunk))
 
-    async def _on_message(self, pubsub: PubSub, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "smessage":
-            self._hub.deliver(decode_chunk(message["data"]))
-        elif kind == "ssubscribe":
-            self._subscriptions += 1
-            if self._subscriptions > 1:
-                self._hub.gap()
-            self._subscribed.set()
-        elif kind == "sunsubscribe":
-            # A Cluster moved the channel's slot: follow it to its new node.
-            await pubsub.ssubscribe(self._channel)
-
-
-async def _next_message(pubsub: PubSub) -> dict[str, Any] | None:
-    """The next message, or None after `PING_SECONDS`."""
-    if isinstance(pubsub, ClusterPubSub):
-        return await pubsub.get_sharded_message(timeout=PING_SECONDS)
-    message: dict[str, Any] | None = await pubsub.get_message(timeout=PING_SECONDS)
-    return message
+    def _on_subscribed(self, _channel: str) -> None:
+        self._subscriptions += 1
+        if self._subscriptions > 1:
+            self._hub.gap()
+        self._subscribed.set()
 
 
 class RedisEvents(Backend):
     """`publish_events` SPUBLISHes chunks of events in one round trip (sharded pub/sub: on a
     Cluster only the node of the channel's slot carries them); `subscribe_events` starts the
-    feed with the first subscriber and stops it with the last. Every process publishes."""
+    feed with the first subscriber, `_stop_events` stops it with the last. Every process
+    publishes."""
 
     _calls: RedisCalls
     _keys: Keys
@@ -131,6 +87,28 @@ class RedisEvents(Backend):
     async def publish_events(self, events: Sequence[Event]) -> None:
         chunks = encode_chunks(events, PUBLISH_BYTES, next(_serials))
         await self._calls.commands([("SPUBLISH", self._keys.events, chunk) for chunk in chunks])
+
+    async def _publish_decided(self, decided: list[list[str]]) -> None:
+        """Publish what scripts decided for the dependents of jobs they ended, replayed or
+        deleted (`with_decided` in lua/_dependencies.lua): no `Queue` made those changes. Best
+        effort, as every publish: a failure is logged, and the write it follows stands."""
+        events = [
+            Event(
+                EventKind(kind),
+                queue,
+                job_id,
+                type,
+                stored_time(at),
+                int(attempts),
+                note=RELEASED if kind == EventKind.ENQUEUED else None,
+                error=error or None,
+            )
+            for kind, queue, job_id, type, at, attempts, error in decided
+        ]
+        try:
+            await self.publish_events(events)
+        except Exception as exc:
+            logger.warning("%d events of dependents not published: %s", len(events), exc)
 
     async def subscribe_events(self, sink: EventSink) -> None:
         self._calls.opened()
@@ -144,12 +122,6 @@ class RedisEvents(Backend):
         except BaseException:
             await self.unsubscribe_events(sink)
             raise
-
-    async def unsubscribe_events(self, sink: EventSink) -> None:
-        hub = self.event_hub()
-        hub.sinks.discard(sink)
-        if not hub.sinks:
-            await self._stop_events()
 
     async def _stop_events(self) -> None:
         feed, self._event_feed = self._event_feed, None

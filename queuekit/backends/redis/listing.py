@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from ...backend import Backend
@@ -36,16 +37,33 @@ class Listing(Backend):
         search: JobSearch = NO_SEARCH,
     ) -> JobPage:
         """Newest first by seq, merged across queues. Each queue reads the set that holds its
-        matches (`type:<t>`, else `status:<s>`, else `all`), skipping jobs of another status;
-        a script looks at `LIST_LOOK` jobs at most, so a rare match may take several rounds.
-        A search (error text, creation time) is checked in the script on every job it looks
-        at, and takes one round a call: its page may hold fewer jobs, with a `next_cursor`."""
+        matches (`type:<t>`, else a workflow's `workflow:<id>`, else `status:<s>`, else
+        `all`), skipping jobs of another status; a script looks at `LIST_LOOK` jobs at most, so
+        a rare match may take several rounds. A search (error text, creation time, a workflow
+        when the set is not its own) is checked in the script on every job it looks at, and
+        takes one round a call: its page may hold fewer jobs, with a `next_cursor`."""
         queues = [queue] if queue is not None else await self._index.queue_names()
-        source = f"type:{type}" if type else f"status:{status}" if status else "all"
+        workflow = search.workflow_id
+        source = (
+            f"type:{type}"
+            if type
+            else f"workflow:{workflow}"
+            if workflow
+            else f"status:{status}"
+            if status
+            else "all"
+        )
+        if source.startswith("workflow:"):
+            search = dataclasses.replace(search, workflow_id=None)  # the set holds just those
         want = limit + 1
         found: list[tuple[int, Job]] = []
         top = "+inf" if cursor is None else f"({int(cursor)}"
-        terms = [search.error or "", _micros(search.created_after), _micros(search.created_before)]
+        terms = [
+            search.error or "",
+            _micros(search.created_after),
+            _micros(search.created_before),
+            search.workflow_id or "",
+        ]
         floor = 0
         while queues:
             args = [top, str(want), str(max(want, LIST_LOOK)), status or "", type or "", *terms]

@@ -36,6 +36,7 @@ ROW_FIELDS = (
     "progress",
     "progress_note",
     "output",
+    "workflow_id",
 )
 """The fields of a job's hash that make a `Job` (times are epoch seconds); a hash may lack
 some (a job stored before `limit_key` existed has none): they read as None."""
@@ -51,8 +52,9 @@ def _epoch_micros(time: datetime) -> int:
     return (time - EPOCH) // timedelta(microseconds=1)
 
 
-def enqueue_args(job: NewJob, seq: int, taken: bool) -> list[str]:
-    """A new job's ARGV for `enqueue` and `reserve_enqueue`; `taken`: its id is another's."""
+def enqueue_args(job: NewJob, seq: int, taken: bool, edges: str) -> list[str]:
+    """A new job's ARGV for `enqueue` and `reserve_enqueue`; `taken`: its id is another's;
+    `edges`: its parents as the script reads them (see enqueue.py)."""
     run_at = "" if job.run_at is None else str(_epoch_micros(job.run_at))
     return [
         job.id,
@@ -69,11 +71,16 @@ def enqueue_args(job: NewJob, seq: int, taken: bool) -> list[str]:
         job.limit_key or "",
         "" if job.expires_at is None else str(_epoch_micros(job.expires_at)),
         "" if job.expires_in is None else str(micros(job.expires_in)),
+        job.workflow_id or "",
+        edges,
     ]
 
 
-def new_job(job: NewJob, created_at: str, scheduled_at: str) -> Job:
-    """The job an enqueue stored, from the request and the two times the script set."""
+def new_job(job: NewJob, created_at: str, outcome: str) -> Job:
+    """The job an enqueue stored, from the request, its creation time and the script's outcome
+    for it: '<scheduled_at>', then '|waiting', or '|cancelled|<parent id>|<parent status>'
+    for a job its parents cancelled at once (lua/_enqueue.lua, link_new)."""
+    scheduled_at, _, decided = outcome.partition("|")
     row = dict.fromkeys(ROW_FIELDS)
     row.update(
         id=job.id,
@@ -90,7 +97,17 @@ def new_job(job: NewJob, created_at: str, scheduled_at: str) -> Job:
         limit_key=job.limit_key,
         headers=job.headers_json,
         expires_at=_expiry(job, created_at),
+        workflow_id=job.workflow_id,
     )
+    if decided == "waiting":
+        row["status"] = JobStatus.WAITING
+    elif decided:
+        parent, _, parent_status = decided.removeprefix("cancelled|").partition("|")
+        row.update(
+            status=JobStatus.CANCELLED,
+            finished_at=created_at,
+            last_error=f"parent {parent} {parent_status}",
+        )
     return job_from_row(row)
 
 

@@ -16,8 +16,7 @@ SCRIPTS = (
     "finish",
     "rescue",
     "cancel",
-    "replay",
-    "run_now",
+    "ready_now",
     "delete",
     "watch",
     "unwatch",
@@ -45,8 +44,13 @@ SCRIPTS = (
 BATCH = 500
 """Jobs per script call when deleting, pruning, rescuing or indexing in bulk."""
 BIND_KEYS = re.compile(r"^\s*bind_keys(?:\(([^)]*)\)|_at\([^,]+, (\w+)\))", re.MULTILINE)
-"""A script's `bind_keys('a', NAMES, ...)` (names, or lists `_lib.lua` defines), or
+"""A script's `bind_keys('a', NAMES, ...)` (names, or lists the library defines), or
 `bind_keys_at(at, NAMES)` (per queue, for the scripts that take several queues)."""
+
+
+LIBRARY = ("_lib", "_dependencies", "_jobs", "_enqueue", "_claims")
+"""The library's parts, in the order every script's prelude holds them (each may use what the
+ones before it define)."""
 
 
 @cache
@@ -54,10 +58,15 @@ def _lua(name: str) -> str:
     return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text("utf-8")
 
 
+@cache
+def _library() -> str:
+    return "".join(_lua(part) for part in LIBRARY)
+
+
 def script_prelude(strict_keys: bool = False) -> str:
     """What precedes every script: how it calls Redis (checked or not), the bounds of the
     attempt history, and the library."""
-    return _lua("_call_strict" if strict_keys else "_call") + lua_bounds() + _lua("_lib")
+    return _lua("_call_strict" if strict_keys else "_call") + lua_bounds() + _library()
 
 
 @cache
@@ -80,7 +89,7 @@ def script_keys() -> dict[str, tuple[str, ...]]:
 
 def _listed(names: str, script: str) -> tuple[str, ...]:
     """The key names of a list the library defines: `local NAMES = { 'a', ... }`."""
-    listed = re.search(rf"^local {names} = {{([^}}]*)}}", _lua("_lib"), re.M)
+    listed = re.search(rf"^local {names} = {{([^}}]*)}}", _library(), re.M)
     assert listed is not None, f"{script}.lua binds an unknown list {names}"
     return tuple(re.findall(r"'([^']+)'", listed.group(1)))
 

@@ -14,12 +14,11 @@ from typing import Any, Self
 import aiosqlite
 import anyio
 
-from ...backend import FencedBackend, TransactionalBackend, new_lease_token
+from ...backend import FencedBackend, Rescued, TransactionalBackend, new_lease_token
 from ...errors import (
     BackendUnavailableError,
     InvalidConnectionError,
     InvalidOptionError,
-    JobExistsError,
 )
 from ...job import Attempt, Job, JobStatus, NewJob
 from ...limits import Limits, LimitUsage
@@ -27,21 +26,21 @@ from ...progress import NO_UPDATE, ProgressUpdate
 from ..batching import BatchedFinishes, Finish, FinishBatcher
 from ..guards import require_open, unavailable_on
 from ..losses import CancelsHere, LossWaiters
-from ..rows import job_from_row
 from ..sqlfiles import load_migrations
 from ..url_options import options_of_url
 from .activity import ActivityLog
 from .callers import caller_connection, rows_by_name
 from .cancels import InProcessCancels
 from .claiming import LimitedClaims
+from .edges import insert_job
 from .events import FileEvents
-from .expiry import Expiry, expiry_params
+from .expiry import Expiry
 from .limited import claim_limited, claim_statement, in_claim_order, slot_freed, usage_of
-from .queries import SQL, statements
+from .queries import NOW, SQL, statements
 from .repairs import Repairs
 from .url import parse_url
 from .workers import Workers
-from .writes import immediate
+from .writes import immediate, savepoint, snapshot
 
 BUSY_TIMEOUT_MS = 30_000
 BATCH_MAX = 500
@@ -146,12 +145,13 @@ class SQLiteBackend(
                 "CREATE TABLE IF NOT EXISTS queuekit_migrations"
                 " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
             )
-            cursor = await db.execute("SELECT coalesce(max(version), 0) FROM queuekit_migrations")
-            row = await cursor.fetchone()
-            applied = row[0] if row else 0
+            # Every version the database lacks, not only those above its newest: versions are
+            # numbered as they are planned, and one may ship after a higher one was applied.
+            cursor = await db.execute("SELECT version FROM queuekit_migrations")
+            applied = {row[0] for row in await cursor.fetchall()}
             for version, script in load_migrations("sqlite"):
-                if version > applied:
-                    for statement in statements(script):
+                if version not in applied:
+                    for statement in statements(script.replace("{now}", NOW)):
                         await db.execute(statement)
                     await db.execute(
                         f"INSERT INTO queuekit_migrations VALUES (?, ({SQL['now']}))", (version,)
@@ -166,6 +166,15 @@ class SQLiteBackend(
         async with self._lock:
             with self._guard():
                 async with immediate(db):
+                    yield db
+
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read transaction on the backend's connection, under the process's lock."""
+        db = self._connection()
+        async with self._lock:
+            with self._guard():
+                async with snapshot(db):
                     yield db
 
     def _connection(self) -> aiosqlite.Connection:
@@ -203,7 +212,7 @@ class SQLiteBackend(
 
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
         async with self._transaction() as db:
-            stored = [await self._insert(db, job) for job in jobs]
+            stored = [await insert_job(db, job) for job in jobs]
         await self._notify_work()
         return stored
 
@@ -213,30 +222,11 @@ class SQLiteBackend(
         if self._file is None:
             self._file = str((await self._read("database_file", {}))[0]["file"])
         db = await caller_connection(connection, SQL["database_file"], self._file)
+        # A savepoint, so a call that fails (an unknown parent, an id taken) leaves nothing
+        # in the caller's transaction, as `enqueue_many` stores nothing.
         with self._guard():
-            return [await self._insert(db, job) for job in jobs]
-
-    async def _insert(self, db: aiosqlite.Connection, new: NewJob) -> Job:
-        params = {
-            "id": new.id,
-            "queue": new.queue,
-            "type": new.type,
-            "payload": new.payload_json,
-            "priority": new.priority,
-            "max_attempts": new.max_attempts,
-            "run_at": None if new.run_at is None else new.run_at.timestamp(),
-            "delay": new.delay,
-            "unique_key": new.unique_key,
-            "headers": new.headers_json,
-            "limit_key": new.limit_key,
-            **expiry_params(new),
-        }
-        rows = await rows_by_name(db, SQL["insert"], params)
-        if not rows and new.unique_key is not None:
-            rows = await rows_by_name(db, SQL["live_unique"], params)
-        if not rows:
-            raise JobExistsError(new.id)
-        return job_from_row(rows[0])
+            async with savepoint(db):
+                return [await insert_job(db, job) for job in jobs]
 
     # Consuming
 
@@ -289,7 +279,7 @@ class SQLiteBackend(
 
     async def _write_finishes(self, batch: list[Finish]) -> None:
         """Write a batch of finish calls in one transaction, so many jobs share one lock."""
-        freed = False
+        freed = released = False
         async with self._transaction() as db:
             statuses = []
             for op in batch:
@@ -302,11 +292,15 @@ class SQLiteBackend(
                 }
                 rows = list(await db.execute_fetchall(SQL[op.kind], params))
                 statuses.append(rows[0][0] if rows else None)
-                # A job of a limited queue that stops running frees a slot its waiters want.
+                # A job of a limited queue that stops running frees a slot its waiters want; one
+                # with dependents that ends may have released some (migration 15's triggers).
                 freed = freed or bool(rows and rows[0]["limited"])
+                released = released or bool(rows and rows[0]["has_dependents"])
+            decided = await db.execute_fetchall(SQL["take_decided"]) if released else ()
+        self._announce_decided(decided)
         for op, status in zip(batch, statuses, strict=True):
             op.future.set_result(status)
-        if freed or any(status in (JobStatus.PENDING, JobStatus.FAILED) for status in statuses):
+        if freed or released or any(s in (JobStatus.PENDING, JobStatus.FAILED) for s in statuses):
             await self._notify_work()
 
     @asynccontextmanager
@@ -332,14 +326,21 @@ class SQLiteBackend(
         assert isinstance(connection, aiosqlite.Connection)
         params = {"id": attempt.job_id, "lease_token": attempt.token, "result": result_json}
         with self._guard():
-            rows = list(await connection.execute_fetchall(SQL["complete"], params))
+            rows = await rows_by_name(connection, SQL["complete"], params)
+            if rows and rows[0]["has_dependents"]:
+                # Announced now: the caller's commit is not seen here (a rollback takes back
+                # what was announced; events are best effort).
+                self._announce_decided(await rows_by_name(connection, SQL["take_decided"], {}))
         return bool(rows)
 
-    async def rescue(self) -> int:
-        rescued = await self._change("rescue", {})
-        if rescued:
+    async def rescue(self) -> Rescued:
+        rows, _ = await self._write(SQL["rescue"], {})
+        if rows:
             await self._notify_work()
-        return rescued
+        if any(row["has_dependents"] for row in rows):
+            await self._take_decided()
+        dead = sum(1 for row in rows if row["status"] == JobStatus.DEAD)
+        return Rescued(failed=len(rows) - dead, dead=dead)
 
     async def _notify_work(self) -> None:
         async with self._work:

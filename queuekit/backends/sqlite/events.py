@@ -4,10 +4,13 @@ this process. SQLite cannot signal across processes: another process's subscribe
 from __future__ import annotations
 
 import os
+import sqlite3
+from collections.abc import Iterable
 from weakref import WeakValueDictionary
 
 from ...backend import Backend
-from ...events import EventHub
+from ...events import RELEASED, Event, EventHub, EventKind
+from ..times import stored_time
 
 IN_MEMORY = ":memory:"
 
@@ -35,3 +38,23 @@ class FileEvents(Backend):
 
     def events_wanted(self) -> bool:
         return bool(self.event_hub().sinks)
+
+    def _announce_decided(self, rows: Iterable[sqlite3.Row]) -> None:
+        """Announce what migration 15's triggers decided for dependents, as queries.sql's
+        `take_decided` took it: jobs released (`enqueued` "released"), cancelled by a parent,
+        or brought back to waiting by a replay. No `Queue` made those changes."""
+        events = [
+            Event(
+                EventKind(row["kind"]),
+                row["queue"],
+                row["job_id"],
+                row["type"],
+                stored_time(row["at"]),
+                row["attempt"],
+                note=RELEASED if row["kind"] == EventKind.ENQUEUED else None,
+                error=row["error"],
+            )
+            for row in sorted(rows, key=lambda row: int(row["n"]))
+        ]
+        if events:
+            self.event_hub().deliver(events)

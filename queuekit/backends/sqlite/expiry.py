@@ -1,6 +1,8 @@
-"""`Expiry`: `SQLiteBackend`'s sweep of jobs that expired unstarted, in bounded batches."""
+"""`Expiry`: `SQLiteBackend`'s sweeps of jobs that expired unstarted and of idle keys' states."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from ...backend import EXPIRE_BATCH, Backend
 from ...job import NewJob
@@ -15,8 +17,42 @@ def expiry_params(new: NewJob) -> dict[str, float | None]:
     }
 
 
+FORGET_BATCH = 500
+"""How many key state rows one write of the key-state sweep looks at."""
+FORGET_BATCHES = 10
+"""How many of those writes one round of the sweep makes at most (the next round goes on from
+there), so a round costs a bounded time however many keys there are."""
+
+
 class Expiry(SQLiteTable, Backend):
-    """`expire` by the `expire` statement (queries.sql), one write per batch."""
+    """`expire` by the `expire` statement (queries.sql), one write per batch; each call also
+    makes a round of the key-state sweep, a chore of every worker too."""
+
+    _forget_after: tuple[str, str] = ("", "")
+    """Where the key-state sweep goes on from: the last (queue, key) it looked at."""
 
     async def expire(self) -> int:
-        return await self._change_in_batches("expire", {"limit": EXPIRE_BATCH})
+        expired = await self._change_in_batches("expire", {"limit": EXPIRE_BATCH})
+        if expired:
+            # An expired job with dependents may have released some (migration 15); the
+            # statement does not say which had dependents, and the sweep is no hot path.
+            await self._notify_work()
+            await self._take_decided()
+        await self._forget_keys()
+        return expired
+
+    async def _forget_keys(self) -> int:
+        """A round of the sweep (`forget_keys`): how many key states went."""
+        forgotten = 0
+        for _ in range(FORGET_BATCHES):
+            queue, key = self._forget_after
+            params: dict[str, Any] = {"queue": queue, "key": key, "limit": FORGET_BATCH}
+            ends = await self._read("key_states_after", params)
+            end = (ends[0]["queue"], ends[0]["key"]) if ends else (None, None)
+            params.update(end_queue=end[0], end_key=end[1])
+            forgotten += await self._change("forget_keys", params)
+            if not ends:
+                self._forget_after = ("", "")
+                break
+            self._forget_after = (ends[0]["queue"], ends[0]["key"])
+        return forgotten

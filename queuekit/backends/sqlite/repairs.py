@@ -13,6 +13,7 @@ from ...job import Job, JobPage, JobStatus
 from ...search import NO_SEARCH, JobSearch
 from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..rows import counts_from_rows, job_from_row
+from .edges import jobs_with_edges
 from .queries import SQL, equal_to
 from .table import SQLiteTable
 
@@ -28,6 +29,15 @@ class Repairs(SQLiteTable):
     their bulk batches, and pruning. `SQLiteBackend` gives it the connection's calls."""
 
     async def get_job(self, job_id: str) -> Job | None:
+        jobs = await self.get_jobs([job_id])
+        return jobs[0] if jobs else None
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
+        async with self._snapshot() as db:
+            return await jobs_with_edges(db, job_ids)
+
+    async def _job(self, job_id: str) -> Job | None:
+        """The job with its history (what cancel, replay and run_now return)."""
         rows = await self._read("get", {"id": job_id})
         return job_from_row(rows[0], with_history=True) if rows else None
 
@@ -50,10 +60,11 @@ class Repairs(SQLiteTable):
             "error": search.error,
             "created_after": _epoch(search.created_after),
             "created_before": _epoch(search.created_before),
+            "workflow_id": search.workflow_id,
         }
         searching = "".join(
             f" AND {SQL['search_' + term]}"
-            for term in ("error", "created_after", "created_before")
+            for term in ("error", "created_after", "created_before", "workflow_id")
             if params[term] is not None
         )
         conditions = equal_to(params, "queue", "status", "type") + searching
@@ -71,23 +82,31 @@ class Repairs(SQLiteTable):
 
     async def cancel(self, job_id: str) -> Job | None:
         await self._act("cancel", ONE_JOB, {"id": job_id, "limit": 1})
-        return await self.get_job(job_id)
+        return await self._job(job_id)
 
     async def replay(self, job_id: str) -> Job | None:
         await self._act("replay", ONE_JOB, {"id": job_id, "limit": 1})
-        return await self.get_job(job_id)
+        return await self._job(job_id)
 
     async def run_now(self, job_id: str) -> Job | None:
         await self._act("run_now", ONE_JOB, {"id": job_id, "limit": 1})
-        return await self.get_job(job_id)
+        return await self._job(job_id)
 
     async def delete_job(self, job_id: str) -> bool:
         params = {"id": job_id, "limit": 1}
         async with self._transaction() as db:
-            if await db.execute_fetchall(SQL["delete"].replace("{filter}", ONE_JOB), params):
-                return True
+            deleted = list(
+                await db.execute_fetchall(SQL["delete"].replace("{filter}", ONE_JOB), params)
+            )
             # Under the same write lock: a job that is still there was left for running.
-            running = bool(await db.execute_fetchall(SQL["get"], params))
+            running = not deleted and bool(await db.execute_fetchall(SQL["get"], params))
+            dependents = bool(deleted and deleted[0]["has_dependents"])
+            decided = await db.execute_fetchall(SQL["take_decided"]) if dependents else ()
+        self._announce_decided(decided)
+        if deleted:
+            if dependents:
+                await self._notify_work()  # it may have released some (migration 15)
+            return True
         if running:
             raise JobRunningError(job_id)
         return False
@@ -122,10 +141,14 @@ class Repairs(SQLiteTable):
         """Run cancel, replay, run_now or delete on the jobs `chosen` picks; the seqs of those
         changed."""
         rows, _ = await self._write(SQL[name].replace("{filter}", chosen), params)
-        # A cancelled job of a limited queue may have been running: its slot is free.
+        # A cancelled job of a limited queue may have been running: its slot is free. A job
+        # with dependents cancelled or deleted may have released some (migration 15).
         freed = name == "cancel" and any(row["limited"] for row in rows)
-        if freed or (name in ("replay", "run_now") and rows):
+        released = name in ("cancel", "delete") and any(row["has_dependents"] for row in rows)
+        if freed or released or (name in ("replay", "run_now") and rows):
             await self._notify_work()
+        if name != "run_now" and any(row["has_dependents"] for row in rows):
+            await self._take_decided()
         return [row[0] for row in rows]
 
     async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:

@@ -1,14 +1,15 @@
 -- queuekit's PostgreSQL statements, one per `-- name:` section, loaded by sqlfiles.py.
 --
--- `{jobs}`, `{migrations}`, `{paused}`, `{limits}`, `{limit_keys}` and `{schema}` are replaced
--- with validated, quoted identifiers when a backend is created; every value is a $n
+-- `{jobs}`, `{migrations}`, `{paused}`, `{limits}`, `{limit_keys}`, `{parents}` and `{schema}`
+-- are replaced with validated, quoted identifiers when a backend is created; every value is a $n
 -- parameter. Time is always the server's `now()` (the start of the statement's transaction, so
 -- one statement sees one instant; the limited claim alone reads the clock after taking its
--- lock, see `limited_read`). Wake-ups are
+-- lock, see migration 14). Wake-ups are
 -- `pg_notify($channel, 'w:<queue>')` for new claimable work and `'o:<ids>'` (or a bare 'o'
 -- when the ids would not fit) for jobs that reached a terminal state, and `'c:<ids>'` (or 'c')
 -- for cancelled jobs that may have been running; all are sent inside the statement's
--- transaction, so a rolled-back change notifies nobody.
+-- transaction, so a rolled-back change notifies nobody (the dependencies' triggers, migration
+-- 15, send those of the dependents a statement releases or cancels, in it too).
 
 -- name: migration_table_exists
 SELECT to_regclass($1) IS NOT NULL
@@ -51,61 +52,80 @@ ON CONFLICT (queue, key) DO NOTHING
 
 -- name: insert
 -- $1..$11: one array per column, one element per job; $12 the channel; $13 the queues to notify
--- (the caller's debounced subset); $14 and $15 the expiries (absolute, or seconds from now). Conflicts on the live unique key are skipped, and the jobs
+-- (the caller's debounced subset); $14 and $15 the expiries (absolute, or seconds from now);
+-- $16 the workflow ids. Conflicts on the live unique key are skipped, and the jobs
 -- already holding the requested keys come back too (inserted = false), so every request can be
 -- answered in this one round trip. A holder that committed after this statement's snapshot is
 -- not seen here; the caller looks those up afterwards.
+-- Dependencies (inserts.py; NULL arrays for a call without any): $17 how many parents each job
+-- has (a job with some is stored `waiting`, all of them counted unfinished: the caller then
+-- decides those that finished already, see `parents_end`); $18 whether a later job of the
+-- call waits for it; $19..$22 the edges (child id, position, parent id, on_failure), stored
+-- for the children inserted now.
 WITH input AS (
     SELECT *
     FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
         $7::float8[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
-        $14::timestamptz[], $15::float8[]
+        $14::timestamptz[], $15::float8[], $16::text[], $17::int[], $18::boolean[]
     ) WITH ORDINALITY
         AS i(id, queue, type, payload, priority, max_attempts, delay, run_at, unique_key, headers,
-             limit_key, expires_at, expires_in, ord)
+             limit_key, expires_at, expires_in, workflow_id, parents, has_dependents, ord)
 ),
 inserted AS (
     INSERT INTO {jobs} AS j (
         id, queue, type, payload, priority, status, max_attempts,
-        created_at, scheduled_at, unique_key, headers, limit_key, expires_at
+        created_at, scheduled_at, unique_key, headers, limit_key, expires_at,
+        workflow_id, open_parents, has_parents, has_dependents
     )
-    SELECT id, queue, type, payload::json, priority, 'pending', max_attempts,
+    SELECT id, queue, type, payload::json, priority,
+           CASE WHEN parents > 0 THEN 'waiting' ELSE 'pending' END, max_attempts,
            now(), coalesce(run_at, now() + delay * interval '1 second'), unique_key, headers::json,
-           limit_key, coalesce(expires_at, now() + expires_in * interval '1 second')
+           limit_key, coalesce(expires_at, now() + expires_in * interval '1 second'),
+           workflow_id, coalesce(parents, 0), coalesce(parents > 0, false),
+           coalesce(has_dependents, false)
     FROM input
     ORDER BY ord
     ON CONFLICT (queue, unique_key)
-        WHERE unique_key IS NOT NULL AND status IN ('pending', 'running', 'failed')
+        WHERE unique_key IS NOT NULL AND status IN ('waiting', 'pending', 'running', 'failed')
         DO NOTHING
     RETURNING j.*
 ),
-ready AS ({add_ready_keys:inserted})
+ready AS ({add_ready_keys:inserted}),
+edges AS (
+    INSERT INTO {parents} (child_id, position, parent_id, on_failure)
+    SELECT e.child_id, e.position, e.parent_id, e.on_failure
+    FROM unnest($19::text[], $20::int[], $21::text[], $22::text[])
+        AS e(child_id, position, parent_id, on_failure)
+    WHERE e.child_id IN (SELECT id FROM inserted WHERE has_parents)
+)
 SELECT inserted.*, true AS inserted,
        (SELECT count(pg_notify($12, 'w:' || q.queue))
         FROM unnest($13::text[]) AS q(queue)
-        WHERE q.queue IN (SELECT queue FROM inserted)) AS notified
+        WHERE q.queue IN (SELECT queue FROM inserted WHERE status = 'pending')) AS notified
 FROM inserted
 UNION ALL
 SELECT j.*, false, 0
 FROM {jobs} AS j
 JOIN (SELECT DISTINCT queue, unique_key FROM input WHERE unique_key IS NOT NULL) AS k
     ON j.queue = k.queue AND j.unique_key = k.unique_key
-WHERE j.status IN ('pending', 'running', 'failed')
+WHERE j.status IN ('waiting', 'pending', 'running', 'failed')
 
 -- name: insert_one
 -- One job without a unique key, the common enqueue: the same row as `insert` makes, from plain
--- parameters ($1 id .. $9 headers as in `insert`, $12 limit_key, $13 and $14 the expiry),
--- with no conflict to resolve. $10 the channel; $11 whether to send the queue's wake-up.
+-- parameters ($1 id .. $9 headers as in `insert`, $12 limit_key, $13 and $14 the expiry,
+-- $15 the workflow id), with no conflict to resolve and no parents. $10 the channel; $11
+-- whether to send the queue's wake-up.
 WITH inserted AS (
     INSERT INTO {jobs} (
         id, queue, type, payload, priority, status, max_attempts,
-        created_at, scheduled_at, headers, limit_key, expires_at
+        created_at, scheduled_at, headers, limit_key, expires_at, workflow_id
     )
     VALUES (
         $1, $2, $3, $4::json, $5, 'pending', $6,
         now(), coalesce($8::timestamptz, now() + $7::float8 * interval '1 second'), $9::json,
-        $12::text, coalesce($13::timestamptz, now() + $14::float8 * interval '1 second')
+        $12::text, coalesce($13::timestamptz, now() + $14::float8 * interval '1 second'),
+        $15::text
     )
     RETURNING *
 ),
@@ -126,14 +146,35 @@ SELECT j.*
 FROM {jobs} AS j
 JOIN unnest($1::text[], $2::text[]) AS k(queue, unique_key)
     ON j.queue = k.queue AND j.unique_key = k.unique_key
-WHERE j.status IN ('pending', 'running', 'failed')
+WHERE j.status IN ('waiting', 'pending', 'running', 'failed')
+
+-- name: lock_parents
+-- The stored jobs among $1 that new jobs of an enqueue wait for, each locked (in id order, so
+-- two enqueues never wait for each other in a circle) until the enqueue's transaction ends,
+-- and marked as having dependents: a parent ending meanwhile is either seen here ended, or
+-- ends after this transaction, its trigger finding the new edges. Returns each one's status.
+WITH locked AS MATERIALIZED (
+    SELECT seq, id, status, has_dependents FROM {jobs}
+    WHERE id = ANY($1::text[])
+    ORDER BY id
+    FOR NO KEY UPDATE
+),
+marked AS (
+    UPDATE {jobs} SET has_dependents = true
+    WHERE seq = ANY(ARRAY(SELECT seq FROM locked WHERE NOT has_dependents))
+)
+SELECT id, status FROM locked
+
+-- name: parents_end
+-- Jobs $1 ended ($2 how: completed, dead or cancelled) before the jobs of an enqueue that wait
+-- for them were stored: decide those now, as their end would have (migration 15).
+SELECT {schema}."{table}_parents_end"($1::text[], $2::text[])
 
 -- name: claim
 -- $1 queues, $2 free slots per queue, $3 limit, $4 lease (s), $5 worker id, $6 lease token.
 --
 -- Paused queues are skipped, and so are queues with limits or a key held now: those are
--- claimed under their limits and holds, one transaction per queue (`limited_lock`,
--- `limited_read`, `limited_claim`).
+-- claimed under their limits and holds, one call per queue (`claim_limited`).
 -- `levels` walks the distinct priorities holding claimable jobs in each queue with a loose
 -- index scan (one descent of the claim index per priority). `locked` then reads each
 -- (queue, priority) as a tight range of the claim index, `scheduled_at <= now()`, which stops
@@ -408,7 +449,21 @@ SELECT pg_notify($1, $2)
 SELECT count(pg_notify($1, chunk)) FROM unnest($2::text[]) AS chunk
 
 -- name: get
-SELECT * FROM {jobs} WHERE id = $1
+-- The jobs with ids $1, each with its parents (ids and on_failure, in the order given) and
+-- its dependents (ids, in enqueue order), read only where the flags say there are some.
+SELECT j.*,
+       CASE WHEN j.has_parents THEN ARRAY(
+           SELECT e.parent_id FROM {parents} AS e WHERE e.child_id = j.id ORDER BY e.position
+       ) END AS parent_ids,
+       CASE WHEN j.has_parents THEN ARRAY(
+           SELECT e.on_failure FROM {parents} AS e WHERE e.child_id = j.id ORDER BY e.position
+       ) END AS parent_policies,
+       CASE WHEN j.has_dependents THEN ARRAY(
+           SELECT e.child_id FROM {parents} AS e JOIN {jobs} AS c ON c.id = e.child_id
+           WHERE e.parent_id = j.id ORDER BY c.seq
+       ) END AS dependent_ids
+FROM {jobs} AS j
+WHERE j.id = ANY($1::text[])
 
 -- The conditions a search adds to the list query, each with its argument at {arg} (see
 -- `queuekit.search`): checked on the rows the list index picks by the other filters, so a
@@ -422,6 +477,9 @@ created_at >= {arg}
 
 -- name: search_created_before
 created_at < {arg}
+
+-- name: search_workflow
+workflow_id = {arg}
 
 -- name: list_queues
 -- A loose index scan: one descent of the list index per distinct queue, not a full scan;
@@ -531,269 +589,17 @@ FROM (
     WHERE queue = $1 AND (key = '' OR held_until > extract(epoch FROM now()))
 ) AS s
 
--- The claim of a queue with limits: one transaction per queue, of three statements.
+-- name: forget_keys
+-- $1, $2 the (queue, key) after which to look, $3 how many keys: one batch of the workers'
+-- sweep of key states (migration 14). One row: `looked`, `last_queue`, `last_key`, `forgotten`.
+SELECT * FROM {schema}."{table}_forget_keys"($1, $2, $3)
 
--- name: limited_lock
--- $1 queue. Locks the queue's limits row, for a claim that reads under the lock (limited.py):
--- the claims of one limited queue then run one at a time, on every host, each reading (in the
--- statements after this one, so with a snapshot taken once the lock is held) what the one
--- before it wrote. Sent with the BEGIN, in one round trip, with the queue as a literal;
--- `limited_read` then tells what the row holds.
-SELECT 1 FROM {limits} WHERE queue = $1 FOR UPDATE
-
--- name: limited_read
--- $1 queue, $2 how many keyless jobs to offer, $3 whether the limits are `ordered`, $4 how
--- many jobs one key can start at most (free slots, `per_key`, `key_rate`, whichever is
--- least), $5 how many keys to read, $6 and $7 the (served_at, key) after which to read them,
--- $8 whether this is the claim's first read, $9 whether the limits have a `key_rate`. One row.
---
--- `limits`, `held`, `paused`, `listed`, `version` (first read only): the queue's row in
--- {limits}, read after `limited_lock` locked it, or without the lock (see `limited_claim`). The claim read with the limits it expected; it reads again
--- if they changed, and claims the ordinary way if the row is gone (or has neither limits nor
--- a hold).
---
--- `turns`: the next $5 keys in the order `flow.choose` gives them turns, (served_at, key), by
--- the index of {limit_ready}: the claim reads batch after batch only while `choose` could
--- still take more (limited.py), so it costs about as many keys as it takes, however many
--- wait. Each key offers at most $4 of its due jobs, read as a tight range of its index:
--- `choose` never takes more from one key. With `ordered` limits a key offers only its first
--- unfinished job by seq, and only when that job is claimable (choose would take no other).
--- `dead`: the keys read that have no unfinished job left, whose rows the claim removes.
---
--- On the first read only: the clock (read now, after the lock was taken, so each claim of
--- the queue sees a later time than the one before it and than every finish it counts as
--- finished: it is the claimed jobs' start), the running jobs per key (few: at most the
--- queue's running jobs, by the list index), the queue's own state, and $2 keyless jobs from
--- the claim index, which holds the keyed jobs too: in a queue whose backlog is keyed, that
--- read steps over the keyed jobs due before the first keyless ones (an index of the keyless
--- jobs alone would cost every enqueue of every queue).
-WITH clock AS MATERIALIZED (
-    SELECT clock_timestamp() AS ts WHERE $8::boolean
-),
-turns AS MATERIALIZED (
-    SELECT r.served_at, r.key
-    FROM {limit_ready} AS r
-    WHERE r.queue = $1 AND (r.served_at, r.key) > ($6::float8, $7::text) AND r.key <> ''
-    ORDER BY r.served_at, r.key
-    LIMIT $5
-),
-offers AS MATERIALIZED (
-    SELECT t.key, c.id, c.seq, c.priority, c.scheduled_at
-    FROM turns AS t
-    CROSS JOIN LATERAL (
-        SELECT j.id, j.seq, j.priority, j.scheduled_at
-        FROM {jobs} AS j
-        WHERE j.queue = $1 AND j.limit_key = t.key AND j.status IN ('pending', 'failed')
-          AND j.scheduled_at <= now()
-          AND (j.expires_at IS NULL OR j.started_at IS NOT NULL OR j.expires_at > now())
-        ORDER BY j.priority DESC, j.scheduled_at, j.seq
-        LIMIT $4
-    ) AS c
-    WHERE NOT $3::boolean
-    UNION ALL
-    SELECT t.key, h.id, h.seq, h.priority, h.scheduled_at
-    FROM turns AS t
-    CROSS JOIN LATERAL (
-        SELECT j.id, j.seq, j.priority, j.scheduled_at, j.status, j.expires_at, j.started_at
-        FROM {jobs} AS j
-        WHERE j.queue = $1 AND j.limit_key = t.key
-          AND j.status IN ('pending', 'running', 'failed')
-        ORDER BY j.seq
-        LIMIT 1
-    ) AS h
-    WHERE $3::boolean AND h.status IN ('pending', 'failed') AND h.scheduled_at <= now()
-      AND (h.expires_at IS NULL OR h.started_at IS NOT NULL OR h.expires_at > now())
-    UNION ALL
-    (SELECT NULL, j.id, j.seq, j.priority, j.scheduled_at
-     FROM {jobs} AS j
-     WHERE $8::boolean AND j.queue = $1 AND j.limit_key IS NULL
-       AND j.status IN ('pending', 'failed') AND j.scheduled_at <= now()
-       AND (j.expires_at IS NULL OR j.started_at IS NOT NULL OR j.expires_at > now())
-       AND EXISTS (SELECT 1 FROM {limit_ready} AS r WHERE r.queue = $1 AND r.key = '')
-     ORDER BY j.priority DESC, j.scheduled_at, j.seq
-     LIMIT $2)
-),
-running AS MATERIALIZED (
-    SELECT j.limit_key, count(*) AS n
-    FROM {jobs} AS j
-    WHERE $8::boolean AND j.queue = $1 AND j.status = 'running'
-    GROUP BY j.limit_key
-),
-dead_keys AS MATERIALIZED (
-    -- Scalar subqueries, not NOT EXISTS: the planner may turn those into an anti join
-    -- reading every keyed job of the queue; these stay one index probe per key.
-    SELECT t.key FROM turns AS t
-    WHERE NOT EXISTS (SELECT 1 FROM offers AS o WHERE o.key = t.key)
-      AND (SELECT j.seq FROM {jobs} AS j
-           WHERE j.queue = $1 AND j.limit_key = t.key
-             AND j.status IN ('pending', 'running', 'failed')
-           LIMIT 1) IS NULL
-    UNION ALL
-    SELECT r.key FROM {limit_ready} AS r
-    WHERE $8::boolean AND r.queue = $1 AND r.key = ''
-      AND NOT EXISTS (SELECT 1 FROM offers AS o WHERE o.key IS NULL)
-      AND (SELECT j.seq FROM {jobs} AS j
-           WHERE j.queue = r.queue AND j.limit_key IS NULL
-             AND j.status IN ('pending', 'running', 'failed')
-           LIMIT 1) IS NULL
-)
-SELECT m.limits, m.held_until > extract(epoch FROM now()) AS held, m.queue IS NOT NULL AS listed,
-       m.version,
-       EXISTS (SELECT 1 FROM {paused} AS p WHERE p.queue = $1 AND $8::boolean) AS paused,
-       (SELECT ts FROM clock) AS started_at,
-       (SELECT extract(epoch FROM ts)::float8 FROM clock) AS now,
-       (SELECT coalesce(sum(n), 0)::bigint FROM running) AS running,
-       (SELECT array_agg(limit_key ORDER BY limit_key) FROM running
-        WHERE limit_key IS NOT NULL) AS running_keys,
-       (SELECT array_agg(n ORDER BY limit_key) FROM running
-        WHERE limit_key IS NOT NULL) AS running_counts,
-       (SELECT array_agg(key ORDER BY served_at, key) FROM turns) AS turn_keys,
-       (SELECT array_agg(served_at ORDER BY served_at, key) FROM turns) AS turn_served,
-       -- Each dead key's advisory lock is tried (never waited for) only once it is found
-       -- dead (in `dead_keys`, materialized: a WHERE would let the planner try the cheap lock
-       -- before the test), and only the keys locked are returned: `limited_claim`, whose
-       -- snapshot comes after the lock, removes them.
-       ARRAY(
-           SELECT d.key FROM dead_keys AS d
-           WHERE pg_try_advisory_xact_lock(hashtextextended('{jobs}/' || $1 || '/' || d.key, 0))
-       ) AS dead,
-       c.ids, c.keys, c.seqs,
-       s.keys AS state_keys, s.windows, s.started, s.held_until, s.served_at
-FROM (
-    SELECT array_agg(id ORDER BY priority DESC, scheduled_at, seq) AS ids,
-           array_agg(key ORDER BY priority DESC, scheduled_at, seq) AS keys,
-           array_agg(seq ORDER BY priority DESC, scheduled_at, seq) AS seqs
-    FROM offers
-) AS c,
-(
-    -- A key's turn (`served_at`) is its row's in {limit_ready}, read in `turns`; its rate
-    -- window and hold are in {limit_keys}, looked up (by primary key; LIMIT keeps the planner
-    -- from making it a join that reads every key's row of the queue) only when they can
-    -- matter: with a `key_rate` ($9), or while some key of the queue is held (the queue's
-    -- row in {limits} keeps the latest hold of any). The queue's own row, '', is all there.
-    SELECT array_agg(k.key) AS keys, array_agg(coalesce(l."window", 0)) AS windows,
-           array_agg(coalesce(l.started, 0)) AS started,
-           array_agg(coalesce(l.held_until, 0)) AS held_until,
-           array_agg(coalesce(k.served_at, l.served_at, 0)) AS served_at
-    FROM (
-        SELECT t.key, t.served_at FROM turns AS t
-        WHERE EXISTS (SELECT 1 FROM offers AS o WHERE o.key = t.key)
-        UNION ALL
-        SELECT '', NULL::float8 WHERE $8::boolean
-    ) AS k
-    LEFT JOIN LATERAL (
-        SELECT * FROM {limit_keys} AS l
-        WHERE l.queue = $1 AND l.key = k.key
-          AND (k.key = '' OR $9::boolean
-               OR EXISTS (SELECT 1 FROM {limits} AS h
-                          WHERE h.queue = $1 AND h.held_until > extract(epoch FROM now())))
-        LIMIT 1
-    ) AS l ON true
-    WHERE k.key <> '' OR l.key IS NOT NULL
-) AS s
-LEFT JOIN {limits} AS m ON m.queue = $1 AND $8::boolean
-
--- name: limited_claim
--- $1 queue, $2 the chosen jobs' seqs, $3 lease (s), $4 worker id, $5 lease token; $6..$9 the
--- key states to write to {limit_keys} (key, window, started, served_at), as `flow.choose`
--- returned them, but only those the limits in force need kept there (limited.py); $10 the
--- start time `limited_read` gave (the instant `choose` decided at, so a start always falls
--- in the rate window that counted it); $11 see `forgotten`; $12 and $13 see `turn`; $14 the
--- served keys and $15 their new `served_at` (the claim's instant, `choose` gives them all
--- the same), their turn in {limit_ready}.
---
--- `turn`: the claim moves the queue's `version` on. Under `limited_lock` ($12 NULL) that
--- always succeeds. A claim that read without the lock passes the version and limits it read
--- ($12, $13): the row is then locked here (waiting for a claim under way to commit) and
--- changed only if both are still the same, that is if no claim of the queue committed since
--- that read, and so what it read is still what a claim under the lock would read; otherwise
--- nothing is written, `won` is false, and the caller claims again under the lock. Every
--- other part waits for `turn` (the EXISTS is evaluated once, first).
--- The jobs are claimed as `claim` claims them, and only while still claimable (a cancel may
--- have come first): found by primary key, as `claim` finds them. The status test is a
--- subquery so that no plan can take it for an index condition: a generic plan, made when
--- the table looked small, otherwise walks a partial index of every claimable job of the
--- table. A hold is never written here: `hold` may have raised it meanwhile. The served keys
--- move to their new place in turn order: {limit_ready} alone keeps a keyed key's `served_at`
--- while the key has that row (so {limit_keys} is written only for a rate window to count in:
--- without `rate` and `key_rate` a claim writes no row there but, when a keyless job is
--- served, the queue's own). One row at least: `won`, with the claimed jobs' columns (NULL
--- when none).
-WITH turn AS MATERIALIZED (
-    UPDATE {limits}
-    SET version = version + 1
-    WHERE queue = $1
-      AND ($12::bigint IS NULL OR (version = $12::bigint AND limits IS NOT DISTINCT FROM $13::text))
-    RETURNING queue
-),
-claimed AS (
-    UPDATE {jobs} AS j
-    SET status = 'running',
-        attempts = j.attempts + 1,
-        started_at = $10::timestamptz,
-        lease_expires_at = $10::timestamptz + $3 * interval '1 second',
-        worker_id = $4,
-        lease_token = $5
-    WHERE j.seq = ANY($2::bigint[]) AND (SELECT j.status IN ('pending', 'failed'))
-      AND (j.expires_at IS NULL OR j.started_at IS NOT NULL OR j.expires_at > $10::timestamptz)
-      AND EXISTS (SELECT 1 FROM turn)
-    RETURNING j.*
-),
-written AS (
-    INSERT INTO {limit_keys} AS k (queue, key, "window", started, served_at)
-    SELECT $1, w.key, w.start, w.started, w.served_at
-    FROM unnest($6::text[], $7::float8[], $8::int[], $9::float8[])
-        AS w(key, start, started, served_at)
-    WHERE EXISTS (SELECT 1 FROM turn)
-    ON CONFLICT (queue, key) DO UPDATE
-        SET "window" = excluded."window", started = excluded.started,
-            served_at = excluded.served_at
-),
-turned AS (
-    -- Each row found by one lookup of its primary key, then updated by its address: given
-    -- the keys to match (a join, or `key = ANY`), the planner, its statistics taken while the
-    -- table was small, reads every key's row of the queue. Only a claim of the queue, in its
-    -- turn, changes these rows, so the addresses read are still theirs.
-    UPDATE {limit_ready} AS r
-    SET served_at = $15::float8
-    WHERE r.ctid = ANY(ARRAY(
-        SELECT x.ctid
-        FROM unnest($14::text[]) AS w(key)
-        CROSS JOIN LATERAL (
-            SELECT x.ctid FROM {limit_ready} AS x WHERE x.queue = $1 AND x.key = w.key LIMIT 1
-        ) AS x
-    ))
-      AND EXISTS (SELECT 1 FROM turn)
-),
-forgotten AS (
-    -- $11: the keys `limited_read` found with no unfinished job and locked (see there), under
-    -- `limited_lock` only: their rows go, checked again with this statement's snapshot,
-    -- taken after the locks, so it sees every enqueue of them that committed before (and
-    -- none is under way). A key's turn lives on in {limit_keys} (`kept`), where an enqueue
-    -- of it reads it back.
-    DELETE FROM {limit_ready} AS r
-    WHERE r.queue = $1 AND r.key = ANY($11::text[]) AND EXISTS (SELECT 1 FROM turn)
-      AND (SELECT j.seq FROM {jobs} AS j
-           WHERE j.queue = $1 AND j.limit_key = r.key
-             AND j.status IN ('pending', 'running', 'failed')
-           LIMIT 1) IS NULL
-      AND (r.key <> ''
-           OR (SELECT j.seq FROM {jobs} AS j
-               WHERE j.queue = r.queue AND j.limit_key IS NULL
-                 AND j.status IN ('pending', 'running', 'failed')
-               LIMIT 1) IS NULL)
-    RETURNING r.key, r.served_at
-),
-kept AS (
-    -- Not the queue's own row (''), which {limit_keys} keeps up to date itself (`written`
-    -- may write it in this statement too); a served key is never a forgotten one.
-    INSERT INTO {limit_keys} AS k (queue, key, served_at)
-    SELECT $1, f.key, f.served_at FROM forgotten AS f WHERE f.key <> ''
-    ON CONFLICT (queue, key) DO UPDATE SET served_at = excluded.served_at
-)
-SELECT EXISTS (SELECT 1 FROM turn) AS won, c.*
-FROM (SELECT 1) AS one
-LEFT JOIN claimed AS c ON true
+-- name: claim_limited
+-- $1 queue, $2 free slots, $3 lease (s), $4 worker id, $5 lease token: the claim of a queue
+-- with limits or a hold, one call of its function (migration 14): a row per claimed job, its
+-- columns with `listed` and `limits` (see there), or one row with `listed` false.
+SELECT c.listed, c.limits, (c.job).*
+FROM {schema}."{table}_claim_limited"($1, $2, $3, $4, $5) AS c
 
 -- name: counts
 -- Per status of queue $1; $2 is the success window (s).
@@ -860,7 +666,8 @@ cancelled AS (
             WHEN status = 'running' THEN {ended_attempt('cancelled'; NULL)}
             ELSE history
         END
-    WHERE seq = ANY(ARRAY(SELECT seq FROM chosen)) AND status IN ('pending', 'failed', 'running')
+    WHERE seq = ANY(ARRAY(SELECT seq FROM chosen))
+      AND status IN ('waiting', 'pending', 'failed', 'running')
     RETURNING *
 )
 SELECT s.chosen, s.last_chosen, c.*
@@ -920,17 +727,19 @@ SELECT (SELECT count(*) FROM chosen) AS chosen, ARRAY(SELECT id FROM expired) AS
 -- name: replay
 -- A newer live job holding the same unique key blocks the replay, and of chosen jobs sharing a
 -- key only the oldest is replayed; a concurrent holder that the NOT EXISTS cannot see yet is
--- caught by the unique index (the caller runs the statement again).
+-- caught by the unique index (the caller runs the statement again). A replayed job runs
+-- whatever its parents did (the operator's choice): no parent cancels it any more.
 WITH chosen AS MATERIALIZED ({chosen}),
 replayed AS (
     UPDATE {jobs} AS j
     SET status = 'pending', attempts = 0, scheduled_at = now(), started_at = NULL,
-        finished_at = NULL, worker_id = NULL, result = NULL, expires_at = NULL
+        finished_at = NULL, worker_id = NULL, result = NULL, expires_at = NULL,
+        cancelled_by = NULL
     WHERE j.seq = ANY(ARRAY(SELECT seq FROM chosen)) AND j.status IN ('dead', 'cancelled')
       AND NOT EXISTS (
           SELECT 1 FROM {jobs} AS live
           WHERE live.queue = j.queue AND live.unique_key = j.unique_key
-            AND live.status IN ('pending', 'running', 'failed')
+            AND live.status IN ('waiting', 'pending', 'running', 'failed')
       )
       AND NOT EXISTS (
           SELECT 1 FROM chosen AS twin
@@ -1042,7 +851,9 @@ DELETE FROM {schema}."{table}_workers" WHERE id = $1
 -- one entry per queue (wait and run: counts per time bucket, see queuekit/activity.py); $2 keep
 -- (s). Adds them to each queue's current minute and forgets those queues' minutes that began
 -- over $2 seconds ago. Rows are locked in queue order, and old ones skipped while another
--- write deletes them, so concurrent writers never deadlock.
+-- write deletes them, so concurrent writers never deadlock. Returns the minute and the queues
+-- whose row this write created (a row just inserted has no xmax; one updated by ON CONFLICT
+-- has this transaction's): those, and no other write's, get their depth sampled.
 WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(
         queue text, enqueued bigint, completed bigint, failed bigint, dead bigint,
@@ -1076,10 +887,25 @@ ON CONFLICT (queue, minute) DO UPDATE SET
         SELECT coalesce(x, 0) + coalesce(y, 0)
         FROM unnest(a.run, excluded.run) WITH ORDINALITY AS t(x, y, n) ORDER BY n
     )
+RETURNING queue, minute, xmax = 0 AS created
+
+-- name: sample_depth
+-- $1 the queues whose minute $2 the last add_activity created, $3 the cap: each one's ready
+-- jobs (claimable, due by now) counted into its row, reading at most $3 entries of the claim
+-- index however deep the queue is.
+UPDATE {schema}."{table}_activity" AS a
+SET depth = (
+    SELECT count(*) FROM (
+        SELECT 1 FROM {jobs} AS j
+        WHERE j.queue = a.queue AND j.status IN ('pending', 'failed') AND j.scheduled_at <= now()
+        LIMIT $3
+    ) AS ready
+)
+WHERE a.queue = ANY($1::text[]) AND a.minute = $2
 
 -- name: activity
 -- $1 queue, $2 minutes: the queue's minutes among the last $2 (the current one included).
-SELECT queue, minute, enqueued, completed, failed, dead, wait, run
+SELECT queue, minute, enqueued, completed, failed, dead, wait, run, depth
 FROM {schema}."{table}_activity"
 WHERE queue = $1 AND minute > now() - $2::int * interval '1 minute'
 ORDER BY minute

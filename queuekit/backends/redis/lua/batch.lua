@@ -1,6 +1,6 @@
 -- One batch of a bulk operation in one queue: replay, cancel, run now or delete (as
--- replay.lua, cancel.lua, run_now.lua and delete.lua do) the jobs in one status, of one task type if given, whose seq
--- is above `after`, oldest first, looking at `limit` of them at most.
+-- ready_now.lua, cancel.lua and delete.lua do) the jobs in one status, of one task type if
+-- given, whose seq is above `after`, oldest first, looking at `limit` of them at most.
 -- KEYS: the bound queue keys ('job:' and 'done:' are the prefixes of the job and done keys).
 -- ARGV: action ('replay', 'cancel', 'run_now' or 'delete'), status, type ('' = any), after, limit.
 -- Returns {the seq of the last job looked at, or '' when fewer than `limit` were left; then
@@ -26,7 +26,10 @@ bind_keys(
   'job:',
   'done:',
   FLOW_KEYS,
-  'cancels'
+  'cancels',
+  'status:waiting',
+  'workflow:',
+  'reach:'
 )
 local action, status, job_type = ARGV[1], ARGV[2], ARGV[3]
 local after, limit = ARGV[4], tonumber(ARGV[5])
@@ -39,17 +42,7 @@ for i = 1, #seen, 2 do
   local key, done_key = K['job:'] .. id, K['done:'] .. id
   local f = load(key)
   if f.status == status and (job_type == '' or rcall('HGET', key, 'type') == job_type) then
-    local changed
-    if action == 'replay' then
-      changed = replay_job(key, id, f, now)
-    elseif action == 'cancel' then
-      changed = cancel_job(key, done_key, id, f, now)
-    elseif action == 'run_now' then
-      changed = run_job_now(key, id, f, now)
-    else
-      changed = delete_job(key, done_key, id, f)
-    end
-    if changed then
+    if repair_job(action, key, done_key, id, f, now) then
       out[#out + 1] = id
     end
   end
@@ -58,4 +51,4 @@ if action == 'replay' or action == 'run_now' then
   signal(#out - 1)
 end
 signal(FREED)
-return out
+return with_decided(out)

@@ -1,4 +1,4 @@
--- Cancel a pending, failed or running job (a running one loses its lease at once).
+-- Cancel a waiting, pending, failed or running job (a running one loses its lease at once).
 -- KEYS: the bound queue keys, job key, done key.  ARGV: id.
 -- Returns the job's fields as they now are, or nil when it does not exist.
 bind_keys(
@@ -14,7 +14,9 @@ bind_keys(
   'watchers',
   FLOW_KEYS,
   'signal',
-  'cancels'
+  'cancels',
+  'status:waiting',
+  'reach:'
 )
 local key, done_key, id = KEYS[NQ + 1], KEYS[NQ + 2], ARGV[1]
 local f = load(key)
@@ -23,4 +25,4 @@ if not f.status then
 end
 cancel_job(key, done_key, id, f, now_us())
 signal(FREED)
-return rcall('HGETALL', key)
+return with_decided(rcall('HGETALL', key))

@@ -4,7 +4,7 @@
 -- least recently served first ('kwait'), so a key with many jobs hides no other key's; keys
 -- that their own running jobs block are parked ('kpark') and cost nothing until one stops.
 -- Before choosing it takes a step of refilling the keyless line (if one is under way) and
--- drops the states of long idle keys ('kidle').
+-- drops the states of keys left idle ('kidle').
 -- KEYS: the bound queue keys ('job:' is the prefix of its job keys).
 -- ARGV: free (the most to claim), lease_us, worker_id, lease_token.
 -- Returns {'unlimited'} when the queue has no limits (the caller claims it as any queue),
@@ -36,7 +36,7 @@ bind_keys(
 )
 local MAX_KEYS = 1000 -- keys looked at per claim, at most (blocked ones at the front cost)
 local PROMOTE_ROUNDS = 10
-local PRUNE = 20 -- idle keys whose states one claim drops, at most
+local PRUNE = 100 -- idle keys whose states one claim looks at, at most
 
 if not limited() then
   return { 'unlimited' }
@@ -52,16 +52,24 @@ if expiring then
   return out -- the next claim goes on expiring before any job of the queue starts
 end
 build_lines()
--- Drop the states of keys idle for a whole rate period: their window is over, nothing of
--- theirs runs or waits, so a returning key starts afresh (first in line, as a new key).
-local idle = rcall('ZRANGEBYSCORE', K.kidle, '-inf', int(now - limits.period_us), 'LIMIT', '0',
-  int(PRUNE))
+-- Drop the states of keys with nothing running or waiting once no hold or rate window of
+-- theirs is open (flow.forgettable): a returning key starts afresh (first in line, as a new
+-- key). One still open waits in kidle until it closes; one that came back leaves kidle.
+local idle = rcall('ZRANGEBYSCORE', K.kidle, '-inf', int(now), 'LIMIT', '0', int(PRUNE))
 for _, key in ipairs(idle) do
   rcall('ZREM', K.kidle, key)
-  if rcall('EXISTS', K['kopen:'] .. key) == 0
-    and tonumber(rcall('HGET', K['lk:held'], key) or '0') <= now then
-    for _, name in ipairs({ 'lk:window', 'lk:started', 'lk:held', 'lk:served' }) do
-      rcall('HDEL', K[name], key)
+  if rcall('EXISTS', K['kopen:'] .. key) == 0 then
+    local open_until = tonumber(rcall('HGET', K['lk:held'], key) or '0')
+    if tonumber(rcall('HGET', K['lk:started'], key) or '0') > 0 then
+      local ends = tonumber(rcall('HGET', K['lk:window'], key) or '0') + limits.period_us
+      open_until = math.max(open_until, ends)
+    end
+    if open_until <= now then
+      for _, name in ipairs({ 'lk:window', 'lk:started', 'lk:held', 'lk:served' }) do
+        rcall('HDEL', K[name], key)
+      end
+    else
+      rcall('ZADD', K.kidle, int(open_until), key)
     end
   end
 end

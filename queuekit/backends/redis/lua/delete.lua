@@ -18,7 +18,10 @@ bind_keys(
   'unique',
   'watchers',
   'type:',
-  FLOW_KEYS
+  FLOW_KEYS,
+  'status:waiting',
+  'workflow:',
+  'reach:'
 )
 local status, older = ARGV[1], ARGV[2]
 local now = nil
@@ -40,4 +43,4 @@ for i = 3, #ARGV do
     running[#running + 1] = id
   end
 end
-return { deleted, running }
+return with_decided({ deleted, running })

@@ -21,7 +21,8 @@ bind_keys(
   'unique',
   'watchers',
   'signal',
-  FLOW_KEYS
+  FLOW_KEYS,
+  'reach:'
 )
 local now = now_us()
 local out, claimable = {}, 0
@@ -61,4 +62,4 @@ end
 signal(claimable)
 -- A limited queue's blocked jobs may start now that a slot is free.
 signal(FREED)
-return out
+return with_decided(out)

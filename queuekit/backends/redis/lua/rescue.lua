@@ -2,7 +2,7 @@
 -- (backend.py): retry now while attempts are left, else dead. Jobs whose lease was renewed
 -- meanwhile are left alone.
 -- KEYS: the bound queue keys, then job key and done key per id.  ARGV: id...
--- Returns how many jobs were rescued.
+-- Returns {how many jobs were rescued to run again, how many went dead}.
 bind_keys(
   'ready',
   'scheduled',
@@ -14,7 +14,8 @@ bind_keys(
   'unique',
   'watchers',
   'signal',
-  FLOW_KEYS
+  FLOW_KEYS,
+  'reach:'
 )
 local now = now_us()
 local rescued, retried = 0, 0
@@ -36,4 +37,4 @@ for i, id in ipairs(ARGV) do
 end
 signal(retried)
 signal(FREED)
-return rescued
+return with_decided({ retried, rescued - retried })

@@ -5,8 +5,9 @@
 -- ARGV: how many queues, how many names to add to the set, those names, then per queue its
 --       enqueue.lua ARGV (see check_group), each job's offset being its place in the call.
 -- Returns {'ok', created_at, outcomes of the first queue's jobs, then of the next, ...} as
--- enqueue.lua does; or, having written nothing, {'exists', id}, or {'fallback'} when an id
--- is indexed under another queue (the two-step path finds out whether that job still exists).
+-- enqueue.lua does; or, having written nothing, {'exists', id}, {'unknown', id} (a missing
+-- parent), or {'fallback'} when an id is indexed under another queue (the two-step path finds
+-- out whether that job still exists).
 local names = tonumber(ARGV[2])
 local groups = {}
 local at, b = 1, 2 + names
@@ -26,6 +27,15 @@ for g = 1, tonumber(ARGV[1]) do
   groups[g] = { at, b, outcome }
   at, b = NQ + 2 * n, b + 2 + n * ENQUEUE_FIELDS
 end
+-- A parent may be a job of any group earlier in the call: checked once every group is.
+for _, group in ipairs(groups) do
+  local at, b, outcome = unpack(group)
+  bind_keys_at(at, ENQUEUE_KEYS)
+  local known, parent = check_parents(b, outcome)
+  if not known then
+    return { 'unknown', parent }
+  end
+end
 
 if names > 0 then
   rcall('SADD', KEYS[1], unpack(ARGV, 3, 2 + names))
@@ -43,4 +53,5 @@ for _, group in ipairs(groups) do
   end
   store_group(b, outcome, now, now, out)
 end
+link_new(now, out)
 return out

@@ -1,7 +1,7 @@
 -- Counts and signals for one queue.  KEYS: the bound queue keys.  ARGV: success window in us.
 -- Returns pending, scheduled, running, completed, failed, dead, cancelled,
 -- oldest ready age in us ('' when nothing is ready), completed and dead within the window,
--- expired leases.
+-- expired leases, waiting.
 bind_keys(
   'ready',
   'scheduled',
@@ -13,7 +13,8 @@ bind_keys(
   'status:dead',
   'status:cancelled',
   'finished:completed',
-  'finished:dead'
+  'finished:dead',
+  'status:waiting'
 )
 local now = now_us()
 local function card(status)
@@ -49,4 +50,5 @@ return {
   rcall('ZCOUNT', K['finished:completed'], since, '+inf'),
   rcall('ZCOUNT', K['finished:dead'], since, '+inf'),
   rcall('ZCOUNT', K.leases, '-inf', int(now)),
+  card('waiting'),
 }

@@ -8,19 +8,58 @@
 SELECT {now}
 
 -- name: insert
+-- :parents is a JSON array of [parent id, on_failure], NULL for a job without parents (they
+-- exist: see flag_parents). Such a job is decided by them as the triggers of migration 15 decide:
+-- cancelled by the first whose edge says cancel that ended dead or cancelled, else waiting while
+-- any has not finished, else pending, due no earlier than now.
 INSERT INTO queuekit_jobs
     (id, queue, type, payload, priority, status, max_attempts, created_at, scheduled_at, unique_key,
-     headers, limit_key, expires_at)
-VALUES
-    (:id, :queue, :type, :payload, :priority, 'pending', :max_attempts, {now},
-     coalesce(:run_at, {now} + :delay), :unique_key,
-     :headers, :limit_key, coalesce(:expires_at, {now} + :expires_in))
+     headers, limit_key, expires_at, workflow_id, open_parents, cancelled_by, last_error,
+     finished_at)
+SELECT :id, :queue, :type, :payload, :priority,
+       CASE WHEN d.failed IS NOT NULL THEN 'cancelled' WHEN d.open > 0 THEN 'waiting'
+            ELSE 'pending' END,
+       :max_attempts, {now},
+       CASE WHEN :parents IS NULL THEN coalesce(:run_at, {now} + :delay)
+            ELSE max(coalesce(:run_at, {now} + :delay), {now}) END,
+       :unique_key, :headers, :limit_key, coalesce(:expires_at, {now} + :expires_in), :workflow_id,
+       d.open, d.failed, 'parent ' || d.failed || ' ' || d.outcome,
+       CASE WHEN d.failed IS NOT NULL THEN {now} END
+FROM (
+    SELECT (
+               SELECT count(*) FROM json_each(:parents) AS p
+               JOIN queuekit_jobs AS j ON j.id = p.value ->> 0
+               WHERE j.status NOT IN ('completed', 'dead', 'cancelled')
+           ) AS open,
+           f.id AS failed, f.status AS outcome
+    FROM (SELECT 1) LEFT JOIN (
+        SELECT j.id, j.status FROM json_each(:parents) AS p
+        JOIN queuekit_jobs AS j ON j.id = p.value ->> 0
+        WHERE p.value ->> 1 = 'cancel' AND j.status IN ('dead', 'cancelled')
+        ORDER BY p.key
+        LIMIT 1
+    ) AS f
+) AS d
+WHERE true
 ON CONFLICT DO NOTHING
 RETURNING *
 
+-- name: flag_parents
+-- The first statement of a job's enqueue with parents, so a caller's transaction takes the
+-- write lock before it reads them: from now on their end fires the triggers (has_dependents).
+-- Returns the ids of those stored.
+UPDATE queuekit_jobs SET has_dependents = 1
+WHERE id IN (SELECT value ->> 0 FROM json_each(:parents))
+RETURNING id
+
+-- name: insert_parents
+INSERT INTO queuekit_jobs_parents (child_id, position, parent_id, on_failure)
+SELECT :id, key, value ->> 0, value ->> 1 FROM json_each(:parents)
+
 -- name: live_unique
 SELECT * FROM queuekit_jobs
-WHERE queue = :queue AND unique_key = :unique_key AND status IN ('pending', 'running', 'failed')
+WHERE queue = :queue AND unique_key = :unique_key
+  AND status IN ('waiting', 'pending', 'running', 'failed')
 
 -- name: claim_candidates
 -- One per queue in the claim, joined by UNION ALL; {n} numbers the queue's parameters. A queue
@@ -98,7 +137,8 @@ UPDATE queuekit_jobs
 SET status = 'completed', finished_at = {now}, result = :result, lease_expires_at = NULL,
     history = {ended_attempt('completed'; NULL)}
 WHERE id = :id AND lease_token = :lease_token AND status = 'running'
-RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
+RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited,
+          has_dependents
 
 -- name: fail
 -- The worker decided: retry in :seconds, or dead when NULL.
@@ -109,14 +149,16 @@ SET status = CASE WHEN :seconds IS NULL THEN 'dead' ELSE 'failed' END,
     last_error = :error, lease_expires_at = NULL,
     history = {ended_attempt(CASE WHEN :seconds IS NULL THEN 'dead' ELSE 'failed' END; :error)}
 WHERE id = :id AND lease_token = :lease_token AND status = 'running'
-RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
+RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited,
+          has_dependents
 
 -- name: snooze
 UPDATE queuekit_jobs
 SET status = 'pending', attempts = attempts - 1, scheduled_at = {now} + :seconds,
     lease_expires_at = NULL, history = {ended_attempt('snoozed'; NULL)}
 WHERE id = :id AND lease_token = :lease_token AND status = 'running'
-RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
+RETURNING status, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited,
+          has_dependents
 
 -- name: rescue
 -- The rule of Backend.rescue (backend.py): failed and claimable now while attempts are left.
@@ -128,6 +170,7 @@ SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
     history = {ended_attempt(CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END;
                              'lease expired')}
 WHERE status = 'running' AND lease_expires_at <= {now}
+RETURNING status, has_dependents
 
 -- name: next_due
 -- A queue with limits or a hold counts only jobs due later: those due now wait for its limits,
@@ -167,6 +210,26 @@ PRAGMA data_version
 -- name: get
 SELECT * FROM queuekit_jobs WHERE id = :id
 
+-- name: get_many
+-- :ids is a JSON array of job ids.
+SELECT * FROM queuekit_jobs WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: edges_of
+-- The parents of the jobs of :ids (a JSON array), in the order given, and their dependents, in
+-- enqueue order: rows of (kind, job_id, other, on_failure), by kind and job_id in that order. A
+-- dependent is one enqueued after the job (an edge to an older job of the same id is not its).
+SELECT 'parent' AS kind, e.child_id AS job_id, e.parent_id AS other, e.on_failure,
+       e.position AS place
+FROM queuekit_jobs_parents AS e
+WHERE e.child_id IN (SELECT value FROM json_each(:ids))
+UNION ALL
+SELECT 'dependent', e.parent_id, e.child_id, NULL, c.seq
+FROM queuekit_jobs_parents AS e
+JOIN queuekit_jobs AS p ON p.id = e.parent_id
+JOIN queuekit_jobs AS c ON c.id = e.child_id AND c.seq > p.seq
+WHERE e.parent_id IN (SELECT value FROM json_each(:ids))
+ORDER BY kind, job_id, place
+
 -- name: list
 -- {filter}: ` AND <column> = :<column>` for each of queue, status and type in use, so each
 -- variant gets a plan on the index it can use (list: queue and status; type: type).
@@ -187,6 +250,10 @@ created_at >= :created_after
 
 -- name: search_created_before
 created_at < :created_before
+
+-- name: search_workflow_id
+-- Read from its own index (migration 15) when no other filter is in use.
+workflow_id = :workflow_id
 
 -- name: list_queues
 SELECT queue FROM queuekit_jobs UNION SELECT queue FROM queuekit_paused ORDER BY queue
@@ -220,11 +287,12 @@ SET status = 'cancelled', finished_at = {now}, lease_expires_at = NULL,
     history = CASE WHEN status = 'running' THEN {ended_attempt('cancelled'; NULL)} ELSE history END
 WHERE seq IN (
     SELECT j.seq FROM queuekit_jobs AS j
-    WHERE j.status IN ('pending', 'failed', 'running') {filter}
+    WHERE j.status IN ('waiting', 'pending', 'failed', 'running') {filter}
     ORDER BY j.seq
     LIMIT :limit
 )
-RETURNING seq, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited
+RETURNING seq, EXISTS (SELECT 1 FROM queuekit_limits AS l WHERE l.queue = queuekit_jobs.queue) AS limited,
+          has_dependents
 
 -- name: expire
 -- One batch of the sweep: up to :limit jobs that never started and expired by now are
@@ -240,10 +308,20 @@ WHERE seq IN (
 
 -- name: replay
 -- A job whose unique key a live job holds is left as it is; of several chosen with one key,
--- only the oldest is replayed (the others then find it holding the key).
+-- only the oldest is replayed (the others then find it holding the key). A chosen job that the
+-- replay of an earlier one brought back to waiting (a dependent it had cancelled: migration 15)
+-- is left waiting, as SQLite does not look at the chosen rows again: each change applies only
+-- to a job still dead or cancelled.
 UPDATE queuekit_jobs
-SET status = 'pending', attempts = 0, scheduled_at = {now}, started_at = NULL,
-    finished_at = NULL, worker_id = NULL, result = NULL, expires_at = NULL
+SET status = CASE WHEN status IN ('dead', 'cancelled') THEN 'pending' ELSE status END,
+    attempts = CASE WHEN status IN ('dead', 'cancelled') THEN 0 ELSE attempts END,
+    scheduled_at = CASE WHEN status IN ('dead', 'cancelled') THEN {now} ELSE scheduled_at END,
+    started_at = CASE WHEN status IN ('dead', 'cancelled') THEN NULL ELSE started_at END,
+    finished_at = CASE WHEN status IN ('dead', 'cancelled') THEN NULL ELSE finished_at END,
+    worker_id = CASE WHEN status IN ('dead', 'cancelled') THEN NULL ELSE worker_id END,
+    result = CASE WHEN status IN ('dead', 'cancelled') THEN NULL ELSE result END,
+    expires_at = CASE WHEN status IN ('dead', 'cancelled') THEN NULL ELSE expires_at END,
+    cancelled_by = CASE WHEN status IN ('dead', 'cancelled') THEN NULL ELSE cancelled_by END
 WHERE seq IN (
     SELECT seq FROM (
         SELECT seq, unique_key,
@@ -254,7 +332,7 @@ WHERE seq IN (
               AND NOT EXISTS (
                   SELECT 1 FROM queuekit_jobs AS live
                   WHERE live.queue = j.queue AND live.unique_key = j.unique_key
-                    AND live.status IN ('pending', 'running', 'failed')
+                    AND live.status IN ('waiting', 'pending', 'running', 'failed')
               )
             ORDER BY j.seq
             LIMIT :limit
@@ -262,7 +340,7 @@ WHERE seq IN (
     )
     WHERE unique_key IS NULL OR nth = 1
 )
-RETURNING seq
+RETURNING seq, has_dependents
 
 -- name: run_now
 -- A pending job scheduled later or a failed one waiting for its retry becomes due now, its
@@ -285,7 +363,7 @@ WHERE seq IN (
     ORDER BY j.seq
     LIMIT :limit
 )
-RETURNING seq
+RETURNING seq, has_dependents
 
 -- name: prune
 -- One batch: at most :limit jobs in :statuses that finished :older_than seconds ago or earlier.
@@ -413,6 +491,34 @@ WHERE queue = :queue AND status = 'running'
 GROUP BY limit_key
 ORDER BY n DESC, limit_key
 
+-- name: key_states_after
+-- Where one batch of the key-state sweep (`forget_keys`) ends: the (queue, key) :limit state
+-- rows after (:queue, :key) in key order; no row when the batch reaches the end.
+SELECT queue, key FROM queuekit_limit_keys
+WHERE (queue, key) > (:queue, :key)
+ORDER BY queue, key
+LIMIT 1 OFFSET :limit - 1
+
+-- name: forget_keys
+-- One batch of the workers' sweep of key states (with `expire`): of the state rows after
+-- (:queue, :key), up to (:end_queue, :end_key) unless that is NULL, those of keys with no
+-- unfinished job whose hold is over and whose rate window no longer counts
+-- (`flow.forgettable`) go, so the table does not keep every key ever seen. Not a queue's own
+-- row (''). {limit_ready} needs no sweep: its triggers keep only keys with claimable jobs.
+DELETE FROM queuekit_limit_keys
+WHERE (queue, key) > (:queue, :key)
+  AND (:end_queue IS NULL OR (queue, key) <= (:end_queue, :end_key))
+  AND key <> '' AND held_until <= {now}
+  AND (started = 0 OR "window" + coalesce((
+          SELECT l.limits ->> '$.period' FROM queuekit_limits AS l
+          WHERE l.queue = queuekit_limit_keys.queue
+      ), 60) <= {now})
+  AND NOT EXISTS (
+      SELECT 1 FROM queuekit_jobs AS j INDEXED BY queuekit_jobs_limit_key
+      WHERE j.queue = queuekit_limit_keys.queue AND j.limit_key = queuekit_limit_keys.key
+        AND j.limit_key IS NOT NULL AND j.status IN ('pending', 'failed', 'running')
+  )
+
 -- name: held_states
 -- The queue's own row, and the keys held at :now.
 SELECT key, "window", started, held_until, served_at FROM queuekit_limit_keys
@@ -461,9 +567,9 @@ UPDATE queuekit_workers SET draining = 1 WHERE id = :id AND expires_at > {now}
 -- name: remove_worker
 DELETE FROM queuekit_workers WHERE id = :id
 
--- Activity by minute (activity.py; migration 12), written in one transaction: the minute
--- by SQLite's clock, then each queue's row read, added to and put back, then its old minutes
--- forgotten.
+-- Activity by minute (activity.py; migrations 12 and 13), written in one transaction: the
+-- minute by SQLite's clock, then each queue's row read, added to and put back (a row this write
+-- creates gets the queue's depth, sampled by `activity_depth`), then its old minutes forgotten.
 
 -- name: activity_minute
 SELECT CAST({now} / 60 AS INTEGER) * 60
@@ -471,10 +577,19 @@ SELECT CAST({now} / 60 AS INTEGER) * 60
 -- name: activity_row
 SELECT * FROM queuekit_activity WHERE queue = :queue AND minute = :minute
 
+-- name: activity_depth
+-- The queue's ready jobs (claimable, due by now), reading at most :cap entries of the claim
+-- index however deep the queue is.
+SELECT count(*) FROM (
+    SELECT 1 FROM queuekit_jobs INDEXED BY queuekit_jobs_claim
+    WHERE queue = :queue AND status IN ('pending', 'failed') AND scheduled_at <= {now}
+    LIMIT :cap
+)
+
 -- name: put_activity
 INSERT OR REPLACE INTO queuekit_activity
-    (queue, minute, enqueued, completed, failed, dead, wait, run)
-VALUES (:queue, :minute, :enqueued, :completed, :failed, :dead, :wait, :run)
+    (queue, minute, enqueued, completed, failed, dead, wait, run, depth)
+VALUES (:queue, :minute, :enqueued, :completed, :failed, :dead, :wait, :run, :depth)
 
 -- name: forget_activity
 DELETE FROM queuekit_activity WHERE queue = :queue AND minute < {now} - :keep
@@ -482,3 +597,9 @@ DELETE FROM queuekit_activity WHERE queue = :queue AND minute < {now} - :keep
 -- name: activity
 SELECT * FROM queuekit_activity WHERE queue = :queue AND minute > {now} - :minutes * 60
 ORDER BY minute
+
+-- name: take_decided
+-- What migration 15's triggers decided for dependents since the last take, oldest first, to
+-- announce; taken by the transaction of the write that ended, replayed or deleted their parent.
+DELETE FROM queuekit_jobs_decided
+RETURNING n, kind, queue, job_id, type, at, attempt, error

@@ -1,0 +1,92 @@
+"""What dependencies add to a job's rows on SQLite: its insert with its parents' edges, and
+its reads with parents and dependents (`Backend`'s rules)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+
+import aiosqlite
+
+from ...errors import JobExistsError, UnknownParentError
+from ...job import Job, NewJob, OnFailure, Parent
+from ..rows import job_from_row
+from .callers import rows_by_name
+from .expiry import expiry_params
+from .queries import SQL
+
+
+async def insert_job(db: aiosqlite.Connection, new: NewJob) -> Job:
+    """Store `new`, inside the transaction `db` is in; with a unique key a live job holds, that
+    job. A job with parents is stored waiting, pending or cancelled as they decide (the insert
+    statement); its parents must be stored already (`UnknownParentError`)."""
+    parents = _parents_json(new.parents)
+    params = {
+        "id": new.id,
+        "queue": new.queue,
+        "type": new.type,
+        "payload": new.payload_json,
+        "priority": new.priority,
+        "max_attempts": new.max_attempts,
+        "run_at": None if new.run_at is None else new.run_at.timestamp(),
+        "delay": new.delay,
+        "unique_key": new.unique_key,
+        "headers": new.headers_json,
+        "limit_key": new.limit_key,
+        "workflow_id": new.workflow_id,
+        "parents": parents,
+        **expiry_params(new),
+    }
+    if parents is not None:
+        stored = {row["id"] for row in await rows_by_name(db, SQL["flag_parents"], params)}
+        for parent in new.parents:
+            if parent.job_id not in stored:
+                raise UnknownParentError(parent.job_id)
+        # Held first: a job its parents cancel at once is stored cancelled, which holds no
+        # key, so the insert would not meet the holder.
+        if new.unique_key is not None and (held := await _live_unique(db, params)):
+            return held
+    rows = await rows_by_name(db, SQL["insert"], params)
+    if rows:
+        if parents is not None:
+            await db.execute(SQL["insert_parents"], params)
+        return job_from_row(rows[0])
+    if new.unique_key is not None and (held := await _live_unique(db, params)):
+        return held
+    raise JobExistsError(new.id)
+
+
+async def _live_unique(db: aiosqlite.Connection, params: Mapping[str, object]) -> Job | None:
+    rows = await rows_by_name(db, SQL["live_unique"], params)
+    return job_from_row(rows[0]) if rows else None
+
+
+def _parents_json(parents: Sequence[Parent]) -> str | None:
+    """The statements' :parents, a JSON array of [id, on_failure]; None for no parents."""
+    if not parents:
+        return None
+    return json.dumps([[parent.job_id, str(parent.on_failure)] for parent in parents])
+
+
+async def jobs_with_edges(db: aiosqlite.Connection, job_ids: Sequence[str]) -> list[Job]:
+    """The jobs of `job_ids` that exist, in that order, with their history, parents and
+    dependents: one read of the jobs and one of the edges (in a snapshot the caller opened)."""
+    ids = json.dumps(list(job_ids))
+    rows = {row["id"]: row for row in await db.execute_fetchall(SQL["get_many"], {"ids": ids})}
+    parents: dict[str, list[Parent]] = {job_id: [] for job_id in rows}
+    dependents: dict[str, list[str]] = {job_id: [] for job_id in rows}
+    for edge in await db.execute_fetchall(SQL["edges_of"], {"ids": ids}):
+        if edge["kind"] == "parent":
+            parents[edge["job_id"]].append(Parent(edge["other"], OnFailure(edge["on_failure"])))
+        else:
+            dependents[edge["job_id"]].append(edge["other"])
+    return [
+        dataclasses.replace(
+            job_from_row(rows[job_id], with_history=True),
+            parents=tuple(parents[job_id]),
+            dependents=tuple(dependents[job_id]),
+        )
+        for job_id in job_ids
+        if job_id in rows
+    ]
