@@ -185,6 +185,7 @@ class Dashboard:
         now = datetime.now(UTC)
         return {
             "stats": await self.queue.stats(name),
+            "statuses": STATUS_COLUMNS,
             "spans": list(CHART_SPANS),
             "span": next(key for key, value in CHART_SPANS.items() if value == span),
             "charts": [
