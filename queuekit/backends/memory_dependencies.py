@@ -25,8 +25,9 @@ class MemoryDependencies(Backend):
     ends, replays or deletes the parent, as a database's trigger would make it."""
 
     _jobs: dict[str, Record]
-    _dependents: dict[str, list[str]]
-    """Parent id: the ids of the jobs waiting (or that waited) for it, in enqueue order."""
+    _dependents: dict[str, dict[str, OnFailure]]
+    """Parent id: the jobs waiting (or that waited) for it, in enqueue order, each with its
+    edge's policy (so a parent's end never looks through a fan-in's other parents)."""
 
     @abc.abstractmethod
     def _now(self) -> float: ...
@@ -55,7 +56,7 @@ class MemoryDependencies(Backend):
         failed it already)."""
         record["parents"] = new.parents
         for parent in new.parents:
-            self._dependents.setdefault(parent.job_id, []).append(record["id"])
+            self._dependents.setdefault(parent.job_id, {})[record["id"]] = parent.on_failure
         record["open_parents"] = sum(
             self._jobs[parent.job_id]["status"] not in TERMINAL_STATUSES for parent in new.parents
         )
@@ -66,9 +67,7 @@ class MemoryDependencies(Backend):
     def _unlink(self, record: Record) -> None:
         """Forget the edges of a job that goes (deleted, pruned, or an enqueue taken back)."""
         for parent in record["parents"]:
-            waiting = self._dependents.get(parent.job_id)
-            if waiting is not None and record["id"] in waiting:
-                waiting.remove(record["id"])
+            self._dependents.get(parent.job_id, {}).pop(record["id"], None)
 
     def _decide(self, record: Record, now: float) -> None:
         """Settle a waiting job whose parents changed: cancelled by a failed parent whose edge
@@ -104,9 +103,8 @@ class MemoryDependencies(Backend):
         while ended:
             parent = ended.pop()
             failed = parent["status"] in FAILED_PARENT or parent["id"] not in self._jobs
-            for child in self._waiting_for(parent["id"]):
-                edge = next(p for p in child["parents"] if p.job_id == parent["id"])
-                if failed and edge.on_failure == OnFailure.CANCEL:
+            for child, on_failure in self._waiting_for(parent["id"]):
+                if failed and on_failure == OnFailure.CANCEL:
                     outcome = str(parent["status"]) if parent["id"] in self._jobs else DELETED
                     child.update(
                         last_error=f"parent {parent['id']} {outcome}", cancelled_by=parent["id"]
@@ -130,7 +128,7 @@ class MemoryDependencies(Backend):
         done, since a parent of theirs may come back after them."""
         while reopened:
             parent_id = reopened.pop()["id"]
-            for child_id in self._dependents.get(parent_id, ()):
+            for child_id in self._dependents.get(parent_id, {}):
                 child = self._jobs.get(child_id)
                 if child is None:
                     continue
@@ -168,10 +166,11 @@ class MemoryDependencies(Backend):
             job = record["queue"], record["id"], record["type"], stored_time(now)
             self.event_hub().deliver([Event(kind, *job, record["attempts"], **more)])
 
-    def _waiting_for(self, parent_id: str) -> list[Record]:
+    def _waiting_for(self, parent_id: str) -> list[tuple[Record, OnFailure]]:
+        """The jobs waiting for the parent, each with its edge's policy."""
         return [
-            child
-            for child_id in self._dependents.get(parent_id, ())
+            (child, on_failure)
+            for child_id, on_failure in self._dependents.get(parent_id, {}).items()
             if (child := self._jobs.get(child_id)) is not None
             and child["status"] == JobStatus.WAITING
         ]
@@ -182,6 +181,6 @@ class MemoryDependencies(Backend):
             job,
             parents=tuple(Parent(p.job_id, p.on_failure) for p in record["parents"]),
             dependents=tuple(
-                child for child in self._dependents.get(job.id, ()) if child in self._jobs
+                child for child in self._dependents.get(job.id, {}) if child in self._jobs
             ),
         )
