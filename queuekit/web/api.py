@@ -140,7 +140,8 @@ async def cancel(api: JobsApi, request: Request) -> Response:
 async def run_now(api: JobsApi, request: Request) -> Response:
     job = await api.queue.run_now(_job_id(request))
     if job.status not in RUNNABLE:
-        raise HTTPException(409, f"the job is {job.status}: only a job scheduled later or retrying is run now")
+        message = f"the job is {job.status}: only a job scheduled later or retrying is run now"
+        raise HTTPException(409, message)
     return JSONResponse(job_dict(job))
 
 
@@ -300,8 +301,7 @@ ENDPOINTS = (
         "POST",
         "/v1/jobs/run-now",
         run_now_matching,
-        "Make every matching job scheduled later (or failed and waiting for its retry) due "
-        "now",
+        "Make every matching job scheduled later (or failed and waiting for its retry) due now",
         body=models.RunNowFilter,
         response=models.Count,
     ),

@@ -58,7 +58,8 @@ def _existing(parent: Any, n: int) -> Any:
     """A generated parent made one that exists: the n-th seeded job (ids differ in a list)."""
     if isinstance(parent, str) and NAME_PATTERN.fullmatch(parent):
         return f"seed-{n % SEEDED}"
-    if isinstance(parent, dict) and isinstance(parent.get("id"), str):
+    named = parent.get("id") if isinstance(parent, dict) else None
+    if isinstance(named, str) and NAME_PATTERN.fullmatch(named):
         return {**parent, "id": f"seed-{n % SEEDED}"}
     return parent
 

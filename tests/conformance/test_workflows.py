@@ -104,6 +104,26 @@ async def test_a_whole_workflow_goes_in_one_call(queue: Queue, backend: Backend)
     await _complete(backend, stored[6])
 
 
+async def test_a_job_cancelled_at_enqueue_decides_the_later_jobs_of_its_call(
+    queue: Queue, backend: Backend
+) -> None:
+    dead = await queue.enqueue("t", max_attempts=1)
+    await _kill(backend, dead)
+    holder = await queue.enqueue("t", unique_key="k")
+    doomed = queuekit.new_job("t", after=[dead])
+    follows = queuekit.new_job("t", after=[doomed])
+    runs_anyway = queuekit.new_job("t", after=[Parent(doomed.id, RUN)])
+    answered = queuekit.new_job("t", unique_key="k", after=[Parent(doomed.id, IGNORE)])
+    stored = await queue.enqueue_many([doomed, follows, runs_anyway, answered])
+    assert [job.status for job in stored] == [JobStatus.CANCELLED, JobStatus.CANCELLED] + [
+        JobStatus.PENDING
+    ] * 2
+    assert stored[3].id == holder.id
+    assert (await queue.get_job(follows.id)).last_error == f"parent {doomed.id} cancelled"
+    assert (await queue.get_job(doomed.id)).dependents == (follows.id, runs_anyway.id)
+    assert (await queue.get_job(holder.id)).parents == ()
+
+
 async def test_a_parent_missing_or_later_in_the_call_stores_nothing(queue: Queue) -> None:
     first = queuekit.new_job("t")
     orphan = queuekit.new_job("t", after=["no-such-job"])

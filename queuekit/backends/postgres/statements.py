@@ -13,6 +13,7 @@ ADD_READY_KEYS = re.compile(r"\{add_ready_keys:(\w+)\}")
 
 
 MAX_CHANNEL_BYTES = 63
+"""NOTIFY channels are identifiers: a longer name is replaced by a digest of it."""
 
 
 def quote(identifier: str) -> str:
@@ -37,7 +38,6 @@ class Statements:
         self.jobs = f"{quote(schema)}.{quote(table)}"
         self.migrations = f"{quote(schema)}.{quote(table + '_migrations')}"
         channel = f"{schema}.{table}"
-        # NOTIFY channels are identifiers: at most 63 bytes.
         digest = hashlib.sha256(channel.encode()).hexdigest()[:32]
         self.channel = channel if len(channel) <= MAX_CHANNEL_BYTES else f"queuekit_{digest}"
         """The NOTIFY channel of this table's wake-ups."""

@@ -32,7 +32,7 @@ from .activity import ActivityLog
 from .callers import caller_connection, rows_by_name
 from .cancels import InProcessCancels
 from .claiming import LimitedClaims
-from .edges import insert_job
+from .edges import insert_jobs
 from .events import FileEvents
 from .expiry import Expiry
 from .limited import claim_limited, claim_statement, in_claim_order, slot_freed, usage_of
@@ -212,7 +212,7 @@ class SQLiteBackend(
 
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
         async with self._transaction() as db:
-            stored = [await insert_job(db, job) for job in jobs]
+            stored = await insert_jobs(db, jobs)
         await self._notify_work()
         return stored
 
@@ -226,7 +226,7 @@ class SQLiteBackend(
         # in the caller's transaction, as `enqueue_many` stores nothing.
         with self._guard():
             async with savepoint(db):
-                return [await insert_job(db, job) for job in jobs]
+                return await insert_jobs(db, jobs)
 
     # Consuming
 

@@ -1,5 +1,5 @@
-"""What dependencies add to a job's rows on SQLite: its insert with its parents' edges, and
-its reads with parents and dependents (`Backend`'s rules)."""
+"""What dependencies add to a job's rows on SQLite: an enqueue's inserts with their parents'
+edges, and reads with parents and dependents (`Backend`'s rules)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,44 @@ from .expiry import expiry_params
 from .queries import SQL
 
 
-async def insert_job(db: aiosqlite.Connection, new: NewJob) -> Job:
-    """Store `new`, inside the transaction `db` is in; with a unique key a live job holds, that
-    job. A job with parents is stored waiting, pending or cancelled as they decide (the insert
-    statement); its parents must be stored already (`UnknownParentError`)."""
+async def insert_jobs(db: aiosqlite.Connection, jobs: Sequence[NewJob]) -> list[Job]:
+    """Store `jobs` in order, inside the transaction `db` is in; for a unique key a live job
+    holds, that job. A job with parents is stored waiting, pending or cancelled as they decide
+    (the insert statement); each parent must be stored already or earlier in the call
+    (`UnknownParentError`). Besides one insert per job (and a read of the holder of a keyed
+    job with parents), a call with parents costs two statements: one marking the parents
+    stored before it, one storing every edge of the call."""
+    named = {parent.job_id for new in jobs for parent in new.parents}
+    stored_before: set[str] = set()
+    if named:
+        flagged = await rows_by_name(db, SQL["flag_parents"], {"ids": json.dumps(list(named))})
+        stored_before = {row["id"] for row in flagged}
+    # Earlier in the call counts only if stored: a request its key's holder answered is not.
+    stored_here: set[str] = set()
+    edges: list[tuple[str, int, str, str]] = []
+    answers: list[Job] = []
+    for new in jobs:
+        for parent in new.parents:
+            if parent.job_id not in stored_before and parent.job_id not in stored_here:
+                raise UnknownParentError(parent.job_id)
+        job, inserted = await _insert_job(db, new, has_dependents=new.id in named)
+        if inserted:
+            stored_here.add(new.id)
+            edges.extend(
+                (new.id, position, parent.job_id, str(parent.on_failure))
+                for position, parent in enumerate(new.parents)
+            )
+        answers.append(job)
+    if edges:
+        await db.execute(SQL["insert_edges"], {"edges": json.dumps(edges)})
+    return answers
+
+
+async def _insert_job(
+    db: aiosqlite.Connection, new: NewJob, *, has_dependents: bool
+) -> tuple[Job, bool]:
+    """Store `new` (its parents checked already); the job and whether it was stored, or the
+    live holder of its unique key and False."""
     parents = _parents_json(new.parents)
     params = {
         "id": new.id,
@@ -36,24 +70,22 @@ async def insert_job(db: aiosqlite.Connection, new: NewJob) -> Job:
         "limit_key": new.limit_key,
         "workflow_id": new.workflow_id,
         "parents": parents,
+        "has_dependents": int(has_dependents),
         **expiry_params(new),
     }
-    if parents is not None:
-        stored = {row["id"] for row in await rows_by_name(db, SQL["flag_parents"], params)}
-        for parent in new.parents:
-            if parent.job_id not in stored:
-                raise UnknownParentError(parent.job_id)
-        # Held first: a job its parents cancel at once is stored cancelled, which holds no
-        # key, so the insert would not meet the holder.
-        if new.unique_key is not None and (held := await _live_unique(db, params)):
-            return held
+    # Held first: a job its parents cancel at once is stored cancelled, which holds no key, so
+    # the insert would not meet the holder.
+    if (
+        parents is not None
+        and new.unique_key is not None
+        and (held := await _live_unique(db, params))
+    ):
+        return held, False
     rows = await rows_by_name(db, SQL["insert"], params)
     if rows:
-        if parents is not None:
-            await db.execute(SQL["insert_parents"], params)
-        return job_from_row(rows[0])
+        return job_from_row(rows[0]), True
     if new.unique_key is not None and (held := await _live_unique(db, params)):
-        return held
+        return held, False
     raise JobExistsError(new.id)
 
 
@@ -63,7 +95,7 @@ async def _live_unique(db: aiosqlite.Connection, params: Mapping[str, object]) -
 
 
 def _parents_json(parents: Sequence[Parent]) -> str | None:
-    """The statements' :parents, a JSON array of [id, on_failure]; None for no parents."""
+    """The insert's :parents, a JSON array of [id, on_failure]; None for no parents."""
     if not parents:
         return None
     return json.dumps([[parent.job_id, str(parent.on_failure)] for parent in parents])

@@ -9,13 +9,15 @@ SELECT {now}
 
 -- name: insert
 -- :parents is a JSON array of [parent id, on_failure], NULL for a job without parents (they
--- exist: see flag_parents). Such a job is decided by them as the triggers of migration 15 decide:
--- cancelled by the first whose edge says cancel that ended dead or cancelled, else waiting while
--- any has not finished, else pending, due no earlier than now.
+-- exist, stored before the call or earlier in it: edges.py checks). Such a job is decided by them
+-- as the triggers of migration 15 decide: cancelled by the first whose edge says cancel that
+-- ended dead or cancelled, else waiting while any has not finished, else pending, due no earlier
+-- than now. :has_dependents is 1 for a job a later job of the same call names as a parent
+-- (flag_parents marks those stored before the call).
 INSERT INTO queuekit_jobs
     (id, queue, type, payload, priority, status, max_attempts, created_at, scheduled_at, unique_key,
      headers, limit_key, expires_at, workflow_id, open_parents, cancelled_by, last_error,
-     finished_at)
+     finished_at, has_dependents)
 SELECT :id, :queue, :type, :payload, :priority,
        CASE WHEN d.failed IS NOT NULL THEN 'cancelled' WHEN d.open > 0 THEN 'waiting'
             ELSE 'pending' END,
@@ -24,7 +26,7 @@ SELECT :id, :queue, :type, :payload, :priority,
             ELSE max(coalesce(:run_at, {now} + :delay), {now}) END,
        :unique_key, :headers, :limit_key, coalesce(:expires_at, {now} + :expires_in), :workflow_id,
        d.open, d.failed, 'parent ' || d.failed || ' ' || d.outcome,
-       CASE WHEN d.failed IS NOT NULL THEN {now} END
+       CASE WHEN d.failed IS NOT NULL THEN {now} END, :has_dependents
 FROM (
     SELECT (
                SELECT count(*) FROM json_each(:parents) AS p
@@ -45,16 +47,18 @@ ON CONFLICT DO NOTHING
 RETURNING *
 
 -- name: flag_parents
--- The first statement of a job's enqueue with parents, so a caller's transaction takes the
+-- The first statement of an enqueue call with parents, so a caller's transaction takes the
 -- write lock before it reads them: from now on their end fires the triggers (has_dependents).
--- Returns the ids of those stored.
+-- :ids is a JSON array of every parent id the call names; returns those stored already.
 UPDATE queuekit_jobs SET has_dependents = 1
-WHERE id IN (SELECT value ->> 0 FROM json_each(:parents))
+WHERE id IN (SELECT value FROM json_each(:ids))
 RETURNING id
 
--- name: insert_parents
+-- name: insert_edges
+-- The last statement of an enqueue call with parents: the edges of every job it stored, as a
+-- JSON array of [child id, position, parent id, on_failure].
 INSERT INTO queuekit_jobs_parents (child_id, position, parent_id, on_failure)
-SELECT :id, key, value ->> 0, value ->> 1 FROM json_each(:parents)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(:edges)
 
 -- name: live_unique
 SELECT * FROM queuekit_jobs
