@@ -284,15 +284,15 @@ class Backend(abc.ABC):
 
     # Inspecting and repairing
 
-    @abc.abstractmethod
     async def get_job(self, job_id: str) -> Job | None:
         """The job with this id, with its `history`, `parents` and `dependents`, or None."""
+        jobs = await self.get_jobs([job_id])
+        return jobs[0] if jobs else None
 
+    @abc.abstractmethod
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
-        """The jobs with these ids that exist, in the order asked, as `get_job` reads them.
-        This default reads them one by one; backends read them in one round trip."""
-        jobs = [await self.get_job(job_id) for job_id in job_ids]
-        return [job for job in jobs if job is not None]
+        """The jobs with these ids that exist, in the order asked, as `get_job` reads them, in
+        one round trip."""
 
     @abc.abstractmethod
     async def list_jobs(

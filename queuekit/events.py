@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from .errors import InvalidOptionError
-from .job import JobStatus
+from .job import CLAIMABLE_STATUSES, JobStatus
 from .validation import check_job_id, check_name
 
 if TYPE_CHECKING:
@@ -407,7 +407,7 @@ class EventOutbox:
 
     def made_due(self, job: Job) -> None:
         """`run_now` returned `job`: announced if it is waiting (so due now)."""
-        if job.status in (JobStatus.PENDING, JobStatus.FAILED):
+        if job.status in CLAIMABLE_STATUSES:
             self.job(EventKind.ENQUEUED, job, job.scheduled_at, note=RUN_NOW)
 
     def deleted(self, job_id: str) -> None:

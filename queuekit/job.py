@@ -31,6 +31,9 @@ class JobStatus(enum.StrEnum):
 
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.DEAD, JobStatus.CANCELLED})
 CLAIMABLE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.FAILED})
+UNSUCCESSFUL_STATUSES = frozenset({JobStatus.DEAD, JobStatus.CANCELLED})
+"""The terminal states of a job that did not complete: what `replay` takes, and what fails
+a dependent's edge."""
 
 
 class Priority(enum.IntEnum):

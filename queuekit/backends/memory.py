@@ -10,7 +10,15 @@ from typing import Any
 
 from ..backend import LEASE_EXPIRED, Backend, Batch, JobFilter, Rescued, new_lease_token
 from ..errors import JobExistsError, JobRunningError, UnknownParentError
-from ..job import CLAIMABLE_STATUSES, TERMINAL_STATUSES, Attempt, Job, JobStatus, NewJob
+from ..job import (
+    CLAIMABLE_STATUSES,
+    TERMINAL_STATUSES,
+    UNSUCCESSFUL_STATUSES,
+    Attempt,
+    Job,
+    JobStatus,
+    NewJob,
+)
 from ..retry import next_retry
 from . import flow
 from .history import ended_attempt
@@ -397,7 +405,7 @@ class MemoryBackend(
         return True
 
     def _replay(self, record: Record) -> bool:
-        if record["status"] not in (JobStatus.DEAD, JobStatus.CANCELLED):
+        if record["status"] not in UNSUCCESSFUL_STATUSES:
             return False
         if not self._hold_unique(record):
             return False

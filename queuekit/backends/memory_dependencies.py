@@ -10,12 +10,19 @@ from typing import Any
 from ..backend import Backend
 from ..errors import UnknownParentError
 from ..events import RELEASED, Event, EventKind
-from ..job import TERMINAL_STATUSES, Job, JobStatus, NewJob, OnFailure, Parent
+from ..job import (
+    TERMINAL_STATUSES,
+    UNSUCCESSFUL_STATUSES,
+    Job,
+    JobStatus,
+    NewJob,
+    OnFailure,
+    Parent,
+)
 from .times import stored_time
 
 Record = dict[str, Any]
 
-FAILED_PARENT = frozenset({JobStatus.DEAD, JobStatus.CANCELLED})
 DELETED = "deleted"
 """How `last_error` names a parent deleted before it finished."""
 
@@ -91,7 +98,7 @@ class MemoryDependencies(Backend):
             if (
                 parent.on_failure == OnFailure.CANCEL
                 and stored is not None
-                and stored["status"] in FAILED_PARENT
+                and stored["status"] in UNSUCCESSFUL_STATUSES
             ):
                 return parent.job_id, str(stored["status"])
         return None
@@ -102,7 +109,7 @@ class MemoryDependencies(Backend):
         ended = [record]
         while ended:
             parent = ended.pop()
-            failed = parent["status"] in FAILED_PARENT or parent["id"] not in self._jobs
+            failed = parent["status"] in UNSUCCESSFUL_STATUSES or parent["id"] not in self._jobs
             for child, on_failure in self._waiting_for(parent["id"]):
                 if failed and on_failure == OnFailure.CANCEL:
                     outcome = str(parent["status"]) if parent["id"] in self._jobs else DELETED

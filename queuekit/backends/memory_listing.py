@@ -19,7 +19,7 @@ Record = dict[str, Any]
 
 
 class MemoryReads(Backend):
-    """`get_job`, `get_jobs`, `list_jobs`, `list_queues` and `stats` for `MemoryBackend`."""
+    """`get_jobs`, `list_jobs`, `list_queues` and `stats` for `MemoryBackend`."""
 
     _jobs: dict[str, Record]
     _paused: set[str]
@@ -31,14 +31,12 @@ class MemoryReads(Backend):
     def _with_edges(self, job: Job, record: Record) -> Job:
         """`job` with its parents and dependents."""
 
-    async def get_job(self, job_id: str) -> Job | None:
-        record = self._jobs.get(job_id)
-        if record is None:
-            return None
-        return self._with_edges(job_from_row(record, with_history=True), record)
-
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
-        return [job for job_id in job_ids if (job := await self.get_job(job_id)) is not None]
+        return [
+            self._with_edges(job_from_row(record, with_history=True), record)
+            for job_id in job_ids
+            if (record := self._jobs.get(job_id)) is not None
+        ]
 
     async def list_jobs(
         self,

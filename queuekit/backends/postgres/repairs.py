@@ -27,6 +27,7 @@ class Repairs(PostgresTable):
     _prune_batch_size: int
 
     async def get_job(self, job_id: str) -> Job | None:
+        # Backend's, which this part (not a Backend) needs for cancel, replay and run_now.
         jobs = await self.get_jobs([job_id])
         return jobs[0] if jobs else None
 

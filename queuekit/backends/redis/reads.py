@@ -21,10 +21,6 @@ class JobReads(Backend):
     _keys: Keys
     _index: JobIndex
 
-    async def get_job(self, job_id: str) -> Job | None:
-        jobs = await self.get_jobs([job_id])
-        return jobs[0] if jobs else None
-
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         queues = await self._index.queues_of(job_ids)
         found = [(job_id, queues[job_id]) for job_id in job_ids if job_id in queues]

@@ -20,7 +20,7 @@ from ...errors import (
     InvalidConnectionError,
     InvalidOptionError,
 )
-from ...job import Attempt, Job, JobStatus, NewJob
+from ...job import CLAIMABLE_STATUSES, Attempt, Job, JobStatus, NewJob
 from ...limits import Limits, LimitUsage
 from ...progress import NO_UPDATE, ProgressUpdate
 from ..batching import BatchedFinishes, Finish, FinishBatcher
@@ -300,7 +300,7 @@ class SQLiteBackend(
         self._announce_decided(decided)
         for op, status in zip(batch, statuses, strict=True):
             op.future.set_result(status)
-        if freed or released or any(s in (JobStatus.PENDING, JobStatus.FAILED) for s in statuses):
+        if freed or released or any(s in CLAIMABLE_STATUSES for s in statuses):
             await self._notify_work()
 
     @asynccontextmanager

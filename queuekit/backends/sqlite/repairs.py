@@ -28,10 +28,6 @@ class Repairs(SQLiteTable):
     """Reading jobs and queues, and changing jobs no worker holds: cancel, replay, delete,
     their bulk batches, and pruning. `SQLiteBackend` gives it the connection's calls."""
 
-    async def get_job(self, job_id: str) -> Job | None:
-        jobs = await self.get_jobs([job_id])
-        return jobs[0] if jobs else None
-
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         async with self._snapshot() as db:
             return await jobs_with_edges(db, job_ids)
