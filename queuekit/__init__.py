@@ -1,6 +1,7 @@
 """queuekit: an asyncio-native job queue with memory, SQLite, PostgreSQL and Redis backends."""
 
 from .backend import Backend
+from .batches import BatchCounts, batch
 from .context import JobContext, current_job
 from .errors import (
     BackendUnavailableError,
@@ -31,6 +32,7 @@ from .job import (
     JobPage,
     JobStatus,
     NewJob,
+    OnConflict,
     OnFailure,
     Parent,
     Priority,
@@ -38,6 +40,7 @@ from .job import (
 from .limits import Limits, LimitUsage, RateLimited
 from .options import EnqueueOptions, new_job
 from .parent_results import ParentOutcome, ParentResults
+from .process_pool import ProcessPool
 from .queue import Queue, connect
 from .retention import Retention
 from .retry import Discard, Exponential, Fixed, Retry, RetryPolicy
@@ -53,6 +56,7 @@ __all__ = [
     "AttemptRecord",
     "Backend",
     "BackendUnavailableError",
+    "BatchCounts",
     "Discard",
     "EnqueueOptions",
     "Exponential",
@@ -77,6 +81,7 @@ __all__ = [
     "Limits",
     "Missed",
     "NewJob",
+    "OnConflict",
     "OnFailure",
     "Outcome",
     "Overlap",
@@ -87,6 +92,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PayloadValidationError",
     "Priority",
+    "ProcessPool",
     "Queue",
     "QueueKitError",
     "QueueStats",
@@ -104,6 +110,7 @@ __all__ = [
     "ValidationError",
     "Worker",
     "Workflow",
+    "batch",
     "chain",
     "chord",
     "connect",

@@ -13,6 +13,7 @@ from typing import Self
 import anyio
 
 from .activity import DEPTH_CAP, ActivityCounts, Minute
+from .batches import BatchCounts
 from .events import Event, EventHub, EventSink
 from .job import TERMINAL_STATUSES, Attempt, Job, JobPage, JobStatus, NewJob
 from .limits import Limits, LimitUsage
@@ -112,6 +113,26 @@ class Backend(abc.ABC):
     note "released", `cancelled` with its `last_error`, `waiting` when brought back; at its
     clock's time, published by the deciding write's transport (or this process's hub).
 
+    Unique keys (`NewJob.unique_key`; the rules in docs/uniqueness.md): at most one job of a
+    queue holds a key. A job holds it while live (waiting, pending, running, failed), and once
+    finished in one of its `unique_states` for `unique_for` seconds from its enqueue (or while
+    it is stored, when it has no period; `prune` keeps it until its period is over). An enqueue
+    that finds the holder stores nothing and returns it, rewritten first if `on_conflict` is
+    `OnConflict.REPLACE` and it is in `REPLACEABLE_STATUSES`: its payload and `scheduled_at`
+    (the new request's) change, nothing else. A holder whose hold is over is let go by the
+    enqueue that finds it, in the same write. A debounce key (`NewJob.debounce_key`) is held by
+    at most one unstarted (waiting or pending) job of a queue: an enqueue that finds it gives
+    it the new payload and `scheduled_at` = least(the new request's, its `debounce_until`)
+    where `debounce_until` = its enqueue time + its `debounce_max`. A replay that would make a
+    second holder of either key is refused as `replay` says. `enqueue_many` acts as the same
+    enqueues one by one, in order, in its one round trip.
+
+    Batches (`queuekit.batch`): `batch_counts` counts the jobs of a `batch_id` by state. A
+    batch's callbacks are dependents with `OnFailure.TRIGGER` edges (on_dead) or the usual
+    ones: a `TRIGGER` dependent is released at once by a parent that ends dead and cancelled
+    ("no parent died") once all its parents finished otherwise; a replay of any of its
+    parents brings it back to waiting from that cancel.
+
     Whether a failed attempt is retried is the worker's decision (`queuekit.retry.next_retry`);
     the backend applies it. Only `rescue`, which no worker takes part in, applies that rule
     itself.
@@ -140,7 +161,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def enqueue(self, job: NewJob) -> Job:
-        """Store a job; with a `unique_key` already held by a non-terminal job, return that job.
+        """Store a job; with a `unique_key` or `debounce_key` already held, return the holder
+        (rewritten as the class docstring says) instead.
 
         An id another job has raises `JobExistsError`.
         """
@@ -149,9 +171,10 @@ class Backend(abc.ABC):
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
         """Store many jobs in one round trip; returns one job per request, in order.
 
-        A request whose `unique_key` is taken gets the existing job back (its id differs from
-        the request's, which is how callers tell duplicates). An id another job has (or two
-        requests share) raises `JobExistsError`, and no job of that id's queue is stored.
+        A request whose `unique_key` or `debounce_key` is held gets the holder back (its id
+        differs from the request's, which is how callers tell duplicates). An id another job
+        has (or two requests share) raises `JobExistsError`, and no job of that id's queue is
+        stored.
         """
 
     # Consuming
@@ -315,6 +338,10 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def batch_counts(self, batch_id: str) -> BatchCounts:
+        """How many jobs of batch `batch_id` are in each state, read at one moment."""
+
+    @abc.abstractmethod
     async def list_queues(self) -> list[str]:
         """Every queue that holds at least one job or is paused, sorted by name."""
 
@@ -397,7 +424,7 @@ class Backend(abc.ABC):
         """Reset a `dead` or `cancelled` job to `pending` with attempts and worker cleared.
 
         Any other status is left unchanged (never a double run), and so is a job whose
-        `unique_key` a newer live job now holds. Returns the job, or None.
+        `unique_key` or `debounce_key` another job now holds. Returns the job, or None.
         """
 
     @abc.abstractmethod

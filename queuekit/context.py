@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .backend import FencedBackend
+from .batches import BATCH_HEADER, BatchCounts
 from .errors import InvalidOptionError, LeaseLostError
 from .job import JSON, Job
 from .parent_results import ParentOutcome, read_parents
@@ -84,6 +85,17 @@ class JobContext:
                 self.queue.backend, self.job.id, self.queue.max_payload_bytes
             )
         return list(self._recorded.parents)
+
+    async def batch(self) -> BatchCounts:
+        """The counts by state of the batch this job is a callback of (`queuekit.batch`), or
+        else of the batch it belongs to; read from the backend at each call.
+
+        A job that is neither raises `InvalidOptionError`.
+        """
+        batch_id = self.job.headers.get(BATCH_HEADER, self.job.batch_id)
+        if self.queue is None or batch_id is None:
+            raise InvalidOptionError("current_job().batch() is for a batch's jobs and callbacks")
+        return await self.queue.batch_counts(batch_id)
 
     @property
     def lease_token(self) -> str:

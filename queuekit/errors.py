@@ -116,3 +116,9 @@ class JobFailedError(QueueKitError):
     def __init__(self, message: str, job: Job) -> None:
         super().__init__(message)
         self.job = job
+
+
+class ProcessTaskError(QueueKitError):
+    """A process task (`Tasks.task(process=True)`) failed in a way that cannot come back as its
+    own exception: its process died (a crash, a kill), or what it raised or returned could not
+    be pickled."""

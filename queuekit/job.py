@@ -31,6 +31,14 @@ class JobStatus(enum.StrEnum):
 
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.DEAD, JobStatus.CANCELLED})
 CLAIMABLE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.FAILED})
+LIVE_STATUSES = frozenset(
+    {JobStatus.WAITING, JobStatus.PENDING, JobStatus.RUNNING, JobStatus.FAILED}
+)
+"""The states in which a job always holds its unique key."""
+UNSTARTED_STATUSES = frozenset({JobStatus.WAITING, JobStatus.PENDING})
+"""The states in which a job holds its debounce key: a job that has started frees it."""
+REPLACEABLE_STATUSES = frozenset({JobStatus.WAITING, JobStatus.PENDING, JobStatus.FAILED})
+"""The states in which `OnConflict.REPLACE` and a debounce rewrite a holder."""
 UNSUCCESSFUL_STATUSES = frozenset({JobStatus.DEAD, JobStatus.CANCELLED})
 """The terminal states of a job that did not complete: what `replay` takes, and what fails
 a dependent's edge."""
@@ -58,6 +66,23 @@ class OnFailure(enum.StrEnum):
     IGNORE = "ignore"
     """The dependent runs once all its parents have finished, as if that parent were not one
     of them: its outcome is left out of the dependent's parents' outcomes."""
+    TRIGGER = "trigger"
+    """The parent's death starts the dependent: it runs at once when this parent ends dead,
+    whatever its other parents do. A parent that completes, is cancelled or is deleted counts
+    as finished; once every parent has finished and none ended dead, the dependent is
+    cancelled ("no parent died"). A job's edges are all `TRIGGER` or none are: a batch's
+    `on_dead` callback (`queuekit.batch`)."""
+
+
+class OnConflict(enum.StrEnum):
+    """What an enqueue does when the job holding its unique key is found."""
+
+    RETURN = "return"
+    """Store nothing and return the job holding the key, unchanged."""
+    REPLACE = "replace"
+    """If the holder has not started, or waits for a retry (waiting, pending or failed), give
+    it the new payload and scheduled time; either way return it. A running or finished holder
+    is returned unchanged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +186,11 @@ class Job:
     """Partial output a running handler last reported (`current_job().set_output`)."""
     workflow_id: str | None = None
     """The workflow it belongs to: `list_jobs(workflow_id=...)` lists the workflow's jobs."""
+    batch_id: str | None = None
+    """The batch it belongs to (`queuekit.batch`): `list_jobs(batch_id=...)` lists its jobs and
+    `Backend.batch_counts` counts them by state."""
+    debounce_key: str | None = None
+    """While the job has not started, an enqueue with this key rewrites it (see `NewJob`)."""
     parents: tuple[Parent, ...] | None = field(default=None, compare=False)
     """The jobs it waits for (or waited for), in the order given. Read by `get_job` and
     `get_jobs` only, like `dependents`; None elsewhere and left out of `==`."""
@@ -205,6 +235,22 @@ class NewJob:
     parents: tuple[Parent, ...] = ()
     """The jobs it waits for: each stored already, or earlier in the same `enqueue_many`."""
     workflow_id: str | None = None
+    unique_for: float | None = None
+    """With `unique_key`: seconds from the enqueue (backend's clock) during which the job keeps
+    its key after it ends in one of `unique_states`; None keeps it as long as the job is stored."""
+    unique_states: tuple[JobStatus, ...] = ()
+    """With `unique_key`: the finished states (completed, dead, cancelled) in which the job
+    keeps holding its key; a live job always holds it. Sorted, each once."""
+    on_conflict: OnConflict = OnConflict.RETURN
+    """What an enqueue does when the job holding its unique key is found."""
+    debounce_key: str | None = None
+    """At most one unstarted (waiting or pending) job of the queue holds this key: an enqueue
+    that finds it gives it the new payload and scheduled time (never later than its
+    `debounce_until`) instead of storing a job."""
+    debounce_max: float | None = None
+    """With `debounce_key`: the holder starts at most this many seconds after it was enqueued,
+    however often it is pushed back."""
+    batch_id: str | None = None
 
     @property
     def headers_json(self) -> str | None:

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,7 +16,7 @@ from typing import Any, TypedDict, Unpack
 
 from .errors import InvalidOptionError
 from .ids import new_job_id
-from .job import JSON, Job, NewJob, Parent, Priority
+from .job import JSON, Job, JobStatus, NewJob, OnConflict, Parent, Priority
 from .validation import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -25,7 +27,9 @@ from .validation import (
     MAX_UNIQUE_KEY_LENGTH,
     MIN_PRIORITY,
     NAME_PATTERN,
+    check_debounce_key,
     check_delay,
+    check_duration,
     check_expires_at,
     check_expires_in,
     check_expiry,
@@ -34,12 +38,17 @@ from .validation import (
     check_limit_key,
     check_max_attempts,
     check_name,
+    check_on_conflict,
     check_parents,
     check_priority,
     check_run_at,
     check_unique_key,
+    check_unique_states,
     encode_json,
 )
+
+UNIQUE_OPTIONS = ("unique_for", "unique_states", "on_conflict")
+"""The options that shape a unique key's hold: they need `unique_key` or `unique_payload`."""
 
 
 class EnqueueOptions(TypedDict, total=False):
@@ -51,6 +60,12 @@ class EnqueueOptions(TypedDict, total=False):
     delay: float | timedelta | None
     run_at: datetime | None
     unique_key: str | None
+    unique_payload: bool
+    unique_for: float | timedelta | None
+    unique_states: Sequence[JobStatus | str] | None
+    on_conflict: OnConflict | str
+    debounce_key: str | None
+    debounce_max: float | timedelta | None
     max_attempts: int
     headers: Mapping[str, str] | None
     limit_key: str | None
@@ -58,6 +73,7 @@ class EnqueueOptions(TypedDict, total=False):
     expires_in: float | timedelta | None
     after: Sequence[str | Job | NewJob | Parent] | None
     workflow_id: str | None
+    batch_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +99,15 @@ class Option:
     max_length: int | None = None
     pattern: str | None = None
     """A regular expression the whole value matches (anchored with ^ and $)."""
+
+
+def _check_flag(name: str) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise InvalidOptionError(f"{name} must be true or false, not {value!r}")
+        return value
+
+    return check
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -135,10 +160,65 @@ OPTIONS: tuple[Option, ...] = (
         str,
         None,
         check_unique_key,
-        "While a job of the queue with this key is pending, failed or running, enqueueing "
-        "returns that job instead.",
+        "While a job of the queue with this key is waiting, pending, running or failed (and "
+        "after it ends in one of unique_states), enqueueing returns that job instead.",
         min_length=1,
         max_length=MAX_UNIQUE_KEY_LENGTH,
+    ),
+    Option(
+        "unique_payload",
+        bool,
+        False,
+        _check_flag("unique_payload"),
+        "Make the unique key from the payload: the task type (or unique_key) and a digest of "
+        "the payload, so a job with the same payload is not stored twice.",
+    ),
+    Option(
+        "unique_for",
+        float,
+        None,
+        check_duration("unique_for"),
+        "Seconds from the enqueue during which a finished job keeps its unique key (in "
+        "unique_states, completed by default): once per key per period.",
+        exclusive_minimum=0,
+        maximum=MAX_DELAY_SECONDS,
+    ),
+    Option(
+        "unique_states",
+        list[str],
+        None,
+        check_unique_states,
+        "The finished states (completed, dead, cancelled) in which a job keeps its unique key, "
+        "for unique_for seconds or while it is stored.",
+    ),
+    Option(
+        "on_conflict",
+        str,
+        OnConflict.RETURN.value,
+        check_on_conflict,
+        "When the job holding the unique key is found: return it (return), or give it this "
+        "payload and schedule if it has not started or waits for a retry (replace).",
+        pattern=f"^({'|'.join(OnConflict)})$",
+    ),
+    Option(
+        "debounce_key",
+        str,
+        None,
+        check_debounce_key,
+        "While a job of the queue with this key has not started, enqueueing gives it this "
+        "payload and pushes its start back by this delay instead of storing a job.",
+        min_length=1,
+        max_length=MAX_UNIQUE_KEY_LENGTH,
+    ),
+    Option(
+        "debounce_max",
+        float,
+        None,
+        check_duration("debounce_max"),
+        "Seconds after its first enqueue by which a debounced job starts, however often it is "
+        "pushed back.",
+        exclusive_minimum=0,
+        maximum=MAX_DELAY_SECONDS,
     ),
     Option(
         "max_attempts",
@@ -188,16 +268,28 @@ OPTIONS: tuple[Option, ...] = (
         list[str],
         None,
         check_parents,
-        'The jobs it waits for (ids, or {"id", "on_failure"} with on_failure cancel, run '
-        "or ignore): it stays waiting until they finish, then runs, or is cancelled if one "
-        "fails (on_failure cancel, the default).",
+        'The jobs it waits for (ids, or {"id", "on_failure"} with on_failure cancel, run, '
+        "ignore or trigger): it stays waiting until they finish, then runs, or is cancelled "
+        "if one fails (on_failure cancel, the default); trigger edges start it at a parent's "
+        "death instead.",
     ),
     Option(
         "workflow_id",
         str,
         None,
-        check_job_id,
+        lambda value: check_name(value, "workflow id"),
         "The workflow it belongs to; list_jobs(workflow_id=...) lists a workflow's jobs.",
+        min_length=1,
+        max_length=MAX_JOB_ID_LENGTH,
+        pattern=f"^{NAME_PATTERN.pattern}$",
+    ),
+    Option(
+        "batch_id",
+        str,
+        None,
+        lambda value: check_name(value, "batch id"),
+        "The batch it belongs to; list_jobs(batch_id=...) lists a batch's jobs, and "
+        "batch_counts counts them by state.",
         min_length=1,
         max_length=MAX_JOB_ID_LENGTH,
         pattern=f"^{NAME_PATTERN.pattern}$",
@@ -221,7 +313,35 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
         optional = option.default is None and value is None
         checked[option.name] = None if optional else option.check(value)
     check_expiry(checked)
+    _check_keys(checked)
     return checked
+
+
+def _check_keys(checked: dict[str, Any]) -> None:
+    """Refuse unique and debounce options that do not go together, and fill the default
+    `unique_states` of a period: completed (a dead or cancelled job does not hold its key)."""
+    unique = checked["unique_key"] is not None or checked["unique_payload"]
+    given = [name for name in UNIQUE_OPTIONS if checked[name] not in (None, OnConflict.RETURN)]
+    if given and not unique:
+        raise InvalidOptionError(f"{given[0]} needs unique_key= or unique_payload=True")
+    if checked["debounce_max"] is not None and checked["debounce_key"] is None:
+        raise InvalidOptionError("debounce_max needs debounce_key=")
+    if unique and checked["debounce_key"] is not None:
+        raise InvalidOptionError(
+            "a job has a unique key or a debounce key, not both: a debounce key already keeps "
+            "one unstarted job per key"
+        )
+    if checked["unique_for"] is not None and checked["unique_states"] is None:
+        checked["unique_states"] = (JobStatus.COMPLETED,)
+
+
+def _payload_key(prefix: str, payload_json: str) -> str:
+    """The unique key of `unique_payload`: `prefix` and a digest of the payload with its keys
+    sorted, so the same value in any key order is one key."""
+    canonical = json.dumps(
+        json.loads(payload_json), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return f"{prefix}#{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
 
 
 def new_job(
@@ -237,22 +357,32 @@ def new_job(
     checked["id"] = checked["id"] or new_job_id()
     if any(parent.job_id == checked["id"] for parent in checked["after"] or ()):
         raise InvalidOptionError(f"job {checked['id']!r} cannot wait for itself")
+    payload_json = encode_json(payload, limit=max_payload_bytes)
+    unique_key = checked["unique_key"]
+    if checked["unique_payload"]:
+        unique_key = _payload_key(unique_key or type, payload_json)
     return NewJob(
         id=checked["id"],
         queue=checked["queue"],
         type=type,
-        payload_json=encode_json(payload, limit=max_payload_bytes),
+        payload_json=payload_json,
         priority=checked["priority"],
         max_attempts=checked["max_attempts"],
         delay=checked["delay"] or 0.0,
         run_at=checked["run_at"],
-        unique_key=checked["unique_key"],
+        unique_key=unique_key,
+        unique_for=checked["unique_for"],
+        unique_states=checked["unique_states"] or (),
+        on_conflict=checked["on_conflict"],
+        debounce_key=checked["debounce_key"],
+        debounce_max=checked["debounce_max"],
         headers=checked["headers"] or {},
         limit_key=checked["limit_key"],
         expires_at=checked["expires_at"],
         expires_in=checked["expires_in"],
         parents=checked["after"] or (),
         workflow_id=checked["workflow_id"],
+        batch_id=checked["batch_id"],
     )
 
 

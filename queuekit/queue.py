@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from .activity import MAX_MINUTES, ActivityRecorder, Minute
 from .backend import Backend, Batch, JobFilter, TransactionalBackend
+from .batches import BatchCounts
 from .errors import (
     InvalidConnectionError,
     InvalidOptionError,
@@ -263,15 +264,17 @@ class Queue:
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         workflow_id: str | None = None,
+        batch_id: str | None = None,
     ) -> JobPage:
         """Jobs newest first, of one queue, status and task type if given; pass the page's
         `next_cursor` to get the next page. `error` keeps those whose last error holds that
         text (ASCII case ignored), `created_after` and `created_before` (aware datetimes)
-        those created from the one and before the other, `workflow_id` a workflow's jobs. A
+        those created from the one and before the other, `workflow_id` a workflow's jobs and
+        `batch_id` a batch's. A
         search may return a shorter page with a `next_cursor` (see `Backend.list_jobs`): only
         a page without one is the last."""
         check_page(queue, type, limit, cursor)
-        search = JobSearch.of(error, created_after, created_before, workflow_id)
+        search = JobSearch.of(error, created_after, created_before, workflow_id, batch_id)
         return await self.backend.list_jobs(
             queue=queue,
             status=status_of(status),
@@ -283,6 +286,10 @@ class Queue:
 
     async def list_queues(self) -> list[str]:
         return await self.backend.list_queues()
+
+    async def batch_counts(self, batch_id: str) -> BatchCounts:
+        """How many jobs of the batch are in each state (`queuekit.batch`)."""
+        return await self.backend.batch_counts(check_name(batch_id, "batch id"))
 
     async def stats(self, queue: str = "default") -> QueueStats:
         counts = await self.backend.stats(check_name(queue))

@@ -66,6 +66,8 @@ class JobSearch:
     """Jobs created before this instant."""
     workflow_id: str | None = None
     """Jobs of this workflow (`Job.workflow_id`)."""
+    batch_id: str | None = None
+    """Jobs of this batch (`Job.batch_id`)."""
 
     @classmethod
     def of(
@@ -74,6 +76,7 @@ class JobSearch:
         created_after: object = None,
         created_before: object = None,
         workflow_id: object = None,
+        batch_id: object = None,
     ) -> JobSearch:
         """Checked search terms; bad ones raise `InvalidOptionError`."""
         if error is not None and (
@@ -87,12 +90,21 @@ class JobSearch:
             _instant(created_after, "created_after"),
             _instant(created_before, "created_before"),
             None if workflow_id is None else check_name(workflow_id, "workflow id"),
+            None if batch_id is None else check_name(batch_id, "batch id"),
         )
 
-    def matches(self, last_error: str | None, created_at: float, workflow_id: str | None) -> bool:
+    def matches(
+        self,
+        last_error: str | None,
+        created_at: float,
+        workflow_id: str | None,
+        batch_id: str | None,
+    ) -> bool:
         """Whether a job of this `last_error` created at `created_at` (epoch seconds) in this
-        workflow matches, compared as the job reads back (to the microsecond)."""
+        workflow and batch matches, compared as the job reads back (to the microsecond)."""
         if self.workflow_id is not None and workflow_id != self.workflow_id:
+            return False
+        if self.batch_id is not None and batch_id != self.batch_id:
             return False
         if self.error is not None and (last_error is None or self.error not in fold(last_error)):
             return False

@@ -44,6 +44,8 @@ def job_dict(job: Job) -> dict[str, Any]:
         "output": job.output,
         "history": None if job.history is None else [attempt_dict(a) for a in job.history],
         "workflow_id": job.workflow_id,
+        "batch_id": job.batch_id,
+        "debounce_key": job.debounce_key,
         "parents": None
         if job.parents is None
         else [{"id": p.job_id, "on_failure": str(p.on_failure)} for p in job.parents],

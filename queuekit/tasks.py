@@ -14,6 +14,7 @@ from .errors import InvalidOptionError, ParentResultsTooLargeError, PayloadValid
 from .job import JSON, Job, NewJob, Priority
 from .options import EnqueueOptions, new_job
 from .parent_results import results_parameter
+from .process_pool import CURRENT, ProcessPool, reference
 from .queue import Queue
 from .retry import DEFAULT_RETRY, Discard, RetryPolicy
 from .threads import HandlerThread
@@ -45,6 +46,10 @@ class Task(Generic[P, R]):
     limit_key: str | None = None
     """The handler argument whose value (as text) is each job's `limit_key`, the key its
     queue's per-key `Limits` count it under; `with_options(limit_key=...)` wins over it."""
+    process: bool = False
+    """Run the handler in a child process of the worker's `ProcessPool` (CPU-bound or blocking
+    code): killed at its timeout or cancel. Its arguments and result are pickled;
+    `current_job()` is not available inside it."""
     options: EnqueueOptions = field(default_factory=EnqueueOptions)
     """Per-job options from `with_options`; `queue`, `priority`, `max_attempts` win over the
     task's own."""
@@ -159,7 +164,10 @@ class Task(Generic[P, R]):
             except PayloadValidationError as exc:
                 raise Discard(str(exc)) from exc
             args, kwargs = bound.args, bound.kwargs
-        if _is_coroutine_function(function):
+        if self.process:
+            pool = CURRENT.get(None) or ProcessPool(size=1, max_jobs=1)  # outside a worker
+            result = await pool.run(function, args, kwargs)
+        elif _is_coroutine_function(function):
             result = await function(*args, **kwargs)
         else:
             call = functools.partial(function, *args, **kwargs)
@@ -207,10 +215,12 @@ class Tasks:
         retry_on: ExceptionTypes | None = None,
         discard_on: ExceptionTypes = (),
         limit_key: str | None = None,
+        process: bool = False,
     ) -> _Register:
         """Register a function as a task, by default under its own name.
 
-        `retry_on` and `discard_on` take an exception class or a tuple of them (see `Task`).
+        `retry_on` and `discard_on` take an exception class or a tuple of them (see `Task`);
+        `process=True` runs it in a child process (see `Task.process`).
         """
         return _Register(
             self,
@@ -228,6 +238,7 @@ class Tasks:
                 retry_on=None if retry_on is None else _exception_types(retry_on, "retry_on"),
                 discard_on=_exception_types(discard_on, "discard_on"),
                 limit_key=limit_key,
+                process=process,
                 registry=self,
             ),
         )
@@ -279,5 +290,7 @@ class _Register:
         key = self.settings.limit_key
         if key is not None and key not in inspect.signature(function).parameters:
             raise InvalidOptionError(f"limit_key {key!r} is not an argument of {task_name!r}")
+        if self.settings.process:
+            reference(function)  # a child process must be able to import it
         task = cast(Task[P, Any], replace(self.settings, name=task_name, function=function))
         return self.tasks._add(task)

@@ -6,11 +6,21 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from .errors import InvalidNameError, InvalidOptionError, InvalidPayloadError, PayloadTooLargeError
-from .job import JSON, Job, NewJob, OnFailure, Parent, Priority
+from .job import (
+    JSON,
+    TERMINAL_STATUSES,
+    Job,
+    JobStatus,
+    NewJob,
+    OnConflict,
+    OnFailure,
+    Parent,
+    Priority,
+)
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 CURSOR_PATTERN = re.compile(r"[0-9]{1,18}")
@@ -173,6 +183,12 @@ def check_parents(value: object) -> tuple[Parent, ...]:
         if parent.job_id in seen:
             raise InvalidOptionError(f"after names job {parent.job_id!r} twice")
         seen.add(parent.job_id)
+    triggers = sum(parent.on_failure == OnFailure.TRIGGER for parent in parents)
+    if 0 < triggers < len(parents):
+        raise InvalidOptionError(
+            "a job started by a parent's death (on_failure trigger) waits for no other kind of "
+            "parent: give all its parents on_failure trigger, or none"
+        )
     return parents
 
 
@@ -189,12 +205,63 @@ def _parent(item: object) -> Parent:
     return Parent(check_job_id(item))
 
 
+_POLICIES = frozenset(policy.value for policy in OnFailure)
+
+
 def check_on_failure(value: object) -> OnFailure:
     """Return `value` as an `OnFailure` policy if it names one."""
-    if not isinstance(value, str) or value not in {policy.value for policy in OnFailure}:
+    if not isinstance(value, str) or value not in _POLICIES:
         choices = ", ".join(OnFailure)
         raise InvalidOptionError(f"on_failure must be one of {choices}, not {value!r}")
     return OnFailure(value)
+
+
+def check_duration(what: str) -> Callable[[object], float]:
+    """The check of a period option: seconds or a `timedelta` above 0, at most 100 years."""
+
+    def check(value: object) -> float:
+        seconds = check_seconds(value, what, allow_zero=False)
+        if seconds > MAX_DELAY_SECONDS:
+            raise InvalidOptionError(f"{what} {value!r} is over 100 years")
+        return seconds
+
+    return check
+
+
+def check_unique_states(value: object) -> tuple[JobStatus, ...]:
+    """Return the finished states `unique_states` names, sorted and each once.
+
+    A live job always holds its key, so naming a live state is refused rather than ignored:
+    it would read as a narrowing the option does not do.
+    """
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple | set | frozenset):
+        raise InvalidOptionError("unique_states must be a list of states")
+    names = {status.value for status in TERMINAL_STATUSES}
+    states: set[JobStatus] = set()
+    for item in value:
+        if item not in names:
+            raise InvalidOptionError(
+                f"unique_states names finished states ({', '.join(sorted(names))}) in which a "
+                f"job keeps its unique key, not {item!r}: a live job always holds it (for a "
+                "key that frees when its job starts, use debounce_key)"
+            )
+        states.add(JobStatus(item))
+    if not states:
+        raise InvalidOptionError("unique_states must name at least one state")
+    return tuple(sorted(states))
+
+
+def check_on_conflict(value: object) -> OnConflict:
+    """Return `value` as an `OnConflict` choice if it names one."""
+    if not isinstance(value, str) or value not in {choice.value for choice in OnConflict}:
+        choices = ", ".join(OnConflict)
+        raise InvalidOptionError(f"on_conflict must be one of {choices}, not {value!r}")
+    return OnConflict(value)
+
+
+def check_debounce_key(value: object) -> str:
+    """Return `value` if it is a storable key, as `check_unique_key` says."""
+    return _check_key(value, "debounce_key")
 
 
 def check_unique_key(value: object) -> str:

@@ -30,6 +30,7 @@ from .limits import RateLimited
 from .middleware import JobMiddleware, chain_job, default_job_middleware
 from .outcomes import JobReport, Outcome, describe
 from .presence import DEFAULT_INTERVAL, Presence
+from .process_pool import ProcessPool, pool_in_use
 from .queue import Queue
 from .recording import Recorder, RunningJob
 from .retention import Retention
@@ -91,6 +92,7 @@ class Worker:
         middleware: Sequence[JobMiddleware] = (),
         retention: Retention | None = None,
         registry_interval: float | timedelta = DEFAULT_INTERVAL,
+        process_pool: ProcessPool | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidOptionError("concurrency must be an int >= 1")
@@ -145,6 +147,7 @@ class Worker:
         interval = check_seconds(registry_interval, "registry_interval", allow_zero=False)
         self.presence = Presence(self, interval)
         """Its entry in the worker registry (see queuekit.presence)."""
+        self.process_pool = process_pool or ProcessPool()  # started by the first process task
 
     # Running
 
@@ -212,7 +215,7 @@ class Worker:
             await hook(self.state)
         self._log.info("worker started on queues %s", ", ".join(self.limits))
         try:
-            with force_scope:
+            with force_scope, pool_in_use(self.process_pool):
                 async with anyio.create_task_group() as services:
                     services.start_soon(self._leases.run)
                     self._start_chores(services)

@@ -30,7 +30,10 @@ class Workflow:
     into a bigger one keeps the outermost's."""
 
     def __iter__(self) -> Iterator[NewJob]:
-        return (replace(job, workflow_id=self.id) for job in self.jobs)
+        return (
+            job if job.workflow_id == self.id else replace(job, workflow_id=self.id)
+            for job in self.jobs
+        )
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -59,7 +62,7 @@ Part: TypeAlias = "NewJob | Workflow"
 def group(*parts: Part) -> Workflow:
     """Jobs and workflows that run side by side; any DAG, too: a job given with `after=`
     naming others of the group waits for them (the group puts parents first)."""
-    return Workflow(_parent_first([job for part in parts for job in _jobs(part)]))
+    return Workflow(_parent_first([job for part in parts for job in jobs_of(part)]))
 
 
 def chain(*parts: Part, on_failure: OnFailure = OnFailure.CANCEL) -> Workflow:
@@ -69,7 +72,7 @@ def chain(*parts: Part, on_failure: OnFailure = OnFailure.CANCEL) -> Workflow:
     jobs: list[NewJob] = []
     previous: tuple[NewJob, ...] = ()
     for part in parts:
-        workflow = Workflow(_jobs(part))
+        workflow = Workflow(jobs_of(part))
         starts = {job.id for job in workflow.first}
         edges = tuple(Parent(job.id, policy) for job in previous)
         jobs.extend(_after(job, edges) if job.id in starts else job for job in workflow.jobs)
@@ -89,7 +92,8 @@ def chord(
     return chain(group(*header), callback, on_failure=on_failure)
 
 
-def _jobs(part: Part) -> tuple[NewJob, ...]:
+def jobs_of(part: Part) -> tuple[NewJob, ...]:
+    """The jobs of a part: the job itself, or a workflow's jobs."""
     if isinstance(part, Workflow):
         return part.jobs
     if isinstance(part, NewJob):

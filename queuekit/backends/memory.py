@@ -27,6 +27,7 @@ from .memory_activity import MemoryActivity
 from .memory_dependencies import MemoryDependencies
 from .memory_expiry import MemoryExpiry, expiry_of
 from .memory_flow import MemoryFlow, MemoryLimits
+from .memory_keys import MemoryKeys, keeps_key
 from .memory_leases import MemoryLeases
 from .memory_listing import MemoryReads, batch_of
 from .memory_workers import MemoryWorkers
@@ -55,6 +56,7 @@ class _Lane:
 
 class MemoryBackend(
     MemoryExpiry,
+    MemoryKeys,
     MemoryDependencies,
     MemoryReads,
     MemoryLimits,
@@ -70,7 +72,8 @@ class MemoryBackend(
         self._last_now = 0.0
         self._jobs: dict[str, Record] = {}
         self._lanes: dict[str, _Lane] = {}
-        self._unique: dict[tuple[str, str], str] = {}
+        self._unique = {}
+        self._debounce = {}
         self._dependents = {}
         self._paused: set[str] = set()
         self._seq = 0
@@ -106,25 +109,32 @@ class MemoryBackend(
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
         now = self._now()
         added: list[str] = []
+        self._rewrites = []
         try:
             return [self._insert(job, now, added) for job in jobs]
         except (JobExistsError, UnknownParentError):
-            # All or none, as a transaction would: take back the jobs this call added.
+            # All or none, as a transaction would: take back the jobs this call added, and
+            # the payloads and times it gave the holders of its keys.
             for job_id in added:
                 self._remove(self._jobs[job_id])
+            self._undo_rewrites()
             raise
+        finally:
+            self._rewrites = None
 
     def _insert(self, new: NewJob, now: float, added: list[str]) -> Job:
-        """Store `new` (its id goes on `added`), or return the live holder of its unique key."""
+        """Store `new` (its id goes on `added`), or return the holder of its key."""
         self._check_parents(new)
-        if new.unique_key is not None:
-            holder = self._unique.get((new.queue, new.unique_key))
-            if holder is not None:
-                return job_from_row(self._jobs[holder])
+        scheduled_at = new.run_at.timestamp() if new.run_at is not None else now + new.delay
+        holder = self._found(new, scheduled_at, now)
+        if holder is not None:
+            return job_from_row(holder)
         if new.id in self._jobs:
             raise JobExistsError(new.id)
         self._seq += 1
-        scheduled_at = new.run_at.timestamp() if new.run_at is not None else now + new.delay
+        debounce_until = None if new.debounce_max is None else now + new.debounce_max
+        if debounce_until is not None:
+            scheduled_at = min(scheduled_at, debounce_until)
         record: Record = {
             "seq": self._seq,
             "id": new.id,
@@ -143,6 +153,11 @@ class MemoryBackend(
             "worker_id": None,
             "last_error": None,
             "unique_key": new.unique_key,
+            "unique_states": new.unique_states,
+            "unique_until": None if new.unique_for is None else now + new.unique_for,
+            "debounce_key": new.debounce_key,
+            "debounce_until": debounce_until,
+            "batch_id": new.batch_id,
             "result": None,
             "headers": new.headers_json,
             "limit_key": new.limit_key,
@@ -160,8 +175,7 @@ class MemoryBackend(
         }
         self._jobs[new.id] = record
         added.append(new.id)
-        if new.unique_key is not None:
-            self._unique[(new.queue, new.unique_key)] = new.id
+        self._hold_keys(record)
         self._note_expiry(record)
         if new.parents:
             self._link(record, new, now)
@@ -308,8 +322,6 @@ class MemoryBackend(
         if record["queue"] in self._flow.limits:
             self._work_waiters.wake([record["queue"]])  # a limited slot may have come free
         record.update(status=status, finished_at=now, lease_expires_at=None)
-        if record["unique_key"] is not None:
-            self._unique.pop((record["queue"], record["unique_key"]), None)
         self._outcome_waiters.wake([record["id"]])
 
     async def snooze(self, attempt: Attempt, delay: float) -> JobStatus | None:
@@ -424,15 +436,6 @@ class MemoryBackend(
         self._unsettle(record, now)
         return True
 
-    def _hold_unique(self, record: Record) -> bool:
-        key = record["unique_key"]
-        if key is None:
-            return True
-        if (record["queue"], key) in self._unique:
-            return False
-        self._unique[(record["queue"], key)] = record["id"]
-        return True
-
     def _run_now(self, record: Record) -> bool:
         now = self._now()
         if record["status"] not in CLAIMABLE_STATUSES or record["scheduled_at"] <= now:
@@ -458,9 +461,7 @@ class MemoryBackend(
     def _remove(self, record: Record) -> None:
         """Delete the job; if it had not finished, the jobs waiting for it count it failed."""
         del self._jobs[record["id"]]
-        key = record["unique_key"]
-        if key is not None and self._unique.get((record["queue"], key)) == record["id"]:
-            del self._unique[(record["queue"], key)]
+        self._let_go(record)
         self._unlink(record)
         if record["status"] not in TERMINAL_STATUSES:
             self._settle(record, self._now())
@@ -487,11 +488,13 @@ class MemoryBackend(
         return Batch(changed, chosen[-1]["seq"] if len(chosen) == limit else None)
 
     async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:
-        cutoff = self._now() - older_than
+        now = self._now()
         doomed = [
             record
             for record in self._jobs.values()
-            if record["status"] in statuses and record["finished_at"] <= cutoff
+            if record["status"] in statuses
+            and record["finished_at"] <= now - older_than
+            and not keeps_key(record, now)
         ]
         for record in doomed:
             self._remove(record)

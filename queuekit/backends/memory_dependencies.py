@@ -25,6 +25,9 @@ Record = dict[str, Any]
 
 DELETED = "deleted"
 """How `last_error` names a parent deleted before it finished."""
+NO_PARENT_DIED = "no parent died"
+"""The `last_error` of a job waiting for a parent's death (`OnFailure.TRIGGER`) whose
+parents all finished otherwise."""
 
 
 class MemoryDependencies(Backend):
@@ -76,19 +79,40 @@ class MemoryDependencies(Backend):
         for parent in record["parents"]:
             self._dependents.get(parent.job_id, {}).pop(record["id"], None)
 
-    def _decide(self, record: Record, now: float) -> None:
-        """Settle a waiting job whose parents changed: cancelled by a failed parent whose edge
-        says cancel, else pending once none is unfinished. Its own dependents follow."""
+    def _decide(self, record: Record, now: float, by: str | None = None) -> None:
+        """Settle a waiting job whose parents changed (`by` the one that just ended):
+        cancelled by a failed parent whose edge says cancel; pending at a parent's death if
+        its edges say trigger; else, once none is unfinished, pending, or cancelled if its
+        edges waited for a death that did not come. Its own dependents follow a cancel."""
         failed = self._failed_parent(record)
+        triggered = _waits_for_death(record)
         if failed is not None:
             parent_id, outcome = failed
-            record.update(last_error=f"parent {parent_id} {outcome}", cancelled_by=parent_id)
-            self._end(record, JobStatus.CANCELLED, now)
-            self._settle(record, now)
+            self._cancel_waiting(record, f"parent {parent_id} {outcome}", parent_id, now)
+        elif triggered and self._parent_died(record):
+            self._release(record, now)
+        elif record["open_parents"] == 0 and triggered:
+            last = by if by is not None else record["parents"][-1].job_id
+            self._cancel_waiting(record, NO_PARENT_DIED, last, now)
         elif record["open_parents"] == 0:
-            record.update(status=JobStatus.PENDING, scheduled_at=max(record["scheduled_at"], now))
-            self._note_expiry(record)  # its expiry counts from now on: a waiting job never expires
-            self._make_claimable(record)
+            self._release(record, now)
+
+    def _release(self, record: Record, now: float) -> None:
+        record.update(status=JobStatus.PENDING, scheduled_at=max(record["scheduled_at"], now))
+        self._note_expiry(record)  # its expiry counts from now on: a waiting job never expires
+        self._make_claimable(record)
+
+    def _cancel_waiting(self, record: Record, error: str, parent_id: str, now: float) -> None:
+        record.update(last_error=error, cancelled_by=parent_id)
+        self._end(record, JobStatus.CANCELLED, now)
+        self._settle(record, now)
+
+    def _parent_died(self, record: Record) -> bool:
+        return any(
+            (stored := self._jobs.get(parent.job_id)) is not None
+            and stored["status"] == JobStatus.DEAD
+            for parent in record["parents"]
+        )
 
     def _failed_parent(self, record: Record) -> tuple[str, str] | None:
         """The first parent, with an edge that says cancel, that ended dead or cancelled, and
@@ -121,10 +145,15 @@ class MemoryDependencies(Backend):
                     ended.append(child)
                 else:
                     child["open_parents"] -= 1
-                    if child["open_parents"] == 0:
-                        self._decide(child, now)
+                    died = on_failure == OnFailure.TRIGGER and parent["status"] == JobStatus.DEAD
+                    if child["open_parents"] == 0 or died:
+                        self._decide(child, now, parent["id"])
                         if child["status"] == JobStatus.PENDING:
                             self._announce(EventKind.ENQUEUED, child, now, note=RELEASED)
+                        elif child["status"] == JobStatus.CANCELLED:
+                            self._announce(
+                                EventKind.CANCELLED, child, now, error=child["last_error"]
+                            )
 
     def _unsettle(self, record: Record, now: float) -> None:
         """The job of `record` has just left a terminal state (a replay): the jobs waiting for
@@ -142,7 +171,9 @@ class MemoryDependencies(Backend):
                 if child["status"] == JobStatus.WAITING:
                     if child not in restored:
                         child["open_parents"] += 1
-                elif child["cancelled_by"] == parent_id and child["status"] == JobStatus.CANCELLED:
+                elif child["status"] == JobStatus.CANCELLED and (
+                    child["cancelled_by"] == parent_id or child["last_error"] == NO_PARENT_DIED
+                ):
                     failed = self._failed_parent(child)
                     if failed is not None:
                         failed_id, outcome = failed
@@ -191,3 +222,9 @@ class MemoryDependencies(Backend):
                 child for child in self._dependents.get(job.id, {}) if child in self._jobs
             ),
         )
+
+
+def _waits_for_death(record: Record) -> bool:
+    """Whether the job's edges say trigger (all of them do, or none: `check_parents`)."""
+    parents: tuple[Parent, ...] = record["parents"]
+    return bool(parents) and parents[0].on_failure == OnFailure.TRIGGER

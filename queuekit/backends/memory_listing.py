@@ -1,14 +1,16 @@
 """The memory backend's reads: jobs by id, a page of `list_jobs`, the records a bulk batch
-picks, the queues and their counts."""
+picks, the queues and their counts, a batch's counts."""
 
 from __future__ import annotations
 
 import abc
 import itertools
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..backend import Backend, JobFilter
+from ..batches import BatchCounts
 from ..job import Job, JobPage, JobStatus
 from ..search import NO_SEARCH, JobSearch
 from ..stats import QueueCounts
@@ -58,6 +60,10 @@ class MemoryReads(Backend):
             search=search,
         )
 
+    async def batch_counts(self, batch_id: str) -> BatchCounts:
+        counts = Counter(r["status"] for r in self._jobs.values() if r["batch_id"] == batch_id)
+        return BatchCounts.of(dict(counts))
+
     async def list_queues(self) -> list[str]:
         return sorted({record["queue"] for record in self._jobs.values()} | self._paused)
 
@@ -85,7 +91,12 @@ def list_page(
             (queue is None or record["queue"] == queue)
             and (status is None or record["status"] == status)
             and (type is None or record["type"] == type)
-            and search.matches(record["last_error"], record["created_at"], record["workflow_id"])
+            and search.matches(
+                record["last_error"],
+                record["created_at"],
+                record["workflow_id"],
+                record["batch_id"],
+            )
         ):
             matches.append(record)
             if len(matches) > limit:

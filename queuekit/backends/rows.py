@@ -49,6 +49,8 @@ def job_from_row(row: Row, *, with_history: bool = False) -> Job:
         output=None if row["output"] is None else json.loads(row["output"]),
         expires_at=optional_time(row["expires_at"]),
         workflow_id=row["workflow_id"],
+        batch_id=row["batch_id"],
+        debounce_key=row["debounce_key"],
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from .activity import activity
+from .batch import batch
 from .enqueue import enqueue
 from .jobs import jobs
 from .limits import hold, limits
@@ -71,6 +72,7 @@ for command in (
     serve,
     tail,
     workflow,
+    batch,
 ):
     main.add_command(command)
 

@@ -36,15 +36,21 @@ def _flag(option: Option) -> Callable[[F], F]:
             "--header", "headers", multiple=True, metavar="KEY=VALUE", help=option.help
         )
     if option.name == "after":
-        help = "A job it waits for (repeat for more); =run or =ignore after the id sets "
+        help = "A job it waits for (repeat for more); =run, =ignore or =trigger after the id "
         return click.option(
             "--after",
             "after",
             multiple=True,
             metavar="ID[=POLICY]",
-            help=help + "what it does if that one fails (default cancel).",
+            help=help + "sets what it does if that one fails (default cancel).",
         )
     flag = f"--{option.name.replace('_', '-')}"
+    if option.name == "unique_states":
+        return click.option(
+            flag, option.name, multiple=True, metavar="STATE[,STATE]", help=option.help
+        )
+    if option.type is bool:
+        return click.option(flag, option.name, is_flag=True, help=option.help)
     if option.type == list[str]:
         return click.option(flag, option.name, multiple=True, metavar="ID", help=option.help)
     if option.type is datetime:
@@ -69,6 +75,13 @@ def _parents(given: tuple[str, ...]) -> list[dict[str, str]] | None:
         job_id, equals, policy = value.partition("=")
         parents.append({"id": job_id, "on_failure": policy} if equals else {"id": job_id})
     return parents
+
+
+def _states(given: tuple[str, ...]) -> list[str] | None:
+    """`--unique-states` values, each one state or several joined by commas."""
+    if not given:
+        return None
+    return [state.strip() for value in given for state in value.split(",")]
 
 
 def _headers(pairs: tuple[str, ...]) -> dict[str, str] | None:
@@ -97,6 +110,7 @@ def enqueue(type: str, payload: str, url: str | None, as_json: bool, **given: An
         raise Failure(f"PAYLOAD is not valid JSON: {exc}") from None
     given["headers"] = _headers(given["headers"])
     given["after"] = _parents(given["after"])
+    given["unique_states"] = _states(given["unique_states"])
     options = {name: item for name, item in given.items() if item is not None}
     handle = open_queue(url)
 

@@ -55,6 +55,7 @@ def jobs() -> None:
 @click.option("--error", help="Only jobs whose last error holds this text (any case).")
 @click.option("--since", callback=instant, help="Only jobs created at or after this time.")
 @click.option("--until", callback=instant, help="Only jobs created before this time.")
+@click.option("--batch", "batch_id", metavar="ID", help="Only the jobs of this batch.")
 def list_jobs(
     url: str | None,
     as_json: bool,
@@ -66,6 +67,7 @@ def list_jobs(
     error: str | None,
     since: datetime | None,
     until: datetime | None,
+    batch_id: str | None,
 ) -> None:
     """Jobs newest first, a page at a time. Times for --since and --until: an ISO 8601 date
     and time (UTC unless it names a zone), or a duration ago (90s, 15m, 12h, 7d). A search
@@ -83,6 +85,7 @@ def list_jobs(
                 error=error,
                 created_after=since,
                 created_before=until,
+                batch_id=batch_id,
             )
 
     page = run(main)
@@ -136,7 +139,12 @@ def show(job_id: str, url: str | None, as_json: bool) -> None:
     width = max(len(name) for name in fields)
     for name in ("id", "queue", "type", "status", "priority", "unique_key", "worker_id"):
         echo(f"{name:<{width}}  {fields[name] if fields[name] is not None else '-'}")
-    echo(f"{'limit_key':<{width}}  {job.limit_key or '-'}")
+    for name, value in (
+        ("limit_key", job.limit_key),
+        ("debounce_key", job.debounce_key),
+        ("batch_id", job.batch_id),
+    ):
+        echo(f"{name:<{width}}  {value or '-'}")
     echo(f"{'attempts':<{width}}  {job.attempts} of {job.max_attempts}")
     times = ("created_at", "scheduled_at", "expires_at", "started_at", "finished_at")
     for name in (*times, "lease_expires_at"):

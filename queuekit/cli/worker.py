@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from typing import Any
 
 import anyio
 import click
 
+from ..backends.memory import MemoryBackend
 from ..errors import InvalidOptionError
 from ..retention import Retention
+from ..supervisor import WORKER_INDEX, Supervisor, usable_cores
 from .output import clean
 from .shared import Failure, load, open_queue, run, seconds_in, url_option, user_errors
 
@@ -38,13 +42,16 @@ def queue_limits(queues: str, concurrency: int) -> dict[str, int]:
     return limits
 
 
-def retention_option(
-    _ctx: click.Context, _param: click.Parameter, value: str | None
-) -> Retention | None:
+def retention_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Check `--retention` as it is given (the text goes on to each worker process)."""
+    if value is not None:
+        retention_of(value)
+    return value
+
+
+def retention_of(value: str) -> Retention:
     """`completed=1d,dead=30d,interval=5m`: how long jobs of each finished state (and the
     activity by minute) are kept, and how often to prune."""
-    if value is None:
-        return None
     seconds: dict[str, float] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
         name, _, age = item.partition("=")
@@ -75,7 +82,16 @@ def retention_option(
 @click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
-    help="Serve Prometheus metrics on 127.0.0.1:PORT (needs queuekit[metrics]).",
+    help="Serve Prometheus metrics on 127.0.0.1:PORT (needs queuekit[metrics]); worker "
+    "process N of --processes serves PORT+N-1.",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 1024),
+    default=usable_cores,
+    show_default="the number of usable cores",
+    help="Worker processes, each with --concurrency jobs at once, under one supervisor that "
+    "restarts a crashed one and drains them all on SIGTERM.",
 )
 def worker(
     tasks_ref: str,
@@ -86,8 +102,9 @@ def worker(
     lease: float,
     poll_interval: float,
     shutdown_timeout: float,
-    retention: Retention | None,
+    retention: str | None,
     metrics_port: int | None,
+    processes: int,
 ) -> None:
     """Run a worker for the tasks in MODULE:TASKS until SIGTERM or SIGINT (which drain it)."""
     from ..scheduler.schedule import Schedule
@@ -103,10 +120,21 @@ def worker(
         schedules = list(loaded) if isinstance(loaded, list | tuple) else [loaded]
         if not all(isinstance(item, Schedule) for item in schedules):
             raise Failure(f"{schedules_ref} must be a list of queuekit.Schedule")
+    index = os.environ.get(WORKER_INDEX)
+    tag = f"[{index}] " if index else ""
     handler = logging.StreamHandler()
-    handler.setFormatter(CleanFormatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(CleanFormatter(f"%(asctime)s %(levelname)s {tag}%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     queue = open_queue(url)
+    if processes > 1:
+        if isinstance(queue.backend, MemoryBackend):
+            raise Failure("a memory:// backend lives in one process: use --processes 1")
+        params = click.get_current_context().params
+        env = {**os.environ, "QUEUEKIT_URL": url or ""}  # not on a command line: ps shows it
+        supervisor = Supervisor(child_command(params), processes, env=env)
+        raise SystemExit(anyio.run(supervisor.run))
+    if metrics_port is not None and index:
+        metrics_port += int(index) - 1
     hooks: dict[str, Any] = {}
     metrics = None
     if metrics_port is not None:
@@ -127,7 +155,7 @@ def worker(
             poll_interval=poll_interval,
             shutdown_timeout=shutdown_timeout,
             schedules=schedules,
-            retention=retention,
+            retention=None if retention is None else retention_of(retention),
             **hooks,
         )
         async with queue:
@@ -140,3 +168,13 @@ def worker(
                 group.cancel_scope.cancel()
 
     run(main)
+
+
+def child_command(params: dict[str, Any]) -> list[str]:
+    """The command line of one worker process of the supervisor: these options, and
+    `--processes 1`."""
+    command = [sys.executable, "-m", "queuekit", "worker", params["tasks_ref"]]
+    for name, value in params.items():
+        if name not in ("tasks_ref", "processes", "url") and value is not None:
+            command += [f"--{name.replace('_ref', '').replace('_', '-')}", str(value)]
+    return [*command, "--processes", "1"]

@@ -44,11 +44,16 @@ def workflow(workflow_id: str, url: str | None, as_json: bool) -> None:
         echo(f"(the first {MAX_TREE_JOBS} jobs; --json or the API list them all)")
 
 
+MAX_RELATIONS = 100
+"""Parents and dependents `jobs show` prints, each (a batch's callback has a parent per job of
+the batch, up to 100,000); `--json` lists them all."""
+
+
 async def relations(queue: Queue, job: Job) -> list[str]:
-    """The lines of `jobs show` about `job`'s workflow, parents and dependents, with their
-    states (one read of them all)."""
-    parents = job.parents or ()
-    dependents = job.dependents or ()
+    """The lines of `jobs show` about `job`'s workflow, first parents and dependents, with
+    their states (one read of them all), and how many more it has."""
+    parents = (job.parents or ())[:MAX_RELATIONS]
+    dependents = (job.dependents or ())[:MAX_RELATIONS]
     found = await queue.backend.get_jobs([p.job_id for p in parents] + list(dependents))
     status = {other.id: str(other.status) for other in found}
     lines = [f"workflow_id  {job.workflow_id}"] if job.workflow_id else []
@@ -58,7 +63,13 @@ async def relations(queue: Queue, job: Job) -> list[str]:
             f"  {p.job_id}  {status.get(p.job_id, 'deleted')}  on failure: {p.on_failure}"
             for p in parents
         ]
+        lines += _more(len(job.parents or ()) - len(parents))
     if dependents:
         lines.append("dependents")
         lines += [f"  {child}  {status.get(child, 'deleted')}" for child in dependents]
+        lines += _more(len(job.dependents or ()) - len(dependents))
     return lines
+
+
+def _more(count: int) -> list[str]:
+    return [f"  and {count:,} more (--json lists them all)"] if count else []

@@ -33,7 +33,7 @@ from ..queue import REPLAYABLE, RUNNABLE, Queue
 from ..registry import WorkerNotFoundError
 from ..serialize import activity_dict, job_dict, stats_dict, usage_dict
 from ..validation import NAME_PATTERN, check_name
-from . import live, models, workflow_routes
+from . import batch_routes, enqueue_models, live, models, workflow_routes
 from .guards import json_error, read_body, validated
 from .openapi import Endpoint, document
 from .workers import drain, schedules, workers
@@ -86,13 +86,13 @@ def _new_job(api: JobsApi, job: Any) -> NewJob:
 
 
 async def enqueue(api: JobsApi, request: Request) -> Response:
-    job = _new_job(api, await api.body(request, models.NewJob))
+    job = _new_job(api, await api.body(request, enqueue_models.NewJob))
     (stored,) = await api.queue.enqueue_many([job])
     return JSONResponse(job_dict(stored), status_code=201)
 
 
 async def enqueue_bulk(api: JobsApi, request: Request) -> Response:
-    body: Any = await api.body(request, models.NewJobs)
+    body: Any = await api.body(request, enqueue_models.NewJobs)
     requests = [_new_job(api, job) for job in body.jobs]
     if len({r.id for r in requests}) < len(requests):
         raise HTTPException(409, "two jobs have the same id")
@@ -112,6 +112,7 @@ async def list_jobs(api: JobsApi, request: Request) -> Response:
         created_after=query.created_after,
         created_before=query.created_before,
         workflow_id=query.workflow_id,
+        batch_id=query.batch_id,
     )
     return JSONResponse(
         {"jobs": [job_dict(job) for job in page.jobs], "next_cursor": page.next_cursor}
@@ -257,7 +258,7 @@ ENDPOINTS = (
         "/v1/jobs",
         enqueue,
         "Enqueue a job",
-        body=models.NewJob,
+        body=enqueue_models.NewJob,
         response=models.Job,
         status=201,
         errors=(409,),
@@ -266,7 +267,8 @@ ENDPOINTS = (
         "GET",
         "/v1/jobs",
         list_jobs,
-        "List jobs newest first, by queue, status, type, error text and creation time",
+        "List jobs newest first, by queue, status, type, error text, creation time, workflow "
+        "and batch",
         query=models.JobQuery,
         response=models.JobPage,
         errors=(422,),
@@ -276,7 +278,7 @@ ENDPOINTS = (
         "/v1/jobs/bulk",
         enqueue_bulk,
         "Enqueue many jobs in one round trip",
-        body=models.NewJobs,
+        body=enqueue_models.NewJobs,
         response=models.Jobs,
         status=201,
         errors=(409,),
@@ -457,6 +459,7 @@ ENDPOINTS = (
         response=models.Schedules,
     ),
     *workflow_routes.ENDPOINTS,
+    *batch_routes.ENDPOINTS,
     Endpoint("GET", "/v1/openapi.json", openapi, "This document"),
 )
 

@@ -2,12 +2,13 @@
 
 Pages: queues overview (counts, a sparkline of the last hour's finished jobs, health, oldest
 ready job, paused; a usage panel per queue with limits), one queue's charts of its activity by
-minute (jobs per minute by outcome; wait and run times; depth) over 1, 6 or 24 hours, jobs by queue,
-status, type, error text and creation time with paging, or by id, with actions on the selected
-jobs or on every job a filter matches (jobs_page.py); one job's detail; the running workers;
-the schedules they fire. Actions (replay, cancel, delete, run now, pause, resume, replay every
-dead job of a queue, drain a worker) are POSTed forms carrying the session's CSRF token; their
-outcome comes back as a flash message kept in the session, never in the URL.
+minute (jobs per minute by outcome; wait and run times; depth) over 1, 6 or 24 hours, jobs by
+queue, status, type, batch, error text and creation time with paging, or by id, with actions on
+the selected jobs or on every job a filter matches (jobs_page.py); one job's detail (with its
+batch's counts); the running workers; the schedules they fire. Actions (replay, cancel, delete,
+run now, pause, resume, replay every dead job of a queue, drain a worker) are POSTed forms
+carrying the session's CSRF token; their outcome comes back as a flash message kept in the
+session, never in the URL.
 `static/dashboard.js` refreshes each page's `data-refresh` fragment when `/dashboard/events`
 (live.py) says it changed, or every few seconds while that stream is down.
 """
@@ -235,6 +236,7 @@ class Dashboard:
             ("attempts", f"{job.attempts} of {job.max_attempts}"),
             ("priority", str(job.priority)),
             ("unique key", job.unique_key or ""),
+            ("debounce key", job.debounce_key or ""),
             ("limit key", job.limit_key or ""),
             ("worker", job.worker_id or ""),
             *((name.replace("_", " "), _when(getattr(job, name))) for name in times),

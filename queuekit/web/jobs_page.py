@@ -1,4 +1,4 @@
-"""The dashboard's jobs page: its search (filters, error text, creation time, paging), its
+"""The dashboard's jobs page: its search (filters, batch, error text, creation time, paging), its
 actions on the selected jobs or on every job matching a filter, and its times for people."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..queue import REPLAYABLE, RUNNABLE, Queue
 from ..search import instant_of
 from ..validation import NAME_PATTERN, check_name
 
-SEARCH_FIELDS = ("queue", "status", "type", "id", "error", "since", "until")
+SEARCH_FIELDS = ("queue", "status", "type", "batch", "id", "error", "since", "until")
 FILTER_FIELDS = ("queue", "status", "type")
 """What an action on every matching job goes by (the bulk operations' `JobFilter`)."""
 MAX_SELECTED = 200
@@ -77,6 +77,7 @@ async def matching_jobs(queue: Queue, params: Mapping[str, str], page_size: int)
         error=search["error"] or None,
         created_after=instant_of(search["since"], now) if search["since"] else None,
         created_before=instant_of(search["until"], now) if search["until"] else None,
+        batch_id=search["batch"] or None,
     )
     if page.next_cursor is not None:
         context["next_query"] = {**_given(search), "cursor": page.next_cursor}

@@ -1,8 +1,8 @@
 """The HTTP API's request and response models (pydantic v2), which its OpenAPI document shows.
 
-The enqueue request is built from `queuekit.options.OPTIONS`, so its bounds are the library's.
-Fields are strict: JSON `true` is not an integer and `"5"` is not a number; an integral float
-such as `20.0` is an integer, as JSON Schema counts it.
+The enqueue request is in enqueue_models.py, built from `queuekit.options.OPTIONS`. Fields are
+strict: JSON `true` is not an integer and `"5"` is not a number; an integral float such as
+`20.0` is an integer, as JSON Schema counts it.
 """
 
 from __future__ import annotations
@@ -29,26 +29,18 @@ from typing_extensions import TypedDict  # pydantic needs this one before Python
 from ..activity import DEPTH_CAP, MAX_MINUTES
 from ..job import HISTORY_ERROR_CHARS, HISTORY_LIMIT, AttemptOutcome, JobStatus, OnFailure
 from ..limits import MAX_LIMIT, MAX_PERIOD_SECONDS, MIN_PERIOD_SECONDS
-from ..options import OPTIONS, Option
 from ..presence import MAX_LISTED_JOBS
 from ..queue import CANCELLABLE, DELETABLE, REPLAYABLE, RUNNABLE
 from ..search import MAX_ERROR_SEARCH, MAX_PAGE_SIZE
 from ..validation import CURSOR_PATTERN, MAX_DELAY_SECONDS, MAX_UNIQUE_KEY_LENGTH, NAME_PATTERN
 
-MAX_BULK_JOBS = 1000
 DEFAULT_PAGE_SIZE = 50
 
 Name = Annotated[str, Strict(), Field(pattern=f"^{NAME_PATTERN.pattern}$")]
 
 
-def _integral(value: object) -> object:
+def integral(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _text(value: object) -> object:
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date-time string with a time zone")
-    return value
 
 
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
@@ -73,75 +65,7 @@ class ParentRef(TypedDict):
     on_failure: NotRequired[OnFailure]
 
 
-def _annotation(option: Option) -> Any:
-    """The pydantic type of one enqueue option, with the option's bounds."""
-    bounds = Field(
-        ge=option.minimum,
-        gt=option.exclusive_minimum,
-        le=option.maximum,
-        min_length=option.min_length,
-        max_length=option.max_length,
-        pattern=option.pattern,
-    )
-    kinds: dict[Any, Any] = {
-        str: Annotated[str, Strict(), bounds],
-        int: Annotated[int, Strict(), bounds, BeforeValidator(_integral)],
-        float: Annotated[float, Strict(), bounds],
-        datetime: Annotated[AwareDatetime, BeforeValidator(_text), bounds],
-        dict[str, str]: Annotated[
-            dict[Annotated[str, Field(min_length=1)], Annotated[str, Strict()]], bounds
-        ],
-        # `after`: parent ids, or objects naming one with its on_failure.
-        list[str]: Annotated[list[Name | ParentRef], bounds],
-    }
-    plain = kinds[option.type]
-    return plain if option.default is not None else plain | None
-
-
 _STRICT = ConfigDict(extra="forbid")
-_NOT_BOTH: JsonDict = {
-    # The document's statement of `check_options`' rules: not both a delay and a run_at, and
-    # not both an expires_at and an expires_in.
-    "allOf": [
-        {
-            "not": {
-                "required": ["delay", "run_at"],
-                "properties": {"delay": {"type": "number"}, "run_at": {"type": "string"}},
-            }
-        },
-        {
-            "not": {
-                "required": ["expires_at", "expires_in"],
-                "properties": {
-                    "expires_at": {"type": "string"},
-                    "expires_in": {"type": "number"},
-                },
-            }
-        },
-    ]
-}
-
-_NEW_JOB_FIELDS: dict[str, Any] = {
-    "type": (Annotated[Name, Field(description="The task type.")], ...),
-    "payload": (Any, None),
-    **{
-        option.name: (_annotation(option), Field(option.default, description=option.help))
-        for option in OPTIONS
-    },
-}
-NewJob = create_model(
-    "NewJob",
-    __config__=ConfigDict(extra="forbid", json_schema_extra=_NOT_BOTH),
-    __doc__="A job to enqueue: its type, payload and options.",
-    **_NEW_JOB_FIELDS,
-)
-
-
-class NewJobs(BaseModel):
-    """Jobs to enqueue in one round trip, in order."""
-
-    model_config = _STRICT
-    jobs: list[NewJob] = Field(min_length=1, max_length=MAX_BULK_JOBS)  # type: ignore[valid-type]
 
 
 class JobQuery(BaseModel):
@@ -172,6 +96,7 @@ class JobQuery(BaseModel):
         None, description="Jobs created before this instant (ISO 8601 with a time zone)."
     )
     workflow_id: Name | None = Field(None, description="The jobs of this workflow.")
+    batch_id: Name | None = Field(None, description="The jobs of this batch.")
 
 
 class WorkflowQuery(BaseModel):
@@ -261,6 +186,12 @@ class Job(BaseModel):
         "them): given for one job, null in lists.",
     )
     workflow_id: str | None = Field(None, description="The workflow it belongs to.")
+    batch_id: str | None = Field(None, description="The batch it belongs to.")
+    debounce_key: str | None = Field(
+        None,
+        description="While the job has not started, an enqueue with this key gives it its "
+        "payload and scheduled time instead of storing a job.",
+    )
     parents: list[ParentRef] | None = Field(
         None,
         description="The jobs it waits (or waited) for, in order, with what it does if one "
@@ -284,6 +215,19 @@ class Jobs(BaseModel):
     """The jobs stored, in the order sent."""
 
     jobs: list[Job]
+
+
+class BatchCounts(BaseModel):
+    """How many of a batch's jobs are in each state, read at one moment, and in all."""
+
+    waiting: int
+    pending: int
+    running: int
+    failed: int = Field(description="Failed with attempts left: they run again.")
+    completed: int
+    dead: int
+    cancelled: int
+    total: int
 
 
 class Count(BaseModel):
@@ -362,7 +306,7 @@ class Error(BaseModel):
     error: str
 
 
-LimitCount = Annotated[int, Strict(), Field(ge=1, le=MAX_LIMIT), BeforeValidator(_integral)]
+LimitCount = Annotated[int, Strict(), Field(ge=1, le=MAX_LIMIT), BeforeValidator(integral)]
 _LIMIT_NAMES = ("concurrency", "per_key", "rate", "key_rate")
 _ONE_LIMIT: list[JsonValue] = [
     {"required": [name], "properties": {name: {"type": "integer"}}} for name in _LIMIT_NAMES

@@ -20,7 +20,7 @@ ERRORS = {
     400: "Malformed JSON",
     401: "Missing or wrong API key",
     403: "Refused: a cross-origin request, or `authenticate` said no",
-    404: "No such job, or a path that matches no route",
+    404: "No such job, workflow, batch or worker, or a path that matches no route",
     409: "Conflict with the job's state",
     413: "Body too large",
     415: "The body is not `application/json`",
@@ -36,6 +36,7 @@ PATH_PARAMETERS = {
     "job_id": {"type": "string"},
     "worker_id": {"type": "string"},
     "workflow_id": {"type": "string"},
+    "batch_id": {"type": "string"},
     "name": {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"},
 }
 

@@ -1,6 +1,6 @@
-"""The dashboard's workflow views: a job's parents and children, and a workflow's page, its
-jobs as an indented tree (a job with several parents sits under the first, "also after" the
-others) with their states."""
+"""The dashboard's workflow views: a job's parents and children and its batch's counts, and a
+workflow's page, its jobs as an indented tree (a job with several parents sits under the
+first, "also after" the others) with their states."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..batches import BATCH_HEADER
 from ..errors import JobNotFoundError
 from ..job import Job
 from ..queue import Queue
@@ -23,11 +24,17 @@ MAX_INDENT = 8
 so a long chain still fits a phone's width."""
 
 
+MAX_RELATIONS = 100
+"""Parents and children a job's page lists, each: a batch's callback has a parent per job of
+the batch (up to 100,000), which the page counts and links to the batch's search instead."""
+
+
 async def relations(queue: Queue, job: Job) -> dict[str, Any]:
-    """A job's parents (with their edges' on_failure) and children, with their types and
-    states, for its page: one read of them all."""
-    edges = job.parents or ()
-    children = job.dependents or ()
+    """A job's first parents (with their edges' on_failure) and children, with their types
+    and states (one read of them all), how many more it has, and the batch it belongs to or is
+    a callback of, with its counts by state, for its page."""
+    edges = (job.parents or ())[:MAX_RELATIONS]
+    children = (job.dependents or ())[:MAX_RELATIONS]
     found = {
         other.id: other
         for other in await queue.backend.get_jobs([edge.job_id for edge in edges] + list(children))
@@ -37,7 +44,22 @@ async def relations(queue: Queue, job: Job) -> dict[str, Any]:
             _link(edge.job_id, found.get(edge.job_id), str(edge.on_failure)) for edge in edges
         ],
         "children": [_link(child, found.get(child)) for child in children],
+        "more": {
+            "Parents": len(job.parents or ()) - len(edges),
+            "Children": len(job.dependents or ()) - len(children),
+        },
+        "batch": await _batch(queue, job),
     }
+
+
+async def _batch(queue: Queue, job: Job) -> dict[str, Any] | None:
+    """The batch of a job (`Job.batch_id`), or of a callback (its header), with its counts."""
+    callback = job.headers.get(BATCH_HEADER)
+    batch_id = callback or job.batch_id
+    if batch_id is None:
+        return None
+    counts = await queue.batch_counts(batch_id)
+    return {"id": batch_id, "callback": callback is not None, "counts": counts}
 
 
 def _link(job_id: str, job: Job | None, on_failure: str | None = None) -> dict[str, Any]:

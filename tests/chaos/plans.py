@@ -1,5 +1,6 @@
 """What the chaos run enqueues: jobs of every kind, alone or in workflows (chains and fan-ins with
-each failure policy), and the state each must end in and the runs it needs without faults."""
+each failure policy, batches with their three callbacks), and the state each must end in and the
+runs it needs without faults."""
 
 from __future__ import annotations
 
@@ -63,13 +64,40 @@ def plan_workflow(
     failure policy; a job whose cancel-edge parent is planned to fail is planned cancelled."""
     size = min(room, rng.randint(3, 6))
     plans: list[Plan] = []
-    if rng.random() < 0.5:  # a chain
+    shape = rng.random()
+    if shape < 0.3 and size >= 4:  # a batch: its jobs, then its three callbacks
+        return plan_batch(make, size - 3)
+    if shape < 0.65:  # a chain
         for _ in range(size):
             plans.append(_child(make, plans[-1:], rng))
     else:  # a fan-in: every job but the last, then the last after all of them
         plans += [make(()) for _ in range(size - 1)]
         plans.append(_child(make, plans, rng))
     return plans
+
+
+def plan_batch(make: Callable[[tuple[Parent, ...]], Plan], size: int) -> list[Plan]:
+    """A batch of `size` jobs and its callbacks (`queuekit.batch`), each callback planned to
+    run or to be cancelled by what its members are planned to do."""
+    members = [make(()) for _ in range(size)]
+    callbacks = [make(()) for _ in range(3)]
+    workflow = queuekit.batch(
+        *(plan.request for plan in members),
+        on_success=callbacks[0].request,
+        on_finish=callbacks[1].request,
+        on_dead=callbacks[2].request,
+    )
+    requests = list(workflow)
+    outcomes = {plan.expected for plan in members}
+    runs = [outcomes == {JobStatus.COMPLETED}, True, JobStatus.DEAD in outcomes]
+    planned = [
+        Plan(request, plan.expected, plan.runs)
+        for request, plan in zip(requests, members, strict=False)
+    ]
+    for request, plan, run in zip(requests[size:], callbacks, runs, strict=True):
+        cancelled = Plan(request, JobStatus.CANCELLED, 0)
+        planned.append(Plan(request, plan.expected, plan.runs) if run else cancelled)
+    return planned
 
 
 def _child(

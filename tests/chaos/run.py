@@ -29,7 +29,7 @@ from pathlib import Path
 import anyio
 
 import queuekit
-from queuekit import BackendUnavailableError, JobStatus, Queue
+from queuekit import BackendUnavailableError, JobStatus, OnFailure, Queue
 
 from .plans import Plan, plan_jobs
 from .pool import Pool, start_worker
@@ -168,6 +168,15 @@ async def chaos_run(
     return figures
 
 
+def _last_end(executions: dict[str, list[Execution]], job_id: str) -> float | None:
+    """When the last run of a job (the one that finished it) ended, if it ran."""
+    runs = executions.get(job_id)
+    if not runs:
+        return None
+    last = max(runs, key=lambda run: run.started)
+    return last.ended or last.started
+
+
 async def _account(
     queue: Queue,
     plans: list[Plan],
@@ -186,6 +195,7 @@ async def _account(
             if cursor is None:
                 break
     margin = pool.lease + 1.0
+    dead_ids = {job_id for job_id, job in stored.items() if job.status == JobStatus.DEAD}
     for plan in plans:
         job = stored.get(plan.request.id)
         if job is None:
@@ -207,14 +217,23 @@ async def _account(
         runs = executions.get(job.id, [])
         if runs and plan.request.parents:
             first = min(run.started for run in runs)
-            for parent in plan.request.parents:
-                # The parent's last run (the one that finished it) had ended before the job
-                # started; an earlier run cut off by a fault may end later, on a stale lease.
-                parent_runs = executions.get(parent.job_id)
-                last = max(parent_runs, key=lambda run: run.started) if parent_runs else None
-                if last is not None and first < (last.ended or last.started):
-                    figures.early += 1
-                    figures.problems.append(f"{job.id} started before parent {parent.job_id}")
+            # The parent's last run (the one that finished it) had ended before the job started
+            # (an earlier run cut off by a fault may end later, on a stale lease); a job started
+            # by a parent's death needs only that one parent to have ended.
+            ends = {
+                parent.job_id: _last_end(executions, parent.job_id)
+                for parent in plan.request.parents
+            }
+            if plan.request.parents[0].on_failure == OnFailure.TRIGGER:
+                deaths = [ends[p.job_id] for p in plan.request.parents if p.job_id in dead_ids]
+                early = (
+                    [] if any(end is not None and end <= first for end in deaths) else ["a death"]
+                )
+            else:
+                early = [job_id for job_id, end in ends.items() if end is not None and first < end]
+            for parent_id in early:
+                figures.early += 1
+                figures.problems.append(f"{job.id} started before parent {parent_id}")
         figures.executions += len(runs)
         extra = len(runs) - plan.runs
         if extra <= 0:

@@ -19,7 +19,7 @@ from ..setups import BackendSetup
 
 QUEUEKIT = str(Path(sys.executable).parent / "queuekit")
 ROOT = Path(__file__).resolve().parents[2]
-FAST_WORKER = ["--queues", "default=5", "--poll-interval", "0.1"]
+FAST_WORKER = ["--queues", "default=5", "--poll-interval", "0.1", "--processes", "1"]
 
 
 def run(

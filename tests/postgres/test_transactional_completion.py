@@ -14,6 +14,8 @@ from queuekit.backends.memory import MemoryBackend
 from queuekit.backends.postgres import PostgresBackend
 from queuekit.context import JobContext
 
+from ..waiting import eventually
+
 
 @pytest.fixture
 async def conn(pg_backend: PostgresBackend, dsn: str) -> AsyncIterator[asyncpg.Connection]:
@@ -118,7 +120,9 @@ async def test_a_rescued_attempt_rolls_back_and_the_next_one_completes(
                 await own.execute("INSERT INTO orders VALUES ($1, $2)", order, token)
                 if queuekit.current_job().job.attempts == 1:
                     written.set()
-                    with anyio.CancelScope(shield=True):
+                    # Shielded from the rescue's cancel, but bounded: a failed test must not
+                    # leave this transaction open (the schema's teardown would wait on it).
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(60):
                         await proceed.wait()
                 completion.result = token
         finally:
@@ -130,11 +134,16 @@ async def test_a_rescued_attempt_rolls_back_and_the_next_one_completes(
     async with queuekit.Worker(queue, tasks, after_job=[reports_into(reports)]) as worker:
         with anyio.fail_after(30):
             await written.wait()
-        await conn.execute(
-            f"UPDATE {pg_backend.qualified_table} SET lease_expires_at = now() WHERE id = $1",
-            job.id,
-        )
-        assert (await pg_backend.rescue()).total == 1
+
+        async def rescued() -> bool:
+            # The worker's heartbeat may renew the lease between the two calls: then again.
+            await conn.execute(
+                f"UPDATE {pg_backend.qualified_table} SET lease_expires_at = now() WHERE id = $1",
+                job.id,
+            )
+            return (await pg_backend.rescue()).total == 1
+
+        await eventually(rescued, "the first attempt's lease expired and was rescued")
         proceed.set()
         with anyio.fail_after(30):
             while len(reports) < 2:

@@ -75,7 +75,9 @@ async def check_queue(raw: aioredis.Redis, backend: RedisBackend, queue: str) ->
             assert unique.get(unique_key) == job_id, f"{job_id} does not hold {unique_key}"
     for unique_key, holder in unique.items():
         fields = jobs.get(holder, {})
-        assert fields.get("unique_key") == unique_key and fields["status"] not in TERMINAL
+        assert fields.get("unique_key") == unique_key
+        holds_finished = fields["status"] in fields.get("unique_states", "").split(",")
+        assert fields["status"] not in TERMINAL or holds_finished
     assert not set(leases) - set(jobs) and not set(in_line) - set(jobs)
     by_type: dict[str, dict[str, float]] = {}
     async for type_key in raw.scan_iter(match=key("type:") + "*", count=1000):

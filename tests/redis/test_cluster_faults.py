@@ -162,6 +162,8 @@ class WorkerProcess:
                 str(LEASE),
                 "--poll-interval",
                 "0.1",
+                "--processes",
+                "1",
             ],
             cwd=ROOT,
             env={**os.environ, RUN_LOG: str(run_log)},

@@ -31,7 +31,16 @@ from .server import new_prefix
 
 QUEUEKIT = str(Path(sys.executable).parent / "queuekit")
 ROOT = Path(__file__).resolve().parents[2]
-WORKER_OPTIONS = ["--queues", "default=5", "--lease", "3", "--poll-interval", "0.1"]
+WORKER_OPTIONS = [
+    "--queues",
+    "default=5",
+    "--lease",
+    "3",
+    "--poll-interval",
+    "0.1",
+    "--processes",
+    "1",
+]
 FAILOVER = 90.0
 """Seconds for a failover and the rescues after it (down-after 2 s, a 3 s lease, rescues
 every 7.5-22.5 s), with room for a machine with every core busy."""

@@ -356,7 +356,10 @@ def _dag(name: str, size: int, rng: random.Random) -> list[queuekit.NewJob]:
     jobs: list[queuekit.NewJob] = []
     for n in range(size):
         parents = rng.sample(jobs, min(len(jobs), rng.choice([0, 1, 1, 2, 3])))
-        policies = [Parent(p.id, rng.choice(list(OnFailure))) for p in parents]
+        policies = [
+            Parent(p.id, rng.choice([OnFailure.CANCEL, OnFailure.RUN, OnFailure.IGNORE]))
+            for p in parents
+        ]
         jobs.append(queuekit.new_job("t", n, id=f"{name}-{n}", after=policies, max_attempts=1))
     return jobs
 

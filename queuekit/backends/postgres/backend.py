@@ -257,22 +257,26 @@ class PostgresBackend(
         notify = self._debouncer.take(queues)
         with self._guard():
             async with pool.acquire() as conn:
-                if not needs_transaction(jobs):
-                    stored = await insert(conn, self._sql, self.channel, jobs, notify)
-                else:
-                    stored = await self._insert_with_parents(conn, jobs, notify)
+                stored = await self._insert(conn, jobs, notify)
         self._work_waiters.wake(queues)
         return stored
 
-    async def _insert_with_parents(
+    async def _insert(
         self, conn: Connection, jobs: Sequence[NewJob], notify: Sequence[str]
     ) -> list[Job]:
-        """`insert` in a transaction of its own, run again if the server broke a deadlock by
-        rolling it back (its parents' locks against a concurrent finish's dependents)."""
+        """`insert`, in a transaction of its own when it takes several statements, run again
+        if the server broke a deadlock by rolling it back (its parents' locks against a
+        concurrent finish's dependents, or its keys against a replay's)."""
         for _ in range(DEADLOCK_RETRIES):
             with contextlib.suppress(asyncpg.DeadlockDetectedError):
-                async with conn.transaction():
-                    return await insert(conn, self._sql, self.channel, jobs, notify)
+                return await self._insert_once(conn, jobs, notify)
+        return await self._insert_once(conn, jobs, notify)
+
+    async def _insert_once(
+        self, conn: Connection, jobs: Sequence[NewJob], notify: Sequence[str]
+    ) -> list[Job]:
+        if not needs_transaction(jobs):
+            return await insert(conn, self._sql, self.channel, jobs, notify)
         async with conn.transaction():
             return await insert(conn, self._sql, self.channel, jobs, notify)
 

@@ -1,5 +1,5 @@
-"""Storing new jobs: one statement per batch; a taken unique key answers with its live holder;
-jobs with parents are stored with their edges, under locks on their stored parents."""
+"""Storing new jobs: one statement per call; a held unique or debounce key answers with its
+holder; jobs with parents are stored with their edges, under locks on their stored parents."""
 
 from __future__ import annotations
 
@@ -12,17 +12,14 @@ from typing import Any, Protocol
 import asyncpg
 
 from ...errors import (
-    BackendUnavailableError,
     InvalidOptionError,
     InvalidPayloadError,
     JobExistsError,
     UnknownParentError,
 )
-from ...job import TERMINAL_STATUSES, Job, NewJob
+from ...job import TERMINAL_STATUSES, Job, NewJob, OnConflict
 from ..rows import job_from_row
 
-UNIQUE_RACES = 5
-"""How often a batch is inserted again while the holders of its unique keys keep changing."""
 SAVEPOINT = "queuekit_enqueue"
 """Where an enqueue with parents on a caller's transaction goes back to when it is refused."""
 
@@ -61,16 +58,21 @@ def _refusals(jobs: Sequence[NewJob]) -> Iterator[None]:
         raise
 
 
+def has_keys(job: NewJob) -> bool:
+    """Whether an enqueue of `job` may be answered by the holder of its key."""
+    return job.unique_key is not None or job.debounce_key is not None
+
+
 def needs_transaction(jobs: Sequence[NewJob]) -> bool:
     """Whether storing `jobs` takes more than one statement (see `insert`): a job waits for
     one stored before, or a job of a call with parents may be answered by the holder of its
-    unique key. A whole workflow enqueued at once, without unique keys, is one statement."""
+    key. A whole workflow enqueued at once, without keys, is one statement."""
     earlier: set[str] = set()
     for job in jobs:
         if any(parent.job_id not in earlier for parent in job.parents):
             return True
         earlier.add(job.id)
-    return any(job.parents for job in jobs) and any(job.unique_key for job in jobs)
+    return any(job.parents for job in jobs) and any(has_keys(job) for job in jobs)
 
 
 async def insert(
@@ -84,18 +86,15 @@ async def insert(
 ) -> list[Job]:
     """Store `jobs` on `conn`, sending a wake-up on `channel` for the queues in `notify`.
 
-    A job whose unique key a live job holds gets that job back; when the holder committed
-    after the insert's snapshot it is looked up, and when it ended meanwhile the job is
-    inserted again.
+    A job whose unique or debounce key is held gets the holder back, rewritten as its options
+    say: the jobs of a call go in as that many enqueues, one by one (`insert_keyed`).
 
     Jobs with parents may take several statements (`needs_transaction`), which must run in
     one transaction: the caller's (then `savepoint`, so that a refused call leaves nothing of
     itself in it) or one the backend opened for them.
     """
-    if not any(job.parents for job in jobs):
-        if len(jobs) == 1 and jobs[0].unique_key is None:
-            return [await _insert_one(conn, sql, channel, jobs[0], notify)]
-        return await _insert_rows(conn, sql, channel, jobs, notify, _Links())
+    if len(jobs) == 1 and not jobs[0].parents and not has_keys(jobs[0]):
+        return [await _insert_one(conn, sql, channel, jobs[0], notify)]
     if not needs_transaction(jobs):
         return await _insert_rows(conn, sql, channel, jobs, notify, _links(jobs))
     if not savepoint:
@@ -119,7 +118,7 @@ async def _savepoint(conn: Fetcher) -> AsyncIterator[None]:
 
 @dataclass
 class _Links:
-    """The parents of a call's jobs, as the `insert` statement takes them ($17..$22)."""
+    """The parents of a call's jobs, as the `insert` statement takes them ($15..$20)."""
 
     counts: list[int] | None = None
     """Each job's number of parents."""
@@ -133,6 +132,8 @@ class _Links:
 
 def _links(jobs: Sequence[NewJob]) -> _Links:
     """Where each parent of `jobs` is: a job earlier in the call, or outside it."""
+    if not any(job.parents for job in jobs):
+        return _Links()
     earlier: set[str] = set()
     waited_for: set[str] = set()
     outside: dict[str, None] = {}
@@ -178,7 +179,7 @@ async def _insert_with_parents(
                 raise UnknownParentError(parent_id)
     stored = await _insert_rows(conn, sql, channel, jobs, notify, links)
     for job, got, waited_for in zip(jobs, stored, links.waited_for or (), strict=True):
-        # Answered by the live holder of its unique key: the job named does not exist.
+        # Answered by the holder of its key: the job named does not exist.
         if waited_for and got.id != job.id:
             raise UnknownParentError(job.id)
     ended = {job_id: status for job_id, status in statuses.items() if status in TERMINAL_STATUSES}
@@ -199,67 +200,52 @@ async def _insert_rows(
     notify: Sequence[str],
     links: _Links,
 ) -> list[Job]:
-    """The `insert` statement, again for the jobs whose unique key's holder changed."""
-    stored: list[Job | None] = [None] * len(jobs)
-    todo = list(range(len(jobs)))
-    for _ in range(UNIQUE_RACES):
-        batch = [jobs[i] for i in todo]
-        with _refusals(batch):
-            rows = await conn.fetch(
-                sql["insert"],
-                [job.id for job in batch],
-                [job.queue for job in batch],
-                [job.type for job in batch],
-                [job.payload_json for job in batch],
-                [job.priority for job in batch],
-                [job.max_attempts for job in batch],
-                [job.delay for job in batch],
-                [job.run_at for job in batch],
-                [job.unique_key for job in batch],
-                [job.headers_json for job in batch],
-                [job.limit_key for job in batch],
-                channel,
-                list(notify),
-                [job.expires_at for job in batch],
-                [job.expires_in for job in batch],
-                [job.workflow_id for job in batch],
-                None if links.counts is None else [links.counts[i] for i in todo],
-                None if links.waited_for is None else [links.waited_for[i] for i in todo],
-                *(links.edges or (None, None, None, None)),
-            )
-        inserted = {row["id"]: row for row in rows if row["inserted"]}
-        holders = {(row["queue"], row["unique_key"]): row for row in rows if not row["inserted"]}
-        holders.update(
-            {
-                (row["queue"], row["unique_key"]): row
-                for row in inserted.values()
-                if row["unique_key"] is not None
-            }
+    """The `insert` statement, or `insert_keyed` for a call in which a job has a key: one job
+    per request, in order."""
+    args: list[object] = [
+        [job.id for job in jobs],
+        [job.queue for job in jobs],
+        [job.type for job in jobs],
+        [job.payload_json for job in jobs],
+        [job.priority for job in jobs],
+        [job.max_attempts for job in jobs],
+        [job.delay for job in jobs],
+        [job.run_at for job in jobs],
+        [job.headers_json for job in jobs],
+        [job.limit_key for job in jobs],
+        [job.expires_at for job in jobs],
+        [job.expires_in for job in jobs],
+        [job.workflow_id for job in jobs],
+        [job.batch_id for job in jobs],
+        links.counts,
+        links.waited_for,
+        *(links.edges or (None, None, None, None)),
+        channel,
+        list(notify),
+    ]
+    if not any(has_keys(job) for job in jobs):
+        with _refusals(jobs):
+            rows = await conn.fetch(sql["insert"], *args)
+        by_id = {row["id"]: job_from_row(row) for row in rows}
+        return [by_id[job.id] for job in jobs]
+    with _refusals(jobs):
+        rows = await conn.fetch(
+            sql["insert_keyed"],
+            *args,
+            [job.unique_key for job in jobs],
+            [",".join(job.unique_states) or None for job in jobs],
+            [job.unique_for for job in jobs],
+            [job.on_conflict == OnConflict.REPLACE for job in jobs],
+            [job.debounce_key for job in jobs],
+            [job.debounce_max for job in jobs],
         )
-        missing = [i for i in todo if not _answer(jobs[i], i, inserted, holders, stored)]
-        if not missing:
-            break
-        # Their key's holder committed after the insert's snapshot: look again.
-        lookup = [jobs[i] for i in missing]
-        for row in await conn.fetch(
-            sql["live_unique"],
-            [job.queue for job in lookup],
-            [job.unique_key for job in lookup],
-        ):
-            holders[(row["queue"], row["unique_key"])] = row
-        # Whatever is still unanswered lost its holder meanwhile: insert it again.
-        todo = [i for i in missing if not _answer(jobs[i], i, {}, holders, stored)]
-        if not todo:
-            break
-    if any(job is None for job in stored):
-        raise BackendUnavailableError("enqueue kept racing with changes to its unique keys")
-    return [job for job in stored if job is not None]
+    return [job_from_row(row) for row in rows]
 
 
 async def _insert_one(
     conn: Fetcher, sql: Mapping[str, str], channel: str, job: NewJob, notify: Sequence[str]
 ) -> Job:
-    """The common enqueue (one job, no unique key) in a statement that is cheaper to run."""
+    """The common enqueue (one job, no key, no parent) in a statement that is cheaper to run."""
     with _refusals([job]):
         row = await conn.fetchrow(
             sql["insert_one"],
@@ -278,23 +264,7 @@ async def _insert_one(
             job.expires_at,
             job.expires_in,
             job.workflow_id,
+            job.batch_id,
         )
     assert row is not None
     return job_from_row(row)
-
-
-def _answer(
-    job: NewJob,
-    index: int,
-    inserted: Mapping[str, asyncpg.Record],
-    holders: Mapping[tuple[str, str | None], asyncpg.Record],
-    stored: list[Job | None],
-) -> bool:
-    """Fill in `stored[index]` with the row inserted for `job` or the holder of its key."""
-    row = inserted.get(job.id)
-    if row is None and job.unique_key is not None:
-        row = holders.get((job.queue, job.unique_key))
-    if row is None:
-        return False
-    stored[index] = job_from_row(row)
-    return True

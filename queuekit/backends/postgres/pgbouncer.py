@@ -25,6 +25,7 @@ TUNED_STATEMENTS = frozenset(
         "rescue",
         "list_queues",
         "counts",
+        "batch_counts",
         "prune_keys",
         "cancel_batch",
         "replay_batch",

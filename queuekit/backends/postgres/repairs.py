@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from ...backend import Batch, JobFilter
+from ...batches import BatchCounts
 from ...errors import BackendUnavailableError, JobRunningError
 from ...job import Job, JobPage, JobStatus, OnFailure, Parent
 from ...search import NO_SEARCH, JobSearch
@@ -57,6 +58,7 @@ class Repairs(PostgresTable):
             (self._sql["search_created_after"], search.created_after),
             (self._sql["search_created_before"], search.created_before),
             (self._sql["search_workflow"], search.workflow_id),
+            (self._sql["search_batch"], search.batch_id),
         ):
             if value is not None:
                 args.append(value)
@@ -70,6 +72,10 @@ class Repairs(PostgresTable):
         page = rows[:limit]
         next_cursor = str(page[-1]["seq"]) if len(rows) > limit else None
         return JobPage([job_from_row(row) for row in page], next_cursor)
+
+    async def batch_counts(self, batch_id: str) -> BatchCounts:
+        rows = await self._fetch("batch_counts", batch_id)
+        return BatchCounts.of({JobStatus(row["status"]): row["n"] for row in rows})
 
     async def list_queues(self) -> list[str]:
         return [row["queue"] for row in await self._fetch("list_queues")]

@@ -8,8 +8,10 @@ import re
 from ..history import with_ended_attempts
 from ..sqlfiles import load_queries
 
-ADD_READY_KEYS = re.compile(r"\{add_ready_keys:(\w+)\}")
-"""Where a statement takes the `add_ready_keys` fragment, naming the CTE of its new rows."""
+FRAGMENTS = ("add_ready_keys", "insert_edges")
+"""The CTE bodies several statements share, each taken as `{<fragment>:<cte>}` where `<cte>`
+names the CTE of the statement's new rows."""
+FRAGMENT = re.compile(r"\{(" + "|".join(FRAGMENTS) + r"):(\w+)\}")
 
 
 MAX_CHANNEL_BYTES = 63
@@ -56,10 +58,12 @@ class Statements:
             "{table}": table,
         }
         self.sql = {name: self.render(body) for name, body in load_queries("postgres").items()}
-        # The CTE body the statements that add jobs share (see `add_ready_keys`).
-        ready = self.sql.pop("add_ready_keys")
+        # The CTE bodies the statements that add jobs share (see `add_ready_keys`).
+        fragments = {name: self.sql.pop(name) for name in FRAGMENTS}
         for name, body in self.sql.items():
-            self.sql[name] = ADD_READY_KEYS.sub(lambda cte: ready.replace("{rows}", cte[1]), body)
+            self.sql[name] = FRAGMENT.sub(
+                lambda cte: fragments[cte[1]].replace("{rows}", cte[2]), body
+            )
         # The new history of an attempt that ends (see `ended_attempt`).
         with_ended_attempts(self.sql)
         # Cancel, replay, run_now and delete of one job and of a batch (see queries.sql).

@@ -6,7 +6,7 @@ what spans queues (index.py) is the id -> queue index, in shards of its own, and
 names. (On a single server a job may wait for jobs of any queue: the scripts that decide it
 then declare the prefix of every queue's keys; see keys.py.) The parts: calls.py (clients,
 scripts by SHA), scripts.py and lua/ (the scripts), enqueue.py, claim.py, reads.py,
-replies.py, url.py.
+listing.py, batches.py, replies.py, url.py.
 Time is Redis's own (`TIME` inside the scripts), never the client's.
 """
 
@@ -28,6 +28,7 @@ from ...validation import check_identifier
 from ..batching import BatchedFinishes, Finish, FinishBatcher
 from ..url_options import options_of_url
 from .activity import ActivityLog
+from .batches import BatchCounting
 from .calls import MAX_BLOCK_SECONDS, Call, Client, RedisCalls
 from .cancels import CancelFeed
 from .claim import Claimer
@@ -47,7 +48,9 @@ from .workers import Workers
 DEFAULT_PREFIX = "queuekit"
 
 
-class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, JobReads, Backend):
+class RedisBackend(
+    RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, BatchCounting, JobReads, Backend
+):
     """Jobs in Redis through `redis.asyncio`: a plain server, a Cluster, or through Sentinel.
 
     Build it from a URL (`redis://`, `rediss://`, `redis+sentinel://`; see url.py) or
@@ -207,7 +210,7 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
     async def rescue(self) -> Rescued:
         dead = 0
 
-        async def fail_expired(batch: list[tuple[str, list[str]]]) -> list[int]:
+        async def fail_expired(batch: list[tuple[str, list[str]]]) -> list[tuple[int, int]]:
             nonlocal dead
             calls = [
                 ("rescue", self._keys.bound(q, "rescue") + self._keys.jobs_and_done(q, ids), ids)
@@ -216,7 +219,7 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
             replies = await self._calls.eval_many(calls)
             counts = [(int(failed), int(died)) for failed, died in replies]
             dead += sum(died for _, died in counts)
-            return [failed + died for failed, died in counts]
+            return [(failed + died, 0) for failed, died in counts]
 
         targets = [(queue, "leases") for queue in await self._index.queue_names()]
         rescued = await self._sweep(targets, 0.0, fail_expired)
@@ -226,26 +229,35 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
         self,
         targets: Sequence[tuple[str, str]],
         age: float,
-        act: Callable[[list[tuple[str, list[str]]]], Awaitable[list[int]]],
+        act: Callable[[list[tuple[str, list[str]]]], Awaitable[list[tuple[int, int]]]],
     ) -> int:
         """Act on the ids whose score (a time) in each (queue, set) is `age` seconds past,
-        a batch per set at a time, all sets in one round trip; return how many were acted on."""
+        a batch per set at a time, all sets in one round trip; return how many were acted on.
+        `act` says per batch how many it acted on and how many it left in their set on purpose
+        (jobs pruning keeps): the set's next batch starts past those."""
         total = 0
+        passed = dict.fromkeys(targets, 0)
         while targets:
             found = await self._calls.eval_many(
                 [
-                    ("due", self._keys.bound(q, "due"), [name, str(micros(age)), str(BATCH)])
+                    (
+                        "due",
+                        self._keys.bound(q, "due"),
+                        [name, str(micros(age)), str(BATCH), str(passed[q, name])],
+                    )
                     for q, name in targets
                 ]
             )
             batch = [(target, ids) for target, ids in zip(targets, found, strict=True) if ids]
             counts = await act([(q, ids) for (q, _), ids in batch])
-            total += sum(counts)
+            total += sum(done for done, _ in counts)
+            for (target, _), (_, kept) in zip(batch, counts, strict=True):
+                passed[target] += kept
             # A full batch may have more behind it; a batch where nothing happened ends it.
             targets = [
                 target
-                for (target, ids), count in zip(batch, counts, strict=True)
-                if len(ids) == BATCH and count
+                for (target, ids), (done, kept) in zip(batch, counts, strict=True)
+                if len(ids) == BATCH and (done or kept)
             ]
         return total
 
@@ -391,16 +403,17 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
         queue = await self._index.lookup(job_id)
         if queue is None:
             return False
-        ((deleted, running),) = await self._delete([(queue, [job_id])])
+        ((deleted, running, _),) = await self._delete([(queue, [job_id])])
         if running:
             raise JobRunningError(job_id)
         return bool(deleted)
 
     async def _delete(
         self, batch: Sequence[tuple[str, list[str]]], status: str = "", older_than: str = ""
-    ) -> list[tuple[list[str], list[str]]]:
+    ) -> list[tuple[list[str], list[str], int]]:
         """Delete the given jobs of each queue that match; then drop them from the index.
-        Per queue, the ids deleted and those left because they are running."""
+        Per queue, the ids deleted, those left because they are running, and how many were
+        left because they hold their unique key (lua/delete.lua)."""
         calls: list[Call] = []
         for q, ids in batch:
             keys = self._keys.bound(q, "delete") + self._keys.jobs_and_done(q, ids)
@@ -409,7 +422,7 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
         await self._index.unindex(
             (q, reply[0]) for (q, _), reply in zip(batch, replies, strict=True)
         )
-        return [(list(deleted), list(running)) for deleted, running in replies]
+        return [(list(deleted), list(running), int(held)) for deleted, running, held in replies]
 
     async def replay_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
         return (await self._batch("replay", where, after, limit))[0]
@@ -446,9 +459,11 @@ class RedisBackend(RedisEvents, BatchedFinishes, Workers, ActivityLog, Listing, 
         queues = await self._index.queue_names()
         for status in dict.fromkeys(statuses):
 
-            async def delete(batch: list[tuple[str, list[str]]], status: str = status) -> list[int]:
+            async def delete(
+                batch: list[tuple[str, list[str]]], status: str = status
+            ) -> list[tuple[int, int]]:
                 deleted = await self._delete(batch, status, str(micros(older_than)))
-                return [len(ids) for ids, _ in deleted]
+                return [(len(ids), held) for ids, _, held in deleted]
 
             targets = [(queue, f"finished:{status}") for queue in queues]
             pruned += await self._sweep(targets, older_than, delete)

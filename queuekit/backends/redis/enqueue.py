@@ -7,11 +7,13 @@ seq. On a single server one script does both (it may span slots); on a Cluster, 
 is indexed under another queue, they are two round trips.
 
 A job's parents are found first (each earlier in the call, else in the index); a script that
-finds one missing stores nothing. On a Cluster a parent must be in its job's slot.
+finds one missing stores nothing. On a Cluster a parent must be in its job's slot. A call of
+more than `CHUNK` jobs and edges goes in chunks, one after another (`_enqueue_in_chunks`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 
@@ -24,6 +26,12 @@ from .index import JobIndex
 from .keys import Keys
 from .replies import enqueue_args, job_from_hash, new_job
 
+Edges = tuple[str, int]
+"""A job's edges as the scripts read them (`_edges`), and how many parents it has in all."""
+
+CHUNK = 1000
+"""Jobs and parent edges one enqueue script stores at most (an edge costs a script about as
+much as a job): a bigger call goes in chunks, so that no script holds Redis for long."""
 NAME_AGAIN_SECONDS = 60.0
 """How long a backend trusts that a queue it named is still in `{<prefix>}:queues`: after
 that, its next enqueue there names it again, so a set lost meanwhile (deleted, or the write
@@ -54,14 +62,27 @@ class Enqueuer:
 
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[Job]:
         """One script call on a single server; on a Cluster (or when an id is indexed under
-        another queue) two round trips: the reservation, then the jobs of each queue."""
+        another queue) two round trips: the reservation, then the jobs of each queue. A call
+        of more than `CHUNK` jobs and edges goes in chunks (`_enqueue_in_chunks`)."""
         if not jobs:
             return []
         ids = [job.id for job in jobs]
         if len(set(ids)) < len(ids):
             raise JobExistsError(next(i for n, i in enumerate(ids) if i in ids[:n]))
         parents = await self._parent_queues(jobs)
-        edges = [_edges(job, queues) for job, queues in zip(jobs, parents, strict=True)]
+        if sum(1 + len(job.parents) for job in jobs) > CHUNK:
+            return await self._enqueue_in_chunks(jobs, parents)
+        return await self._enqueue(jobs, parents, [len(job.parents) for job in jobs])
+
+    async def _enqueue(
+        self, jobs: Sequence[NewJob], parents: Sequence[list[str]], counts: Sequence[int]
+    ) -> list[Job]:
+        """Store `jobs`, whose parents are in `parents` (their queues) and number `counts`
+        in all (more than those given where the rest are linked after: `_link`)."""
+        edges = [
+            (_edges(job, queues), count)
+            for job, queues, count in zip(jobs, parents, counts, strict=True)
+        ]
         by_queue: dict[str, list[int]] = {}
         for i, job in enumerate(jobs):
             by_queue.setdefault(job.queue, []).append(i)
@@ -72,6 +93,67 @@ class Enqueuer:
         if not self._calls.cross_slot:  # (a sharding proxy may have just refused the above)
             self._check_slots(jobs, parents)
         return await self._enqueue_in_two_steps(jobs, _groups(jobs, parents), edges)
+
+    async def _enqueue_in_chunks(
+        self, jobs: Sequence[NewJob], parents: Sequence[list[str]]
+    ) -> list[Job]:
+        """Store a big call as the same enqueues in chunks of `CHUNK` jobs and edges, one
+        script call each, in call order; a job with more parents than a chunk takes is stored
+        with the first of them and linked to the others by `link` calls right after, waiting
+        until the last is linked. Each chunk is all or nothing, not the call: ids already
+        stored are refused before any chunk is, but a refusal only a chunk finds (an id
+        stored, or a parent deleted, meanwhile) leaves the chunks before it stored, and a call
+        cut short leaves its jobs so far (a job linked in part waits until deleted)."""
+        if not self._calls.cross_slot:
+            self._check_slots(jobs, parents)
+        await self._refuse_stored(jobs)
+        stored: list[Job] = []
+        for positions, cut in _chunks(jobs):
+            last = positions[-1]
+            chunk = [jobs[i] for i in positions]
+            queues = [parents[i] for i in positions]
+            if cut is not None:
+                chunk[-1] = dataclasses.replace(chunk[-1], parents=jobs[last].parents[:cut])
+                queues[-1] = parents[last][:cut]
+            stored += await self._enqueue(chunk, queues, [len(jobs[i].parents) for i in positions])
+            for start in range(cut or len(jobs[last].parents), len(jobs[last].parents), CHUNK):
+                piece = dataclasses.replace(
+                    jobs[last], parents=jobs[last].parents[start : start + CHUNK]
+                )
+                stored[-1] = await self._link(piece, parents[last][start : start + CHUNK])
+        return stored
+
+    async def _refuse_stored(self, jobs: Sequence[NewJob]) -> None:
+        """Raise `JobExistsError` for the first id of `jobs` that a stored job has (but for
+        a request with a key, whose holder may answer it), one lookup per index shard and one
+        EXISTS per id found, all in two round trips."""
+        plain = [job for job in jobs if job.unique_key is None and job.debounce_key is None]
+        shards = self._index.by_shard(job.id for job in plain)
+        replies = await self._calls.commands(
+            [("HMGET", shard, *ids) for shard, ids in shards.items()]
+        )
+        owners = {
+            job_id: queue
+            for ids, queues in zip(shards.values(), replies, strict=True)
+            for job_id, queue in zip(ids, queues, strict=True)
+            if queue
+        }
+        found = [job.id for job in plain if job.id in owners]
+        exists = await self._calls.commands(
+            [("EXISTS", self._keys.job(owners[job_id], job_id)) for job_id in found]
+        )
+        for job_id, count in zip(found, exists, strict=True):
+            if int(count):
+                raise JobExistsError(job_id)
+
+    async def _link(self, job: NewJob, queues: Sequence[str]) -> Job:
+        """Link a stored job to more of its parents (`job.parents`, of queues `queues`); the
+        job as it then is."""
+        keys = [*self._keys.bound(job.queue, "link"), self._keys.job(job.queue, job.id)]
+        reply = await self._calls.eval("link", keys, [job.id, _edges(job, queues)], replicated=True)
+        if reply[0] == "unknown":
+            raise UnknownParentError(reply[1])
+        return job_from_hash(reply[1])
 
     async def _parent_queues(self, jobs: Sequence[NewJob]) -> list[list[str]]:
         """The queue of each job's parents: an earlier job's of the call, else the index's
@@ -105,7 +187,7 @@ class Enqueuer:
                     )
 
     async def _enqueue_at_once(
-        self, jobs: Sequence[NewJob], by_queue: dict[str, list[int]], edges: Sequence[str]
+        self, jobs: Sequence[NewJob], by_queue: dict[str, list[int]], edges: Sequence[Edges]
     ) -> list[Job] | None:
         """Reserve and store in one script (a single server lets one script span slots), all
         or nothing; None, having written nothing, when an id is indexed under another queue,
@@ -119,7 +201,7 @@ class Enqueuer:
             keys += [self._keys.index_of(jobs[i].id) for i in members]
             args += [queue, str(len(members))]
             for i in members:
-                args += enqueue_args(jobs[i], i, False, edges[i])
+                args += enqueue_args(jobs[i], i, False, *edges[i])
         result = await self._calls.eval_cross_slot("reserve_enqueue", keys, args, replicated=True)
         if result[0] == "fallback":
             return None
@@ -131,7 +213,7 @@ class Enqueuer:
         return await self._stored(jobs, parts, set())
 
     async def _enqueue_in_two_steps(
-        self, jobs: Sequence[NewJob], groups: list[tuple[str, list[int]]], edges: Sequence[str]
+        self, jobs: Sequence[NewJob], groups: list[tuple[str, list[int]]], edges: Sequence[Edges]
     ) -> list[Job]:
         """Reserve the ids in their index shards, then store each group's jobs (see `_groups`)
         with one script call per group, pipelined in order: two round trips for any number of
@@ -143,7 +225,11 @@ class Enqueuer:
         )
         reserved = {i for i, owner in enumerate(owners) if owner == ""}
         taken = await self._taken(jobs, owners, reserved)
-        refused = [jobs[i].id for i in sorted(taken) if jobs[i].unique_key is None]
+        refused = [
+            jobs[i].id
+            for i in sorted(taken)
+            if jobs[i].unique_key is None and jobs[i].debounce_key is None
+        ]
         if refused:
             await self._release(jobs, reserved)
             raise JobExistsError(refused[0])
@@ -152,7 +238,7 @@ class Enqueuer:
         for queue, members in groups:
             args = [str(base), queue, str(len(members))]
             for i in members:
-                args += enqueue_args(jobs[i], i, i in taken, edges[i])
+                args += enqueue_args(jobs[i], i, i in taken, *edges[i])
             keys = self._keys.bound(queue, "enqueue") + [
                 self._keys.job(queue, jobs[i].id) for i in members
             ]
@@ -176,25 +262,23 @@ class Enqueuer:
     async def _stored(
         self,
         jobs: Sequence[NewJob],
-        parts: Iterable[tuple[list[int], str, Iterator[str]]],
+        parts: Iterable[tuple[list[int], str, Iterator[str | list[str]]]],
         reserved: set[int],
     ) -> list[Job]:
         """The jobs an enqueue stored or found: per group its positions in `jobs`, its
-        created_at and one outcome per job ('+' and what `new_job` reads, or '=<holder of
-        the key>')."""
-        stored: list[Job | None] = [None] * len(jobs)
-        duplicates: dict[int, str] = {}
+        created_at and one outcome per job ('+' and what `new_job` reads, or the fields of the
+        job as it is: one cancelled at once, or the holder of the request's key). A reservation
+        a holder's answer left unused is given back."""
+        stored: dict[int, Job] = {}
         for members, created_at, outcomes in parts:
             for i in members:
                 outcome = next(outcomes)
-                if outcome[0] == "+":
+                if isinstance(outcome, str):
                     stored[i] = new_job(jobs[i], created_at, outcome[1:])
                 else:
-                    duplicates[i] = outcome[1:]
-        if duplicates:
-            await self._resolve_duplicates(jobs, stored, duplicates, reserved)
-        assert all(job is not None for job in stored)
-        return [job for job in stored if job is not None]
+                    stored[i] = job_from_hash(outcome)
+        await self._release(jobs, {i for i in reserved if stored[i].id != jobs[i].id})
+        return [stored[i] for i in range(len(jobs))]
 
     async def _reserve(
         self, entries: Sequence[tuple[str, str, str]], names: Sequence[str] = ()
@@ -254,29 +338,27 @@ class Enqueuer:
             by_queue.setdefault(jobs[i].queue, []).append(jobs[i].id)
         await self._index.unindex(by_queue.items())
 
-    async def _resolve_duplicates(
-        self,
-        jobs: Sequence[NewJob],
-        stored: list[Job | None],
-        duplicates: dict[int, str],
-        reserved: set[int],
-    ) -> None:
-        """Fill in the live job that holds each duplicate's unique key."""
-        in_batch = {job.id: job for job in stored if job is not None}
-        outside = [i for i, holder in duplicates.items() if holder not in in_batch]
-        fetched = await self._calls.commands(
-            [("HGETALL", self._keys.job(jobs[i].queue, duplicates[i])) for i in outside]
-        )
-        found = {
-            i: job_from_hash(fields) for i, fields in zip(outside, fetched, strict=True) if fields
-        }
-        retry = [i for i in outside if i not in found]
-        for i, holder in duplicates.items():
-            stored[i] = in_batch.get(holder) or found.get(i)
-        await self._release(jobs, {i for i in duplicates if i in reserved and i not in retry})
-        for i in retry:
-            # The holder finished and was deleted meanwhile: the key is free again.
-            stored[i] = (await self.enqueue_many([jobs[i]]))[0]
+
+def _chunks(jobs: Sequence[NewJob]) -> list[tuple[list[int], int | None]]:
+    """The chunks of a big call (`_enqueue_in_chunks`): the positions of the jobs of each,
+    `CHUNK` jobs and edges at most, and how many parents its last job is stored with, when
+    it has more than the chunk takes (None: all of them)."""
+    chunks: list[tuple[list[int], int | None]] = []
+    current: list[int] = []
+    room = CHUNK
+    for i, job in enumerate(jobs):
+        weight = 1 + len(job.parents)
+        if weight > room and current:
+            chunks.append((current, None))
+            current, room = [], CHUNK
+        if weight > room:
+            chunks.append(([i], CHUNK - 1))
+        else:
+            current.append(i)
+            room -= weight
+    if current:
+        chunks.append((current, None))
+    return chunks
 
 
 def _edges(job: NewJob, queues: Sequence[str]) -> str:

@@ -37,24 +37,30 @@ class Listing(Backend):
         search: JobSearch = NO_SEARCH,
     ) -> JobPage:
         """Newest first by seq, merged across queues. Each queue reads the set that holds its
-        matches (`type:<t>`, else a workflow's `workflow:<id>`, else `status:<s>`, else
-        `all`), skipping jobs of another status; a script looks at `LIST_LOOK` jobs at most, so
-        a rare match may take several rounds. A search (error text, creation time, a workflow
-        when the set is not its own) is checked in the script on every job it looks at, and
-        takes one round a call: its page may hold fewer jobs, with a `next_cursor`."""
+        matches (`type:<t>`, else a workflow's `workflow:<id>`, else a batch's `batch:<id>`,
+        else `status:<s>`, else `all`), skipping jobs of another status; a script looks at
+        `LIST_LOOK` jobs at most, so a rare match may take several rounds. A search (error
+        text, creation time, a workflow or batch when the set is not its own) is checked in the
+        script on every job it looks at, and takes one round a call: its page may hold fewer
+        jobs, with a `next_cursor`."""
         queues = [queue] if queue is not None else await self._index.queue_names()
-        workflow = search.workflow_id
+        workflow, batch = search.workflow_id, search.batch_id
         source = (
             f"type:{type}"
             if type
             else f"workflow:{workflow}"
             if workflow
+            else f"batch:{batch}"
+            if batch
             else f"status:{status}"
             if status
             else "all"
         )
+        # The set of a workflow or batch holds just its jobs.
         if source.startswith("workflow:"):
-            search = dataclasses.replace(search, workflow_id=None)  # the set holds just those
+            search = dataclasses.replace(search, workflow_id=None)
+        elif source.startswith("batch:"):
+            search = dataclasses.replace(search, batch_id=None)
         want = limit + 1
         found: list[tuple[int, Job]] = []
         top = "+inf" if cursor is None else f"({int(cursor)}"
@@ -63,6 +69,7 @@ class Listing(Backend):
             _micros(search.created_after),
             _micros(search.created_before),
             search.workflow_id or "",
+            search.batch_id or "",
         ]
         floor = 0
         while queues:

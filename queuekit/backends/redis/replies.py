@@ -37,6 +37,8 @@ ROW_FIELDS = (
     "progress_note",
     "output",
     "workflow_id",
+    "batch_id",
+    "debounce_key",
 )
 """The fields of a job's hash that make a `Job` (times are epoch seconds); a hash may lack
 some (a job stored before `limit_key` existed has none): they read as None."""
@@ -52,9 +54,10 @@ def _epoch_micros(time: datetime) -> int:
     return (time - EPOCH) // timedelta(microseconds=1)
 
 
-def enqueue_args(job: NewJob, seq: int, taken: bool, edges: str) -> list[str]:
-    """A new job's ARGV for `enqueue` and `reserve_enqueue`; `taken`: its id is another's;
-    `edges`: its parents as the script reads them (see enqueue.py)."""
+def enqueue_args(job: NewJob, seq: int, taken: bool, edges: str, parents: int) -> list[str]:
+    """A new job's ARGV for `enqueue` and `reserve_enqueue` (check_group in lua/_enqueue.lua);
+    `taken`: its id is another's; `edges`: its parents as the script reads them (enqueue.py),
+    of `parents` in all (the others linked by later calls)."""
     run_at = "" if job.run_at is None else str(_epoch_micros(job.run_at))
     return [
         job.id,
@@ -73,14 +76,25 @@ def enqueue_args(job: NewJob, seq: int, taken: bool, edges: str) -> list[str]:
         "" if job.expires_in is None else str(micros(job.expires_in)),
         job.workflow_id or "",
         edges,
+        ",".join(job.unique_states),
+        _optional_micros(job.unique_for),
+        job.on_conflict.value,
+        job.debounce_key or "",
+        _optional_micros(job.debounce_max),
+        job.batch_id or "",
+        str(parents),
     ]
+
+
+def _optional_micros(seconds: float | None) -> str:
+    return "" if seconds is None else str(micros(seconds))
 
 
 def new_job(job: NewJob, created_at: str, outcome: str) -> Job:
     """The job an enqueue stored, from the request, its creation time and the script's outcome
-    for it: '<scheduled_at>', then '|waiting', or '|cancelled|<parent id>|<parent status>'
-    for a job its parents cancelled at once (lua/_enqueue.lua, link_new)."""
-    scheduled_at, _, decided = outcome.partition("|")
+    for it: '<scheduled_at>', then '|waiting' for a job stored waiting (lua/_enqueue.lua,
+    link_new)."""
+    scheduled_at, _, waiting = outcome.partition("|")
     row = dict.fromkeys(ROW_FIELDS)
     row.update(
         id=job.id,
@@ -88,7 +102,6 @@ def new_job(job: NewJob, created_at: str, outcome: str) -> Job:
         type=job.type,
         payload=job.payload_json,
         priority=job.priority,
-        status=JobStatus.PENDING,
         attempts=0,
         max_attempts=job.max_attempts,
         created_at=created_at,
@@ -98,16 +111,10 @@ def new_job(job: NewJob, created_at: str, outcome: str) -> Job:
         headers=job.headers_json,
         expires_at=_expiry(job, created_at),
         workflow_id=job.workflow_id,
+        batch_id=job.batch_id,
+        debounce_key=job.debounce_key,
+        status=JobStatus.WAITING if waiting else JobStatus.PENDING,
     )
-    if decided == "waiting":
-        row["status"] = JobStatus.WAITING
-    elif decided:
-        parent, _, parent_status = decided.removeprefix("cancelled|").partition("|")
-        row.update(
-            status=JobStatus.CANCELLED,
-            finished_at=created_at,
-            last_error=f"parent {parent} {parent_status}",
-        )
     return job_from_row(row)
 
 

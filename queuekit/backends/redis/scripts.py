@@ -40,6 +40,8 @@ SCRIPTS = (
     "expire",
     "workers",
     "activity",
+    "batch_counts",
+    "link",
 )
 BATCH = 500
 """Jobs per script call when deleting, pruning, rescuing or indexing in bulk."""

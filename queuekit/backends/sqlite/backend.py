@@ -32,6 +32,7 @@ from .activity import ActivityLog
 from .callers import caller_connection, rows_by_name
 from .cancels import InProcessCancels
 from .claiming import LimitedClaims
+from .decided import take_decided
 from .edges import insert_jobs
 from .events import FileEvents
 from .expiry import Expiry
@@ -296,7 +297,7 @@ class SQLiteBackend(
                 # with dependents that ends may have released some (migration 15's triggers).
                 freed = freed or bool(rows and rows[0]["limited"])
                 released = released or bool(rows and rows[0]["has_dependents"])
-            decided = await db.execute_fetchall(SQL["take_decided"]) if released else ()
+            decided = await take_decided(db) if released else []
         self._announce_decided(decided)
         for op, status in zip(batch, statuses, strict=True):
             op.future.set_result(status)
@@ -330,15 +331,17 @@ class SQLiteBackend(
             if rows and rows[0]["has_dependents"]:
                 # Announced now: the caller's commit is not seen here (a rollback takes back
                 # what was announced; events are best effort).
-                self._announce_decided(await rows_by_name(connection, SQL["take_decided"], {}))
+                self._announce_decided(await take_decided(connection))
         return bool(rows)
 
     async def rescue(self) -> Rescued:
-        rows, _ = await self._write(SQL["rescue"], {})
+        async with self._transaction() as db:
+            rows = list(await db.execute_fetchall(SQL["rescue"]))
+            dependents = any(row["has_dependents"] for row in rows)
+            decided = await take_decided(db) if dependents else []
+        self._announce_decided(decided)
         if rows:
             await self._notify_work()
-        if any(row["has_dependents"] for row in rows):
-            await self._take_decided()
         dead = sum(1 for row in rows if row["status"] == JobStatus.DEAD)
         return Rescued(failed=len(rows) - dead, dead=dead)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import aiosqlite
 
@@ -14,16 +14,18 @@ from ...job import Job, NewJob, OnFailure, Parent
 from ..rows import job_from_row
 from .callers import rows_by_name
 from .expiry import expiry_params
+from .keys import holder, key_params
 from .queries import SQL
 
 
 async def insert_jobs(db: aiosqlite.Connection, jobs: Sequence[NewJob]) -> list[Job]:
-    """Store `jobs` in order, inside the transaction `db` is in; for a unique key a live job
-    holds, that job. A job with parents is stored waiting, pending or cancelled as they decide
-    (the insert statement); each parent must be stored already or earlier in the call
-    (`UnknownParentError`). Besides one insert per job (and a read of the holder of a keyed
-    job with parents), a call with parents costs two statements: one marking the parents
-    stored before it, one storing every edge of the call."""
+    """Store `jobs` in order, inside the transaction `db` is in, each as its own enqueue
+    would be (a later one meets the key an earlier one took); for a key held, its holder. A
+    job with parents is stored waiting, pending or cancelled as they decide (the
+    `insert_after` statement); each parent must be stored already or earlier in the call
+    (`UnknownParentError`). Besides one insert per job (and the statements of `keys.holder`
+    for a keyed job that meets a holder), a call with parents costs two statements: one
+    marking the parents stored before it, one storing every edge of the call."""
     named = {parent.job_id for new in jobs for parent in new.parents}
     stored_before: set[str] = set()
     if named:
@@ -54,7 +56,7 @@ async def _insert_job(
     db: aiosqlite.Connection, new: NewJob, *, has_dependents: bool
 ) -> tuple[Job, bool]:
     """Store `new` (its parents checked already); the job and whether it was stored, or the
-    live holder of its unique key and False."""
+    holder of its unique or debounce key (rewritten as `keys.holder` says) and False."""
     parents = _parents_json(new.parents)
     params = {
         "id": new.id,
@@ -65,33 +67,30 @@ async def _insert_job(
         "max_attempts": new.max_attempts,
         "run_at": None if new.run_at is None else new.run_at.timestamp(),
         "delay": new.delay,
-        "unique_key": new.unique_key,
         "headers": new.headers_json,
         "limit_key": new.limit_key,
         "workflow_id": new.workflow_id,
+        "batch_id": new.batch_id,
         "parents": parents,
         "has_dependents": int(has_dependents),
         **expiry_params(new),
+        **key_params(new),
     }
-    # Held first: a job its parents cancel at once is stored cancelled, which holds no key, so
-    # the insert would not meet the holder.
-    if (
-        parents is not None
-        and new.unique_key is not None
-        and (held := await _live_unique(db, params))
-    ):
+    keyed = new.unique_key is not None or new.debounce_key is not None
+    # Held first: a job its parents cancel at once is stored cancelled, which may hold no key,
+    # so the insert would not meet the holder.
+    if keyed and parents is not None and (held := await holder(db, new, params)):
         return held, False
-    rows = await rows_by_name(db, SQL["insert"], params)
+    insert = SQL["insert" if parents is None else "insert_after"]
+    rows = await rows_by_name(db, insert, params)
+    if not rows and keyed:
+        if held := await holder(db, new, params):
+            return held, False
+        # No holder: the one the insert met was let go (its hold was over), or the id is taken.
+        rows = await rows_by_name(db, insert, params)
     if rows:
         return job_from_row(rows[0]), True
-    if new.unique_key is not None and (held := await _live_unique(db, params)):
-        return held, False
     raise JobExistsError(new.id)
-
-
-async def _live_unique(db: aiosqlite.Connection, params: Mapping[str, object]) -> Job | None:
-    rows = await rows_by_name(db, SQL["live_unique"], params)
-    return job_from_row(rows[0]) if rows else None
 
 
 def _parents_json(parents: Sequence[Parent]) -> str | None:

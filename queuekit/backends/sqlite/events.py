@@ -41,8 +41,8 @@ class FileEvents(Backend):
 
     def _announce_decided(self, rows: Iterable[sqlite3.Row]) -> None:
         """Announce what migration 15's triggers decided for dependents, as queries.sql's
-        `take_decided` took it: jobs released (`enqueued` "released"), cancelled by a parent,
-        or brought back to waiting by a replay. No `Queue` made those changes."""
+        `take_decided` took them, in order: jobs released (`enqueued` "released"), cancelled
+        by a parent, or brought back to waiting by a replay. No `Queue` made those changes."""
         events = [
             Event(
                 EventKind(row["kind"]),
@@ -54,7 +54,7 @@ class FileEvents(Backend):
                 note=RELEASED if row["kind"] == EventKind.ENQUEUED else None,
                 error=row["error"],
             )
-            for row in sorted(rows, key=lambda row: int(row["n"]))
+            for row in rows
         ]
         if events:
             self.event_hub().deliver(events)

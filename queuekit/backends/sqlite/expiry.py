@@ -6,6 +6,8 @@ from typing import Any
 
 from ...backend import EXPIRE_BATCH, Backend
 from ...job import NewJob
+from .decided import take_decided
+from .queries import SQL
 from .table import SQLiteTable
 
 
@@ -25,19 +27,28 @@ there), so a round costs a bounded time however many keys there are."""
 
 
 class Expiry(SQLiteTable, Backend):
-    """`expire` by the `expire` statement (queries.sql), one write per batch; each call also
-    makes a round of the key-state sweep, a chore of every worker too."""
+    """`expire` by the `expire` statement (queries.sql), one transaction per batch; each call
+    also makes a round of the key-state sweep, a chore of every worker too."""
 
     _forget_after: tuple[str, str] = ("", "")
     """Where the key-state sweep goes on from: the last (queue, key) it looked at."""
 
     async def expire(self) -> int:
-        expired = await self._change_in_batches("expire", {"limit": EXPIRE_BATCH})
-        if expired:
-            # An expired job with dependents may have released some (migration 15); the
+        expired = 0
+        while True:
+            # Each batch takes what it decided for dependents in its own transaction: the
             # statement does not say which had dependents, and the sweep is no hot path.
+            async with self._transaction() as db:
+                cursor = await db.execute(SQL["expire"], {"limit": EXPIRE_BATCH})
+                batch = cursor.rowcount
+                decided = await take_decided(db) if batch else []
+            self._announce_decided(decided)
+            expired += batch
+            if batch < EXPIRE_BATCH:
+                break
+        if expired:
+            # An expired job with dependents may have released some (migration 15).
             await self._notify_work()
-            await self._take_decided()
         await self._forget_keys()
         return expired
 

@@ -8,11 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from ...backend import Batch, JobFilter
+from ...batches import BatchCounts
 from ...errors import JobRunningError
 from ...job import Job, JobPage, JobStatus
 from ...search import NO_SEARCH, JobSearch
 from ...stats import SUCCESS_WINDOW_SECONDS, QueueCounts
 from ..rows import counts_from_rows, job_from_row
+from .decided import take_decided
 from .edges import jobs_with_edges
 from .queries import SQL, equal_to
 from .table import SQLiteTable
@@ -57,10 +59,11 @@ class Repairs(SQLiteTable):
             "created_after": _epoch(search.created_after),
             "created_before": _epoch(search.created_before),
             "workflow_id": search.workflow_id,
+            "batch_id": search.batch_id,
         }
         searching = "".join(
             f" AND {SQL['search_' + term]}"
-            for term in ("error", "created_after", "created_before", "workflow_id")
+            for term in ("error", "created_after", "created_before", "workflow_id", "batch_id")
             if params[term] is not None
         )
         conditions = equal_to(params, "queue", "status", "type") + searching
@@ -68,6 +71,10 @@ class Repairs(SQLiteTable):
         page = rows[:limit]
         next_cursor = str(page[-1]["seq"]) if len(rows) > limit else None
         return JobPage([job_from_row(row) for row in page], next_cursor)
+
+    async def batch_counts(self, batch_id: str) -> BatchCounts:
+        rows = await self._read("batch_counts", {"batch_id": batch_id})
+        return BatchCounts.of({JobStatus(row["status"]): row["n"] for row in rows})
 
     async def list_queues(self) -> list[str]:
         return [row[0] for row in await self._read("list_queues", {})]
@@ -97,7 +104,7 @@ class Repairs(SQLiteTable):
             # Under the same write lock: a job that is still there was left for running.
             running = not deleted and bool(await db.execute_fetchall(SQL["get"], params))
             dependents = bool(deleted and deleted[0]["has_dependents"])
-            decided = await db.execute_fetchall(SQL["take_decided"]) if dependents else ()
+            decided = await take_decided(db) if dependents else []
         self._announce_decided(decided)
         if deleted:
             if dependents:
@@ -135,16 +142,20 @@ class Repairs(SQLiteTable):
 
     async def _act(self, name: str, chosen: str, params: Mapping[str, Any]) -> list[int]:
         """Run cancel, replay, run_now or delete on the jobs `chosen` picks; the seqs of those
-        changed."""
-        rows, _ = await self._write(SQL[name].replace("{filter}", chosen), params)
+        changed. What it decided for their dependents is taken in its transaction."""
+        async with self._transaction() as db:
+            if name == "replay":
+                await db.execute(SQL["let_go"].replace("{filter}", chosen), params)
+            sql = SQL[name].replace("{filter}", chosen)
+            rows = list(await db.execute_fetchall(sql, params))
+            dependents = name != "run_now" and any(row["has_dependents"] for row in rows)
+            decided = await take_decided(db) if dependents else []
+        self._announce_decided(decided)
         # A cancelled job of a limited queue may have been running: its slot is free. A job
         # with dependents cancelled or deleted may have released some (migration 15).
         freed = name == "cancel" and any(row["limited"] for row in rows)
-        released = name in ("cancel", "delete") and any(row["has_dependents"] for row in rows)
-        if freed or released or (name in ("replay", "run_now") and rows):
+        if freed or dependents or (name in ("replay", "run_now") and rows):
             await self._notify_work()
-        if name != "run_now" and any(row["has_dependents"] for row in rows):
-            await self._take_decided()
         return [row[0] for row in rows]
 
     async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:

@@ -10,8 +10,6 @@ from typing import Any
 
 import aiosqlite
 
-from .queries import SQL
-
 
 class SQLiteTable(abc.ABC):
     """What the parts of `SQLiteBackend` (repairs, workers, activity, expiry) run their
@@ -46,15 +44,6 @@ class SQLiteTable(abc.ABC):
     @abc.abstractmethod
     def _announce_decided(self, rows: Iterable[sqlite3.Row]) -> None:
         """Announce the decisions for dependents that `take_decided` returned (`FileEvents`)."""
-
-    async def _take_decided(self) -> None:
-        """Announce what a write just run on its own (`_write`, `_change`) decided for the
-        dependents of a job it ended, replayed or deleted (it returned `has_dependents`).
-        A statement of its own after the write's: a write inside a transaction takes them in
-        it instead. (Another process's write with dependents may take them first, between the
-        two: its subscribers get them, as SQLite shares events within a process only.)"""
-        rows, _ = await self._write(SQL["take_decided"], {})
-        self._announce_decided(rows)
 
     async def _change_in_batches(self, name: str, params: Mapping[str, Any]) -> int:
         """Run the write statement `name`, which changes at most `params["limit"]` rows, until

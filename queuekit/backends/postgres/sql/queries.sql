@@ -51,81 +51,99 @@ LEFT JOIN {limit_keys} AS s ON s.queue = k.queue AND s.key = k.limit_key
 ON CONFLICT (queue, key) DO NOTHING
 
 -- name: insert
--- $1..$11: one array per column, one element per job; $12 the channel; $13 the queues to notify
--- (the caller's debounced subset); $14 and $15 the expiries (absolute, or seconds from now);
--- $16 the workflow ids. Conflicts on the live unique key are skipped, and the jobs
--- already holding the requested keys come back too (inserted = false), so every request can be
--- answered in this one round trip. A holder that committed after this statement's snapshot is
--- not seen here; the caller looks those up afterwards.
--- Dependencies (inserts.py; NULL arrays for a call without any): $17 how many parents each job
+-- Jobs without unique or debounce keys (a call with one goes through `insert_keyed`).
+-- $1..$14: one array per column, one element per job ($11 and $12 the expiries: absolute, or
+-- seconds from now); $21 the channel; $22 the queues to notify (the caller's debounced subset).
+-- Dependencies (inserts.py; NULL arrays for a call without any): $15 how many parents each job
 -- has (a job with some is stored `waiting`, all of them counted unfinished: the caller then
--- decides those that finished already, see `parents_end`); $18 whether a later job of the
--- call waits for it; $19..$22 the edges (child id, position, parent id, on_failure), stored
--- for the children inserted now.
+-- decides those that finished already, see `parents_end`); $16 whether a later job of the
+-- call waits for it; $17..$20 the edges (child id, position, parent id, on_failure).
 WITH input AS (
     SELECT *
     FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
-        $7::float8[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
-        $14::timestamptz[], $15::float8[], $16::text[], $17::int[], $18::boolean[]
+        $7::float8[], $8::timestamptz[], $9::text[], $10::text[], $11::timestamptz[],
+        $12::float8[], $13::text[], $14::text[], $15::int[], $16::boolean[]
     ) WITH ORDINALITY
-        AS i(id, queue, type, payload, priority, max_attempts, delay, run_at, unique_key, headers,
-             limit_key, expires_at, expires_in, workflow_id, parents, has_dependents, ord)
+        AS i(id, queue, type, payload, priority, max_attempts, delay, run_at, headers,
+             limit_key, expires_at, expires_in, workflow_id, batch_id, parents, has_dependents,
+             ord)
 ),
 inserted AS (
     INSERT INTO {jobs} AS j (
         id, queue, type, payload, priority, status, max_attempts,
-        created_at, scheduled_at, unique_key, headers, limit_key, expires_at,
-        workflow_id, open_parents, has_parents, has_dependents
+        created_at, scheduled_at, headers, limit_key, expires_at,
+        workflow_id, batch_id, open_parents, has_parents, has_dependents
     )
     SELECT id, queue, type, payload::json, priority,
            CASE WHEN parents > 0 THEN 'waiting' ELSE 'pending' END, max_attempts,
-           now(), coalesce(run_at, now() + delay * interval '1 second'), unique_key, headers::json,
+           now(), coalesce(run_at, now() + delay * interval '1 second'), headers::json,
            limit_key, coalesce(expires_at, now() + expires_in * interval '1 second'),
-           workflow_id, coalesce(parents, 0), coalesce(parents > 0, false),
+           workflow_id, batch_id, coalesce(parents, 0), coalesce(parents > 0, false),
            coalesce(has_dependents, false)
     FROM input
     ORDER BY ord
-    ON CONFLICT (queue, unique_key)
-        WHERE unique_key IS NOT NULL AND status IN ('waiting', 'pending', 'running', 'failed')
-        DO NOTHING
     RETURNING j.*
 ),
 ready AS ({add_ready_keys:inserted}),
-edges AS (
-    INSERT INTO {parents} (child_id, position, parent_id, on_failure)
-    SELECT e.child_id, e.position, e.parent_id, e.on_failure
-    FROM unnest($19::text[], $20::int[], $21::text[], $22::text[])
-        AS e(child_id, position, parent_id, on_failure)
-    WHERE e.child_id IN (SELECT id FROM inserted WHERE has_parents)
-)
-SELECT inserted.*, true AS inserted,
-       (SELECT count(pg_notify($12, 'w:' || q.queue))
-        FROM unnest($13::text[]) AS q(queue)
+edges AS ({insert_edges:inserted})
+SELECT inserted.*,
+       (SELECT count(pg_notify($21, 'w:' || q.queue))
+        FROM unnest($22::text[]) AS q(queue)
         WHERE q.queue IN (SELECT queue FROM inserted WHERE status = 'pending')) AS notified
 FROM inserted
-UNION ALL
-SELECT j.*, false, 0
-FROM {jobs} AS j
-JOIN (SELECT DISTINCT queue, unique_key FROM input WHERE unique_key IS NOT NULL) AS k
-    ON j.queue = k.queue AND j.unique_key = k.unique_key
-WHERE j.status IN ('waiting', 'pending', 'running', 'failed')
+
+-- name: insert_keyed
+-- A call in which a job has a unique or a debounce key: $1..$22 as in `insert`, and $23 the
+-- unique keys, $24 their states (comma-joined), $25 their periods (s), $26 whether to replace
+-- the holder, $27 the debounce keys, $28 their caps (s). The jobs go in one by one, each
+-- answered by the holder of its key where there is one (migration 16's `enqueue`): a row per
+-- job, in order, `inserted` saying whether it is the job stored. A queue gets its wake-up when
+-- a job of it was stored or rewritten pending (a rewrite may have made it due).
+WITH stored AS MATERIALIZED (
+    SELECT s.o_ord AS ord, s.o_inserted AS inserted, s.o_changed AS changed, (s.o_job).*
+    FROM {schema}."{table}_enqueue"(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
+        $7::float8[], $8::timestamptz[], $9::text[], $10::text[], $11::timestamptz[],
+        $12::float8[], $13::text[], $14::text[], $15::int[], $16::boolean[], $23::text[],
+        $24::text[], $25::float8[], $26::boolean[], $27::text[], $28::float8[]
+    ) AS s
+),
+inserted AS (SELECT * FROM stored WHERE inserted),
+ready AS ({add_ready_keys:inserted}),
+edges AS ({insert_edges:inserted})
+SELECT stored.*,
+       (SELECT count(pg_notify($21, 'w:' || q.queue))
+        FROM unnest($22::text[]) AS q(queue)
+        WHERE q.queue IN (SELECT queue FROM stored WHERE changed AND status = 'pending'))
+           AS notified
+FROM stored
+ORDER BY ord
+
+-- name: insert_edges
+-- Not a statement: the body of the CTE by which `insert` and `insert_keyed` store the edges
+-- ($17..$20) of the children stored now (the CTE `{rows}`, written `{insert_edges:<cte>}`).
+INSERT INTO {parents} (child_id, position, parent_id, on_failure)
+SELECT e.child_id, e.position, e.parent_id, e.on_failure
+FROM unnest($17::text[], $18::int[], $19::text[], $20::text[])
+    AS e(child_id, position, parent_id, on_failure)
+WHERE e.child_id IN (SELECT id FROM {rows} WHERE has_parents)
 
 -- name: insert_one
--- One job without a unique key, the common enqueue: the same row as `insert` makes, from plain
+-- One job without a key, the common enqueue: the same row as `insert` makes, from plain
 -- parameters ($1 id .. $9 headers as in `insert`, $12 limit_key, $13 and $14 the expiry,
--- $15 the workflow id), with no conflict to resolve and no parents. $10 the channel; $11
--- whether to send the queue's wake-up.
+-- $15 the workflow id, $16 the batch id), with no parents. $10 the channel; $11 whether to
+-- send the queue's wake-up.
 WITH inserted AS (
     INSERT INTO {jobs} (
         id, queue, type, payload, priority, status, max_attempts,
-        created_at, scheduled_at, headers, limit_key, expires_at, workflow_id
+        created_at, scheduled_at, headers, limit_key, expires_at, workflow_id, batch_id
     )
     VALUES (
         $1, $2, $3, $4::json, $5, 'pending', $6,
         now(), coalesce($8::timestamptz, now() + $7::float8 * interval '1 second'), $9::json,
         $12::text, coalesce($13::timestamptz, now() + $14::float8 * interval '1 second'),
-        $15::text
+        $15::text, $16::text
     )
     RETURNING *
 ),
@@ -140,13 +158,6 @@ FROM inserted
 -- comes back as the text 'null' unless the connection decodes json (SQLAlchemy's does).
 SELECT current_database() AS database, to_regclass('{jobs}') IS NOT NULL AS has_jobs,
        'null'::json AS json_probe
-
--- name: live_unique
-SELECT j.*
-FROM {jobs} AS j
-JOIN unnest($1::text[], $2::text[]) AS k(queue, unique_key)
-    ON j.queue = k.queue AND j.unique_key = k.unique_key
-WHERE j.status IN ('waiting', 'pending', 'running', 'failed')
 
 -- name: lock_parents
 -- The stored jobs among $1 that new jobs of an enqueue wait for, each locked (in id order, so
@@ -481,6 +492,13 @@ created_at < {arg}
 -- name: search_workflow
 workflow_id = {arg}
 
+-- name: search_batch
+batch_id = {arg}
+
+-- name: batch_counts
+-- The jobs of batch $1 per status, read from the batch index.
+SELECT status, count(*) AS n FROM {jobs} WHERE batch_id = $1 GROUP BY status
+
 -- name: list_queues
 -- A loose index scan: one descent of the list index per distinct queue, not a full scan;
 -- paused queues are listed too, even without jobs.
@@ -622,7 +640,7 @@ GROUP BY status
 
 -- name: chosen_one
 -- The job with id $1.
-SELECT seq, queue, unique_key FROM {jobs} WHERE id = $1
+SELECT seq, queue, unique_key, debounce_key FROM {jobs} WHERE id = $1
 
 -- name: chosen_batch
 -- One batch of a bulk operation: up to $5 jobs in status $1, of queue $2 and type $3 when not
@@ -643,10 +661,10 @@ lanes AS (
     UNION ALL
     SELECT queue FROM queues WHERE queue IS NOT NULL
 )
-SELECT c.seq, c.queue, c.unique_key
+SELECT c.seq, c.queue, c.unique_key, c.debounce_key
 FROM lanes AS l
 CROSS JOIN LATERAL (
-    SELECT j.seq, j.queue, j.unique_key
+    SELECT j.seq, j.queue, j.unique_key, j.debounce_key
     FROM {jobs} AS j
     WHERE j.queue = l.queue AND j.status = $1::text AND j.seq > $4::bigint
       AND ($3::text IS NULL OR j.type = $3::text)
@@ -725,25 +743,52 @@ SELECT (SELECT count(*) FROM chosen) AS chosen, ARRAY(SELECT id FROM expired) AS
               HAVING count(*) > 0) AS o) AS notified
 
 -- name: replay
--- A newer live job holding the same unique key blocks the replay, and of chosen jobs sharing a
--- key only the oldest is replayed; a concurrent holder that the NOT EXISTS cannot see yet is
--- caught by the unique index (the caller runs the statement again). A replayed job runs
--- whatever its parents did (the operator's choice): no parent cancels it any more.
+-- Another job holding a chosen job's unique key (live, or finished in its `unique_states` with
+-- its hold not over) or its debounce key (unstarted) blocks the replay, and of chosen jobs
+-- sharing a key only the oldest is replayed; a job that holds its own key is replayed. A
+-- concurrent holder that the NOT EXISTS cannot see yet is caught by the unique indexes (the
+-- caller runs the statement again). Holders of the chosen keys whose hold is over are let go
+-- first, as an enqueue lets them go (`released`: `replayed` reads it before it changes a row,
+-- so no replayed row meets them in the index); the jobs to be replayed keep their own states.
+-- A replayed job runs whatever its parents did (the operator's choice): no parent cancels it
+-- any more.
 WITH chosen AS MATERIALIZED ({chosen}),
+released AS MATERIALIZED (
+    UPDATE {jobs} AS h
+    SET unique_states = NULL
+    FROM (SELECT DISTINCT queue, unique_key FROM chosen WHERE unique_key IS NOT NULL) AS c
+    WHERE h.queue = c.queue AND h.unique_key = c.unique_key AND h.unique_key IS NOT NULL
+      AND h.status IN ('completed', 'dead', 'cancelled')
+      AND h.status = ANY(string_to_array(h.unique_states, ',')) AND h.unique_until <= now()
+      AND h.seq <> ALL(ARRAY(
+          SELECT min(seq) FROM chosen WHERE unique_key IS NOT NULL GROUP BY queue, unique_key
+      ))
+    RETURNING h.seq
+),
 replayed AS (
     UPDATE {jobs} AS j
     SET status = 'pending', attempts = 0, scheduled_at = now(), started_at = NULL,
         finished_at = NULL, worker_id = NULL, result = NULL, expires_at = NULL,
         cancelled_by = NULL
     WHERE j.seq = ANY(ARRAY(SELECT seq FROM chosen)) AND j.status IN ('dead', 'cancelled')
+      AND (SELECT count(*) FROM released) >= 0
       AND NOT EXISTS (
-          SELECT 1 FROM {jobs} AS live
-          WHERE live.queue = j.queue AND live.unique_key = j.unique_key
-            AND live.status IN ('waiting', 'pending', 'running', 'failed')
+          SELECT 1 FROM {jobs} AS other
+          WHERE other.queue = j.queue AND other.unique_key = j.unique_key
+            AND other.seq <> j.seq
+            AND (other.status IN ('waiting', 'pending', 'running', 'failed')
+                 OR (other.status = ANY(string_to_array(other.unique_states, ','))
+                     AND (other.unique_until IS NULL OR other.unique_until > now())))
+      )
+      AND NOT EXISTS (
+          SELECT 1 FROM {jobs} AS other
+          WHERE other.queue = j.queue AND other.debounce_key = j.debounce_key
+            AND other.status IN ('waiting', 'pending')
       )
       AND NOT EXISTS (
           SELECT 1 FROM chosen AS twin
-          WHERE twin.queue = j.queue AND twin.unique_key = j.unique_key AND twin.seq < j.seq
+          WHERE twin.queue = j.queue AND twin.seq < j.seq
+            AND (twin.unique_key = j.unique_key OR twin.debounce_key = j.debounce_key)
       )
     RETURNING j.*
 ),
@@ -799,16 +844,19 @@ SELECT now() - $1 * interval '1 second'
 -- the keys came from, so whichever index the planner picks, it reads about one batch of
 -- entries, even with stale statistics. (One statement joining a LIMIT subquery to the table was
 -- measured taking minutes for 10,000 rows when statistics were stale: the planner chose a
--- nested loop that rescanned the subquery for every row.)
+-- nested loop that rescanned the subquery for every row.) A job whose unique key's hold lasts
+-- past now is kept (it still holds its key); rows passed over that way are read again by
+-- each batch.
 SELECT seq, finished_at FROM {jobs}
 WHERE status = $1 AND finished_at IS NOT NULL AND finished_at <= $2
+  AND (unique_until IS NULL OR unique_until <= now())
 ORDER BY finished_at
 LIMIT $3
 
 -- name: prune
 DELETE FROM {jobs}
 WHERE seq = ANY($3::bigint[]) AND status = $1 AND finished_at <= $2
-  AND finished_at BETWEEN $4 AND $5
+  AND finished_at BETWEEN $4 AND $5 AND (unique_until IS NULL OR unique_until <= now())
 
 -- The worker registry (workers.py; migration 10), in {schema}."{table}_workers".
 

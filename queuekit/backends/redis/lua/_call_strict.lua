@@ -26,6 +26,15 @@ do
     if command == 'TIME' then
       return redis.call('TIME')
     end
+    if command == 'ZINTERCARD' then -- (its keys follow their count)
+      for i = 1, tonumber(key) do
+        local named = select(i, ...)
+        if not covered(named) then
+          error('queuekit: ' .. command .. ' on undeclared key ' .. tostring(named))
+        end
+      end
+      return redis.call(command, key, ...)
+    end
     if not covered(key) then
       error('queuekit: ' .. command .. ' on undeclared key ' .. tostring(key))
     end

@@ -13,6 +13,9 @@
 -- every key they may touch for it: their queue's own '{<prefix>:<queue>}:' on a Cluster,
 -- '{<prefix>:' on a single server (keys.py).
 local TERMINAL = { completed = true, dead = true, cancelled = true }
+-- A job whose edges say 'trigger' (a batch's on_dead callback) runs when a parent ends dead;
+-- once every parent finished otherwise, it is cancelled with this error.
+local NO_DEATH = 'no parent died'
 local RELEASED = {} -- per queue key prefix: how many jobs decisions made claimable
 -- The jobs decisions released, cancelled or brought back to waiting, to announce (events):
 -- no `Queue` made those changes, and a script cannot publish on the events channel (another
@@ -71,13 +74,6 @@ local function edge_to(id, on_failure, qp, at)
   return id .. '|' .. on_failure .. '|' .. string.match(qp, '^{[^:]*:(.*)}:$')
 end
 
--- A stamp ("seconds.micros") as epoch microseconds.
-local function stamp_us(text)
-  local sign, s, f = string.match(text, '^(-?)(%d+)%.(%d+)$')
-  local us = tonumber(s) * 1000000 + tonumber(f)
-  return sign == '-' and -us or us
-end
-
 -- (below: a job's end decides the jobs waiting for it, and may end them)
 local decide_dependents
 
@@ -98,7 +94,7 @@ local function finish(key, done_key, id, f, status, now)
   end
   move(id, f.seq, f.status, status)
   rcall('ZADD', K['finished:' .. status], int(now), id)
-  release_unique(id, f.unique_key)
+  release_unique(key, id, f.unique_key, status)
   notify(id, done_key)
   decide_dependents(prefix_of(key, id), id, status, now)
 end
@@ -142,11 +138,41 @@ local function wake_released()
   K = bound
 end
 
+-- A waiting job (K: its queue's keys) is cancelled by the end of `parent`, which a replay of
+-- that parent undoes (reopen_dependents).
+local function cancel_dependent(key, id, f, parent, error, now)
+  rcall('HSET', key, 'last_error', error, 'cancelled_by', parent)
+  finish(key, prefix_of(key, id) .. 'done:' .. id, id, f, 'cancelled', now)
+  decided('cancelled', key, id, f.attempts, now, error)
+end
+
+-- Waiting job `id` (hash `key`, fields `f`; K: its queue's keys) learns that its parent
+-- `parent`, over an edge of policy `on_failure`, ended as `how` (completed, dead, cancelled) or
+-- was deleted before it ended ('deleted'), and is decided (rule 3): released at once by a dead
+-- parent whose edge says trigger; cancelled by one whose edge says cancel that did not
+-- complete; else it counts one unfinished parent less, and at none left it is released, or
+-- cancelled if its edges say trigger (no parent died).
+local function decide_edge(key, id, f, parent, on_failure, how, now)
+  if on_failure == 'trigger' and how == 'dead' then
+    release(key, id, f, now)
+    decided('enqueued', key, id, f.attempts, now)
+  elseif how ~= 'completed' and on_failure == 'cancel' then
+    cancel_dependent(key, id, f, parent, 'parent ' .. parent .. ' ' .. how, now)
+  elseif rcall('HINCRBY', key, 'open_parents', '-1') <= 0 then
+    if on_failure == 'trigger' then
+      cancel_dependent(key, id, f, parent, NO_DEATH, now)
+    else
+      release(key, id, f, now)
+      decided('enqueued', key, id, f.attempts, now)
+    end
+  end
+end
+
 -- The jobs whose dependents are left to decide, while decide_dependents works (else nil).
 local ENDED = nil
 
 -- Job `id` (queue key prefix `qp`) ended as `outcome` (completed, dead or cancelled), or was
--- deleted before it ended ('deleted'): decide each job waiting for it (rule 3). A dependent
+-- deleted before it ended ('deleted'): decide each job waiting for it (decide_edge). A dependent
 -- cancelled ends in turn, and goes on the work list: a cascade of any depth, without recursion.
 decide_dependents = function(qp, id, outcome, now)
   if rcall('EXISTS', qp .. 'dependents:' .. id) == 0 then
@@ -166,15 +192,7 @@ decide_dependents = function(qp, id, outcome, now)
       local f = load(key)
       if f.status == 'waiting' then
         K = keys_of(cqp)
-        if how ~= 'completed' and on_failure == 'cancel' then
-          local error = 'parent ' .. parent .. ' ' .. how
-          rcall('HSET', key, 'last_error', error, 'cancelled_by', parent)
-          finish(key, cqp .. 'done:' .. child, child, f, 'cancelled', now)
-          decided('cancelled', key, child, f.attempts, now, error)
-        elseif rcall('HINCRBY', key, 'open_parents', '-1') <= 0 then
-          release(key, child, f, now)
-          decided('enqueued', key, child, f.attempts, now)
-        end
+        decide_edge(key, child, f, parent, on_failure, how, now)
       end
     end
   end
@@ -184,24 +202,26 @@ decide_dependents = function(qp, id, outcome, now)
 end
 
 -- Job `id` (queue key prefix `qp`) left a terminal state (a replay): the jobs waiting for it
--- count it unfinished again, and those its end cancelled wait again, unless a parent whose
--- edge says cancel is dead, cancelled or deleted (then that one cancelled them) or a live job
--- took their unique key meanwhile; those brought back left a terminal state too (rule 4). A
--- job brought back counts its unfinished parents afresh: a parent it counted then is not
+-- count it unfinished again, and those its end cancelled (over a trigger edge: those cancelled
+-- because no parent died, whichever parent ended last) wait again, unless a parent whose edge
+-- says cancel is dead, cancelled or deleted (then that one cancelled them) or another job took
+-- their unique or debounce key meanwhile; those brought back left a terminal state too (rule
+-- 4). A job brought back counts its unfinished parents afresh: a parent it counted then is not
 -- counted again when that parent's own dependents come up later in the same replay.
 local function reopen_dependents(qp, id, now)
   local todo, bound, counted = { { qp, id } }, K, {}
   while #todo > 0 do
     local at, parent = unpack(table.remove(todo))
     for _, edge in ipairs(rcall('LRANGE', at .. 'dependents:' .. parent, '0', '-1')) do
-      local child, _, cqp = edge_end(at, edge)
+      local child, policy, cqp = edge_end(at, edge)
       local key = cqp .. 'job:' .. child
       local f = load(key)
+      local v = f.status == 'cancelled' and rcall('HMGET', key, 'cancelled_by', 'last_error')
       if f.status == 'waiting' then
         if not (counted[key] and counted[key][at .. 'job:' .. parent]) then
           rcall('HINCRBY', key, 'open_parents', '1')
         end
-      elseif f.status == 'cancelled' and rcall('HGET', key, 'cancelled_by') == parent then
+      elseif v and (v[1] == parent or policy == 'trigger' and v[2] == NO_DEATH) then
         K = keys_of(cqp)
         local open, unfinished, by, how = 0, {}, false, nil
         for _, up in ipairs(rcall('LRANGE', cqp .. 'parents:' .. child, '0', '-1')) do
@@ -216,15 +236,12 @@ local function reopen_dependents(qp, id, now)
         end
         if by then
           rcall('HSET', key, 'cancelled_by', by, 'last_error', 'parent ' .. by .. ' ' .. how)
-        elseif not (f.unique_key and rcall('HGET', K.unique, f.unique_key)) then
+        elseif take_keys(key, child, f, now) then
           counted[key] = unfinished
           rcall('HSET', key, 'status', 'waiting', 'open_parents', int(open))
           rcall('HDEL', key, 'finished_at', 'last_error', 'cancelled_by')
           rcall('ZREM', K['finished:cancelled'], child)
           move(child, f.seq, 'cancelled', 'waiting')
-          if f.unique_key then
-            rcall('HSET', K.unique, f.unique_key, child)
-          end
           todo[#todo + 1] = { cqp, child }
           decided('waiting', key, child, f.attempts, now)
         end

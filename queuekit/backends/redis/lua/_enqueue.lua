@@ -22,42 +22,59 @@ end
 -- priority, max_attempts, delay_us, run_at_us ('' = use delay), unique_key ('' = none), taken
 -- ('1' = the id belongs to a job of another queue), headers (JSON text, '' = none),
 -- limit_key ('' = none), expires_at_us ('' = none), expires_in_us ('' = none), workflow_id
--- ('' = none), its parents (its edges joined by ',', '' = none; see 'Dependencies').
+-- ('' = none), its parents (its edges joined by ',', '' = none; see 'Dependencies'),
+-- unique_states (comma-joined, '' = none), unique_for_us ('' = none), on_conflict,
+-- debounce_key ('' = none), debounce_max_us ('' = none), batch_id ('' = none), how many
+-- parents it has (more than its edges here when link.lua links the others).
 local ENQUEUE_KEYS = { 'ready', 'scheduled', 'all', 'status:pending', 'unique', 'signal', 'type:',
   'limits', 'lheld', 'kline:', 'kwait', 'kpark', 'kopen:', 'lk:served', 'seq', 'expiring',
-  'status:waiting', 'workflow:', 'reach:' }
-local ENQUEUE_FIELDS = 16
+  'status:waiting', 'workflow:', 'job:', 'debounce', 'batch:', 'reach:' }
+local ENQUEUE_FIELDS = 23
 
 -- Where the values of a group's i-th job start: ARGV[j + 1] is its id.
 local function job_args(b, i)
   return b + 2 + (i - 1) * ENQUEUE_FIELDS
 end
 
+-- When the job whose values start at ARGV[j + 1] asks to run (µs): run_at, or now + delay.
+local function requested(j, now)
+  return ARGV[j + 8] ~= '' and tonumber(ARGV[j + 8]) or now + tonumber(ARGV[j + 7])
+end
+
 -- The jobs an enqueue call stores, by id: their offset (set by check_group).
 local NEW_JOBS = {}
 
--- Returns per job true (to store) or '=<id of the live job holding its unique key>'; or
--- false and the id when a job with that id exists already.
-local function check_group(b)
+-- Returns per job true (to store) or {id of the job holding its unique or debounce key,
+-- whether the request rewrites it}; or false and the id when a job with that id exists
+-- already. As the same enqueues one by one: a job of the call holds its keys for the later
+-- ones. (A lapsed holder key_holder lets go is no change anyone can see, if nothing is stored.)
+local function check_group(b, now)
   local n = tonumber(ARGV[b + 2])
-  local holders = {}
+  local holders = { unique = {}, debounce = {} }
   local outcome = {}
   for i = 1, n do
     local j = job_args(b, i)
-    local id, unique_key, taken = ARGV[j + 1], ARGV[j + 9], ARGV[j + 10]
+    local id, taken = ARGV[j + 1], ARGV[j + 10]
+    local hash, k = 'unique', ARGV[j + 9]
+    if k == '' then
+      hash, k = 'debounce', ARGV[j + 20]
+    end
     local holder = false
-    if unique_key ~= '' then
-      holder = holders[unique_key] or rcall('HGET', K.unique, unique_key)
+    if k ~= '' then
+      holder = holders[hash][k]
+      if holder == nil then
+        holder = key_holder(hash, k, now)
+      end
     end
     if holder then
-      outcome[i] = '=' .. holder
+      outcome[i] = { holder, hash == 'debounce' or ARGV[j + 19] == 'replace' }
     elseif taken == '1' or rcall('EXISTS', KEYS[NQ + i]) == 1 then
       return false, id
     else
       outcome[i] = true
       NEW_JOBS[id] = tonumber(ARGV[j + 2])
-      if unique_key ~= '' then
-        holders[unique_key] = id
+      if k ~= '' then
+        holders[hash][k] = id
       end
     end
   end
@@ -66,7 +83,7 @@ end
 
 -- Once every group of the call is checked: whether each parent of the group's jobs to store
 -- is stored, or stored by this call earlier in it (rule 1); else false and its id. (A job
--- answered by the holder of its unique key is not stored: a parent naming it is missing.)
+-- answered by the holder of its key is not stored: a parent naming it is missing.)
 local function check_parents(b, outcome)
   for i, result in ipairs(outcome) do
     local j = job_args(b, i)
@@ -88,12 +105,16 @@ local function check_parents(b, outcome)
   return true
 end
 
--- Stored jobs with parents, left for link_new: {offset, key, id, edges, place in `out`}.
+-- Stored jobs with parents, left for link_new: {offset, key, id, edges, place in `out`, how
+-- many parents it has}.
 local LINKS = {}
+-- Requests answered by the holder of their key, left for answer_holders, in call order:
+-- {the group's keys (K), place in `out`, holder id, whether to rewrite it, ARGV index j}.
+local HELD = {}
 
 -- Store the jobs check_group said to store, created at `now`; appends per job
--- '+<scheduled_at>' or its outcome to `out`, and wakes workers. A job with parents is stored
--- waiting, its edges and status left to link_new.
+-- '+<scheduled_at>' (or a placeholder for a request a holder answers) to `out`, and wakes
+-- workers. A job with parents is stored waiting, its edges and status left to link_new.
 -- A job's seq (its place in enqueue order) is the queue's last seq + 1, or `base` (a reading
 -- of the server's clock, in µs) plus the job's offset in the call if that is more: strict
 -- enqueue order within the queue; across queues the clock's order, and the call's order
@@ -106,17 +127,27 @@ local function store_group(b, outcome, now, base, out)
   local stored, created = 0, 0
   local last = tonumber(rcall('GET', K.seq) or '0')
   for i, result in ipairs(outcome) do
+    local j = job_args(b, i)
     if result == true then
-      local j = job_args(b, i)
       last = math.max(last + 1, base + tonumber(ARGV[j + 2]))
       local id, seq, priority = ARGV[j + 1], int(last), ARGV[j + 5]
-      local due = ARGV[j + 8] ~= '' and tonumber(ARGV[j + 8]) or now + tonumber(ARGV[j + 7])
-      local scheduled_at = stamp(due)
+      local due = requested(j, now)
       local key = KEYS[NQ + i]
       local edges, status = ARGV[j + 16], 'pending'
       if edges ~= '' then
         status = 'waiting'
       end
+      local debounce_key = ARGV[j + 20]
+      if debounce_key ~= '' then
+        rcall('HSET', key, 'debounce_key', debounce_key)
+        rcall('HSET', K.debounce, debounce_key, id)
+        if ARGV[j + 21] ~= '' then
+          local cap = now + tonumber(ARGV[j + 21])
+          rcall('HSET', key, 'debounce_until', stamp(cap))
+          due = math.min(due, cap)
+        end
+      end
+      local scheduled_at = stamp(due)
       rcall('HSET', key,
         'id', id, 'queue', queue, 'type', ARGV[j + 3], 'payload', ARGV[j + 4],
         'priority', priority, 'status', status, 'attempts', '0',
@@ -126,6 +157,12 @@ local function store_group(b, outcome, now, base, out)
       if unique_key ~= '' then
         rcall('HSET', key, 'unique_key', unique_key)
         rcall('HSET', K.unique, unique_key, id)
+        if ARGV[j + 17] ~= '' then
+          rcall('HSET', key, 'unique_states', ARGV[j + 17])
+        end
+        if ARGV[j + 18] ~= '' then
+          rcall('HSET', key, 'unique_until', stamp(now + tonumber(ARGV[j + 18])))
+        end
       end
       if ARGV[j + 11] ~= '' then
         rcall('HSET', key, 'headers', ARGV[j + 11])
@@ -144,6 +181,11 @@ local function store_group(b, outcome, now, base, out)
         rcall('HSET', key, 'workflow_id', workflow)
         rcall('ZADD', K['workflow:'] .. workflow, seq, id)
       end
+      local batch = ARGV[j + 22]
+      if batch ~= '' then
+        rcall('HSET', key, 'batch_id', batch)
+        rcall('ZADD', K['batch:'] .. batch, seq, id)
+      end
       rcall('ZADD', K.all, seq, id)
       rcall('ZADD', K['status:' .. status], seq, id)
       rcall('ZADD', K['type:'] .. ARGV[j + 3], seq, id)
@@ -157,12 +199,13 @@ local function store_group(b, outcome, now, base, out)
         make_claimable(member(priority, seq, id), due, now, limit_key)
         created = created + 1
       else
-        LINKS[#LINKS + 1] = { tonumber(ARGV[j + 2]), key, id, edges, #out + 1 }
+        LINKS[#LINKS + 1] = { tonumber(ARGV[j + 2]), key, id, edges, #out + 1, ARGV[j + 23] }
       end
       stored = stored + 1
       out[#out + 1] = '+' .. scheduled_at
     else
-      out[#out + 1] = result
+      out[#out + 1] = ''
+      HELD[#HELD + 1] = { K, #out, result[1], result[2], j }
     end
   end
   if stored > 0 then
@@ -171,47 +214,98 @@ local function store_group(b, outcome, now, base, out)
   signal(created)
 end
 
--- Once every group of the call is stored: record the edges of each stored job with parents,
--- in call order (an earlier job of the call is decided before its dependents), and decide it
--- (rule 2): cancelled by a parent whose edge says cancel and that is dead or cancelled, else
--- waiting while a parent is unfinished, else pending as rule 3 releases it. Its outcome in
--- `out` becomes '+<scheduled_at>', '+<scheduled_at>|waiting' or
--- '+<scheduled_at>|cancelled|<parent id>|<its status>'.
+-- Link waiting job `id` (hash `key`; K: its queue's keys) to more of its parents: each edge
+-- goes on its parents' list and its parent's dependents' list, and a parent that has finished
+-- already decides the job as its end would have (decide_edge), while the job waits. Its
+-- 'open_parents' counted every parent it has as unfinished from the start, so however many
+-- calls its edges take (link.lua), the job is released only once every edge is linked.
+local function link_edges(key, id, edges, now)
+  local qp = prefix_of(key, id)
+  local f = load(key)
+  for edge in string.gmatch(edges, '[^,]+') do
+    local parent, on_failure, pqp = edge_end(qp, edge)
+    rcall('RPUSH', qp .. 'parents:' .. id, edge)
+    rcall('RPUSH', pqp .. 'dependents:' .. parent, edge_to(id, on_failure, qp, pqp))
+    if f.status == 'waiting' then
+      local status = rcall('HGET', pqp .. 'job:' .. parent, 'status')
+      if TERMINAL[status] then
+        decide_edge(key, id, f, parent, on_failure, status, now)
+        f.status = rcall('HGET', key, 'status')
+      end
+    end
+  end
+end
+
+-- The outcome of a job linked to its parents: '+<scheduled_at>', then '|waiting' when it
+-- waits; or, cancelled at once, its fields.
+local function linked(key)
+  local v = rcall('HMGET', key, 'status', 'scheduled_at')
+  if v[1] == 'cancelled' then
+    return rcall('HGETALL', key)
+  end
+  return '+' .. v[2] .. (v[1] == 'waiting' and '|waiting' or '')
+end
+
+-- Once every group of the call is stored: link each stored job with parents, in call order
+-- (an earlier job of the call is decided before its dependents), counting as unfinished
+-- every parent it has (`total`: its edges here, or more when link.lua brings the rest), and
+-- set its outcome in `out` (rule 2: the parents that have finished decide it as their end
+-- would have). Its decisions are no events: the job is announced as it is returned.
 local function link_new(now, out)
   table.sort(LINKS, function(x, y)
     return x[1] < y[1]
   end)
   local bound = K
   for _, new in ipairs(LINKS) do
-    local _, key, id, edges, at = unpack(new)
-    local qp = prefix_of(key, id)
-    K = keys_of(qp)
-    local open, by, how = 0, false, nil
-    for edge in string.gmatch(edges, '[^,]+') do
-      local parent, on_failure, pqp = edge_end(qp, edge)
-      rcall('RPUSH', qp .. 'parents:' .. id, edge)
-      rcall('RPUSH', pqp .. 'dependents:' .. parent, edge_to(id, on_failure, qp, pqp))
-      local status = rcall('HGET', pqp .. 'job:' .. parent, 'status')
-      if not TERMINAL[status] then
-        open = open + 1
-      elseif not by and on_failure == 'cancel' and status ~= 'completed' then
-        by, how = parent, status
-      end
-    end
-    local f = load(key)
-    if by then
-      rcall('HSET', key, 'last_error', 'parent ' .. by .. ' ' .. how, 'cancelled_by', by)
-      finish(key, qp .. 'done:' .. id, id, f, 'cancelled', now)
-      out[at] = out[at] .. '|cancelled|' .. by .. '|' .. how
-    elseif open > 0 then
-      rcall('HSET', key, 'open_parents', int(open))
-      out[at] = out[at] .. '|waiting'
-    else
-      release(key, id, f, now)
-      out[at] = '+' .. rcall('HGET', key, 'scheduled_at')
-    end
+    local _, key, id, edges, at, total = unpack(new)
+    K = keys_of(prefix_of(key, id))
+    rcall('HSET', key, 'open_parents', total)
+    link_edges(key, id, edges, now)
+    out[at] = linked(key)
   end
   LINKS = {}
+  DECIDED = {}
   K = bound
   wake_released()
+end
+
+-- An enqueue found job `id` (hash `key`) holding its key, and rewrites it unless it started
+-- (and is not waiting for a retry) or finished: the request's payload, and its scheduled time
+-- `due` (µs), never later than the job's debounce_until. Returns whether it is due now.
+local function rewrite(key, id, payload, due, now)
+  local f = load(key)
+  if f.status ~= 'waiting' and f.status ~= 'pending' and f.status ~= 'failed' then
+    return false
+  end
+  local cap = rcall('HGET', key, 'debounce_until')
+  if cap then
+    due = math.min(due, stamp_us(cap))
+  end
+  rcall('HSET', key, 'payload', payload, 'scheduled_at', stamp(due))
+  if f.status == 'waiting' then -- (released at its scheduled_at or later)
+    return false
+  end
+  local m = member(f.priority, f.seq, id)
+  rcall('ZREM', K.ready, m)
+  rcall('ZREM', K.scheduled, m)
+  make_claimable(m, due, now, f.limit_key)
+  return due <= now
+end
+
+-- Once every job of the call is stored and linked: each request a holder answered, in call
+-- order, rewrites it if it asks to, and gets its fields as they then are in `out`; a holder
+-- made due wakes a worker, as an enqueue does.
+local function answer_holders(now, out)
+  local bound = K
+  for _, held in ipairs(HELD) do
+    local keys, at, id, rewrites, j = unpack(held)
+    K = keys
+    local key = K['job:'] .. id
+    if rewrites and rewrite(key, id, ARGV[j + 4], requested(j, now), now) then
+      signal(1)
+    end
+    out[at] = rcall('HGETALL', key)
+  end
+  HELD = {}
+  K = bound
 end

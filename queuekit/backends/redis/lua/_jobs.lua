@@ -69,13 +69,11 @@ local function cancel_job(key, done_key, id, f, now)
   return true
 end
 
--- Reset a dead or cancelled job to pending with attempts and worker cleared, unless a live job
--- now holds its unique key; the jobs waiting for it wait for it again (reopen_dependents).
+-- Reset a dead or cancelled job to pending with attempts and worker cleared, unless another
+-- job now holds its unique or debounce key; the jobs waiting for it wait for it again
+-- (reopen_dependents).
 local function replay_job(key, id, f, now)
-  if f.status ~= 'dead' and f.status ~= 'cancelled' then
-    return false
-  end
-  if f.unique_key and rcall('HGET', K.unique, f.unique_key) then
+  if f.status ~= 'dead' and f.status ~= 'cancelled' or not take_keys(key, id, f, now) then
     return false
   end
   rcall('HSET', key, 'status', 'pending', 'attempts', '0', 'scheduled_at', stamp(now))
@@ -86,9 +84,6 @@ local function replay_job(key, id, f, now)
   make_claimable(member(f.priority, f.seq, id), now, now, f.limit_key)
   if f.limit_key then
     rcall('ZADD', K['kopen:'] .. f.limit_key, f.seq, id)
-  end
-  if f.unique_key then
-    rcall('HSET', K.unique, f.unique_key, id)
   end
   reopen_dependents(prefix_of(key, id), id, now)
   return true
@@ -139,12 +134,18 @@ local function delete_job(key, done_key, id, f)
   if K['finished:' .. f.status] then
     rcall('ZREM', K['finished:' .. f.status], id)
   end
-  local v = rcall('HMGET', key, 'type', 'workflow_id')
+  local v = rcall('HMGET', key, 'type', 'workflow_id', 'batch_id', 'debounce_key')
   rcall('ZREM', K['type:'] .. v[1], id)
   if v[2] then
     rcall('ZREM', K['workflow:'] .. v[2], id)
   end
-  release_unique(id, f.unique_key)
+  if v[3] then
+    rcall('ZREM', K['batch:'] .. v[3], id)
+  end
+  release_unique(key, id, f.unique_key, false)
+  if v[4] and rcall('HGET', K.debounce, v[4]) == id then
+    rcall('HDEL', K.debounce, v[4])
+  end
   rcall('DEL', key)
   notify(id, done_key)
   return true

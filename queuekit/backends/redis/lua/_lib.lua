@@ -61,6 +61,13 @@ local function stamp(us)
   return string.format('%d.%06d', s, us - s * 1000000)
 end
 
+-- A stamp ("seconds.micros") as epoch microseconds.
+local function stamp_us(text)
+  local sign, s, f = string.match(text, '^(-?)(%d+)%.(%d+)$')
+  local us = tonumber(s) * 1000000 + tonumber(f)
+  return sign == '-' and -us or us
+end
+
 local function member(priority, seq, id)
   return string.format('%04d%016d', tonumber(priority), tonumber(seq)) .. id
 end
@@ -299,8 +306,74 @@ local function notify(id, done_key)
   end
 end
 
-local function release_unique(id, unique_key)
-  if unique_key and rcall('HGET', K.unique, unique_key) == id then
+-- Keys a job holds (the rules: Backend in queuekit/backend.py). 'unique' maps each unique key
+-- to the job holding it: while live, then while finished in one of its own 'unique_states'
+-- (comma-joined) until its 'unique_until' (a stamp; none: while it is stored). 'debounce'
+-- maps each debounce key to the job holding it while unstarted (waiting or pending). An entry
+-- may outlive its hold (a claim does not touch 'debounce'; a hold's period ends unseen):
+-- key_holder reads the holder's fields and lets a lapsed one go, so every reader of either
+-- hash goes through it. K: the queue's keys ('job:' among them).
+local LIVE = { waiting = true, pending = true, running = true, failed = true }
+local UNSTARTED = { waiting = true, pending = true }
+
+-- Whether a comma-joined list of states names `status`.
+local function listed(states, status)
+  return string.find(',' .. states .. ',', ',' .. status .. ',', 1, true) ~= nil
+end
+
+-- The job holding key `k` of hash `hash` ('unique' or 'debounce') at `now` (µs), or false.
+local function key_holder(hash, k, now)
+  local id = rcall('HGET', K[hash], k)
+  if not id then
+    return false
+  end
+  if hash == 'debounce' then
+    if UNSTARTED[rcall('HGET', K['job:'] .. id, 'status')] then
+      return id
+    end
+  else
+    local v = rcall('HMGET', K['job:'] .. id, 'status', 'unique_states', 'unique_until')
+    local kept = v[2] and v[1] and listed(v[2], v[1]) and (not v[3] or stamp_us(v[3]) > now)
+    if LIVE[v[1]] or kept then
+      return id
+    end
+  end
+  rcall('HDEL', K[hash], k)
+  return false
+end
+
+-- Job `id` (hash `key`, unique key `unique_key`) ended as `status`, or was deleted (`status`
+-- false): it lets its unique key go, unless it ended in one of its unique_states.
+local function release_unique(key, id, unique_key, status)
+  if not unique_key then
+    return
+  end
+  if status then
+    local states = rcall('HGET', key, 'unique_states')
+    if states and listed(states, status) then
+      return
+    end
+  end
+  if rcall('HGET', K.unique, unique_key) == id then
     rcall('HDEL', K.unique, unique_key)
   end
+end
+
+-- Job `id` (hash `key`, fields `f`, see load) is about to be unfinished again (a replay, or a
+-- dependent brought back): it takes its keys back, unless another job holds one of them
+-- (then nothing changes, and false).
+local function take_keys(key, id, f, now)
+  local debounce_key = rcall('HGET', key, 'debounce_key')
+  local unique = f.unique_key and key_holder('unique', f.unique_key, now)
+  local debounce = debounce_key and key_holder('debounce', debounce_key, now)
+  if unique and unique ~= id or debounce and debounce ~= id then
+    return false
+  end
+  if f.unique_key then
+    rcall('HSET', K.unique, f.unique_key, id)
+  end
+  if debounce_key then
+    rcall('HSET', K.debounce, debounce_key, id)
+  end
+  return true
 end

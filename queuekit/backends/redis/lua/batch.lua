@@ -29,6 +29,8 @@ bind_keys(
   'cancels',
   'status:waiting',
   'workflow:',
+  'batch:',
+  'debounce',
   'reach:'
 )
 local action, status, job_type = ARGV[1], ARGV[2], ARGV[3]

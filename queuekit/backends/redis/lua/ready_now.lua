@@ -1,5 +1,5 @@
 -- Make one job ready to run now, by `action`: 'replay' resets a dead or cancelled job to
--- pending with attempts and worker cleared, unless a live job now holds its unique key;
+-- pending with attempts and worker cleared, unless another job holds its unique or debounce key;
 -- 'run_now' makes a pending job scheduled later, or a failed one waiting for its retry, due
 -- now. Either wakes an idle worker as an enqueue does; any other job is left as it is.
 -- KEYS: the bound queue keys (those replay needs: run_now's are among them), job key, done
@@ -23,6 +23,8 @@ bind_keys(
   'kopen:',
   'krun',
   'lk:served',
+  'job:',
+  'debounce',
   'reach:'
 )
 local key, done_key, id, action = KEYS[NQ + 1], KEYS[NQ + 2], ARGV[1], ARGV[2]

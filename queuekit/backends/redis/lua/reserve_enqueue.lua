@@ -9,6 +9,7 @@
 -- parent), or {'fallback'} when an id is indexed under another queue (the two-step path finds
 -- out whether that job still exists).
 local names = tonumber(ARGV[2])
+local now = now_us()
 local groups = {}
 local at, b = 1, 2 + names
 for g = 1, tonumber(ARGV[1]) do
@@ -20,7 +21,7 @@ for g = 1, tonumber(ARGV[1]) do
       return { 'fallback' }
     end
   end
-  local outcome, id = check_group(b)
+  local outcome, id = check_group(b, now)
   if not outcome then
     return { 'exists', id }
   end
@@ -40,7 +41,6 @@ end
 if names > 0 then
   rcall('SADD', KEYS[1], unpack(ARGV, 3, 2 + names))
 end
-local now = now_us()
 local out = { 'ok', stamp(now) }
 for _, group in ipairs(groups) do
   local at, b, outcome = unpack(group)
@@ -54,4 +54,5 @@ for _, group in ipairs(groups) do
   store_group(b, outcome, now, now, out)
 end
 link_new(now, out)
+answer_holders(now, out)
 return out

@@ -8,40 +8,68 @@
 SELECT {now}
 
 -- name: insert
--- :parents is a JSON array of [parent id, on_failure], NULL for a job without parents (they
--- exist, stored before the call or earlier in it: edges.py checks). Such a job is decided by them
--- as the triggers of migration 15 decide: cancelled by the first whose edge says cancel that
--- ended dead or cancelled, else waiting while any has not finished, else pending, due no earlier
--- than now. :has_dependents is 1 for a job a later job of the same call names as a parent
--- (flag_parents marks those stored before the call).
+-- A job without parents, pending. A debounced job is due no later than its debounce_until. A job
+-- whose id or key is taken is not stored (keys.py finds the holder).
+INSERT INTO queuekit_jobs
+    (id, queue, type, payload, priority, status, max_attempts, created_at, scheduled_at, unique_key,
+     headers, limit_key, expires_at, workflow_id, has_dependents, unique_states, unique_until,
+     debounce_key, debounce_until, batch_id)
+VALUES (:id, :queue, :type, :payload, :priority, 'pending', :max_attempts, {now},
+        CASE WHEN :debounce_max IS NULL THEN coalesce(:run_at, {now} + :delay)
+             ELSE min(coalesce(:run_at, {now} + :delay), {now} + :debounce_max) END,
+        :unique_key, :headers, :limit_key, coalesce(:expires_at, {now} + :expires_in),
+        :workflow_id, :has_dependents, :unique_states,
+        CASE WHEN :unique_for IS NOT NULL THEN {now} + :unique_for END,
+        :debounce_key, CASE WHEN :debounce_max IS NOT NULL THEN {now} + :debounce_max END, :batch_id)
+ON CONFLICT DO NOTHING
+RETURNING *
+
+-- name: insert_after
+-- :parents is a JSON array of [parent id, on_failure] (they exist, stored before the call or
+-- earlier in it: edges.py checks). The job is decided by them as the triggers of migrations 15
+-- and 16 decide: cancelled by the first whose edge says cancel that ended dead or cancelled;
+-- with TRIGGER edges (all or none are), released by one that ended dead, else waiting while any
+-- has not finished, else cancelled ("no parent died", by the first); else waiting while any has
+-- not finished, else pending, due no earlier than now. :has_dependents is 1 for a job a later
+-- job of the same call names as a parent (flag_parents marks those stored before the call).
+-- Otherwise as `insert`.
 INSERT INTO queuekit_jobs
     (id, queue, type, payload, priority, status, max_attempts, created_at, scheduled_at, unique_key,
      headers, limit_key, expires_at, workflow_id, open_parents, cancelled_by, last_error,
-     finished_at, has_dependents)
+     finished_at, has_dependents, unique_states, unique_until, debounce_key, debounce_until,
+     batch_id)
 SELECT :id, :queue, :type, :payload, :priority,
-       CASE WHEN d.failed IS NOT NULL THEN 'cancelled' WHEN d.open > 0 THEN 'waiting'
+       CASE WHEN f.id IS NOT NULL THEN 'cancelled' WHEN a.died THEN 'pending'
+            WHEN a.open > 0 THEN 'waiting' WHEN a.spared IS NOT NULL THEN 'cancelled'
             ELSE 'pending' END,
        :max_attempts, {now},
-       CASE WHEN :parents IS NULL THEN coalesce(:run_at, {now} + :delay)
-            ELSE max(coalesce(:run_at, {now} + :delay), {now}) END,
+       max(CASE WHEN :debounce_max IS NULL THEN coalesce(:run_at, {now} + :delay)
+                ELSE min(coalesce(:run_at, {now} + :delay), {now} + :debounce_max) END,
+           {now}),
        :unique_key, :headers, :limit_key, coalesce(:expires_at, {now} + :expires_in), :workflow_id,
-       d.open, d.failed, 'parent ' || d.failed || ' ' || d.outcome,
-       CASE WHEN d.failed IS NOT NULL THEN {now} END, :has_dependents
+       a.open, coalesce(f.id, a.spared),
+       CASE WHEN f.id IS NOT NULL THEN 'parent ' || f.id || ' ' || f.status
+            WHEN a.spared IS NOT NULL THEN 'no parent died' END,
+       CASE WHEN f.id IS NOT NULL OR a.spared IS NOT NULL THEN {now} END, :has_dependents,
+       :unique_states, CASE WHEN :unique_for IS NOT NULL THEN {now} + :unique_for END,
+       :debounce_key, CASE WHEN :debounce_max IS NOT NULL THEN {now} + :debounce_max END, :batch_id
 FROM (
-    SELECT (
-               SELECT count(*) FROM json_each(:parents) AS p
-               JOIN queuekit_jobs AS j ON j.id = p.value ->> 0
-               WHERE j.status NOT IN ('completed', 'dead', 'cancelled')
-           ) AS open,
-           f.id AS failed, f.status AS outcome
-    FROM (SELECT 1) LEFT JOIN (
-        SELECT j.id, j.status FROM json_each(:parents) AS p
+    SELECT open, died,
+           CASE WHEN died = 0 AND open = 0 AND :parents ->> '$[0][1]' = 'trigger'
+                THEN :parents ->> '$[0][0]' END AS spared
+    FROM (
+        SELECT count(*) FILTER (WHERE j.status NOT IN ('completed', 'dead', 'cancelled')) AS open,
+               count(*) FILTER (WHERE j.status = 'dead' AND p.value ->> 1 = 'trigger') AS died
+        FROM json_each(:parents) AS p
         JOIN queuekit_jobs AS j ON j.id = p.value ->> 0
-        WHERE p.value ->> 1 = 'cancel' AND j.status IN ('dead', 'cancelled')
-        ORDER BY p.key
-        LIMIT 1
-    ) AS f
-) AS d
+    )
+) AS a LEFT JOIN (
+    SELECT j.id, j.status FROM json_each(:parents) AS p
+    JOIN queuekit_jobs AS j ON j.id = p.value ->> 0
+    WHERE p.value ->> 1 = 'cancel' AND j.status IN ('dead', 'cancelled')
+    ORDER BY p.key
+    LIMIT 1
+) AS f
 WHERE true
 ON CONFLICT DO NOTHING
 RETURNING *
@@ -60,10 +88,39 @@ RETURNING id
 INSERT INTO queuekit_jobs_parents (child_id, position, parent_id, on_failure)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(:edges)
 
--- name: live_unique
+-- name: take_unique
+-- An enqueue with :unique_key met its holder in :queue (the job in the unique index, migration
+-- 16). A finished one whose hold is over is let go (`released`: the enqueue then stores its own
+-- job); with :replace, one that has not started or waits for a retry gets :payload and the
+-- request's due time. Returns no row when the holder is left as it is (`unique_holder` reads it).
+UPDATE queuekit_jobs
+SET unique_states = CASE WHEN status IN ('completed', 'dead', 'cancelled') THEN NULL
+                         ELSE unique_states END,
+    payload = CASE WHEN status IN ('completed', 'dead', 'cancelled') THEN payload ELSE :payload END,
+    scheduled_at = CASE WHEN status IN ('completed', 'dead', 'cancelled') THEN scheduled_at
+                        ELSE coalesce(:run_at, {now} + :delay) END
+WHERE queue = :queue AND unique_key = :unique_key
+  AND (status IN ('waiting', 'pending', 'running', 'failed')
+       OR instr(',' || unique_states || ',', ',' || status || ',') > 0)
+  AND ((status IN ('completed', 'dead', 'cancelled') AND unique_until <= {now})
+       OR (:replace AND status IN ('waiting', 'pending', 'failed')))
+RETURNING *, status IN ('completed', 'dead', 'cancelled') AS released
+
+-- name: unique_holder
 SELECT * FROM queuekit_jobs
 WHERE queue = :queue AND unique_key = :unique_key
-  AND status IN ('waiting', 'pending', 'running', 'failed')
+  AND (status IN ('waiting', 'pending', 'running', 'failed')
+       OR instr(',' || unique_states || ',', ',' || status || ',') > 0)
+
+-- name: take_debounced
+-- An enqueue with :debounce_key met the unstarted job holding it in :queue: it gets :payload and
+-- the request's due time, never later than its own debounce_until.
+UPDATE queuekit_jobs
+SET payload = :payload,
+    scheduled_at = min(coalesce(:run_at, {now} + :delay),
+                       coalesce(debounce_until, coalesce(:run_at, {now} + :delay)))
+WHERE queue = :queue AND debounce_key = :debounce_key AND status IN ('waiting', 'pending')
+RETURNING *
 
 -- name: claim_candidates
 -- One per queue in the claim, joined by UNION ALL; {n} numbers the queue's parameters. A queue
@@ -259,6 +316,13 @@ created_at < :created_before
 -- Read from its own index (migration 15) when no other filter is in use.
 workflow_id = :workflow_id
 
+-- name: search_batch_id
+-- Read from its own index (migration 16) when no other filter is in use.
+batch_id = :batch_id
+
+-- name: batch_counts
+SELECT status, count(*) AS n FROM queuekit_jobs WHERE batch_id = :batch_id GROUP BY status
+
 -- name: list_queues
 SELECT queue FROM queuekit_jobs UNION SELECT queue FROM queuekit_paused ORDER BY queue
 
@@ -310,9 +374,30 @@ WHERE seq IN (
     LIMIT :limit
 )
 
+-- name: let_go
+-- Run before `replay`, with its {filter} and :limit: the finished holders whose hold is over of
+-- the keys of the jobs it may replay leave the unique index, as an enqueue lets them go (a
+-- replayed job takes its key again, and the index would refuse it). It may let go of a few
+-- more than the replay needs, whose holds are over all the same.
+UPDATE queuekit_jobs SET unique_states = NULL
+WHERE seq IN (
+    SELECT h.seq FROM (
+        SELECT j.seq, j.queue, j.unique_key FROM queuekit_jobs AS j
+        WHERE j.status IN ('dead', 'cancelled') AND j.unique_key IS NOT NULL {filter}
+        ORDER BY j.seq
+        LIMIT :limit
+    ) AS r
+    CROSS JOIN queuekit_jobs AS h ON h.queue = r.queue AND h.unique_key = r.unique_key
+    WHERE h.seq <> r.seq AND h.status IN ('completed', 'dead', 'cancelled')
+      AND instr(',' || h.unique_states || ',', ',' || h.status || ',') > 0
+      AND h.unique_until <= {now}
+)
+
 -- name: replay
--- A job whose unique key a live job holds is left as it is; of several chosen with one key,
--- only the oldest is replayed (the others then find it holding the key). A chosen job that the
+-- A job whose unique key another job holds (a live one, or one finished in its unique_states
+-- whose hold is not over: `let_go` let go of the others), or whose
+-- debounce key an unstarted job holds, is left as it is; of several chosen with one key, only
+-- the oldest is replayed (the others then find it holding the key). A chosen job that the
 -- replay of an earlier one brought back to waiting (a dependent it had cancelled: migration 15)
 -- is left waiting, as SQLite does not look at the chosen rows again: each change applies only
 -- to a job still dead or cancelled.
@@ -328,21 +413,30 @@ SET status = CASE WHEN status IN ('dead', 'cancelled') THEN 'pending' ELSE statu
     cancelled_by = CASE WHEN status IN ('dead', 'cancelled') THEN NULL ELSE cancelled_by END
 WHERE seq IN (
     SELECT seq FROM (
-        SELECT seq, unique_key,
-               row_number() OVER (PARTITION BY queue, unique_key ORDER BY seq) AS nth
+        SELECT seq, unique_key, debounce_key,
+               row_number() OVER (PARTITION BY queue, unique_key, debounce_key ORDER BY seq)
+                   AS nth
         FROM (
-            SELECT j.seq, j.queue, j.unique_key FROM queuekit_jobs AS j
+            SELECT j.seq, j.queue, j.unique_key, j.debounce_key FROM queuekit_jobs AS j
             WHERE j.status IN ('dead', 'cancelled') {filter}
               AND NOT EXISTS (
-                  SELECT 1 FROM queuekit_jobs AS live
-                  WHERE live.queue = j.queue AND live.unique_key = j.unique_key
-                    AND live.status IN ('waiting', 'pending', 'running', 'failed')
+                  SELECT 1 FROM queuekit_jobs AS h
+                  WHERE h.queue = j.queue AND h.unique_key = j.unique_key AND h.seq <> j.seq
+                    AND (h.status IN ('waiting', 'pending', 'running', 'failed')
+                         OR instr(',' || h.unique_states || ',', ',' || h.status || ',') > 0)
+                    AND (h.status IN ('waiting', 'pending', 'running', 'failed')
+                         OR h.unique_until IS NULL OR h.unique_until > {now})
+              )
+              AND NOT EXISTS (
+                  SELECT 1 FROM queuekit_jobs AS h
+                  WHERE h.queue = j.queue AND h.debounce_key = j.debounce_key
+                    AND h.status IN ('waiting', 'pending')
               )
             ORDER BY j.seq
             LIMIT :limit
         )
     )
-    WHERE unique_key IS NULL OR nth = 1
+    WHERE (unique_key IS NULL AND debounce_key IS NULL) OR nth = 1
 )
 RETURNING seq, has_dependents
 
@@ -370,11 +464,14 @@ WHERE seq IN (
 RETURNING seq, has_dependents
 
 -- name: prune
--- One batch: at most :limit jobs in :statuses that finished :older_than seconds ago or earlier.
+-- One batch: at most :limit jobs in :statuses that finished :older_than seconds ago or earlier,
+-- but not one still holding its unique key for a period not over yet.
 DELETE FROM queuekit_jobs
 WHERE seq IN (
     SELECT seq FROM queuekit_jobs
     WHERE status IN (SELECT value FROM json_each(:statuses)) AND finished_at <= {now} - :older_than
+      AND NOT coalesce(unique_until > {now}
+                       AND instr(',' || unique_states || ',', ',' || status || ',') > 0, 0)
     LIMIT :limit
 )
 
@@ -603,7 +700,27 @@ SELECT * FROM queuekit_activity WHERE queue = :queue AND minute > {now} - :minut
 ORDER BY minute
 
 -- name: take_decided
--- What migration 15's triggers decided for dependents since the last take, oldest first, to
--- announce; taken by the transaction of the write that ended, replayed or deleted their parent.
+-- What the triggers of migrations 15 and 16 decided for dependents since the last take, to
+-- announce (decided.py orders them, and settles those marked `settle` and the jobs brought back
+-- to waiting); taken by the transaction of the write that ended, replayed or deleted their
+-- parent.
 DELETE FROM queuekit_jobs_decided
-RETURNING n, kind, queue, job_id, type, at, attempt, error
+RETURNING n, kind, queue, job_id, type, at, attempt, error, settle
+
+-- name: settle
+-- Settle what migration 16 left to the write that takes the decisions: the dependents of the
+-- jobs of :ended (a JSON array of ids; TRIGGER dependents cancelled by a count) are decided as if
+-- each had just ended, and the TRIGGER dependents of those of :returned (brought back to
+-- waiting) brought back as by a replay of each. Each only while it is still in that state.
+INSERT INTO queuekit_jobs_ended (id, seq, outcome)
+SELECT j.id, j.seq, 'cancelled' FROM json_each(:ended) AS s
+JOIN queuekit_jobs AS j ON j.id = s.value
+WHERE j.status = 'cancelled' AND j.cancelled_by IS NOT NULL
+
+-- name: settle_returned
+INSERT INTO queuekit_jobs_returned (id, seq, again)
+SELECT j.id, j.seq, 1 FROM json_each(:returned) AS s
+JOIN queuekit_jobs AS j ON j.id = s.value
+WHERE j.status = 'waiting' AND EXISTS (
+    SELECT 1 FROM queuekit_jobs_parents AS e WHERE e.parent_id = j.id AND e.on_failure = 'trigger'
+)

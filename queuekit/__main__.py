@@ -1,0 +1,5 @@
+"""`python -m queuekit`: the `queuekit` command."""
+
+from .cli import main
+
+main()
