@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from .errors import InvalidNameError, InvalidOptionError, InvalidPayloadError, PayloadTooLargeError
 from .job import (
@@ -22,6 +24,7 @@ from .job import (
     Priority,
 )
 
+Choice = TypeVar("Choice", bound=enum.StrEnum)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 CURSOR_PATTERN = re.compile(r"[0-9]{1,18}")
 """A page's `next_cursor`: a job's position in enqueue order, which 18 digits hold below 2**63."""
@@ -205,15 +208,16 @@ def _parent(item: object) -> Parent:
     return Parent(check_job_id(item))
 
 
-_POLICIES = frozenset(policy.value for policy in OnFailure)
-
-
 def check_on_failure(value: object) -> OnFailure:
     """Return `value` as an `OnFailure` policy if it names one."""
-    if not isinstance(value, str) or value not in _POLICIES:
-        choices = ", ".join(OnFailure)
-        raise InvalidOptionError(f"on_failure must be one of {choices}, not {value!r}")
-    return OnFailure(value)
+    return _choice(OnFailure, value, "on_failure")
+
+
+def _choice(kind: type[Choice], value: object, what: str) -> Choice:
+    """`value` as the member of `kind` it names, else `InvalidOptionError` listing them."""
+    if isinstance(value, str) and value in kind._value2member_map_:
+        return kind(value)
+    raise InvalidOptionError(f"{what} must be one of {', '.join(kind)}, not {value!r}")
 
 
 def check_duration(what: str) -> Callable[[object], float]:
@@ -253,10 +257,7 @@ def check_unique_states(value: object) -> tuple[JobStatus, ...]:
 
 def check_on_conflict(value: object) -> OnConflict:
     """Return `value` as an `OnConflict` choice if it names one."""
-    if not isinstance(value, str) or value not in {choice.value for choice in OnConflict}:
-        choices = ", ".join(OnConflict)
-        raise InvalidOptionError(f"on_conflict must be one of {choices}, not {value!r}")
-    return OnConflict(value)
+    return _choice(OnConflict, value, "on_conflict")
 
 
 def check_debounce_key(value: object) -> str:

@@ -38,7 +38,7 @@ class MemoryKeys(Backend):
         """The job that holds `key` of `field` (unique_key or debounce_key) in `queue`, or None."""
         if key is None:
             return None
-        holders = self._unique if field == "unique_key" else self._debounce
+        holders = self._holders()[field]
         holder = self._jobs.get(holders.get((queue, key), ""))
         if holder is not None and _holds(holder, field, now):
             return holder
@@ -74,8 +74,12 @@ class MemoryKeys(Backend):
             if holder["status"] in CLAIMABLE_STATUSES:
                 self._make_claimable(holder)
 
+    def _holders(self) -> dict[str, Holders]:
+        """Each key field with its holders."""
+        return {"unique_key": self._unique, "debounce_key": self._debounce}
+
     def _hold_keys(self, record: Record) -> None:
-        for field, holders in (("unique_key", self._unique), ("debounce_key", self._debounce)):
+        for field, holders in self._holders().items():
             if record[field] is not None:
                 holders[(record["queue"], record[field])] = record["id"]
 
@@ -83,7 +87,7 @@ class MemoryKeys(Backend):
         """Take the job's keys back for it (a replay); False, taking none, if another job
         holds one of them."""
         now = self._now()
-        for field in ("unique_key", "debounce_key"):
+        for field in self._holders():
             holder = self._holder(field, record["queue"], record[field], now)
             if holder is not None and holder is not record:
                 return False
@@ -92,7 +96,7 @@ class MemoryKeys(Backend):
 
     def _let_go(self, record: Record) -> None:
         """Forget the keys the job holds (it is deleted)."""
-        for field, holders in (("unique_key", self._unique), ("debounce_key", self._debounce)):
+        for field, holders in self._holders().items():
             key = (record["queue"], record[field])
             if holders.get(key) == record["id"]:
                 del holders[key]

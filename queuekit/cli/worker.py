@@ -129,9 +129,8 @@ def worker(
     if processes > 1:
         if isinstance(queue.backend, MemoryBackend):
             raise Failure("a memory:// backend lives in one process: use --processes 1")
-        params = click.get_current_context().params
         env = {**os.environ, "QUEUEKIT_URL": url or ""}  # not on a command line: ps shows it
-        supervisor = Supervisor(child_command(params), processes, env=env)
+        supervisor = Supervisor(child_command(click.get_current_context()), processes, env=env)
         raise SystemExit(anyio.run(supervisor.run))
     if metrics_port is not None and index:
         metrics_port += int(index) - 1
@@ -170,11 +169,13 @@ def worker(
     run(main)
 
 
-def child_command(params: dict[str, Any]) -> list[str]:
-    """The command line of one worker process of the supervisor: these options, and
+def child_command(context: click.Context) -> list[str]:
+    """The command line of one worker process of the supervisor: this command's arguments and
+    options as given (each under its own flag), the URL left to the environment, and
     `--processes 1`."""
-    command = [sys.executable, "-m", "queuekit", "worker", params["tasks_ref"]]
-    for name, value in params.items():
-        if name not in ("tasks_ref", "processes", "url") and value is not None:
-            command += [f"--{name.replace('_ref', '').replace('_', '-')}", str(value)]
+    command = [sys.executable, "-m", "queuekit", "worker", context.params["tasks_ref"]]
+    for param in context.command.params:
+        value = context.params[param.name or ""]
+        if isinstance(param, click.Option) and param.name not in ("processes", "url"):
+            command += [] if value is None else [param.opts[0], str(value)]
     return [*command, "--processes", "1"]
