@@ -27,8 +27,11 @@ chaos: $(VENV)/.installed
 # Each library under benchmark has a venv of its own (their pinned redis clients conflict).
 BENCH_VENVS := $(patsubst benchmarks/requirements/%.txt,.bench/%/.installed,$(wildcard benchmarks/requirements/*.txt))
 
+# The interpreter of a venv is BENCH_PYTHON_<name> when set, else $(PYTHON): oban needs 3.12.
+BENCH_PYTHON_oban ?= /root/.pyenv/versions/3.12.1/bin/python
+
 .bench/%/.installed: benchmarks/requirements/%.txt
-	$(PYTHON) -m venv .bench/$*
+	$(or $(BENCH_PYTHON_$*),$(PYTHON)) -m venv .bench/$*
 	.bench/$*/bin/pip install --quiet --upgrade pip
 	.bench/$*/bin/pip install --quiet -r $<
 	touch $@
@@ -40,6 +43,7 @@ bench: bench-venvs
 	.bench/queuekit/bin/python -m benchmarks.run
 	.bench/queuekit/bin/python -m benchmarks.limits_cost
 	.bench/queuekit/bin/python -m benchmarks.cluster_scale
+	.bench/queuekit/bin/python -m benchmarks.cost_curves
 
 bench-quick: bench-venvs
 	.bench/queuekit/bin/python -m benchmarks.run --quick

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -24,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 WARM_UP_JOB = 1_000_000_000
 """The number of the job that wakes a worker before latency is measured; tallies skip it."""
 POLL_SECONDS = 0.02
+SESSIONS_GONE_SECONDS = 10.0
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
 """How a traceback's last line starts: `psycopg.errors.UndefinedTable: relation ...`."""
 
@@ -42,8 +44,12 @@ class Settings:
     latency_jobs: int
     repetitions: int
     stall_seconds: float
-    drains: tuple[tuple[int, int], ...] = ((1, 10), (1, 100), (2, 10))
+    drains: tuple[tuple[int, int], ...] = ((1, 10), (1, 100), (2, 10), (4, 10))
     """(worker processes, concurrency of each) for each drain phase."""
+    shape: str = "io"
+    """What every job does after its probe line (`probe.SHAPES`) in every phase."""
+    other_shapes: tuple[str, ...] = ("noop", "cpu")
+    """The shapes also drained at 1 process × 10 each, for the table by job shape."""
     grace_seconds: float = 0.5
     """How long workers keep running after the last job, so that late duplicates are counted."""
     spacing_ms: float = 10.0
@@ -65,6 +71,7 @@ QUICK = Settings(
     repetitions=1,
     stall_seconds=20,
     drains=((1, 10),),
+    other_shapes=(),
     grace_seconds=0.2,
 )
 
@@ -88,6 +95,9 @@ class Drain:
     """Worker processes' CPU time per job, in microseconds."""
     server_cpu_us: float | None
     """The database server's CPU time per job; None without a server."""
+    round_trips: float | None
+    """Server transactions (PostgreSQL) or commands (Redis) per job, the job's own PING left
+    out; None without a server."""
     accounting: Accounting
 
 
@@ -154,6 +164,61 @@ class CPUMeter:
 SERVER_PROCESSES = {"postgres": "postgres", "redis": "redis-server"}
 
 
+class RoundTripMeter:
+    """What the server says it was asked between `start` and `stop`: PostgreSQL's transactions
+    in the run's database (each statement outside a transaction is one), Redis's commands."""
+
+    def __init__(self, servers: Servers, server: str) -> None:
+        self.servers = servers
+        self.server = server
+        self._started = 0
+
+    async def _count(self) -> int:
+        if self.server == "postgres":
+            connection = await asyncpg.connect(self.servers.postgres_dsn)
+            try:
+                # A session's counts reach the view when it ends (or every second while busy):
+                # `stop` is read once the workers' sessions are gone.
+                count: int = await connection.fetchval(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+                    " WHERE datname = current_database()"
+                )
+            finally:
+                await connection.close()
+            return count
+        client = aioredis.Redis.from_url(self.servers.redis_url)
+        try:
+            return int((await client.info("stats"))["total_commands_processed"])
+        finally:
+            await client.aclose()
+
+    async def start(self) -> None:
+        self._started = await self._count()
+
+    async def stop(self) -> int:
+        if self.server == "postgres":
+            await self._sessions_gone()
+        return await self._count() - self._started
+
+    async def _sessions_gone(self) -> None:
+        connection = await asyncpg.connect(self.servers.postgres_dsn)
+        try:
+            # A killed worker's sessions end within moments (their sockets closed); the bound
+            # only keeps a session some library left behind from stalling the run.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SESSIONS_GONE_SECONDS):
+                    while True:
+                        others = await connection.fetchval(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )
+                        if not others:
+                            return
+                        await asyncio.sleep(POLL_SECONDS)
+        finally:
+            await connection.close()
+
+
 class Bench:
     """Runs phases of one row at a time against servers it empties before each phase."""
 
@@ -214,8 +279,13 @@ class Bench:
             raise PhaseError(f"{python} is missing; run `make bench-venvs`")
         return [str(python), "-m", "benchmarks.drive", row.key, *map(str, args)]
 
-    def _environment(self) -> dict[str, str]:
-        return {**os.environ, **self.servers.environment(), probe.PROBE_FILE_ENV: str(self.probe)}
+    def _environment(self, shape: str | None = None) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.servers.environment(),
+            probe.PROBE_FILE_ENV: str(self.probe),
+            probe.SHAPE_ENV: shape or self.settings.shape,
+        }
 
     async def _step(self, row: Row, *args: object) -> str:
         """Run one step to its end and return what it printed."""
@@ -232,14 +302,14 @@ class Bench:
         return out.decode()
 
     async def _start_worker(
-        self, row: Row, index: int, *args: object
+        self, row: Row, index: int, *args: object, shape: str | None = None
     ) -> asyncio.subprocess.Process:
         log = open(self.workdir / f"worker-{index}.log", "wb")  # noqa: SIM115 (the process owns it)
         with log:
             return await asyncio.create_subprocess_exec(
                 *self._command(row, "work", *args),
                 cwd=REPO,
-                env=self._environment(),
+                env=self._environment(shape),
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=log,
             )
@@ -277,8 +347,9 @@ class Bench:
         seconds: float | None = json.loads(printed)["seconds"]
         return None if seconds is None else count / seconds
 
-    async def drain(self, row: Row, concurrency: int, processes: int) -> Drain:
-        """Throughput of `processes` workers through a queue already holding the jobs."""
+    async def drain(self, row: Row, concurrency: int, processes: int, shape: str) -> Drain:
+        """Throughput of `processes` workers through a queue already holding the jobs, each
+        job of `shape`."""
         jobs = self.settings.drain_jobs
         await self.reset()
         probe_file = ProbeFile(self.probe)
@@ -288,23 +359,31 @@ class Bench:
             await self._step(row, "enqueue", "--how", "fill", "--count", jobs)
             preload = []
         workers = [
-            await self._start_worker(row, index, "--concurrency", concurrency, *preload)
+            await self._start_worker(
+                row, index, "--concurrency", concurrency, *preload, shape=shape
+            )
             for index in range(processes)
         ]
+        round_trips = RoundTripMeter(self.servers, row.server)
         try:
             await self._wait_for(probe_file, 1, workers)
             meter = CPUMeter([w.pid for w in workers], SERVER_PROCESSES.get(row.server))
             meter.start()
+            if row.server in SERVER_PROCESSES:
+                await round_trips.start()
             await self._wait_for(probe_file, jobs, workers)
             worker_cpu, server_cpu = meter.stop()
             await asyncio.sleep(self.settings.grace_seconds)
         finally:
             await self._stop(workers)
+        asked = await round_trips.stop() if row.server in SERVER_PROCESSES else None
+        pings = jobs if row.server == "redis" and shape == "io" else 0
         tally = probe.tally(str(self.probe), jobs)
         return Drain(
             jobs_per_second=jobs / tally.span_seconds,
             worker_cpu_us=worker_cpu / jobs * 1e6,
             server_cpu_us=None if server_cpu is None else server_cpu / jobs * 1e6,
+            round_trips=None if asked is None else (asked - pings) / jobs,
             accounting=Accounting.of(tally),
         )
 
@@ -341,6 +420,16 @@ class Bench:
             p99_ms=percentiles[98],
             accounting=Accounting.of(tally),
         )
+
+
+async def body_cpu_us(shape: str, jobs: int, concurrency: int = 10) -> float:
+    """CPU time per job of the job body alone (`probe.work`), `concurrency` at a time in this
+    process: the part of a worker's CPU per job that is the job's, not the library's. Its
+    PINGs go to the Redis of `probe.REDIS_ENV`."""
+    began = time.process_time()
+    for _ in range(jobs // concurrency):
+        await asyncio.gather(*(probe.work(shape) for _ in range(concurrency)))
+    return (time.process_time() - began) / jobs * 1e6
 
 
 async def redis_benchmark(url: str, requests: int) -> dict[str, float]:

@@ -15,6 +15,11 @@ _pinger: Redis | None = None
 
 @tasks.task()
 async def call() -> None:
+    await ping()
+
+
+async def ping() -> None:
+    """The job's work: one PING through the client of `pinging`."""
     assert _pinger is not None, "run `call` jobs inside `pinging(...)`"
     await _pinger.ping()
 

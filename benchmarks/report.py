@@ -20,13 +20,23 @@ COLUMNS = [
     ("drain_1x10", "drain, 1 proc × 10 (jobs/s)", "{:,.0f}"),
     ("drain_1x100", "drain, 1 proc × 100 (jobs/s)", "{:,.0f}"),
     ("drain_2x10", "drain, 2 procs × 10 (jobs/s)", "{:,.0f}"),
+    ("drain_4x10", "drain, 4 procs × 10 (jobs/s)", "{:,.0f}"),
     ("latency_p50", "p50 (ms)", "{:.1f}"),
     ("latency_p95", "p95 (ms)", "{:.1f}"),
     ("latency_p99", "p99 (ms)", "{:.1f}"),
     ("worker_cpu_us", "worker CPU (µs/job)", "{:,.0f}"),
     ("server_cpu_us", "server CPU (µs/job)", "{:,.0f}"),
+    ("round_trips", "server round trips per job", "{:.2f}"),
 ]
-DRAINS = ["drain_1x10", "drain_1x100", "drain_2x10"]
+DRAINS = ["drain_1x10", "drain_1x100", "drain_2x10", "drain_4x10"]
+SHAPE_COLUMNS = [
+    ("drain_1x10{}", "jobs/s", "{:,.0f}"),
+    ("worker_cpu_us{}", "worker CPU (µs/job)", "{:,.0f}"),
+    ("round_trips{}", "round trips per job", "{:.2f}"),
+]
+"""The table by job shape: each of these per shape, `{}` the shape's suffix."""
+ENGINE_COST_US = 30
+"""What queuekit's engine may cost per job beside the job's own work (memory backend)."""
 
 
 def pinned_versions() -> dict[str, str]:
@@ -75,8 +85,9 @@ def _cell(row: dict[str, Any], measure: str, style: str) -> str:
 def _phase_of(measure: str) -> str:
     if measure.startswith("latency"):
         return "latency"
-    if measure.endswith("cpu_us"):
-        return "drain_1x10"
+    for figure in ("worker_cpu_us", "server_cpu_us", "round_trips"):
+        if measure.startswith(figure):
+            return "drain_1x10" + measure.removeprefix(figure)
     return measure
 
 
@@ -107,7 +118,10 @@ def markdown(document: dict[str, Any], image: str, heading_level: int = 2) -> st
         f"Drains: {settings['drain_jobs']:,} jobs queued before the workers start. "
         f"Latency: {settings['latency_jobs']} jobs enqueued "
         f"{settings['spacing_ms']:g} ms apart to an idle worker, enqueue to job start. Every job "
-        "writes the same probe line; duplicates / missing count those lines over every phase.",
+        "writes the same probe line; duplicates / missing count those lines over every phase. "
+        f"Then it does the run's job shape, {_shape_text(settings['shape'])}. Round trips: "
+        "the server's transactions (PostgreSQL) or commands (Redis) per job, the job's own "
+        "PING left out.",
         "",
         "| library (server) | "
         + " | ".join(title for _, title, _ in COLUMNS)
@@ -120,6 +134,7 @@ def markdown(document: dict[str, Any], image: str, heading_level: int = 2) -> st
             label = f"*reference: {label}*"
         cells = [_cell(row, measure, style) for measure, _, style in COLUMNS]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {_accounting(row)} |")
+    lines += _by_shape(document)
     lines += ["", f"![Drain throughput and latency per library]({image})", ""]
     redis = document["references"].get("redis-benchmark", {})
     if "error" in redis:
@@ -137,6 +152,54 @@ def markdown(document: dict[str, Any], image: str, heading_level: int = 2) -> st
     return "\n".join(lines)
 
 
+def _shape_text(shape: str) -> str:
+    return {
+        "noop": "nothing (`noop`)",
+        "io": "one Redis PING awaited (`io`), as a real job awaits a database or an API",
+        "cpu": "1 ms of CPU (`cpu`)",
+    }[shape]
+
+
+def _shapes(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each shape of the run with the suffix of its measures (none for the run's own)."""
+    settings = document["settings"]
+    shapes = [(settings["shape"], "")]
+    return shapes + [(shape, f"_{shape}") for shape in settings.get("other_shapes", ())]
+
+
+def _by_shape(document: dict[str, Any]) -> list[str]:
+    """The table by job shape (1 process × 10) with the job bodies' own CPU, when the run
+    drained more than one shape."""
+    shapes = _shapes(document)
+    if len(shapes) < 2:
+        return []
+    heads = [f"{shape}: {title}" for shape, _ in shapes for _, title, _ in SHAPE_COLUMNS]
+    lines = [
+        "",
+        "By job shape, 1 process × 10: "
+        + "; ".join(f"`{shape}` is {_shape_text(shape)}" for shape, _ in shapes)
+        + ".",
+        "",
+        "| library (server) | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(heads),
+    ]
+    for row in document["rows"]:
+        cells = [
+            _cell(row, measure.format(suffix), style)
+            for _, suffix in shapes
+            for measure, _, style in SHAPE_COLUMNS
+        ]
+        lines.append(f"| {_label(row)} | " + " | ".join(cells) + " |")
+    bodies = document["references"].get("job body CPU (µs/job)", {})
+    if bodies:
+        figures = ", ".join(f"{shape} {cost:,.0f}" for shape, cost in bodies.items())
+        lines += [
+            "",
+            f"The job bodies alone, 10 at a time in one process, CPU µs per job: {figures}.",
+        ]
+    return lines
+
+
 def _median(row: dict[str, Any] | None, measure: str) -> float | None:
     return None if row is None else row["medians"].get(measure)
 
@@ -152,17 +215,27 @@ def targets(document: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
             if row["server"] == server and row["library"] != "queuekit" and not row["reference"]
         ]
 
-    for server, factor in (("postgres", 2.0), ("redis", 1.5)):
+    postgres_peers = peers("postgres")
+    for server, whom, rivals, factor in (
+        ("postgres", "pgqueuer", [r for r in postgres_peers if r["library"] == "pgqueuer"], 2.0),
+        (
+            "postgres",
+            "every other peer",
+            [r for r in postgres_peers if r["library"] != "pgqueuer"],
+            3.0,
+        ),
+        ("redis", "the fastest peer", peers("redis"), 3.0),
+    ):
         ours = rows.get(f"queuekit-{server}")
         for drain in DRAINS:
             mine = _median(ours, drain)
-            best = max(peers(server), key=lambda r: r["medians"].get(drain, 0), default=None)
+            best = max(rivals, key=lambda r: r["medians"].get(drain, 0), default=None)
             theirs = _median(best, drain)
             if mine is None or best is None or not theirs:
                 continue
             ratio = mine / theirs
             yield (
-                f"{server} {drain}: ≥ {factor:g}× the fastest peer",
+                f"{server} {drain}: ≥ {factor:g}× {whom}",
                 f"{ratio:.2f}× ({mine:,.0f} vs {best['library']} {theirs:,.0f})",
                 ratio >= factor,
             )
@@ -203,6 +276,31 @@ def targets(document: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
                     f"{mine / theirs:.2f}× ({mine:,.0f} vs {best['library']} {theirs:,.0f})",
                     mine / theirs >= factor,
                 )
+    for server in ("postgres", "redis"):
+        mine = _median(rows.get(f"queuekit-{server}"), "worker_cpu_us")
+        best = min(
+            peers(server), key=lambda r: r["medians"].get("worker_cpu_us", 1e12), default=None
+        )
+        theirs = _median(best, "worker_cpu_us")
+        if mine is not None and best is not None and theirs is not None:
+            yield (
+                f"{server} worker CPU per job below every peer's",
+                f"{mine:,.0f} µs vs {best['library']} {theirs:,.0f} µs",
+                mine < theirs,
+            )
+    server_cpu = _median(rows.get("queuekit-postgres"), "server_cpu_us")
+    if server_cpu is not None:
+        yield ("postgres server CPU per job ≤ 100 µs", f"{server_cpu:,.0f} µs", server_cpu <= 100)
+    bodies = document["references"].get("job body CPU (µs/job)", {})
+    for shape, suffix in _shapes(document):
+        worker = _median(rows.get("queuekit-memory"), f"worker_cpu_us{suffix}")
+        if worker is not None and shape in bodies:
+            engine = worker - bodies[shape]
+            yield (
+                f"engine's own cost (memory backend), {shape} jobs: ≤ {ENGINE_COST_US} µs/job",
+                f"{engine:,.0f} µs ({worker:,.0f} µs less the body's {bodies[shape]:,.0f})",
+                engine <= ENGINE_COST_US,
+            )
     bad = [
         f"{row['key']} {phase}: {a['duplicates']} duplicates, {a['missing']} missing"
         for row in document["rows"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import tempfile
@@ -27,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import report, system
 from .peers import ROWS, ROWS_BY_KEY, Row, Servers
+from .peers.base import REDIS_ENV
 from .phases import (
     FULL,
     QUICK,
@@ -35,10 +37,13 @@ from .phases import (
     Bench,
     PhaseError,
     Settings,
+    body_cpu_us,
     redis_benchmark,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
+BODY_JOBS = 5_000
+"""How many job bodies are timed alone, per shape."""
 
 
 @dataclass
@@ -91,15 +96,18 @@ def enqueue_phase(how: str) -> Phase:
     return measure
 
 
-def drain_phase(concurrency: int, processes: int) -> Phase:
-    name = f"drain_{processes}x{concurrency}"
+def drain_phase(concurrency: int, processes: int, shape: str | None = None) -> Phase:
+    """A drain of the run's job shape, or (`shape`) of another at 1 × 10, named for it."""
+    name = f"drain_{processes}x{concurrency}" + (f"_{shape}" if shape else "")
+    suffix = f"_{shape}" if shape else ""
 
     async def measure(bench: Bench, result: RowResult) -> None:
-        drain = await bench.drain(result.row, concurrency, processes)
+        drain = await bench.drain(result.row, concurrency, processes, shape or bench.settings.shape)
         result.add(name, drain.jobs_per_second)
         if (processes, concurrency) == (1, 10):
-            result.add("worker_cpu_us", drain.worker_cpu_us)
-            result.add("server_cpu_us", drain.server_cpu_us)
+            result.add(f"worker_cpu_us{suffix}", drain.worker_cpu_us)
+            result.add(f"server_cpu_us{suffix}", drain.server_cpu_us)
+            result.add(f"round_trips{suffix}", drain.round_trips)
         result.count(name, drain.accounting)
 
     return measure
@@ -123,6 +131,7 @@ def phases_of(row: Row, settings: Settings) -> dict[str, Phase]:
         # A bare claim loop opens a connection per unit of concurrency.
         and not (row.reference and concurrency > 10)
     }
+    drains |= {f"drain_1x10_{shape}": drain_phase(10, 1, shape) for shape in settings.other_shapes}
     if row.reference:
         return drains
     return {
@@ -190,6 +199,12 @@ async def run(args: argparse.Namespace) -> None:
                     references = {"redis-benchmark": await redis_benchmark(args.redis, 100_000)}
                 except PhaseError as error:
                     references = {"redis-benchmark": {"error": str(error)}}
+                # The job bodies alone, here: their PINGs go where the workers' go.
+                os.environ[REDIS_ENV] = servers.redis_url
+                references["job body CPU (µs/job)"] = {
+                    shape: await body_cpu_us(shape, BODY_JOBS)
+                    for shape in (settings.shape, *settings.other_shapes)
+                }
                 progress.advance(task)
                 for repetition, row, name, phase in plan:
                     progress.update(

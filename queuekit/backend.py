@@ -412,7 +412,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def cancel(self, job_id: str) -> Job | None:
-        """Cancel a pending, failed or running job; other states are left as they are.
+        """Cancel a waiting, pending, failed or running job; other states are left as they are.
 
         A running job becomes `cancelled` at once: its attempt loses the lease, and
         `wait_for_loss` wakes the worker holding it (where the backend can push), whose
@@ -459,7 +459,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def cancel_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
-        """Cancel matching `pending`, `failed` or `running` jobs as `cancel` does."""
+        """Cancel matching `waiting`, `pending`, `failed` or `running` jobs as `cancel` does."""
 
     @abc.abstractmethod
     async def delete_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:

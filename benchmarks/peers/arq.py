@@ -12,7 +12,7 @@ from .base import Peer
 
 
 async def probe_job(ctx: dict[str, Any], n: int) -> None:
-    probe.record(n)
+    await probe.job(n)
 
 
 class Arq(Peer):

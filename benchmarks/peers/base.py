@@ -36,7 +36,8 @@ class Servers:
 
 
 class Peer(ABC):
-    """One library on one server. Its jobs take one int, `n`, and call `probe.record(n)` only.
+    """One library on one server. Its jobs take one int, `n`, and run `probe.job(n)` only
+    (`probe.job_sync(n)` where the library runs jobs in threads).
 
     Each method runs in a process of its own (the runner starts one per step), so `open`
     connects and `close` disconnects; nothing is shared between calls but the server.

@@ -19,7 +19,7 @@ INSTALL_LOCK = 0x7067717565756572
 
 async def probe_job(job: Job) -> None:
     assert job.payload is not None
-    probe.record(int(job.payload))
+    await probe.job(int(job.payload))
 
 
 class PgQueuer(Peer):

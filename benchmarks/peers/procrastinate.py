@@ -15,7 +15,7 @@ INSTALL_LOCK = 0x70726F6372617374
 
 
 async def probe_job(n: int) -> None:
-    probe.record(n)
+    await probe.job(n)
 
 
 class Procrastinate(Peer):

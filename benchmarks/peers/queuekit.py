@@ -15,7 +15,7 @@ tasks = Tasks()
 
 @tasks.task()
 async def probe_job(n: int) -> None:
-    probe.record(n)
+    await probe.job(n)
 
 
 class Queuekit(Peer):

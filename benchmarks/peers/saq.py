@@ -11,7 +11,7 @@ from .base import Peer
 
 
 async def probe_job(ctx: dict[str, Any], *, n: int) -> None:
-    probe.record(n)
+    await probe.job(n)
 
 
 class Saq(Peer):

@@ -13,7 +13,7 @@ from .base import Peer
 
 
 async def probe_job(n: int) -> None:
-    probe.record(n)
+    await probe.job(n)
 
 
 class Streaq(Peer):

@@ -10,7 +10,7 @@ from .base import Peer
 
 
 async def probe_job(n: int) -> None:
-    probe.record(n)
+    await probe.job(n)
 
 
 class Taskiq(Peer):

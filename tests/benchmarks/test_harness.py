@@ -5,22 +5,26 @@ No figure is checked against a speed; these tests check that a run measures what
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from redis.asyncio import Redis
 
 from benchmarks import probe, report
 from benchmarks.peers import ROWS_BY_KEY, Servers
-from benchmarks.phases import Accounting, Bench, PhaseError, Settings
+from benchmarks.peers.base import REDIS_ENV
+from benchmarks.phases import Accounting, Bench, PhaseError, Settings, body_cpu_us
 from benchmarks.run import RowResult, phases_of
 from benchmarks.system import free_ports
 
-from ..redis.server import RedisServer, running
+from ..redis.server import RedisServer, require_redis_url, running
 from ..setups import require_postgres_dsn
 
 TINY = Settings(
@@ -73,19 +77,60 @@ async def test_every_phase_of_a_row_runs_each_job_once(bench: Bench, key: str) -
     measured = set(result.figures)
     assert {"enqueue_single", "enqueue_bulk", "drain_1x10", "drain_1x100"} <= measured
     assert {"latency_p50", "latency_p95", "latency_p99", "worker_cpu_us"} <= measured
+    assert {"drain_1x10_noop", "drain_1x10_cpu", "worker_cpu_us_noop", "worker_cpu_us_cpu"} <= (
+        measured
+    )
     # CPU is counted in clock ticks (10 ms): a tiny phase may round to none.
-    cpu = {"worker_cpu_us", "server_cpu_us"}
-    assert all(value >= 0 for name in cpu & measured for value in result.figures[name])
+    cpu = {name for name in measured if "cpu_us" in name}
+    assert all(value >= 0 for name in cpu for value in result.figures[name])
     assert all(value > 0 for name in measured - cpu for value in result.figures[name])
-    assert ("drain_2x10" in measured) == (key != "queuekit-memory")
+    # A job of 1 ms of CPU costs its worker at least that.
+    assert min(result.figures["worker_cpu_us_cpu"]) >= 1000 * 0.9
+    assert ("drain_2x10" in measured) == ("drain_4x10" in measured) == (key != "queuekit-memory")
     assert ("server_cpu_us" in measured) == (key == "queuekit-postgres")
+    assert (
+        ("round_trips" in measured)
+        == ("round_trips_noop" in measured)
+        == (key == "queuekit-postgres")
+    )
     assert set(result.accounting.values()) == {Accounting(0, 0)}
 
 
 async def test_a_failing_phase_says_why(bench: Bench) -> None:
     (bench.venvs / "queuekit").unlink()
     with pytest.raises(PhaseError, match="make bench-venvs"):
-        await bench.drain(ROWS_BY_KEY["queuekit-sqlite"], 10, 1)
+        await bench.drain(ROWS_BY_KEY["queuekit-sqlite"], 10, 1, "noop")
+
+
+async def test_each_job_shape_records_then_does_its_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = require_redis_url()
+    monkeypatch.setenv(REDIS_ENV, url)
+    monkeypatch.setenv(probe.PROBE_FILE_ENV, str(tmp_path / "probe.txt"))
+    monkeypatch.setattr(probe, "_fd", None)
+    client = Redis.from_url(url)
+
+    async def pings() -> int:
+        stats = await client.info("commandstats")
+        return int(stats.get("cmdstat_ping", {}).get("calls", 0))
+
+    try:
+        before = await pings()
+        monkeypatch.setenv(probe.SHAPE_ENV, "io")
+        await asyncio.gather(*(probe.job(n) for n in range(10)))
+        await asyncio.gather(*(asyncio.to_thread(probe.job_sync, n) for n in range(10, 14)))
+        assert await pings() - before >= 14
+        monkeypatch.setenv(probe.SHAPE_ENV, "cpu")
+        began = time.thread_time()
+        await probe.job(14)
+        assert time.thread_time() - began >= probe.CPU_SECONDS
+        monkeypatch.setenv(probe.SHAPE_ENV, "noop")
+        await probe.job(15)
+        assert probe.tally(str(tmp_path / "probe.txt"), 16).missing == 0
+        assert await body_cpu_us("cpu", 20) >= 1000
+    finally:
+        await client.aclose()
 
 
 def test_the_tally_counts_duplicates_and_missing_jobs(tmp_path: Path) -> None:
@@ -119,10 +164,24 @@ def test_the_report_shows_failures_and_judges_targets(tmp_path: Path) -> None:
         "machine": {"cpu": "cpu", "memory": "1 GiB", "os": "Linux", "python": "3.11"},
         "servers": {"postgres": "PostgreSQL 15", "redis": "Redis 7"},
         "versions": {"arq": "0.28.0"},
-        "references": {"redis-benchmark": {"SET": 50000.0}},
+        "references": {
+            "redis-benchmark": {"SET": 50000.0},
+            "job body CPU (µs/job)": {"io": 20.0, "cpu": 1001.0},
+        },
         "rows": [
-            row("queuekit-redis", "queuekit", "redis", {"drain_1x10": 3000.0, "latency_p99": 4.0}),
-            row("arq", "arq", "redis", {"drain_1x10": 1000.0}),
+            row(
+                "queuekit-redis",
+                "queuekit",
+                "redis",
+                {"drain_1x10": 3000.0, "latency_p99": 4.0, "worker_cpu_us": 90.0},
+            ),
+            row("arq", "arq", "redis", {"drain_1x10": 1000.0, "worker_cpu_us": 80.0}),
+            row(
+                "queuekit-memory",
+                "queuekit",
+                "memory",
+                {"worker_cpu_us": 45.0, "worker_cpu_us_cpu": 1045.0},
+            ),
             row("saq-redis", "saq", "redis", {}),
         ],
     }
@@ -131,9 +190,13 @@ def test_the_report_shows_failures_and_judges_targets(tmp_path: Path) -> None:
     assert "SET 50,000" in text
     judged = {target: met for target, _, met in report.targets(document)}
     assert judged == {
-        "redis drain_1x10: ≥ 1.5× the fastest peer": True,
+        "redis drain_1x10: ≥ 3× the fastest peer": True,
         "redis p99 latency under 10 ms": True,
+        "redis worker CPU per job below every peer's": False,
+        "engine's own cost (memory backend), io jobs: ≤ 30 µs/job": True,
+        "engine's own cost (memory backend), cpu jobs: ≤ 30 µs/job": False,
         "exactly once in every phase": True,
     }
+    assert "By job shape, 1 process × 10" in text and "| 1,045 |" in text
     report.chart(document, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 0

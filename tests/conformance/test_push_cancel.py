@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
+from anyio.abc import TaskStatus
 
 import queuekit
 from queuekit import Backend, Job, Queue
@@ -29,14 +30,14 @@ async def _settle(queue: Queue, backend: Backend, name: str = "default") -> None
     with anyio.fail_after(DEADLINE):
         async with anyio.create_task_group() as group:
 
-            async def watch() -> None:
+            async def watch(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
                 # Waiting first brings the means of being told up, whenever the cancel lands.
+                task_status.started()
                 await backend.wait_for_loss([claimed], NEVER)
                 while not await backend.heartbeat([claimed.attempt], lease=NEVER):
                     await backend.wait_for_loss([claimed], NEVER)
 
-            group.start_soon(watch)
-            await anyio.wait_all_tasks_blocked()
+            await group.start(watch)
             await queue.cancel(job.id)
 
 
@@ -45,12 +46,15 @@ async def _woken_by(
 ) -> float:
     """Wait for the loss of `held` while `act` runs; the seconds from `act` to a wake-up whose
     heartbeat finds a job lost. A wake-up that finds none (a subscription coming up) waits
-    again."""
+    again. `act` runs once the wait is starting, not once every task is idle: a backend that
+    polls (a Cluster's subscription reads its nodes in turn) is never idle for long. A cancel
+    that lands before the wait is heard by it all the same (see below)."""
     attempts = [job.attempt for job in held]
     woken_at = 0.0
 
-    async def watch() -> None:
+    async def watch(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         nonlocal woken_at
+        task_status.started()
         while True:
             await backend.wait_for_loss(held, NEVER)
             if await backend.heartbeat(attempts, lease=NEVER):
@@ -59,8 +63,7 @@ async def _woken_by(
 
     with anyio.fail_after(DEADLINE):
         async with anyio.create_task_group() as group:
-            group.start_soon(watch)
-            await anyio.wait_all_tasks_blocked()
+            await group.start(watch)
             acted_at = anyio.current_time()
             await act()
     return woken_at - acted_at
@@ -129,10 +132,14 @@ async def test_a_job_ending_otherwise_wakes_nobody(queue: Queue, backend: Backen
     await queue.enqueue_many([queuekit.new_job("t") for _ in range(4)])
     held = [await claim_one(backend, lease=NEVER) for _ in range(4)]
     await _settle(queue, backend)
+
+    async def wait(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await backend.wait_for_loss(held, NEVER)
+
     with anyio.move_on_after(0.5) as scope:
         async with anyio.create_task_group() as group:
-            group.start_soon(backend.wait_for_loss, held, NEVER)
-            await anyio.wait_all_tasks_blocked()
+            await group.start(wait)
             await backend.complete(held[0].attempt)
             await backend.fail(held[1].attempt, "E: x", retry_in=None)
             await backend.fail(held[2].attempt, "E: y", retry_in=60)

@@ -381,3 +381,43 @@ async def _expired(backend: PostgresBackend, job_id: str) -> bool:
             f"SELECT expires_at <= now() FROM {backend.qualified_table} WHERE id = $1", job_id
         )
     )
+
+
+async def test_a_finish_batch_decides_its_ended_parents_in_one_call(
+    open_backend: OpenBackend, dsn: str
+) -> None:
+    """The parents of one join that end in one finish batch count down its open parents by
+    their number in the batch's one statement (which decides them in one call of
+    `<table>_parents_end`, not one per parent through the trigger); the setting that keeps
+    the trigger aside ends with the batch's own transaction, so a later end on the same
+    pooled connection still decides its dependents."""
+    # One connection: what the batch set on it would be there for the next statement.
+    backend = await open_backend(pool_min="1", pool_max="1")
+    queue = queuekit.Queue(backend)
+    parents = [queuekit.new_job("t", n) for n in range(5)]
+    join = queuekit.new_job("t", "join", after=parents)
+    last = queuekit.new_job("t", "last")
+    after_last = queuekit.new_job("t", "after last", after=[last])
+    await queue.enqueue_many([*parents, join, last, after_last])
+    running = await claim(backend, 6)
+    by_id = {job.id: job for job in running}
+    conn = await asyncpg.connect(dsn)
+    try:
+        batches_before = backend.finish_batches
+        # Made in one turn of the event loop: one batch, one statement.
+        ended = await asyncio.gather(
+            *(backend.complete(by_id[job.id].attempt) for job in parents[:4])
+        )
+        assert set(ended) == {JobStatus.COMPLETED}
+        assert backend.finish_batches == batches_before + 1
+        (row,) = await conn.fetch(
+            f"SELECT status, open_parents FROM {backend.qualified_table} WHERE id = $1", join.id
+        )
+        assert (row["status"], row["open_parents"]) == ("waiting", 1)
+    finally:
+        await conn.close()
+    # The same (only) connection: a single end through the trigger still decides.
+    assert await backend.cancel(last.id) is not None
+    assert await _status(backend, after_last.id) == JobStatus.CANCELLED
+    assert await backend.complete(by_id[parents[4].id].attempt) == JobStatus.COMPLETED
+    assert await _status(backend, join.id) == JobStatus.PENDING

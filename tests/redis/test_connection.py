@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 
 import queuekit
 from benchmarks.system import free_ports
 from queuekit import BackendUnavailableError, InvalidNameError, InvalidURLError, JobStatus
 from queuekit.backends.redis import RedisBackend
+from queuekit.backends.redis.packing import HiredisPacking
 
 from ..setups import BackendSetup, with_url_options
 from .server import RedisServer, new_prefix, require_redis_url
@@ -140,3 +143,30 @@ async def test_a_refused_config_get_is_skipped(tmp_path: Path) -> None:
             await queue.enqueue("t")
     finally:
         server.stop()
+
+
+async def test_the_clients_it_makes_pack_commands_in_c(redis_backend: RedisBackend) -> None:
+    """The clients a URL makes pack with hiredis, byte for byte as redis-py does, a command
+    of several words included; what neither can send is still redis-py's DataError."""
+    clients = redis_backend._calls.opened()
+    made = [clients.client, clients.blocking]
+    for client in made:
+        assert isinstance(client, aioredis.Redis)
+        assert issubclass(client.connection_pool.connection_class, HiredisPacking)
+    client = made[0]
+    assert isinstance(client, aioredis.Redis)
+    # A command name of two words, through the packing connection, to the server.
+    assert "maxmemory" in await client.config_get("maxmemory")
+    packed = client.connection_pool.connection_class()
+    plain = aioredis.Connection()
+    for args in (
+        ("EVALSHA", "f" * 40, 2, "{q:default}:ready", "{q:default}:all", "ünï", b"\x00\xff", 7),
+        ("SET", "k", 0.1, 1e-7, -2.5, 2**63, memoryview(b"ab")),
+        ("CONFIG GET", "maxmemory"),
+        (b"CLIENT SETNAME", "queuekit"),
+    ):
+        assert packed.pack_command(*args) == [b"".join(plain.pack_command(*args))]
+    bad: list[Any] = [None, True]
+    for value in bad:
+        with pytest.raises(redis.exceptions.DataError):
+            packed.pack_command("SET", "k", value)

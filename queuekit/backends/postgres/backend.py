@@ -44,7 +44,7 @@ from .connections import Connection, Pool, close_pool, open_pool
 from .debouncer import Debouncer
 from .events import PostgresEvents
 from .expiry import Expiry
-from .inserts import insert, needs_transaction
+from .inserts import insert, links_of
 from .limited import LimitedClaims
 from .listener import READY_WAIT, Listener
 from .migrations import apply_migrations
@@ -275,10 +275,11 @@ class PostgresBackend(
     async def _insert_once(
         self, conn: Connection, jobs: Sequence[NewJob], notify: Sequence[str]
     ) -> list[Job]:
-        if not needs_transaction(jobs):
-            return await insert(conn, self._sql, self.channel, jobs, notify)
+        links = links_of(jobs)
+        if links.one_statement:
+            return await insert(conn, self._sql, self.channel, jobs, notify, links)
         async with conn.transaction():
-            return await insert(conn, self._sql, self.channel, jobs, notify)
+            return await insert(conn, self._sql, self.channel, jobs, notify, links)
 
     async def enqueue_in_transaction(self, connection: object, jobs: Sequence[NewJob]) -> list[Job]:
         """Enqueue on the caller's connection (see callers.py), inside its open transaction.
@@ -295,7 +296,10 @@ class PostgresBackend(
             if not jobs:
                 return []
             queues = sorted({job.queue for job in jobs})
-            return await insert(driver, self._sql, self.channel, jobs, queues, savepoint=True)
+            links = links_of(jobs)
+            return await insert(
+                driver, self._sql, self.channel, jobs, queues, links, savepoint=True
+            )
 
     @contextlib.asynccontextmanager
     async def transaction(self, connection: object) -> AsyncIterator[None]:

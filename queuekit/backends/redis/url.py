@@ -23,6 +23,7 @@ from redis.asyncio.sentinel import Sentinel
 
 from ...errors import InvalidURLError
 from ..url_options import Read, count, flag, read_url, text
+from .packing import pack_in_c
 
 SCHEMES = ("redis", "rediss")
 SENTINEL_SCHEME = "redis+sentinel"
@@ -141,8 +142,8 @@ def make_clients(
             target.sentinels, sentinel_kwargs=target.sentinel_connection, **target.connection
         )
         return (
-            sentinel.master_for(target.master, **options),
-            sentinel.master_for(target.master, **blocking),
+            pack_in_c(sentinel.master_for(target.master, **options)),
+            pack_in_c(sentinel.master_for(target.master, **blocking)),
             sentinel,
         )
     if target.cluster:
@@ -153,7 +154,7 @@ def make_clients(
             None,
         )
     return (
-        Redis.from_url(target.redis_url, **options),
-        Redis.from_url(target.redis_url, **blocking),
+        pack_in_c(Redis.from_url(target.redis_url, **options)),
+        pack_in_c(Redis.from_url(target.redis_url, **blocking)),
         None,
     )

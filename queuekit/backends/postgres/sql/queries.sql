@@ -57,7 +57,7 @@ ON CONFLICT (queue, key) DO NOTHING
 -- Dependencies (inserts.py; NULL arrays for a call without any): $15 how many parents each job
 -- has (a job with some is stored `waiting`, all of them counted unfinished: the caller then
 -- decides those that finished already, see `parents_end`); $16 whether a later job of the
--- call waits for it; $17..$20 the edges (child id, position, parent id, on_failure).
+-- call waits for it; $17..$20 the edges (child ids, positions, parent ids, on_failure).
 WITH input AS (
     SELECT *
     FROM unnest(
@@ -111,7 +111,7 @@ WITH stored AS MATERIALIZED (
 ),
 inserted AS (SELECT * FROM stored WHERE inserted),
 ready AS ({add_ready_keys:inserted}),
-edges AS ({insert_edges:inserted})
+edges AS ({insert_edges:inserted} WHERE e.child_id IN (SELECT id FROM inserted WHERE has_parents))
 SELECT stored.*,
        (SELECT count(pg_notify($21, 'w:' || q.queue))
         FROM unnest($22::text[]) AS q(queue)
@@ -122,12 +122,15 @@ ORDER BY ord
 
 -- name: insert_edges
 -- Not a statement: the body of the CTE by which `insert` and `insert_keyed` store the edges
--- ($17..$20) of the children stored now (the CTE `{rows}`, written `{insert_edges:<cte>}`).
+-- ($17..$20, each a list joined by spaces) of the call's children, written
+-- `{insert_edges:<cte>}` like the other fragments, though it reads no CTE: every job of an
+-- `insert` is stored (or none is), and `insert_keyed` adds a `WHERE` that keeps the edges of
+-- the children it stored (not of those a holder answered).
 INSERT INTO {parents} (child_id, position, parent_id, on_failure)
 SELECT e.child_id, e.position, e.parent_id, e.on_failure
-FROM unnest($17::text[], $18::int[], $19::text[], $20::text[])
+FROM unnest(string_to_array($17::text, ' '), string_to_array($18::text, ' ')::int[],
+            string_to_array($19::text, ' '), string_to_array($20::text, ' '))
     AS e(child_id, position, parent_id, on_failure)
-WHERE e.child_id IN (SELECT id FROM {rows} WHERE has_parents)
 
 -- name: insert_one
 -- One job without a key, the common enqueue: the same row as `insert` makes, from plain
@@ -348,9 +351,21 @@ updated AS (
             i.error)}
     FROM input AS i
     WHERE j.id = i.id AND j.lease_token = i.lease_token AND j.status = 'running'
-    RETURNING i.id, i.lease_token, j.status, j.queue
+      -- The jobs of the batch that end here decide their dependents in one call (`decided`),
+      -- not one call each from the trigger, which stands aside while this is on. It is set
+      -- for this statement's transaction alone: a batch is written on its own, never inside
+      -- a caller's transaction.
+      AND (SELECT set_config('queuekit.deciding', 'on', true)) = 'on'
+    RETURNING i.id, i.lease_token, j.status, j.queue, j.has_dependents
+),
+decided AS (
+    SELECT {schema}."{table}_parents_end"(array_agg(id), array_agg(status::text))
+    FROM updated
+    WHERE has_dependents AND status IN ('completed', 'dead')
+    HAVING count(*) > 0
 )
 SELECT u.id, u.lease_token, u.status, u.queue,
+       (SELECT count(*) FROM decided) AS decided,
        (SELECT count(pg_notify($7, 'w:' || w.queue))
         FROM (SELECT DISTINCT queue FROM updated AS d
               WHERE d.status IN ('pending', 'failed')

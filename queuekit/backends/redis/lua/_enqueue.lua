@@ -108,6 +108,12 @@ end
 -- Stored jobs with parents, left for link_new: {offset, key, id, edges, place in `out`, how
 -- many parents it has}.
 local LINKS = {}
+-- The status of each job this call stored, by the key of its hash, as storing and then its
+-- own linking left it: what linking a later job of the call reads of such a parent, instead
+-- of asking Redis. Nothing else in a call ends a job it stored: a pending one stays pending,
+-- and a waiting one is decided by its own edges alone (its parents are earlier in the call,
+-- already linked, or stored before the call).
+local STORED = {}
 -- Requests answered by the holder of their key, left for answer_holders, in call order:
 -- {the group's keys (K), place in `out`, holder id, whether to rewrite it, ARGV index j}.
 local HELD = {}
@@ -186,6 +192,7 @@ local function store_group(b, outcome, now, base, out)
         rcall('HSET', key, 'batch_id', batch)
         rcall('ZADD', K['batch:'] .. batch, seq, id)
       end
+      STORED[key] = status
       rcall('ZADD', K.all, seq, id)
       rcall('ZADD', K['status:' .. status], seq, id)
       rcall('ZADD', K['type:'] .. ARGV[j + 3], seq, id)
@@ -214,26 +221,39 @@ local function store_group(b, outcome, now, base, out)
   signal(created)
 end
 
+-- How many values one RPUSH of link_edges takes: well under what unpack may put on Lua's stack.
+local PUSH_CHUNK = 1000
+
 -- Link waiting job `id` (hash `key`; K: its queue's keys) to more of its parents: each edge
 -- goes on its parents' list and its parent's dependents' list, and a parent that has finished
 -- already decides the job as its end would have (decide_edge), while the job waits. Its
 -- 'open_parents' counted every parent it has as unfinished from the start, so however many
 -- calls its edges take (link.lua), the job is released only once every edge is linked.
-local function link_edges(key, id, edges, now)
+-- `status` is the job's now; returns it after.
+local function link_edges(key, id, edges, now, status)
   local qp = prefix_of(key, id)
-  local f = load(key)
+  local listed = {}
   for edge in string.gmatch(edges, '[^,]+') do
+    listed[#listed + 1] = edge
+  end
+  -- The job's own list in a few calls, not one per parent (a join may have thousands).
+  for first = 1, #listed, PUSH_CHUNK do
+    local last = math.min(#listed, first + PUSH_CHUNK - 1)
+    rcall('RPUSH', qp .. 'parents:' .. id, unpack(listed, first, last))
+  end
+  for _, edge in ipairs(listed) do
     local parent, on_failure, pqp = edge_end(qp, edge)
-    rcall('RPUSH', qp .. 'parents:' .. id, edge)
     rcall('RPUSH', pqp .. 'dependents:' .. parent, edge_to(id, on_failure, qp, pqp))
-    if f.status == 'waiting' then
-      local status = rcall('HGET', pqp .. 'job:' .. parent, 'status')
-      if TERMINAL[status] then
-        decide_edge(key, id, f, parent, on_failure, status, now)
-        f.status = rcall('HGET', key, 'status')
+    if status == 'waiting' then
+      local at = pqp .. 'job:' .. parent
+      local ended = STORED[at] or rcall('HGET', at, 'status')
+      if TERMINAL[ended] then
+        decide_edge(key, id, load(key), parent, on_failure, ended, now)
+        status = rcall('HGET', key, 'status')
       end
     end
   end
+  return status
 end
 
 -- The outcome of a job linked to its parents: '+<scheduled_at>', then '|waiting' when it
@@ -260,8 +280,13 @@ local function link_new(now, out)
     local _, key, id, edges, at, total = unpack(new)
     K = keys_of(prefix_of(key, id))
     rcall('HSET', key, 'open_parents', total)
-    link_edges(key, id, edges, now)
-    out[at] = linked(key)
+    -- (stored waiting by this call, and decided by nothing before its own edges)
+    STORED[key] = link_edges(key, id, edges, now, 'waiting')
+    if STORED[key] == 'waiting' then
+      out[at] = out[at] .. '|waiting'
+    else
+      out[at] = linked(key)
+    end
   end
   LINKS = {}
   DECIDED = {}

@@ -27,7 +27,7 @@ for edge in string.gmatch(edges, '[^,]+') do
   end
 end
 local now = now_us()
-link_edges(key, id, edges, now)
+link_edges(key, id, edges, now, rcall('HGET', key, 'status'))
 DECIDED = {} -- (the job is announced as the enqueue returns it)
 wake_released()
 return { 'ok', rcall('HGETALL', key) }
