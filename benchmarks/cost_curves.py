@@ -180,30 +180,38 @@ async def measure(
     curves: dict[str, list[int]],
     jobs: int,
     concurrency: int,
+    on_point: Callable[[str, Point], None] = lambda backend, point: None,
 ) -> dict[str, list[Point]]:
+    """Every point of `curves` on each backend, each given to `on_point` as it is measured."""
     makers = {"backlog": backlog, "queues": queues, "delayed": delayed}
     results: dict[str, list[Point]] = {}
     async with pinging(Redis.from_url(REDIS)):
         for backend in backends:
-            results[backend] = [
-                await point(backend, curve, size, makers[curve](size, jobs), jobs, concurrency)
-                for curve, sizes in curves.items()
-                for size in sizes
-            ]
+            results[backend] = []
+            for curve, sizes in curves.items():
+                for size in sizes:
+                    fill = makers[curve](size, jobs)
+                    measured = await point(backend, curve, size, fill, jobs, concurrency)
+                    results[backend].append(measured)
+                    on_point(backend, measured)
     return results
 
 
+HEADER = [
+    "| backend | curve | size | `stats` (ms) | claim of 10 (ms) | drain (jobs/s) |",
+    "|---|---|---:|---:|---:|---:|",
+]
+
+
+def row(backend: str, p: Point) -> str:
+    return (
+        f"| {backend} | {p.curve} | {p.size:,} | {p.stats_ms:.1f} | {p.claim_ms:.2f} "
+        f"| {p.drain_per_second:,.0f} |"
+    )
+
+
 def report(results: dict[str, list[Point]]) -> str:
-    lines = [
-        "| backend | curve | size | `stats` (ms) | claim of 10 (ms) | drain (jobs/s) |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for backend, points in results.items():
-        for p in points:
-            lines.append(
-                f"| {backend} | {p.curve} | {p.size:,} | {p.stats_ms:.1f} | {p.claim_ms:.2f} "
-                f"| {p.drain_per_second:,.0f} |"
-            )
+    lines = HEADER + [row(backend, p) for backend, points in results.items() for p in points]
     return "\n".join(lines)
 
 
@@ -225,8 +233,16 @@ def main() -> None:
         "queues": sizes(args.queues),
         "delayed": sizes(args.delayed),
     }
-    results = anyio.run(measure, args.backends.split(","), curves, args.jobs, args.concurrency)
-    print(report(results))
+    # Each row as it is measured: a point on a big store may take minutes.
+    print("\n".join(HEADER), flush=True)
+    anyio.run(
+        measure,
+        args.backends.split(","),
+        curves,
+        args.jobs,
+        args.concurrency,
+        lambda backend, p: print(row(backend, p), flush=True),
+    )
 
 
 if __name__ == "__main__":

@@ -95,9 +95,9 @@ class Drain:
     """Worker processes' CPU time per job, in microseconds."""
     server_cpu_us: float | None
     """The database server's CPU time per job; None without a server."""
-    round_trips: float | None
-    """Server transactions (PostgreSQL) or commands (Redis) per job, the job's own PING left
-    out; None without a server."""
+    server_ops: float | None
+    """Server transactions (PostgreSQL) or commands, those of scripts included (Redis), per
+    job, the job's own PING left out; None without a server."""
     accounting: Accounting
 
 
@@ -164,9 +164,10 @@ class CPUMeter:
 SERVER_PROCESSES = {"postgres": "postgres", "redis": "redis-server"}
 
 
-class RoundTripMeter:
-    """What the server says it was asked between `start` and `stop`: PostgreSQL's transactions
-    in the run's database (each statement outside a transaction is one), Redis's commands."""
+class ServerOpsMeter:
+    """What the server says it did between `start` and `stop`: PostgreSQL's transactions in
+    the run's database (each statement outside a transaction is one, and one round trip),
+    Redis's commands (a script's own commands count, as its work does)."""
 
     def __init__(self, servers: Servers, server: str) -> None:
         self.servers = servers
@@ -364,26 +365,26 @@ class Bench:
             )
             for index in range(processes)
         ]
-        round_trips = RoundTripMeter(self.servers, row.server)
+        ops = ServerOpsMeter(self.servers, row.server)
         try:
             await self._wait_for(probe_file, 1, workers)
             meter = CPUMeter([w.pid for w in workers], SERVER_PROCESSES.get(row.server))
             meter.start()
             if row.server in SERVER_PROCESSES:
-                await round_trips.start()
+                await ops.start()
             await self._wait_for(probe_file, jobs, workers)
             worker_cpu, server_cpu = meter.stop()
             await asyncio.sleep(self.settings.grace_seconds)
         finally:
             await self._stop(workers)
-        asked = await round_trips.stop() if row.server in SERVER_PROCESSES else None
+        asked = await ops.stop() if row.server in SERVER_PROCESSES else None
         pings = jobs if row.server == "redis" and shape == "io" else 0
         tally = probe.tally(str(self.probe), jobs)
         return Drain(
             jobs_per_second=jobs / tally.span_seconds,
             worker_cpu_us=worker_cpu / jobs * 1e6,
             server_cpu_us=None if server_cpu is None else server_cpu / jobs * 1e6,
-            round_trips=None if asked is None else (asked - pings) / jobs,
+            server_ops=None if asked is None else (asked - pings) / jobs,
             accounting=Accounting.of(tally),
         )
 

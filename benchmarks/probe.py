@@ -43,7 +43,10 @@ def record(n: int) -> None:
 
 def shape() -> str:
     """This process's job shape (`SHAPE_ENV`, "noop" when unset)."""
-    return os.environ.get(SHAPE_ENV, "noop")
+    chosen = os.environ.get(SHAPE_ENV, "noop")
+    if chosen not in SHAPES:
+        raise ValueError(f"{SHAPE_ENV}={chosen!r}: the shapes are {', '.join(SHAPES)}")
+    return chosen
 
 
 async def job(n: int) -> None:

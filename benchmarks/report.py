@@ -26,13 +26,13 @@ COLUMNS = [
     ("latency_p99", "p99 (ms)", "{:.1f}"),
     ("worker_cpu_us", "worker CPU (µs/job)", "{:,.0f}"),
     ("server_cpu_us", "server CPU (µs/job)", "{:,.0f}"),
-    ("round_trips", "server round trips per job", "{:.2f}"),
+    ("server_ops", "server ops per job", "{:.2f}"),
 ]
 DRAINS = ["drain_1x10", "drain_1x100", "drain_2x10", "drain_4x10"]
 SHAPE_COLUMNS = [
     ("drain_1x10{}", "jobs/s", "{:,.0f}"),
     ("worker_cpu_us{}", "worker CPU (µs/job)", "{:,.0f}"),
-    ("round_trips{}", "round trips per job", "{:.2f}"),
+    ("server_ops{}", "server ops per job", "{:.2f}"),
 ]
 """The table by job shape: each of these per shape, `{}` the shape's suffix."""
 ENGINE_COST_US = 30
@@ -85,7 +85,7 @@ def _cell(row: dict[str, Any], measure: str, style: str) -> str:
 def _phase_of(measure: str) -> str:
     if measure.startswith("latency"):
         return "latency"
-    for figure in ("worker_cpu_us", "server_cpu_us", "round_trips"):
+    for figure in ("worker_cpu_us", "server_cpu_us", "server_ops"):
         if measure.startswith(figure):
             return "drain_1x10" + measure.removeprefix(figure)
     return measure
@@ -119,9 +119,9 @@ def markdown(document: dict[str, Any], image: str, heading_level: int = 2) -> st
         f"Latency: {settings['latency_jobs']} jobs enqueued "
         f"{settings['spacing_ms']:g} ms apart to an idle worker, enqueue to job start. Every job "
         "writes the same probe line; duplicates / missing count those lines over every phase. "
-        f"Then it does the run's job shape, {_shape_text(settings['shape'])}. Round trips: "
-        "the server's transactions (PostgreSQL) or commands (Redis) per job, the job's own "
-        "PING left out.",
+        f"Then it does the run's job shape, {_shape_text(settings['shape'])}. Server ops: "
+        "PostgreSQL's transactions per job (each a round trip), or Redis's commands per job "
+        "(the commands its scripts run included), the job's own PING left out.",
         "",
         "| library (server) | "
         + " | ".join(title for _, title, _ in COLUMNS)

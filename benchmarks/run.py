@@ -98,8 +98,8 @@ def enqueue_phase(how: str) -> Phase:
 
 def drain_phase(concurrency: int, processes: int, shape: str | None = None) -> Phase:
     """A drain of the run's job shape, or (`shape`) of another at 1 × 10, named for it."""
-    name = f"drain_{processes}x{concurrency}" + (f"_{shape}" if shape else "")
     suffix = f"_{shape}" if shape else ""
+    name = f"drain_{processes}x{concurrency}{suffix}"
 
     async def measure(bench: Bench, result: RowResult) -> None:
         drain = await bench.drain(result.row, concurrency, processes, shape or bench.settings.shape)
@@ -107,7 +107,7 @@ def drain_phase(concurrency: int, processes: int, shape: str | None = None) -> P
         if (processes, concurrency) == (1, 10):
             result.add(f"worker_cpu_us{suffix}", drain.worker_cpu_us)
             result.add(f"server_cpu_us{suffix}", drain.server_cpu_us)
-            result.add(f"round_trips{suffix}", drain.round_trips)
+            result.add(f"server_ops{suffix}", drain.server_ops)
         result.count(name, drain.accounting)
 
     return measure

@@ -85,6 +85,20 @@ async def test_priorities_hold_across_queues(queue: Queue, backend: Backend) -> 
     assert [job.type for job in claimed] == ["b-high"]
 
 
+async def test_one_claim_serves_thousands_of_queues(queue: Queue, backend: Backend) -> None:
+    """A worker may serve thousands of queues (SQLite caps a compound SELECT at 500 terms):
+    one claim over 1,201 of them takes the best jobs of all, in priority order."""
+    names = [f"q{n}" for n in range(1201)]
+    for name, priority in (
+        ("q0", Priority.LOW),
+        ("q600", Priority.HIGH),
+        ("q1200", Priority.NORMAL),
+    ):
+        await queue.enqueue(name, queue=name, priority=priority)
+    claimed = await backend.claim(dict.fromkeys(names, 1), limit=3, lease=30, worker_id="w")
+    assert [job.type for job in claimed] == ["q600", "q1200", "q0"]
+
+
 async def test_concurrent_claimers_never_share_a_job(
     queue: Queue, backend: Backend, backend_setup: BackendSetup
 ) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 import queuekit
 from queuekit import JobStatus
-from queuekit.backends.redis.enqueue import CHUNK
+from queuekit.backends.redis.enqueue import CHUNK_WEIGHT
 
 from ..conformance import test_batches, test_debounce, test_uniqueness
 from ..setups import BackendSetup
@@ -51,7 +51,7 @@ async def test_a_big_batch_goes_in_chunks_on_a_cluster(cluster_setup: BackendSet
     backend = cluster_setup.make()
     await backend.open()
     queue = queuekit.Queue(backend)
-    size = 2 * CHUNK + 500
+    size = CHUNK_WEIGHT + 500
     try:
         batch = queuekit.batch(
             *(queuekit.new_job("member", n) for n in range(size)),

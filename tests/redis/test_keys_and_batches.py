@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 import queuekit
 from queuekit import JobExistsError, JobStatus
 from queuekit.backends.redis import RedisBackend
-from queuekit.backends.redis.enqueue import CHUNK
+from queuekit.backends.redis.enqueue import CHUNK, CHUNK_WEIGHT
 from queuekit.backends.redis.scripts import BATCH
 
 from ..waiting import eventually
@@ -105,14 +105,14 @@ async def test_a_big_call_refuses_a_stored_id_before_storing_any(
 async def test_a_batch_larger_than_a_script_goes_in_short_scripts_and_drains(
     redis_backend: RedisBackend, raw: aioredis.Redis
 ) -> None:
-    """enqueue_many of a batch three chunks long and its callback stores at most `CHUNK` jobs
-    and edges per script, the callback linked to its parents in several; then draining the
-    batch decides its callbacks, each finish at O(1). (tests/workflows/test_big_batch.py
-    runs 100,000 jobs on every backend.)"""
+    """enqueue_many of a batch five chunks long and its callback stores at most `CHUNK` jobs
+    per script (an edge weighing a quarter), the callback stored with the parents a chunk
+    takes and linked to the rest after; then draining the batch decides its callbacks, each
+    finish at O(1). (tests/workflows/test_big_batch.py runs 100,000 jobs on every backend.)"""
     calls: dict[str, list[int]] = defaultdict(list)
     redis_backend._calls.script_observer = lambda name, keys: calls[name].append(len(keys))
     queue = queuekit.Queue(redis_backend)
-    size = 3 * CHUNK
+    size = CHUNK_WEIGHT + CHUNK
     batch = queuekit.batch(
         *(queuekit.new_job("member", n) for n in range(size)),
         on_finish=queuekit.new_job("on_finish"),
@@ -121,8 +121,8 @@ async def test_a_batch_larger_than_a_script_goes_in_short_scripts_and_drains(
     jobs = await queue.enqueue_many(batch)
     assert [job.status for job in jobs[-2:]] == [JobStatus.PENDING, JobStatus.WAITING]
     stores = calls["reserve_enqueue"] + calls["enqueue"]
-    assert len(stores) >= size // CHUNK and max(stores) <= 2 * CHUNK + 30
-    assert len(calls["link"]) >= size // CHUNK
+    assert len(stores) == size // CHUNK + 1 and max(stores) <= 2 * CHUNK + 30
+    assert len(calls["link"]) == 1
     callback = await queue.get_job(jobs[-1].id)
     assert callback.parents is not None and len(callback.parents) == size
     assert await queue.batch_counts("big") == queuekit.BatchCounts(pending=size)

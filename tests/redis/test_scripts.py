@@ -21,7 +21,7 @@ from queuekit import Attempt, InvalidOptionError, Job, JobStatus, OnFailure, Par
 from queuekit.activity import ActivityCounts
 from queuekit.backends.redis import RedisBackend
 from queuekit.backends.redis.calls import Call
-from queuekit.backends.redis.enqueue import CHUNK
+from queuekit.backends.redis.enqueue import CHUNK_WEIGHT
 from queuekit.backends.redis.keys import REACH
 from queuekit.backends.redis.scripts import SCRIPTS, script_keys, script_prelude
 
@@ -86,12 +86,12 @@ async def _exercise_every_script(backend: RedisBackend) -> None:
     # A call larger than one chunk goes in chunks, and a job with more parents than a chunk
     # holds is linked to the rest afterwards; a batch is counted in one script.
     big = queuekit.batch(
-        *(queuekit.new_job("t", queue="e") for _ in range(CHUNK)),
+        *(queuekit.new_job("t", queue="e") for _ in range(CHUNK_WEIGHT)),
         on_finish=queuekit.new_job("t", queue="e"),
         id="big",
     )
     assert (await queue.enqueue_many(big))[-1].status == JobStatus.WAITING
-    assert (await queue.batch_counts("big")).pending == CHUNK
+    assert (await queue.batch_counts("big")).pending == CHUNK_WEIGHT
     await anyio.sleep(0.05)
     assert len(await backend.claim({"d": 2}, limit=2, lease=30, worker_id=WORKER)) == 2
     # Flow control: limits (a queue becoming limited refills its keyless line), a hold, a

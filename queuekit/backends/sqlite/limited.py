@@ -34,6 +34,8 @@ if too few of them could start, the next batch, twice as large, is read."""
 MAX_KEY_BATCH = 1024
 """The most keys one read takes, so a queue whose first keys are all blocked is read in
 bounded steps."""
+MAX_COMPOUND_TERMS = 500
+"""The most terms one compound SELECT may have in SQLite (SQLITE_MAX_COMPOUND_SELECT)."""
 
 
 Query = tuple[str, Mapping[str, Any]]
@@ -54,13 +56,22 @@ def _limits(text: str | None) -> Limits | None:
 def claim_statement(queues: Sequence[tuple[str, int]], params: dict[str, Any]) -> str:
     """The plain claim statement over `queues` (each with its count); adds their parameters
     to `params`, which holds the lease, worker_id, lease_token and limit."""
-    candidates = " UNION ALL ".join(
-        SQL["claim_candidates"].replace("{n}", str(n)) for n in range(len(queues))
-    )
+    terms = [SQL["claim_candidates"].replace("{n}", str(n)) for n in range(len(queues))]
     for n, (queue, count) in enumerate(queues):
         params[f"queue_{n}"] = queue
         params[f"limit_{n}"] = count
-    return SQL["claim"].replace("{candidates}", candidates)
+    return SQL["claim"].replace("{candidates}", _union_all(terms))
+
+
+def _union_all(terms: list[str]) -> str:
+    """`terms` joined by UNION ALL, nested so that no compound SELECT holds more terms than
+    SQLite takes (a worker may serve thousands of queues)."""
+    while len(terms) > MAX_COMPOUND_TERMS:
+        terms = [
+            f"SELECT * FROM ({' UNION ALL '.join(terms[start : start + MAX_COMPOUND_TERMS])})"
+            for start in range(0, len(terms), MAX_COMPOUND_TERMS)
+        ]
+    return " UNION ALL ".join(terms)
 
 
 def claim_limited(
