@@ -394,8 +394,10 @@ WHERE seq IN (
 )
 
 -- name: replay
--- A job whose unique key another job holds (a live one, or one finished in its unique_states
--- whose hold is not over: `let_go` let go of the others), or whose
+-- A job whose unique key another job holds (a live one, or one finished in its unique_states:
+-- `let_go`, just before in the same transaction, let go of those whose hold is over; reading
+-- the clock again here could find a hold over that `let_go` found not over, and the unique
+-- index would refuse the replayed row), or whose
 -- debounce key an unstarted job holds, is left as it is; of several chosen with one key, only
 -- the oldest is replayed (the others then find it holding the key). A chosen job that the
 -- replay of an earlier one brought back to waiting (a dependent it had cancelled: migration 15)
@@ -424,8 +426,6 @@ WHERE seq IN (
                   WHERE h.queue = j.queue AND h.unique_key = j.unique_key AND h.seq <> j.seq
                     AND (h.status IN ('waiting', 'pending', 'running', 'failed')
                          OR instr(',' || h.unique_states || ',', ',' || h.status || ',') > 0)
-                    AND (h.status IN ('waiting', 'pending', 'running', 'failed')
-                         OR h.unique_until IS NULL OR h.unique_until > {now})
               )
               AND NOT EXISTS (
                   SELECT 1 FROM queuekit_jobs AS h
