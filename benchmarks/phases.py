@@ -98,6 +98,8 @@ class Drain:
     server_ops: float | None
     """Server transactions (PostgreSQL) or commands, those of scripts included (Redis), per
     job, the job's own PING left out; None without a server."""
+    wal_bytes: float | None
+    """Bytes of write-ahead log PostgreSQL wrote per job; None on other servers."""
     accounting: Accounting
 
 
@@ -164,42 +166,57 @@ class CPUMeter:
 SERVER_PROCESSES = {"postgres": "postgres", "redis": "redis-server"}
 
 
+@dataclass(frozen=True, slots=True)
+class ServerCounts:
+    ops: int
+    """Transactions (PostgreSQL) or commands (Redis)."""
+    wal: int | None
+    """Bytes of write-ahead log (PostgreSQL), a position or a difference of two."""
+
+
 class ServerOpsMeter:
     """What the server says it did between `start` and `stop`: PostgreSQL's transactions in
-    the run's database (each statement outside a transaction is one, and one round trip),
-    Redis's commands (a script's own commands count, as its work does)."""
+    the run's database (each statement outside a transaction is one, and one round trip) and
+    the bytes of write-ahead log it wrote, Redis's commands (a script's own commands count, as
+    its work does)."""
 
     def __init__(self, servers: Servers, server: str) -> None:
         self.servers = servers
         self.server = server
-        self._started = 0
+        self._started = ServerCounts(0, None)
 
-    async def _count(self) -> int:
+    async def _counts(self) -> ServerCounts:
         if self.server == "postgres":
             connection = await asyncpg.connect(self.servers.postgres_dsn)
             try:
                 # A session's counts reach the view when it ends (or every second while busy):
-                # `stop` is read once the workers' sessions are gone.
-                count: int = await connection.fetchval(
-                    "SELECT xact_commit + xact_rollback FROM pg_stat_database"
-                    " WHERE datname = current_database()"
+                # `stop` is read once the workers' sessions are gone. The log position is the
+                # whole server's: a benchmark server runs nothing else.
+                row = await connection.fetchrow(
+                    "SELECT xact_commit + xact_rollback AS ops,"
+                    " (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS wal"
+                    " FROM pg_stat_database WHERE datname = current_database()"
                 )
             finally:
                 await connection.close()
-            return count
+            assert row is not None
+            return ServerCounts(row["ops"], row["wal"])
         client = aioredis.Redis.from_url(self.servers.redis_url)
         try:
-            return int((await client.info("stats"))["total_commands_processed"])
+            return ServerCounts(int((await client.info("stats"))["total_commands_processed"]), None)
         finally:
             await client.aclose()
 
     async def start(self) -> None:
-        self._started = await self._count()
+        self._started = await self._counts()
 
-    async def stop(self) -> int:
+    async def stop(self) -> ServerCounts:
+        """The operations (and log bytes, on PostgreSQL) since `start`."""
         if self.server == "postgres":
             await self._sessions_gone()
-        return await self._count() - self._started
+        ended, started = await self._counts(), self._started
+        wal = None if ended.wal is None or started.wal is None else ended.wal - started.wal
+        return ServerCounts(ended.ops - started.ops, wal)
 
     async def _sessions_gone(self) -> None:
         connection = await asyncpg.connect(self.servers.postgres_dsn)
@@ -379,12 +396,14 @@ class Bench:
             await self._stop(workers)
         asked = await ops.stop() if row.server in SERVER_PROCESSES else None
         pings = jobs if row.server == "redis" and shape == "io" else 0
+        wal = None if asked is None or asked.wal is None else asked.wal / jobs
         tally = probe.tally(str(self.probe), jobs)
         return Drain(
             jobs_per_second=jobs / tally.span_seconds,
             worker_cpu_us=worker_cpu / jobs * 1e6,
             server_cpu_us=None if server_cpu is None else server_cpu / jobs * 1e6,
-            server_ops=None if asked is None else (asked - pings) / jobs,
+            server_ops=None if asked is None else (asked.ops - pings) / jobs,
+            wal_bytes=wal,
             accounting=Accounting.of(tally),
         )
 

@@ -27,12 +27,14 @@ COLUMNS = [
     ("worker_cpu_us", "worker CPU (µs/job)", "{:,.0f}"),
     ("server_cpu_us", "server CPU (µs/job)", "{:,.0f}"),
     ("server_ops", "server ops per job", "{:.2f}"),
+    ("wal_bytes", "WAL (bytes/job)", "{:,.0f}"),
 ]
 DRAINS = ["drain_1x10", "drain_1x100", "drain_2x10", "drain_4x10"]
 SHAPE_COLUMNS = [
     ("drain_1x10{}", "jobs/s", "{:,.0f}"),
     ("worker_cpu_us{}", "worker CPU (µs/job)", "{:,.0f}"),
     ("server_ops{}", "server ops per job", "{:.2f}"),
+    ("wal_bytes{}", "WAL (bytes/job)", "{:,.0f}"),
 ]
 """The table by job shape: each of these per shape, `{}` the shape's suffix."""
 ENGINE_COST_US = 30
@@ -85,7 +87,7 @@ def _cell(row: dict[str, Any], measure: str, style: str) -> str:
 def _phase_of(measure: str) -> str:
     if measure.startswith("latency"):
         return "latency"
-    for figure in ("worker_cpu_us", "server_cpu_us", "server_ops"):
+    for figure in ("worker_cpu_us", "server_cpu_us", "server_ops", "wal_bytes"):
         if measure.startswith(figure):
             return "drain_1x10" + measure.removeprefix(figure)
     return measure

@@ -108,6 +108,7 @@ def drain_phase(concurrency: int, processes: int, shape: str | None = None) -> P
             result.add(f"worker_cpu_us{suffix}", drain.worker_cpu_us)
             result.add(f"server_cpu_us{suffix}", drain.server_cpu_us)
             result.add(f"server_ops{suffix}", drain.server_ops)
+            result.add(f"wal_bytes{suffix}", drain.wal_bytes)
         result.count(name, drain.accounting)
 
     return measure

@@ -296,6 +296,11 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+_DEFAULTS = {
+    option.name: None if option.default is None else option.check(option.default)
+    for option in OPTIONS
+}
+"""Every option's default, checked once: a request checks only the options it gives."""
 
 
 def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -307,11 +312,12 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
         )
     if options.get("delay") is not None and options.get("run_at") is not None:
         raise InvalidOptionError("pass delay= or run_at=, not both")
-    checked: dict[str, Any] = {}
+    checked = dict(_DEFAULTS)
     for option in OPTIONS:
-        value = options.get(option.name, option.default)
-        optional = option.default is None and value is None
-        checked[option.name] = None if optional else option.check(value)
+        if option.name in options:
+            value = options[option.name]
+            optional = option.default is None and value is None
+            checked[option.name] = None if optional else option.check(value)
     check_expiry(checked)
     _check_keys(checked)
     return checked

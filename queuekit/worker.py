@@ -24,7 +24,7 @@ from .chores import repeat
 from .context import JobContext, _current
 from .errors import BackendUnavailableError, InvalidOptionError
 from .events import RATE_LIMITED, SHUTDOWN, Event, EventKind, first_line
-from .job import Attempt
+from .job import Attempt, JobStatus
 from .leases import LeaseKeeper, Log, outlast_thread
 from .limits import RateLimited
 from .middleware import JobMiddleware, chain_job, default_job_middleware
@@ -53,7 +53,6 @@ OUTCOME_EVENTS = {
 """The events of the outcomes a worker writes (a lost attempt was settled elsewhere)."""
 MAX_BACK_OFF = 10.0
 """Seconds: the longest wait between claims while the backend keeps failing."""
-
 
 StateHook = Callable[[dict[str, Any]], Awaitable[None]]
 BeforeJobHook = Callable[[JobContext], Awaitable[None]]
@@ -349,8 +348,9 @@ class Worker:
         await anyio.sleep(delay)
 
     async def _retries_waiting(self) -> bool:
-        for name in self.limits:
-            if (await self.queue.backend.stats(name)).failed:
+        for name in self.limits:  # a page of one job: stats would count the whole history
+            page = await self.queue.backend.list_jobs(queue=name, status=JobStatus.FAILED, limit=1)
+            if page.jobs:
                 return True
         return False
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from ..errors import BackendUnavailableError
@@ -19,12 +19,21 @@ def require_open(handle: T | None, backend: str) -> T:
 
 
 @contextlib.contextmanager
-def unavailable_on(errors: tuple[type[BaseException], ...], server: str) -> Iterator[None]:
+def unavailable_on(
+    errors: tuple[type[BaseException], ...],
+    server: str,
+    *,
+    when: Callable[[BaseException], bool] | None = None,
+) -> Iterator[None]:
     """Report `errors` (the driver's lost, refused or locked connections) as
-    `BackendUnavailableError`, naming `server` and the driver's error."""
+    `BackendUnavailableError`, naming `server` and the driver's error; with `when`, only
+    those of them it says yes to (a driver whose one error class also covers statements the
+    server refused, which are raised as they are)."""
     try:
         yield
     except errors as exc:
+        if when is not None and not when(exc):
+            raise
         raise BackendUnavailableError(
             f"{server} is unavailable: {type(exc).__name__}: {exc}"
         ) from exc

@@ -93,6 +93,9 @@ async def test_every_phase_of_a_row_runs_each_job_once(bench: Bench, key: str) -
         == ("server_ops_noop" in measured)
         == (key == "queuekit-postgres")
     )
+    assert (
+        ("wal_bytes" in measured) == ("wal_bytes_cpu" in measured) == (key == "queuekit-postgres")
+    )
     assert set(result.accounting.values()) == {Accounting(0, 0)}
 
 

@@ -20,10 +20,10 @@ from queuekit import JobStatus, OnFailure, Parent, Queue, UnknownParentError
 from queuekit.backend import JobFilter
 from queuekit.backends.sqlfiles import load_migrations
 from queuekit.backends.sqlite import SQLiteBackend
-from queuekit.backends.sqlite import backend as sqlite_module
 from queuekit.backends.sqlite.queries import SQL
 
-WORKER = "w"
+from .helpers import WORKER, act, create_with
+
 FAST = "?queuekit_synchronous=normal"
 """What these tests test does not need each commit synced to disk."""
 
@@ -300,13 +300,7 @@ async def test_a_missing_version_is_applied_after_a_higher_one(
 ) -> None:
     """Versions ship in the order they are planned: a database may have 15 before 13."""
     path = str(tmp_path / "jobs.db")
-    everything = load_migrations("sqlite")
-    without_13 = [(version, script) for version, script in everything if version != 13]
-    monkeypatch.setattr(sqlite_module, "load_migrations", lambda dialect: without_13)
-    backend = SQLiteBackend(path)
-    await backend.open()
-    await backend.close()
-    monkeypatch.undo()
+    await create_with(path, monkeypatch, lambda version: version != 13)
     backend = SQLiteBackend(path)
     await backend.open()
     try:
@@ -316,7 +310,7 @@ async def test_a_missing_version_is_applied_after_a_higher_one(
     with closing(sqlite3.connect(path)) as db:
         versions = [row[0] for row in db.execute("SELECT version FROM queuekit_migrations")]
         columns = [row[1] for row in db.execute("PRAGMA table_info(queuekit_activity)")]
-    assert sorted(versions) == [version for version, _ in everything]
+    assert sorted(versions) == [version for version, _ in load_migrations("sqlite")]
     assert "depth" in columns
 
 
@@ -326,12 +320,7 @@ async def test_a_database_from_before_dependencies_upgrades_under_an_open_connec
     """Another process's connection, open since before the upgrade, reads the new schema
     (waiting allowed) without reopening; the edited table passes SQLite's integrity check."""
     path = str(tmp_path / "jobs.db")
-    before = [(version, script) for version, script in load_migrations("sqlite") if version < 15]
-    monkeypatch.setattr(sqlite_module, "load_migrations", lambda dialect: before)
-    backend = SQLiteBackend(path)
-    await backend.open()
-    await backend.close()
-    monkeypatch.undo()
+    await create_with(path, monkeypatch, lambda version: version < 15)
     with closing(sqlite3.connect(path, isolation_level=None)) as early:
         early.execute(
             "INSERT INTO queuekit_jobs (id, queue, type, payload, priority, status,"
@@ -377,7 +366,7 @@ async def test_random_cancels_deletes_replays_and_ends_keep_every_count_right(
         ids = [job.id for job in jobs]
         for _ in range(50):
             actions = [(rng.choice(["cancel", "delete", "replay"]), rng.choice(ids)) for _ in "ab"]
-            await _act(queue, actions, {job_id for job_id in ids if rng.random() < 0.3})
+            await act(queue, actions, {job_id for job_id in ids if rng.random() < 0.3})
             _check(tmp_path / "jobs.db")
         await queue.delete_all(status=JobStatus.COMPLETED)
 
@@ -419,18 +408,3 @@ def _check(path: Path) -> None:
     with closing(sqlite3.connect(path)) as db:
         for what, sql in wrong.items():
             assert db.execute(sql).fetchall() == [], what
-
-
-async def _act(queue: Queue, actions: list[tuple[str, str]], dies: set[str]) -> None:
-    """Do `actions` on jobs that are not running, then run every claimable job, those of
-    `dies` to dead, in enqueue order (so both backends end them in the same order)."""
-    for action, job_id in actions:
-        job = await queue.backend.get_job(job_id)
-        if job is not None and job.status != JobStatus.RUNNING:
-            await getattr(queue, action if action != "delete" else "delete_job")(job_id)
-    running = await queue.backend.claim({"default": 1000}, limit=1000, lease=60, worker_id=WORKER)
-    for job in sorted(running, key=lambda job: int(job.payload)):
-        if job.id in dies:
-            assert await queue.backend.fail(job.attempt, "boom", retry_in=None)
-        else:
-            assert await queue.backend.complete(job.attempt)

@@ -164,6 +164,30 @@ async def test_unopenable_database_is_a_clear_error(tmp_path: Path) -> None:
             pass
 
 
+async def test_a_statement_the_database_refuses_is_not_an_unavailable_backend(
+    tmp_path: Path,
+) -> None:
+    # Unavailable means "try again later" (a worker backs off and retries); a table dropped
+    # under the backend will not come back by waiting, and must not be reported as if it would.
+    path = tmp_path / "jobs.db"
+    async with queuekit.connect(f"sqlite:///{path}") as queue:
+        await queue.enqueue("t")
+        with closing(sqlite3.connect(path)) as other:
+            other.execute("DROP TABLE queuekit_jobs")
+            other.commit()
+        with pytest.raises(sqlite3.OperationalError, match="no such table") as raised:
+            await queue.stats("default")
+        assert not isinstance(raised.value, queuekit.BackendUnavailableError)
+
+
+async def test_a_file_that_is_not_a_database_is_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    path.write_bytes(b"not a database, but long enough to have a header " * 4)
+    with pytest.raises(queuekit.BackendUnavailableError, match="not a database"):
+        async with queuekit.connect(f"sqlite:///{path}"):
+            pass
+
+
 async def test_a_lease_starts_once_the_claim_holds_the_write_lock(tmp_path: Path) -> None:
     # Another connection holds the write lock for longer than the lease; the claim waits for it.
     # A lease timed from before that wait would be over before the claim even committed.

@@ -15,7 +15,8 @@ import pytest
 import queuekit
 from queuekit import JobStatus, OnFailure, Parent, Queue
 
-WORKER = "w"
+from .helpers import WORKER, act
+
 FAST = "?queuekit_synchronous=normal"
 """What these tests test does not need each commit synced to disk."""
 EACH_EDGE = [OnFailure.CANCEL, OnFailure.RUN, OnFailure.IGNORE]
@@ -95,7 +96,7 @@ async def test_random_dags_with_trigger_edges_keep_every_decision_right(
         ids = [job.id for job in jobs]
         for _ in range(50):
             actions = [(rng.choice(["cancel", "delete", "replay"]), rng.choice(ids)) for _ in "ab"]
-            await _act(queue, actions, {job_id for job_id in ids if rng.random() < 0.3})
+            await act(queue, actions, {job_id for job_id in ids if rng.random() < 0.3})
             _check(tmp_path / "jobs.db")
         await queue.delete_all(status=JobStatus.COMPLETED)
 
@@ -138,18 +139,3 @@ def _check(path: Path) -> None:
     with closing(sqlite3.connect(path)) as db:
         for what, sql in wrong.items():
             assert db.execute(sql).fetchall() == [], what
-
-
-async def _act(queue: Queue, actions: list[tuple[str, str]], dies: set[str]) -> None:
-    """Do `actions` on jobs that are not running, then run every claimable job, those of
-    `dies` to dead, in enqueue order."""
-    for action, job_id in actions:
-        job = await queue.backend.get_job(job_id)
-        if job is not None and job.status != JobStatus.RUNNING:
-            await getattr(queue, action if action != "delete" else "delete_job")(job_id)
-    running = await queue.backend.claim({"default": 1000}, limit=1000, lease=60, worker_id=WORKER)
-    for job in sorted(running, key=lambda job: int(job.payload)):
-        if job.id in dies:
-            assert await queue.backend.fail(job.attempt, "boom", retry_in=None)
-        else:
-            assert await queue.backend.complete(job.attempt)

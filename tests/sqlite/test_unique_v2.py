@@ -14,14 +14,11 @@ import pytest
 
 import queuekit
 from queuekit import JobStatus, OnFailure, Parent, Queue
-from queuekit.backends.sqlfiles import load_migrations
-from queuekit.backends.sqlite import SQLiteBackend
-from queuekit.backends.sqlite import backend as sqlite_module
 from queuekit.backends.sqlite.queries import SQL
 
 from ..waiting import eventually
+from .helpers import WORKER, create_with
 
-WORKER = "w"
 FAST = "?queuekit_synchronous=normal"
 """What these tests test does not need each commit synced to disk."""
 DAY = 86_400.0
@@ -136,12 +133,7 @@ async def test_a_database_from_before_migration_16_upgrades_under_an_open_connec
     edges table takes TRIGGER and passes SQLite's integrity check, and a connection open since
     before the upgrade reads the new schema without reopening."""
     path = str(tmp_path / "jobs.db")
-    before = [(version, script) for version, script in load_migrations("sqlite") if version < 16]
-    monkeypatch.setattr(sqlite_module, "load_migrations", lambda dialect: before)
-    backend = SQLiteBackend(path)
-    await backend.open()
-    await backend.close()
-    monkeypatch.undo()
+    await create_with(path, monkeypatch, lambda version: version < 16)
     with closing(sqlite3.connect(path, isolation_level=None)) as early:
         early.execute(
             "INSERT INTO queuekit_jobs (id, queue, type, payload, priority, status,"

@@ -255,9 +255,13 @@ class PostgresBackend(
         pool = self._require_pool()
         queues = sorted({job.queue for job in jobs})
         notify = self._debouncer.take(queues)
-        with self._guard():
-            async with pool.acquire() as conn:
-                stored = await self._insert(conn, jobs, notify)
+        try:
+            with self._guard():
+                async with pool.acquire() as conn:
+                    stored = await self._insert(conn, jobs, notify)
+        except BaseException:
+            self._debouncer.unsent(notify)  # it may have been carrying wake-ups owed before
+            raise
         self._work_waiters.wake(queues)
         return stored
 

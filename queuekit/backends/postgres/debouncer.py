@@ -13,8 +13,11 @@ logger = logging.getLogger("queuekit.postgres")
 class Debouncer:
     """At most one wake-up NOTIFY per queue per `cooldown` from this process.
 
-    A wake-up that falls inside the cooldown is not dropped: one trailing NOTIFY per queue goes
-    out when the cooldown ends, so a waiter elsewhere hears about every job within `cooldown`.
+    A wake-up that falls inside the cooldown is owed, not dropped. The first enqueue of the
+    queue once the cooldown is over carries it in its own statement; if none comes within
+    `cooldown` of the first owed one, a NOTIFY of its own goes out then. So a waiter elsewhere
+    hears about every job within `cooldown`, and a steady stream of single enqueues sends no
+    statement besides its inserts.
     """
 
     def __init__(self, cooldown: float, send: Callable[[str], Awaitable[None]]) -> None:
@@ -32,13 +35,22 @@ class Debouncer:
             if last is None or now - last >= self._cooldown:
                 self._last[queue] = now
                 due.append(queue)
+                owed = self._trailing.pop(queue, None)
+                if owed is not None:  # this enqueue carries it
+                    owed.cancel()
             elif queue not in self._trailing:
-                delay = last + self._cooldown - now
-                self._trailing[queue] = asyncio.create_task(self._trail(queue, delay))
+                self._trailing[queue] = asyncio.create_task(self._trail(queue))
         return due
 
-    async def _trail(self, queue: str, delay: float) -> None:
-        await asyncio.sleep(delay)
+    def unsent(self, queues: Iterable[str]) -> None:
+        """The statement that was to carry the wake-ups of `queues` (from `take`) failed:
+        each goes out on its own instead, a cooldown from now."""
+        for queue in queues:
+            if queue not in self._trailing:
+                self._trailing[queue] = asyncio.create_task(self._trail(queue))
+
+    async def _trail(self, queue: str) -> None:
+        await asyncio.sleep(self._cooldown)
         self._last[queue] = time.monotonic()
         del self._trailing[queue]
         await self._send_quietly(queue)

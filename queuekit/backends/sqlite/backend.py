@@ -50,6 +50,21 @@ SYNCHRONOUS = ("full", "normal")
 CHANGE_POLL_SECONDS = 0.01
 """How often a waiting worker looks for commits from other processes (SQLite cannot signal
 across processes; `PRAGMA data_version` is a read of shared memory, so looking is cheap)."""
+FILE_ERRORS = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_PERM,
+})  # fmt: skip
+"""SQLite's primary result codes that say the database file cannot be used now: locked, full,
+read-only, unreadable. The others (a statement refused: no such table, too many terms, a
+constraint) are errors of the statement, not of the backend's reach."""
+
+
+def _about_the_file(error: BaseException) -> bool:
+    """Whether a driver error is about the database file (the backend is then unavailable);
+    an error SQLite gave no code for (the driver's own) is taken as such."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is None or (code & 0xFF) in FILE_ERRORS
 
 
 class SQLiteBackend(
@@ -81,7 +96,12 @@ class SQLiteBackend(
             )
         self.path = path
         self.synchronous = synchronous
-        self._guard = partial(unavailable_on, (sqlite3.OperationalError,), f"SQLite at {path!r}")
+        self._guard = partial(
+            unavailable_on,
+            (sqlite3.DatabaseError,),
+            f"SQLite at {path!r}",
+            when=_about_the_file,
+        )
         """Reports a locked, unreadable or full database as the backend being unavailable."""
         self._db: aiosqlite.Connection | None = None
         self._file: str | None = None
@@ -120,13 +140,18 @@ class SQLiteBackend(
         if self._batcher.closed:
             self._batcher = FinishBatcher(self._write_finishes, window=0.0, max_size=BATCH_MAX)
         self._db.row_factory = sqlite3.Row
-        await self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await self._db.execute("PRAGMA journal_mode = WAL")
-        await self._db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
-        await self.migrate()
-        self._limited_claims = LimitedClaims(
-            self.path, busy_timeout_ms=BUSY_TIMEOUT_MS, synchronous=self.synchronous
-        )
+        try:
+            with self._guard():
+                await self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                await self._db.execute("PRAGMA journal_mode = WAL")
+                await self._db.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+            await self.migrate()
+            self._limited_claims = LimitedClaims(
+                self.path, busy_timeout_ms=BUSY_TIMEOUT_MS, synchronous=self.synchronous
+            )
+        except BaseException:
+            await self.close()  # a connection left open keeps its thread, and the process, alive
+            raise
 
     async def close(self) -> None:
         await self._batcher.close()
