@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from .backend import FencedBackend
 from .batches import BATCH_HEADER, BatchCounts
@@ -140,7 +142,7 @@ class JobContext:
             raise InvalidOptionError("this attempt was already settled by a transaction block")
         assert self.queue is not None
         completion = Completion()
-        async with backend.transaction(connection):
+        async with _settled_whole(backend.transaction(connection)):
             yield completion
             result_json = (
                 None
@@ -149,10 +151,35 @@ class JobContext:
                     completion.result, limit=self.queue.max_payload_bytes, what="result"
                 )
             )
-            if not await backend.complete_in_transaction(connection, self.job.attempt, result_json):
+            with anyio.CancelScope(shield=True):
+                completed = await backend.complete_in_transaction(
+                    connection, self.job.attempt, result_json
+                )
+            if not completed:
                 self._recorded.lease_lost = True
                 raise LeaseLostError(self.job.id)
         self._recorded.completed = True
+
+
+@asynccontextmanager
+async def _settled_whole(transaction: AbstractAsyncContextManager[None]) -> AsyncIterator[None]:
+    """`transaction`, whose end (commit, or rollback) a cancel cannot cut short.
+
+    A job cancelled while its handler's block runs is cancelled there; once the block is done,
+    the completion's fence decides, and the commit or rollback runs to its end: cut off, it
+    would leave the caller's connection in a state nobody knows, and the handler an error that
+    depends on which came first.
+    """
+    await transaction.__aenter__()
+    try:
+        yield
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            if not await transaction.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+    else:
+        with anyio.CancelScope(shield=True):
+            await transaction.__aexit__(None, None, None)
 
 
 _current: ContextVar[JobContext] = ContextVar("queuekit_current_job")

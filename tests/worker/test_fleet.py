@@ -51,10 +51,10 @@ all 1,000 queues in all: 100 jobs are held and 150 drain, and a wake-up lost for
 some position loses a whole wave. The last puts 100 jobs in one queue, which must wake every
 worker. (Each claim over 1,000 queues costs the server milliseconds, so more jobs would take
 longer than this test may.)"""
-FAIR_SHARE = 0.25
+FAIR_SHARE = 0.1
 """The least a worker may run of the jobs that drain, as a part of the mean: one starved
-worker, or one taking everything, falls far below it; workers given unequal CPU by a busy
-machine do not."""
+worker, or one taking everything, falls below it; workers given unequal CPU by a busy machine
+do not (seen: 0.17 of the mean for one of 20 processes on two cores kept busy beside them)."""
 
 
 class WorkerLog:
