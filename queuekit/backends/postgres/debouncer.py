@@ -38,16 +38,21 @@ class Debouncer:
                 owed = self._trailing.pop(queue, None)
                 if owed is not None:  # this enqueue carries it
                     owed.cancel()
-            elif queue not in self._trailing:
-                self._trailing[queue] = asyncio.create_task(self._trail(queue))
+            else:
+                self._owe(queue)
         return due
 
     def unsent(self, queues: Iterable[str]) -> None:
         """The statement that was to carry the wake-ups of `queues` (from `take`) failed:
         each goes out on its own instead, a cooldown from now."""
         for queue in queues:
-            if queue not in self._trailing:
-                self._trailing[queue] = asyncio.create_task(self._trail(queue))
+            self._owe(queue)
+
+    def _owe(self, queue: str) -> None:
+        """A wake-up of `queue` goes out on its own a cooldown from now, unless one is owed
+        already or an enqueue carries it first."""
+        if queue not in self._trailing:
+            self._trailing[queue] = asyncio.create_task(self._trail(queue))
 
     async def _trail(self, queue: str) -> None:
         await asyncio.sleep(self._cooldown)
