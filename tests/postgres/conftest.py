@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,8 +10,16 @@ import pytest
 from queuekit.backends.postgres import PostgresBackend
 
 from ..setups import BackendSetup, postgres_setup, require_postgres_dsn
+from .pgbouncer import stop_pgbouncer
 
 OpenBackend = Callable[..., Awaitable[PostgresBackend]]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pgbouncer_per_module() -> Iterator[None]:
+    """A PgBouncer lives only as long as the test module that started it."""
+    yield
+    stop_pgbouncer()
 
 
 @pytest.fixture

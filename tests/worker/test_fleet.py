@@ -262,6 +262,29 @@ async def run_wave(
     return [job.id for job in jobs], woken
 
 
+async def assert_room_for_fleet() -> None:
+    """The server has connections to spare for the whole fleet, beside this test's own few:
+    else a worker refused one misses a wave by its poll interval, and the test fails far from
+    the cause."""
+    import asyncpg
+
+    dsn = postgres_dsn()
+    assert dsn is not None
+    conn = await asyncpg.connect(dsn)
+    try:
+        limit = int(await conn.fetchval("SHOW max_connections"))
+        holders = await conn.fetch(
+            "SELECT application_name, count(*) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' GROUP BY 1"
+        )
+    finally:
+        await conn.close()
+    held = sum(row["count"] for row in holders)
+    this_test = 10 + 2  # its queue's default pool, its LISTEN connection and its sampler
+    needed = WORKERS * (POOL_MAX + 1) + this_test
+    assert limit - held >= needed, f"{held} of {limit} connections held: {holders}"
+
+
 async def completed_ids(queue: Queue) -> list[str]:
     """The ids of every completed job, in all queues."""
     ids: list[str] = []
@@ -287,6 +310,8 @@ async def test_twenty_workers_on_a_thousand_queues_wake_share_and_lose_nothing(
     enqueued: list[str] = []
     wake_times: list[float] = []
     idle_connections = 0
+    if postgres:
+        await assert_room_for_fleet()
     fleet = Fleet(url, tmp_path)
     exit_code: int | None = None
     try:
