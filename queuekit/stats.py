@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SUCCESS_WINDOW_SECONDS = 3600.0
-"""Success rate counts jobs that finished within this many seconds."""
+"""Success rate counts jobs that finished within this many seconds (SQLite and PostgreSQL count
+whole minutes of their kept counts: up to a minute more)."""
 READY_AGE_TARGET_SECONDS = 60.0
 """A ready job older than this lowers health in proportion."""
 

@@ -100,3 +100,74 @@ def test_health_ignores_the_wait_of_a_paused_queue() -> None:
     assert QueueStats.from_counts("q", waiting, paused=True).health == 100
     expired = QueueCounts(running=2, expired_leases=1, oldest_ready_age=600.0)
     assert QueueStats.from_counts("q", expired, paused=True).health == 50
+
+
+async def test_stats_tell_scheduled_from_due_at_every_priority(
+    queue: Queue, backend: Backend
+) -> None:
+    q = "horizons"
+    oldest = await queue.enqueue("t", queue=q, priority=1)
+    await anyio.sleep(0.05)
+    await queue.enqueue_many(queuekit.new_job("t", queue=q, priority=p) for p in (5, 500))
+    later = await queue.enqueue_many(
+        queuekit.new_job("t", queue=q, delay=delay, priority=priority)
+        for delay, priority in ((30, 1), (90, 5), (3600, 500), (86400, 1))
+    )
+    stats = await queue.stats(q)
+    assert (stats.pending, stats.scheduled, stats.ready) == (7, 4, 3)
+    assert stats.oldest_ready_age is not None and stats.oldest_ready_age >= 0.05
+
+    # A retry waits as a delayed job does; run_now makes a job due; a cancel takes one away.
+    first = await claim_one(backend, queue=q)
+    assert first.priority == 500
+    await backend.fail(first.attempt, "boom", retry_in=600)
+    await queue.run_now(later[3].id)
+    await queue.cancel(later[0].id)
+    stats = await queue.stats(q)
+    assert (stats.pending, stats.failed, stats.scheduled, stats.ready) == (5, 1, 3, 3)
+    assert (stats.cancelled, stats.total) == (1, 7)
+    # Only the low-priority job enqueued first is as old as that.
+    await queue.cancel(oldest.id)
+    stats = await queue.stats(q)
+    assert stats.oldest_ready_age is not None and stats.oldest_ready_age < 600
+
+
+async def test_stats_agree_with_the_jobs_after_every_kind_of_change(
+    queue: Queue, backend: Backend
+) -> None:
+    """Counts kept as jobs change (the SQL backends' `stats`) must end where counting the jobs
+    does, whichever ways they changed."""
+    names = ["mix-a", "mix-b"]
+    for name in names:
+        await queue.enqueue_many(
+            queuekit.new_job("t", queue=name, max_attempts=2, priority=n % 3) for n in range(12)
+        )
+        await queue.enqueue_many(
+            queuekit.new_job("t", queue=name, delay=60 * (n + 1)) for n in range(3)
+        )
+    done, dead, retried, left_running = await claim(backend, 4, queue="mix-a")
+    await backend.complete(done.attempt)
+    await backend.fail(dead.attempt, "boom", retry_in=None)
+    await backend.fail(retried.attempt, "boom", retry_in=0)
+    assert left_running.status == JobStatus.RUNNING
+    await queue.replay(dead.id)
+    (again,) = await claim(backend, 1, queue="mix-a")
+    await backend.complete(again.attempt)
+    assert await queue.delete_job(done.id)
+    parent = await queue.enqueue("t", queue="mix-a", delay=3600)
+    await queue.enqueue_many(queuekit.new_job("t", queue="mix-a", after=[parent]) for _ in "ab")
+    finished = await claim(backend, 2, queue="mix-b")
+    for job in finished:
+        await backend.complete(job.attempt)
+    await queue.cancel_all(queue="mix-b", status=JobStatus.PENDING, type="t")
+    await queue.replay_all(queue="mix-b")
+    await queue.run_now_all(queue="mix-b")
+    await queue.cancel(finished[0].id)  # finished already: left alone
+    (cancelled, _) = (await queue.list_jobs(queue="mix-b", status=JobStatus.PENDING)).jobs[:2]
+    await queue.cancel(cancelled.id)
+    await queue.delete_all(queue="mix-b", status=JobStatus.COMPLETED)
+    for name in names:
+        stats = await queue.stats(name)
+        for status in JobStatus:
+            jobs = await queue.list_jobs(queue=name, status=status, limit=1000)
+            assert getattr(stats, status.value) == len(jobs.jobs), (name, status)

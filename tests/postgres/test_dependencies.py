@@ -54,7 +54,7 @@ async def _table_reads(conn: asyncpg.Connection, schema: str) -> dict[str, int]:
     sequential scans under `<name>:seq`): `pg_stat_xact_user_tables` counts the open
     transaction alone."""
     rows = await conn.fetch(
-        "SELECT relname, seq_tup_read + seq_scan AS seq, idx_tup_fetch AS idx "
+        "SELECT relname, seq_tup_read + seq_scan AS seq, coalesce(idx_tup_fetch, 0) AS idx "
         "FROM pg_stat_xact_user_tables WHERE schemaname = $1",
         schema,
     )

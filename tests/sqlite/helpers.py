@@ -3,10 +3,12 @@ round of random operator actions on a workflow's jobs followed by a run of the r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 
+import queuekit
 from queuekit import JobStatus, Queue
 from queuekit.backends.sqlfiles import load_migrations
 from queuekit.backends.sqlite import SQLiteBackend
@@ -15,19 +17,29 @@ from queuekit.backends.sqlite import backend as sqlite_module
 WORKER = "w"
 
 
-async def create_with(
+@asynccontextmanager
+async def opened_with(
     path: str, monkeypatch: pytest.MonkeyPatch, versions: Callable[[int], bool]
-) -> None:
-    """Make the database at `path` with the migrations whose version `versions` takes only,
-    as an older queuekit (or one with a version still to ship) left it."""
+) -> AsyncIterator[Queue]:
+    """The database at `path`, made or kept with the migrations whose version `versions` takes
+    only, open as an older queuekit (or one with a version still to ship) would use it."""
     older = [
         (version, script) for version, script in load_migrations("sqlite") if versions(version)
     ]
     monkeypatch.setattr(sqlite_module, "load_migrations", lambda dialect: older)
-    backend = SQLiteBackend(path)
-    await backend.open()
-    await backend.close()
-    monkeypatch.undo()
+    try:
+        async with queuekit.connect(SQLiteBackend(path)) as queue:
+            yield queue
+    finally:
+        monkeypatch.undo()
+
+
+async def create_with(
+    path: str, monkeypatch: pytest.MonkeyPatch, versions: Callable[[int], bool]
+) -> None:
+    """Make the database at `path` as `opened_with` does, and close it."""
+    async with opened_with(path, monkeypatch, versions):
+        pass
 
 
 async def act(queue: Queue, actions: list[tuple[str, str]], dies: set[str]) -> None:

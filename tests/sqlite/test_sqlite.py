@@ -18,9 +18,10 @@ from queuekit import InvalidURLError
 from queuekit.activity import ActivityCounts
 from queuekit.backends.sqlfiles import load_migrations
 from queuekit.backends.sqlite import SQLiteBackend
-from queuekit.backends.sqlite import backend as sqlite_module
 from queuekit.backends.sqlite import repairs as sqlite_repairs
 from queuekit.backends.sqlite.queries import SQL
+
+from .helpers import create_with
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,12 +117,7 @@ async def test_a_database_at_version_2_upgrades_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "jobs.db"
-    version_2 = [(version, script) for version, script in load_migrations("sqlite") if version <= 2]
-    monkeypatch.setattr(sqlite_module, "load_migrations", lambda dialect: version_2)
-    backend = SQLiteBackend(str(path))
-    await backend.open()
-    await backend.close()
-    monkeypatch.undo()
+    await create_with(str(path), monkeypatch, lambda version: version <= 2)
     with closing(sqlite3.connect(path)) as db, db:
         db.execute(
             "INSERT INTO queuekit_jobs (id, queue, type, payload, priority, status,"

@@ -445,6 +445,7 @@ class PostgresBackend(
         self._outcome_waiters.wake(finished)
 
     async def rescue(self) -> Rescued:
+        await self.fold_counts(age=True)  # the upkeep each worker does now and then
         rows = await self._fetch("rescue", self.channel)
         self._work_waiters.wake({row["queue"] for row in rows if row["status"] == JobStatus.FAILED})
         self._wake_freed({row["queue"] for row in rows})

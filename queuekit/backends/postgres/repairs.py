@@ -92,7 +92,14 @@ class Repairs(PostgresTable):
         return {row["queue"] for row in await self._fetch("paused_queues")}
 
     async def stats(self, queue: str) -> QueueCounts:
+        await self.fold_counts(age=False)
         return counts_from_rows(await self._fetch("counts", queue, SUCCESS_WINDOW_SECONDS))
+
+    async def fold_counts(self, *, age: bool) -> None:
+        """Fold the count changes appended since the last fold into the counts, so that `stats`
+        reads a few rows per queue; with `age`, also the minutes no longer needed apart (a
+        read of every queue's counts: each worker's rescue does it now and then)."""
+        await self._execute("fold_counts", SUCCESS_WINDOW_SECONDS, age)
 
     async def cancel(self, job_id: str) -> Job | None:
         changed = _changed(await self._fetch("cancel_one", job_id, self.channel))
@@ -126,11 +133,16 @@ class Repairs(PostgresTable):
         rows = await self._fetch("delete_one", job_id)
         if _changed(rows):
             return True
-        # Chosen but left: running when the delete came to it (or, in a race, just deleted by
-        # another call, which this statement cannot see).
-        if rows[0]["chosen"]:
+        if not rows[0]["chosen"]:
+            return False
+        # Chosen but left: running when the delete came to it, or deleted meanwhile by another
+        # call, which this statement cannot see. Look again.
+        job = await self.get_job(job_id)
+        if job is None:
+            return False
+        if job.status == JobStatus.RUNNING:
             raise JobRunningError(job_id)
-        return False
+        return await self.delete_job(job_id)  # it stopped running since
 
     async def replay_batch(self, where: JobFilter, *, after: int, limit: int) -> Batch:
         for _ in range(REPLAY_RACES):

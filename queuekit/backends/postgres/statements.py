@@ -51,6 +51,8 @@ class Statements:
             "{limit_keys}": f"{quote(schema)}.{quote(table + '_limit_keys')}",
             "{limit_ready}": f"{quote(schema)}.{quote(table + '_limit_ready')}",
             "{parents}": f"{quote(schema)}.{quote(table + '_parents')}",
+            "{counts}": f"{quote(schema)}.{quote(table + '_counts')}",
+            "{count_changes}": f"{quote(schema)}.{quote(table + '_count_changes')}",
             # For the triggers, which send wake-ups themselves (the name holds no quote).
             "{notify_channel}": self.channel,
             "{events_channel}": events_channel(self.channel),

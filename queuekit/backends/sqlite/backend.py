@@ -360,6 +360,7 @@ class SQLiteBackend(
         return bool(rows)
 
     async def rescue(self) -> Rescued:
+        await self.fold_counts()  # the upkeep each worker does now and then
         async with self._transaction() as db:
             rows = list(await db.execute_fetchall(SQL["rescue"]))
             dependents = any(row["has_dependents"] for row in rows)

@@ -635,17 +635,96 @@ SELECT c.listed, c.limits, (c.job).*
 FROM {schema}."{table}_claim_limited"($1, $2, $3, $4, $5) AS c
 
 -- name: counts
--- Per status of queue $1; $2 is the success window (s).
-SELECT status,
-       count(*) AS n,
-       count(*) FILTER (WHERE scheduled_at > now()) AS scheduled,
-       extract(epoch FROM now() - min(scheduled_at) FILTER (WHERE scheduled_at <= now()))::float8
-           AS ready_age,
-       count(*) FILTER (WHERE finished_at > now() - $2 * interval '1 second') AS recent,
-       count(*) FILTER (WHERE lease_expires_at <= now()) AS expired
-FROM {jobs}
-WHERE queue = $1
-GROUP BY status
+-- Per status of queue $1, from its counts (migration 18) and the changes not yet folded into
+-- them; $2 is the success window (s). Read from the jobs themselves: the scheduled jobs due
+-- within the current minute (the rest are told by their minute), the oldest due job (the
+-- head of each priority's range of the claim index, found by a loose index scan) and the
+-- leases run out. `recent` counts whole minutes: the window reaches up to a minute further
+-- back.
+WITH RECURSIVE priorities AS (
+    (SELECT priority FROM {jobs}
+     WHERE queue = $1 AND status IN ('pending', 'failed')
+     ORDER BY priority DESC LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.priority FROM {jobs} AS j
+            WHERE j.queue = $1 AND j.status IN ('pending', 'failed') AND j.priority < p.priority
+            ORDER BY j.priority DESC LIMIT 1)
+    FROM priorities AS p
+    WHERE p.priority IS NOT NULL
+),
+this_minute AS (
+    SELECT {schema}."{table}_count_minute"('pending', now(), NULL) + interval '1 minute' AS ends
+),
+heads AS (
+    SELECT (SELECT min(j.scheduled_at) FROM {jobs} AS j
+            WHERE j.queue = $1 AND j.status IN ('pending', 'failed') AND j.priority = p.priority)
+               AS first_due,
+           (SELECT count(*) FROM {jobs} AS j
+            WHERE j.queue = $1 AND j.status IN ('pending', 'failed') AND j.priority = p.priority
+              AND j.scheduled_at > now() AND j.scheduled_at < m.ends) AS due_this_minute
+    FROM priorities AS p, this_minute AS m
+    WHERE p.priority IS NOT NULL
+),
+kept AS (
+    SELECT status, minute, n FROM {counts} WHERE queue = $1
+    UNION ALL
+    SELECT status, minute, n FROM {count_changes} WHERE queue = $1
+),
+totals AS (
+    SELECT status,
+           sum(n) AS n,
+           sum(n) FILTER (WHERE minute >= (SELECT ends FROM this_minute)) AS later,
+           sum(n) FILTER (WHERE minute + interval '1 minute' > now() - $2 * interval '1 second')
+               AS recent
+    FROM kept
+    GROUP BY status
+)
+SELECT s.status,
+       t.n,
+       CASE WHEN s.status = 'pending' THEN
+           (SELECT coalesce(sum(later), 0) FROM totals WHERE status IN ('pending', 'failed'))
+           + (SELECT coalesce(sum(due_this_minute), 0) FROM heads)
+       END AS scheduled,
+       CASE WHEN s.status = 'pending' THEN
+           (SELECT extract(epoch FROM now() - min(first_due))::float8 FROM heads
+            HAVING min(first_due) <= now())
+       END AS ready_age,
+       t.recent,
+       CASE WHEN s.status = 'running' THEN
+           (SELECT count(*) FROM {jobs}
+            WHERE status = 'running' AND lease_expires_at <= now() AND queue = $1)
+       END AS expired
+FROM (VALUES ('waiting'), ('pending'), ('running'), ('failed'), ('completed'), ('dead'),
+             ('cancelled')) AS s (status)
+LEFT JOIN totals AS t ON t.status = s.status
+
+-- name: fold_counts
+-- Move the changes appended since (migration 18) into the counts; with $2, also move each
+-- count whose minute is no longer needed apart into its status's '-infinity' count (a read of
+-- every count, so `stats` leaves it to the workers' rescue chore). $1 is the success window
+-- (s). The upsert never targets a row the second DELETE takes: those are the minutes it moves
+-- to '-infinity'. A concurrent fold waits for the rows this one takes, then skips them; both
+-- upsert in key order, so they cannot deadlock.
+WITH moved AS (
+    DELETE FROM {count_changes}
+    RETURNING queue, status, minute, n
+),
+aged AS (
+    DELETE FROM {counts}
+    WHERE $2 AND minute > '-infinity'
+      AND NOT {schema}."{table}_count_kept"(status, minute, now(), $1 * interval '1 second')
+    RETURNING queue, status, minute, n
+)
+INSERT INTO {counts} AS c (queue, status, minute, n)
+SELECT queue, status,
+       CASE WHEN {schema}."{table}_count_kept"(status, minute, now(), $1 * interval '1 second')
+            THEN minute ELSE '-infinity' END,
+       sum(n)
+FROM (SELECT * FROM moved UNION ALL SELECT * FROM aged) AS changed
+GROUP BY 1, 2, 3
+HAVING sum(n) <> 0
+ORDER BY 1, 2, 3
+ON CONFLICT (queue, status, minute) DO UPDATE SET n = c.n + excluded.n
 
 -- Cancel, replay and delete run on the rows a `{chosen}` statement picks, `chosen_one` or
 -- `chosen_batch` (filled in when the backend is created); `{channel}` is the parameter after

@@ -336,14 +336,81 @@ DELETE FROM queuekit_paused WHERE queue = :queue
 SELECT queue FROM queuekit_paused ORDER BY queue
 
 -- name: counts
-SELECT status, count(*) AS n,
-       sum(status IN ('pending', 'failed') AND scheduled_at > {now}) AS scheduled,
-       {now} - min(CASE WHEN status IN ('pending', 'failed') AND scheduled_at <= {now}
-                        THEN scheduled_at END) AS ready_age,
-       sum(finished_at > {now} - :window) AS recent,
-       sum(status = 'running' AND lease_expires_at <= {now}) AS expired
-FROM queuekit_jobs WHERE queue = :queue
-GROUP BY status
+-- Per status of queue :queue, from its counts (migration 17); :window is the success window
+-- (s). Read from the jobs themselves: the scheduled jobs due within the current minute (the
+-- rest are told by their minute), the oldest due job (the head of each priority's range of
+-- the claim index, found by a loose index scan) and the leases run out. `recent` counts whole
+-- minutes: the window reaches up to a minute further back.
+WITH RECURSIVE clock AS (
+    SELECT {now} AS now, CAST({now} / 60 AS INTEGER) + 1 AS next_minute
+),
+priorities AS (
+    SELECT (SELECT priority FROM queuekit_jobs
+            WHERE queue = :queue AND status IN ('pending', 'failed')
+            ORDER BY priority DESC LIMIT 1) AS priority
+    UNION ALL
+    SELECT (SELECT j.priority FROM queuekit_jobs AS j
+            WHERE j.queue = :queue AND j.status IN ('pending', 'failed')
+              AND j.priority < p.priority
+            ORDER BY j.priority DESC LIMIT 1)
+    FROM priorities AS p
+    WHERE p.priority IS NOT NULL
+),
+heads AS (
+    SELECT (SELECT j.scheduled_at FROM queuekit_jobs AS j
+            WHERE j.queue = :queue AND j.status IN ('pending', 'failed')
+              AND j.priority = p.priority
+            ORDER BY j.scheduled_at LIMIT 1) AS first_due,
+           (SELECT count(*) FROM queuekit_jobs AS j
+            WHERE j.queue = :queue AND j.status IN ('pending', 'failed')
+              AND j.priority = p.priority
+              AND j.scheduled_at > c.now AND j.scheduled_at < c.next_minute * 60)
+               AS due_this_minute
+    FROM priorities AS p, clock AS c
+    WHERE p.priority IS NOT NULL
+),
+totals AS (
+    SELECT status,
+           sum(n) AS n,
+           sum(CASE WHEN minute >= c.next_minute THEN n END) AS later,
+           sum(CASE WHEN (minute + 1) * 60 > c.now - :window THEN n END) AS recent
+    FROM queuekit_counts, clock AS c
+    WHERE queue = :queue
+    GROUP BY status
+)
+SELECT s.status,
+       t.n,
+       CASE WHEN s.status = 'pending' THEN
+           (SELECT coalesce(sum(later), 0) FROM totals WHERE status IN ('pending', 'failed'))
+           + (SELECT coalesce(sum(due_this_minute), 0) FROM heads)
+       END AS scheduled,
+       CASE WHEN s.status = 'pending' THEN
+           (SELECT c.now - min(first_due) FROM heads, clock AS c
+            HAVING min(first_due) <= c.now)
+       END AS ready_age,
+       t.recent,
+       CASE WHEN s.status = 'running' THEN
+           (SELECT count(*) FROM queuekit_jobs, clock AS c
+            WHERE status = 'running' AND lease_expires_at <= c.now AND queue = :queue)
+       END AS expired
+FROM (SELECT column1 AS status
+      FROM (VALUES ('waiting'), ('pending'), ('running'), ('failed'), ('completed'), ('dead'),
+                   ('cancelled'))) AS s
+LEFT JOIN totals AS t ON t.status = s.status
+
+-- name: fold_counts
+-- Take the counts whose minute is no longer needed apart at :now (a pending or failed job's
+-- once the minute is over, a finished one's once it is out of the success window :window);
+-- the caller adds them to their status's minute 0.
+DELETE FROM queuekit_counts
+WHERE minute <> 0
+  AND (minute + 1) * 60 <= CASE WHEN status IN ('pending', 'failed') THEN :now
+                                ELSE :now - :window END
+RETURNING queue, status, n
+
+-- name: add_to_count
+INSERT INTO queuekit_counts (queue, status, minute, n) VALUES (:queue, :status, :minute, :n)
+ON CONFLICT DO UPDATE SET n = n + excluded.n
 
 -- Cancel, replay, run_now and delete act on up to :limit jobs, oldest first, chosen by {filter}: one job
 -- (` AND j.id = :id`), or a batch of a bulk operation (` AND j.status = :status AND j.seq >
