@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from ..job import Job, JobStatus
+from ..job import Job, JobStatus, NewJob
 from ..stats import QueueCounts
 from .history import history_from_json
 from .times import optional_time, stored_time
@@ -16,6 +16,29 @@ class Row(Protocol):
     """Anything that gives a column by name: a dict, `sqlite3.Row`, `asyncpg.Record`."""
 
     def __getitem__(self, column: str, /) -> Any: ...
+
+
+def job_from_new(job: NewJob, row: Row) -> Job:
+    """The `Job` a plain insert of `job` stored (no key; waiting for its parents, if it has
+    any), as `job_from_row` would read it back: the request, and the columns the backend
+    decided (`created_at`, `scheduled_at`, `expires_at`)."""
+    return Job(
+        id=job.id,
+        queue=job.queue,
+        type=job.type,
+        payload=json.loads(job.payload_json),
+        priority=job.priority,
+        status=JobStatus.WAITING if job.parents else JobStatus.PENDING,
+        attempts=0,
+        max_attempts=job.max_attempts,
+        created_at=stored_time(row["created_at"]),
+        scheduled_at=stored_time(row["scheduled_at"]),
+        limit_key=job.limit_key,
+        headers=dict(job.headers),
+        expires_at=optional_time(row["expires_at"]),
+        workflow_id=job.workflow_id,
+        batch_id=job.batch_id,
+    )
 
 
 def job_from_row(row: Row, *, with_history: bool = False) -> Job:

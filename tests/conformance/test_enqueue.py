@@ -26,6 +26,29 @@ async def test_enqueue_returns_the_stored_job_with_defaults(queue: Queue) -> Non
     assert await queue.get_job(job.id) == job
 
 
+async def test_enqueue_returns_each_job_as_it_is_read_back(queue: Queue) -> None:
+    """Every option an enqueue stores, one by one and in bulk, returned as `get_job` reads
+    it (a backend may build the reply from the request and the columns it decided)."""
+    parent = await queue.enqueue("t", (1, "tuple"), delay=60)
+
+    def requests() -> list[queuekit.NewJob]:
+        return [
+            queuekit.new_job("t", {"n": [1.5, None, "✓"]}, priority=Priority.HIGH, max_attempts=7),
+            queuekit.new_job("t", run_at=datetime.now(UTC) + timedelta(hours=1), queue="other"),
+            queuekit.new_job("t", headers={"trace": "x"}, limit_key="k", expires_in=600),
+            queuekit.new_job("t", expires_at=datetime.now(UTC) + timedelta(days=1)),
+            queuekit.new_job("t", after=[parent]),
+        ]
+
+    one_by_one = [(await queue.enqueue_many([request]))[0] for request in requests()]
+    in_bulk = await queue.enqueue_many(requests())
+    for stored in (one_by_one, in_bulk):
+        assert [job.status for job in stored] == [JobStatus.PENDING] * 4 + [JobStatus.WAITING]
+    assert parent.payload == [1, "tuple"]
+    for job in [parent, *one_by_one, *in_bulk]:
+        assert await queue.get_job(job.id) == job
+
+
 async def test_ids_are_unique_and_time_ordered(queue: Queue) -> None:
     ids = [(await queue.enqueue("t")).id for _ in range(50)]
     assert len(set(ids)) == 50

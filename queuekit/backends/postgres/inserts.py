@@ -18,7 +18,7 @@ from ...errors import (
     UnknownParentError,
 )
 from ...job import TERMINAL_STATUSES, Job, NewJob, OnConflict
-from ..rows import job_from_row
+from ..rows import job_from_new, job_from_row
 
 SAVEPOINT = "queuekit_enqueue"
 """Where an enqueue with parents on a caller's transaction goes back to when it is refused."""
@@ -223,8 +223,8 @@ async def _insert_rows(
     if not any(has_keys(job) for job in jobs):
         with _refusals(jobs):
             rows = await conn.fetch(sql["insert"], *args)
-        by_id = {row["id"]: job_from_row(row) for row in rows}
-        return [by_id[job.id] for job in jobs]
+        decided = {row["id"]: row for row in rows}
+        return [job_from_new(job, decided[job.id]) for job in jobs]
     with _refusals(jobs):
         rows = await conn.fetch(
             sql["insert_keyed"],
@@ -264,4 +264,4 @@ async def _insert_one(
             job.batch_id,
         )
     assert row is not None
-    return job_from_row(row)
+    return job_from_new(job, row)
