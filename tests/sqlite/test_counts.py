@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from .helpers import WORKER, opened_with
 
 
 def _kept(path: Path) -> dict[tuple[str, str], int]:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         rows = db.execute(
             "SELECT queue, status, sum(n) FROM queuekit_counts GROUP BY 1, 2 HAVING sum(n) <> 0"
         )
@@ -25,7 +26,7 @@ def _kept(path: Path) -> dict[tuple[str, str], int]:
 
 
 def _counted(path: Path) -> dict[tuple[str, str], int]:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         rows = db.execute("SELECT queue, status, count(*) FROM queuekit_jobs GROUP BY 1, 2")
         return {(queue, status): n for queue, status, n in rows}
 
@@ -56,12 +57,12 @@ async def test_counts_stay_exact_with_writers_in_several_connections(tmp_path: P
         await backend.open()
     try:
         await asyncio.gather(*(_churn(b, f"q{n}") for n, b in enumerate(backends)))
-        assert _kept(path) == _counted(path)
+        counted = _counted(path)
+        assert _kept(path) == counted
         for n in range(3):
             stats = await backends[0].stats(f"q{n}")
             for status in JobStatus:
-                counted = _counted(path).get((f"q{n}", status.value), 0)
-                assert getattr(stats, status.value) == counted
+                assert getattr(stats, status.value) == counted.get((f"q{n}", status.value), 0)
     finally:
         for backend in backends:
             await backend.close()
@@ -82,7 +83,7 @@ async def test_minutes_no_longer_needed_apart_are_folded(tmp_path: Path) -> None
 
         # Two hours on for the finished jobs, two days for the delayed: each status folds into
         # one count.
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db, db:
             db.execute(
                 "UPDATE queuekit_jobs SET finished_at = finished_at - 7200,"
                 " scheduled_at = scheduled_at - 172800"
@@ -91,7 +92,7 @@ async def test_minutes_no_longer_needed_apart_are_folded(tmp_path: Path) -> None
         counts = await backend.stats("default")
         assert (counts.completed, counts.dead, counts.pending) == (1, 1, 2)
         assert (counts.completed_recently, counts.dead_recently, counts.scheduled) == (0, 0, 0)
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db:
             minutes = db.execute("SELECT status, minute FROM queuekit_counts WHERE n <> 0")
             assert sorted(minutes) == [("completed", 0), ("dead", 0), ("pending", 0)]
 
