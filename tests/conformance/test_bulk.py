@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 import queuekit
 from queuekit import Backend, InvalidNameError, InvalidOptionError, JobStatus, Queue
 from queuekit.job import Job
 
+from ..waiting import eventually
 from .helpers import claim, claim_one
 
 
@@ -197,3 +200,25 @@ async def test_bulk_operations_check_their_filters(queue: Queue) -> None:
         with pytest.raises(InvalidNameError):
             await bulk(type="")
         assert await bulk(queue="empty") == 0
+
+
+async def test_cancel_all_cancels_running_jobs_while_their_worker_beats(
+    queue: Queue, backend: Backend
+) -> None:
+    await queue.enqueue_many(queuekit.new_job("t") for _ in range(20))
+    attempts = [job.attempt for job in await claim(backend, 20)]
+    beats = 0
+
+    async def beat() -> None:
+        nonlocal beats
+        while True:
+            await backend.heartbeat(attempts, lease=30)
+            beats += 1
+            await anyio.lowlevel.checkpoint()  # the memory backend's heartbeat never waits
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(beat)
+        await eventually(lambda: beats > 0, "the worker beat")
+        assert await queue.cancel_all(status=JobStatus.RUNNING) == 20
+        tasks.cancel_scope.cancel()
+    assert await backend.heartbeat(attempts, lease=30) == set(attempts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 
@@ -171,12 +172,18 @@ class Repairs(PostgresTable):
     async def _batch(
         self, action: str, where: JobFilter, after: int, limit: int, *extra: object
     ) -> tuple[list[asyncpg.Record], Batch]:
-        """One statement: `action` on the batch `chosen_batch` picks (see queries.sql)."""
+        """`action` on the batch `chosen_batch` picks, in one statement, then on each job
+        another statement held meanwhile, in one statement each (see queries.sql)."""
+        status = str(where.status)
         rows = await self._fetch(
-            f"{action}_batch", str(where.status), where.queue, where.type, after, limit, *extra
+            f"{action}_batch", status, where.queue, where.type, after, limit, *extra
         )
         changed = _changed(rows)
-        # Every chosen row that was not changed had changed meanwhile: it is passed over.
+        for seq in rows[0]["passed_over"]:
+            # A replay that meets a live job taking the unique key leaves the job, as `replay`.
+            with contextlib.suppress(asyncpg.UniqueViolationError):
+                changed += _changed(await self._fetch(f"{action}_passed", seq, status, *extra))
+        # Every other chosen row that was not changed had changed meanwhile: it is left alone.
         more = rows[0]["chosen"] == limit
         return changed, Batch(len(changed), rows[0]["last_chosen"] if more else None)
 

@@ -68,9 +68,10 @@ class Statements:
             )
         # The new history of an attempt that ends (see `ended_attempt`).
         with_ended_attempts(self.sql)
-        # Cancel, replay, run_now and delete of one job and of a batch (see queries.sql).
+        # Cancel, replay, run_now and delete of one job, of a batch, and of a job a batch
+        # passed over (see queries.sql).
         for action in ("cancel", "replay", "run_now", "delete"):
-            for chosen, taking in (("one", 1), ("batch", 5)):
+            for chosen, taking in (("one", 1), ("batch", 5), ("passed", 2)):
                 self.sql[f"{action}_{chosen}"] = (
                     self.sql[action]
                     .replace("{chosen}", self.sql[f"chosen_{chosen}"])

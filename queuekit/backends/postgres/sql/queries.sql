@@ -728,23 +728,27 @@ HAVING sum(n) <> 0
 ORDER BY 1, 2, 3
 ON CONFLICT (queue, status, minute) DO UPDATE SET n = c.n + excluded.n
 
--- Cancel, replay and delete run on the rows a `{chosen}` statement picks, `chosen_one` or
--- `chosen_batch` (filled in when the backend is created); `{channel}` is the parameter after
--- those the chosen statement takes. Each returns one row saying how many rows were chosen and
--- the last chosen seq, joined to each row it changed (NULL columns when none), so a bulk
--- operation knows where to go on even when a concurrent change left some chosen row alone.
+-- Cancel, replay, run_now and delete run on the rows a `{chosen}` statement picks,
+-- `chosen_one`, `chosen_batch` or `chosen_passed` (filled in when the backend is created);
+-- `{channel}` is the parameter after those the chosen statement takes. Each changes the chosen
+-- rows that are `taken` and returns one row saying how many rows were chosen, the last chosen
+-- seq and the seqs `passed_over` (chosen, not taken), joined to each row it changed (NULL
+-- columns when none), so a bulk operation knows where to go on even when a concurrent change
+-- left some chosen row alone.
 
 -- name: chosen_one
--- The job with id $1.
-SELECT seq, queue, unique_key, debounce_key FROM {jobs} WHERE id = $1
+-- The job with id $1. The statement waits for its row if another holds it.
+SELECT seq, queue, unique_key, debounce_key, true AS taken FROM {jobs} WHERE id = $1
 
 -- name: chosen_batch
 -- One batch of a bulk operation: up to $5 jobs in status $1, of queue $2 and type $3 when not
 -- NULL, after seq $4, oldest first. Each queue (every queue, found by a loose index scan, when
 -- $2 is NULL) is read as a tight range of the list index (queue, status, seq), so a batch reads
--- about one batch of entries per queue. Rows are locked as read (SKIP LOCKED: a row another
--- statement is changing is left for it); rows locked but not chosen are released when the
--- statement ends.
+-- about one batch of entries per queue. A row is taken only if it can be locked at once (SKIP
+-- LOCKED): a batch never waits, so it cannot deadlock with a heartbeat or a finish that holds
+-- other rows of it. A row another statement holds is chosen but not taken, and passed over to
+-- `chosen_passed`, which waits for it: a heartbeat leaves a running job running, so skipping
+-- its row would leave the job out of the batch.
 WITH RECURSIVE queues AS (
     (SELECT queue FROM {jobs} WHERE $2::text IS NULL ORDER BY queue LIMIT 1)
     UNION ALL
@@ -756,20 +760,35 @@ lanes AS (
     SELECT $2::text AS queue WHERE $2::text IS NOT NULL
     UNION ALL
     SELECT queue FROM queues WHERE queue IS NOT NULL
-)
-SELECT c.seq, c.queue, c.unique_key, c.debounce_key
-FROM lanes AS l
-CROSS JOIN LATERAL (
-    SELECT j.seq, j.queue, j.unique_key, j.debounce_key
-    FROM {jobs} AS j
-    WHERE j.queue = l.queue AND j.status = $1::text AND j.seq > $4::bigint
-      AND ($3::text IS NULL OR j.type = $3::text)
-    ORDER BY j.seq
+),
+seen AS MATERIALIZED (
+    SELECT c.seq, c.queue, c.unique_key, c.debounce_key
+    FROM lanes AS l
+    CROSS JOIN LATERAL (
+        SELECT j.seq, j.queue, j.unique_key, j.debounce_key
+        FROM {jobs} AS j
+        WHERE j.queue = l.queue AND j.status = $1::text AND j.seq > $4::bigint
+          AND ($3::text IS NULL OR j.type = $3::text)
+        ORDER BY j.seq
+        LIMIT $5::int
+    ) AS c
+    ORDER BY c.seq
     LIMIT $5::int
-    FOR UPDATE SKIP LOCKED
-) AS c
-ORDER BY c.seq
-LIMIT $5::int
+)
+SELECT s.seq, s.queue, s.unique_key, s.debounce_key, t.seq IS NOT NULL AS taken
+FROM seen AS s
+LEFT JOIN (
+    SELECT seq FROM {jobs} WHERE seq = ANY(ARRAY(SELECT seq FROM seen)) FOR UPDATE SKIP LOCKED
+) AS t ON t.seq = s.seq
+
+-- name: chosen_passed
+-- A job a batch passed over: seq $1, if it is still in status $2 once the row is free (FOR
+-- UPDATE waits for it, then reads the row again). It holds one lock while it waits, so no
+-- cycle of waits can run through it.
+SELECT seq, queue, unique_key, debounce_key, true AS taken
+FROM {jobs}
+WHERE seq = $1::bigint AND status = $2::text
+FOR UPDATE
 
 -- name: cancel
 WITH chosen AS MATERIALIZED ({chosen}),
@@ -780,13 +799,14 @@ cancelled AS (
             WHEN status = 'running' THEN {ended_attempt('cancelled'; NULL)}
             ELSE history
         END
-    WHERE seq = ANY(ARRAY(SELECT seq FROM chosen))
+    WHERE seq = ANY(ARRAY(SELECT seq FROM chosen WHERE taken))
       AND status IN ('waiting', 'pending', 'failed', 'running')
     RETURNING *
 )
-SELECT s.chosen, s.last_chosen, c.*
+SELECT s.chosen, s.last_chosen, s.passed_over, c.*
 FROM (
     SELECT count(*) AS chosen, max(seq) AS last_chosen,
+           ARRAY(SELECT seq FROM chosen WHERE NOT taken) AS passed_over,
            (SELECT count(pg_notify({channel}, o.payload))
             FROM (SELECT CASE WHEN sum(octet_length(id) + 1) < 7000
                               THEN 'o:' || string_agg(id, ' ') ELSE 'o' END AS payload
@@ -866,7 +886,8 @@ replayed AS (
     SET status = 'pending', attempts = 0, scheduled_at = now(), started_at = NULL,
         finished_at = NULL, worker_id = NULL, result = NULL, expires_at = NULL,
         cancelled_by = NULL
-    WHERE j.seq = ANY(ARRAY(SELECT seq FROM chosen)) AND j.status IN ('dead', 'cancelled')
+    WHERE j.seq = ANY(ARRAY(SELECT seq FROM chosen WHERE taken))
+      AND j.status IN ('dead', 'cancelled')
       AND (SELECT count(*) FROM released) >= 0
       AND NOT EXISTS (
           SELECT 1 FROM {jobs} AS other
@@ -889,9 +910,10 @@ replayed AS (
     RETURNING j.*
 ),
 ready AS ({add_ready_keys:replayed})
-SELECT s.chosen, s.last_chosen, r.*
+SELECT s.chosen, s.last_chosen, s.passed_over, r.*
 FROM (
     SELECT count(*) AS chosen, max(seq) AS last_chosen,
+           ARRAY(SELECT seq FROM chosen WHERE NOT taken) AS passed_over,
            (SELECT count(pg_notify({channel}, 'w:' || q.queue))
             FROM (SELECT DISTINCT queue FROM replayed) AS q) AS notified
     FROM chosen
@@ -906,13 +928,15 @@ WITH chosen AS MATERIALIZED ({chosen}),
 made_due AS (
     UPDATE {jobs}
     SET scheduled_at = now()
-    WHERE seq = ANY(ARRAY(SELECT seq FROM chosen)) AND status IN ('pending', 'failed')
+    WHERE seq = ANY(ARRAY(SELECT seq FROM chosen WHERE taken))
+      AND status IN ('pending', 'failed')
       AND scheduled_at > now()
     RETURNING *
 )
-SELECT s.chosen, s.last_chosen, m.*
+SELECT s.chosen, s.last_chosen, s.passed_over, m.*
 FROM (
     SELECT count(*) AS chosen, max(seq) AS last_chosen,
+           ARRAY(SELECT seq FROM chosen WHERE NOT taken) AS passed_over,
            (SELECT count(pg_notify({channel}, 'w:' || q.queue))
             FROM (SELECT DISTINCT queue FROM made_due) AS q) AS notified
     FROM chosen
@@ -923,11 +947,15 @@ LEFT JOIN made_due AS m ON true
 WITH chosen AS MATERIALIZED ({chosen}),
 deleted AS (
     DELETE FROM {jobs}
-    WHERE seq = ANY(ARRAY(SELECT seq FROM chosen)) AND status <> 'running'
+    WHERE seq = ANY(ARRAY(SELECT seq FROM chosen WHERE taken)) AND status <> 'running'
     RETURNING id
 )
-SELECT s.chosen, s.last_chosen, d.id
-FROM (SELECT count(*) AS chosen, max(seq) AS last_chosen FROM chosen) AS s
+SELECT s.chosen, s.last_chosen, s.passed_over, d.id
+FROM (
+    SELECT count(*) AS chosen, max(seq) AS last_chosen,
+           ARRAY(SELECT seq FROM chosen WHERE NOT taken) AS passed_over
+    FROM chosen
+) AS s
 LEFT JOIN deleted AS d ON true
 
 -- name: prune_cutoff
