@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from .errors import InvalidOptionError
 from .job import CLAIMABLE_STATUSES, JobStatus
+from .jsontext import compact_json
 from .validation import check_job_id, check_name
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ class Event:
         return data
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return compact_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
+
+from .jsontext import compact_json
 
 JSON: TypeAlias = Any
 """A JSON value: dict, list, str, int, float, bool or None."""
@@ -257,7 +258,7 @@ class NewJob:
         """The headers as stored: compact JSON text, or None when there are none."""
         if not self.headers:
             return None
-        return json.dumps(self.headers, ensure_ascii=False, separators=(",", ":"))
+        return compact_json(self.headers)
 
 
 @dataclass(frozen=True, slots=True)

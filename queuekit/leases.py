@@ -17,6 +17,12 @@ from .recording import RunningJob
 
 Log: TypeAlias = "logging.LoggerAdapter[logging.Logger]"
 
+REWAIT_AFTER = 0.05
+"""Seconds at least from one wait for losses to the next that new claims start. Claims come
+hundreds of times a second and each wait costs tasks and a cancel; a job cancelled before a
+wait covers it is woken as soon as one does (`LossWaiters` keeps the wake-up), so its handler
+stops late by this much at most."""
+
 
 class LeaseKeeper:
     """Heartbeats the attempts of `in_flight` (the worker's, which calls `changed` once it has
@@ -61,12 +67,15 @@ class LeaseKeeper:
         while (remaining := deadline - anyio.current_time()) > 0:
             self._changed = changed = anyio.Event()
             jobs = [running.job for running in self.in_flight.values()]
-            if await self._told_or_changed(jobs, remaining, changed):
+            rewait_at = anyio.current_time() + REWAIT_AFTER
+            if await self._told_or_changed(jobs, remaining, changed, rewait_at):
                 return
 
-    async def _told_or_changed(self, jobs: list[Job], timeout: float, changed: anyio.Event) -> bool:
+    async def _told_or_changed(
+        self, jobs: list[Job], timeout: float, changed: anyio.Event, rewait_at: float
+    ) -> bool:
         """True once the backend says one of `jobs` may be lost (or after `timeout`); False
-        when the jobs in flight changed first."""
+        when the jobs in flight changed first (seen at `rewait_at` at the earliest)."""
         told = False
         async with anyio.create_task_group() as group:
 
@@ -87,6 +96,7 @@ class LeaseKeeper:
 
             async def on_change() -> None:
                 await changed.wait()
+                await anyio.sleep_until(rewait_at)
                 group.cancel_scope.cancel()
 
             group.start_soon(wait_for_loss)

@@ -4,7 +4,6 @@ parameter the worker fills with the parents' results; both bounded in size."""
 from __future__ import annotations
 
 import functools
-import json
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
 from .errors import ParentResultsTooLargeError
 from .job import JSON, Job, JobStatus, OnFailure
+from .jsontext import compact_json
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -95,8 +95,7 @@ def _outcome(job_id: str, parent: Job | None) -> ParentOutcome:
 def _json_size(value: JSON) -> int:
     if value is None:
         return 0
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return len(text.encode("utf-8"))
+    return len(compact_json(value).encode("utf-8"))
 
 
 @functools.cache

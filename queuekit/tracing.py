@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from .context import JobContext
@@ -16,6 +17,7 @@ from .middleware import CallEnqueue, CallHandler
 from .validation import check_headers
 
 _tracer = trace.get_tracer("queuekit")
+_NO_TRACE_CONTEXT = Context()
 
 
 async def inject_trace_context(new_jobs: list[NewJob], call_next: CallEnqueue) -> list[Job]:
@@ -44,7 +46,8 @@ async def process_span(context: JobContext, call_next: CallHandler) -> Any:
     job = context.job
     span = _tracer.start_span(
         f"{job.type} process",
-        context=propagate.extract(job.headers),
+        # Most jobs carry no headers: their empty context is the one extract would build.
+        context=propagate.extract(job.headers) if job.headers else _NO_TRACE_CONTEXT,
         kind=SpanKind.CONSUMER,
         attributes={
             "messaging.system": "queuekit",

@@ -23,6 +23,7 @@ from .job import (
     Parent,
     Priority,
 )
+from .jsontext import compact_json
 
 Choice = TypeVar("Choice", bound=enum.StrEnum)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
@@ -42,8 +43,6 @@ MAX_PARENTS = 100_000
 MAX_DELAY_SECONDS = 100 * 365.25 * 86400
 """Jobs run within a century: a longer delay is a mistake, and overflows stored timestamps."""
 _NESTING = (dict, list, tuple)
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-"""The compact, exact encoding `encode_json` uses: made once, not on every call."""
 
 
 def check_name(value: object, what: str = "queue name") -> str:
@@ -74,7 +73,7 @@ def encode_json(
     are encoded as arrays and come back as lists: the same items, in order.
     """
     try:
-        text = _ENCODER.encode(value)
+        text = compact_json(value)
         size = len(text.encode("utf-8"))
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidPayloadError(f"{what} is not a JSON value: {exc}") from None
