@@ -29,10 +29,13 @@ class FinishBatcher:
     """Group commit for finish calls.
 
     The first call starts a batch after `window` seconds (0: on the next turn of the event
-    loop, which still gathers every call made in the same turn). While `max_in_flight` batches
-    are being written, new calls wait and join the next batch, so batches grow with the load
-    without adding latency when idle. A batch holds at most `max_size` calls and at most one
-    call per attempt (a repeated call goes to the next batch, where it finds the job already
+    loop, which still gathers every call made in the same turn). While a batch is being
+    written, new calls wait and join the next one, so batches grow with the load without adding
+    latency when idle. One batch at a time, not two: jobs that await I/O end one by one, and a
+    second batch in flight took them one or two at a time, a commit each (measured on
+    PostgreSQL, jobs of 0.2 ms at concurrency 10: 2.5 jobs per batch against 3.9, and a quarter
+    fewer jobs drained per second). A batch holds at most `max_size` calls and at most one call
+    per attempt (a repeated call goes to the next batch, where it finds the job already
     finished).
     """
 
@@ -42,14 +45,12 @@ class FinishBatcher:
         *,
         window: float,
         max_size: int,
-        max_in_flight: int = 2,
     ) -> None:
         self._write = write
         self._window = window
         self._max_size = max_size
-        self._max_in_flight = max_in_flight
         self._pending: list[Finish] = []
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self.batches = 0
         """How many batches have been written: a counter for tests and metrics."""
@@ -61,7 +62,7 @@ class FinishBatcher:
         self._pending.append(op)
         if len(self._pending) >= self._max_size:
             self._start_if_free()
-        elif self._timer is None and len(self._in_flight) < self._max_in_flight:
+        elif self._timer is None and self._in_flight is None:
             loop = asyncio.get_running_loop()
             self._timer = (
                 loop.call_later(self._window, self._on_timer)
@@ -75,7 +76,7 @@ class FinishBatcher:
         self._start_if_free()
 
     def _start_if_free(self) -> None:
-        while self._pending and len(self._in_flight) < self._max_in_flight:
+        if self._pending and self._in_flight is None:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
@@ -89,9 +90,8 @@ class FinishBatcher:
                 else:
                     later.append(op)
             self._pending = later
-            task = asyncio.create_task(self._run(batch))
-            self._in_flight.add(task)
-            task.add_done_callback(self._done)
+            self._in_flight = asyncio.create_task(self._run(batch))
+            self._in_flight.add_done_callback(self._done)
 
     async def _run(self, batch: list[Finish]) -> None:
         try:
@@ -123,18 +123,18 @@ class FinishBatcher:
             await self._write_isolating(unsettled[:middle])
             await self._write_isolating(unsettled[middle:])
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+    def _done(self, _task: asyncio.Task[None]) -> None:
+        self._in_flight = None
         # Calls that arrived during the write have waited long enough: go at once.
         self._start_if_free()
 
     async def close(self) -> None:
         """Write everything buffered, then refuse new calls."""
         self.closed = True
-        while self._pending or self._in_flight:
+        while self._pending or self._in_flight is not None:
             self._start_if_free()
-            if self._in_flight:
-                await asyncio.wait(set(self._in_flight))
+            if self._in_flight is not None:
+                await asyncio.wait({self._in_flight})
 
 
 class BatchedFinishes:

@@ -17,7 +17,7 @@ from queuekit.backends.redis import RedisBackend
 from queuekit.backends.redis.packing import HiredisPacking
 
 from ..setups import BackendSetup, with_url_options
-from .server import RedisServer, new_prefix, require_redis_url
+from .server import RedisServer, redis_store, require_redis_url
 
 
 @pytest.mark.parametrize(
@@ -67,8 +67,10 @@ async def test_the_url_reaches_the_same_store(store: BackendSetup) -> None:
     async with queuekit.connect(store.url) as producer, queuekit.connect(store.url) as other:
         job = await producer.enqueue("t", {"x": 1})
         assert (await other.get_job(job.id)).payload == {"x": 1}
-    async with queuekit.connect(with_url_options(store.url, queuekit_prefix=new_prefix())) as q:
-        assert await q.backend.get_job(job.id) is None
+    async with redis_store() as elsewhere:  # another prefix, deleted afterwards
+        assert elsewhere.url is not None
+        async with queuekit.connect(elsewhere.url) as q:
+            assert await q.backend.get_job(job.id) is None
 
 
 async def test_a_client_without_decoding_works(store: BackendSetup) -> None:
