@@ -746,9 +746,10 @@ SELECT seq, queue, unique_key, debounce_key, true AS taken FROM {jobs} WHERE id 
 -- $2 is NULL) is read as a tight range of the list index (queue, status, seq), so a batch reads
 -- about one batch of entries per queue. A row is taken only if it can be locked at once (SKIP
 -- LOCKED): a batch never waits, so it cannot deadlock with a heartbeat or a finish that holds
--- other rows of it. A row another statement holds is chosen but not taken, and passed over to
--- `chosen_passed`, which waits for it: a heartbeat leaves a running job running, so skipping
--- its row would leave the job out of the batch.
+-- other rows of it. A row another statement holds (or one that left the status since the
+-- statement began) is chosen but not taken, and passed over to `chosen_passed`, which waits
+-- for it: a heartbeat leaves a running job running, so skipping its row would leave the job
+-- out of the batch.
 WITH RECURSIVE queues AS (
     (SELECT queue FROM {jobs} WHERE $2::text IS NULL ORDER BY queue LIMIT 1)
     UNION ALL
@@ -778,7 +779,11 @@ seen AS MATERIALIZED (
 SELECT s.seq, s.queue, s.unique_key, s.debounce_key, t.seq IS NOT NULL AS taken
 FROM seen AS s
 LEFT JOIN (
-    SELECT seq FROM {jobs} WHERE seq = ANY(ARRAY(SELECT seq FROM seen)) FOR UPDATE SKIP LOCKED
+    -- The status again: a row changed since this statement began is locked as it is now, and
+    -- taken only if it is still in the batch's status.
+    SELECT seq FROM {jobs}
+    WHERE seq = ANY(ARRAY(SELECT seq FROM seen)) AND status = $1::text
+    FOR UPDATE SKIP LOCKED
 ) AS t ON t.seq = s.seq
 
 -- name: chosen_passed
