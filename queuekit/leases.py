@@ -67,15 +67,14 @@ class LeaseKeeper:
         while (remaining := deadline - anyio.current_time()) > 0:
             self._changed = changed = anyio.Event()
             jobs = [running.job for running in self.in_flight.values()]
-            rewait_at = anyio.current_time() + REWAIT_AFTER
-            if await self._told_or_changed(jobs, remaining, changed, rewait_at):
+            if await self._told_or_changed(jobs, remaining, changed):
                 return
 
-    async def _told_or_changed(
-        self, jobs: list[Job], timeout: float, changed: anyio.Event, rewait_at: float
-    ) -> bool:
+    async def _told_or_changed(self, jobs: list[Job], timeout: float, changed: anyio.Event) -> bool:
         """True once the backend says one of `jobs` may be lost (or after `timeout`); False
-        when the jobs in flight changed first (seen at `rewait_at` at the earliest)."""
+        when the jobs in flight changed first (seen `REWAIT_AFTER` after the start at the
+        earliest)."""
+        rewait_at = anyio.current_time() + REWAIT_AFTER
         told = False
         async with anyio.create_task_group() as group:
 
