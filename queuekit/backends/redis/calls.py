@@ -12,10 +12,10 @@ import contextlib
 import hashlib
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import anyio
 from redis import exceptions as rx
@@ -31,6 +31,7 @@ from .scripts import SCRIPTS, script_sources
 from .url import RedisURL, make_clients
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Client: TypeAlias = "Redis | RedisCluster"
 Call: TypeAlias = tuple[str, list[str], list[str]]
@@ -306,7 +307,8 @@ class RedisCalls:
         if len(calls) == 1 and not replicas and not self.cluster:
             (_, keys, args), command = calls[0], commands[0]
             try:
-                return [await client.execute_command(*command, len(keys), *keys, *args)]
+                reply = await _driven(client.execute_command(*command, len(keys), *keys, *args))
+                return [reply]
             except rx.NoScriptError as exc:
                 return [exc]
         # On a Cluster even one call goes as a pipeline: a single command answered CLUSTERDOWN
@@ -317,7 +319,7 @@ class RedisCalls:
             pipe.execute_command(*command, len(keys), *keys, *args)
         if replicas:
             pipe.execute_command("WAIT", replicas, round(WAIT_SECONDS * 1000))
-        results = list(await pipe.execute(raise_on_error=False))
+        results = list(await _driven(pipe.execute(raise_on_error=False)))
         if replicas:
             _check_replicated(results.pop(), replicas)
         return results
@@ -343,42 +345,63 @@ class RedisCalls:
         clients = self.opened()
         async with self._sending():
             if len(commands) == 1 and not self.cluster:  # (a Cluster: see _send_evals)
-                results = [await clients.client.execute_command(*commands[0])]
+                results = [await _driven(clients.client.execute_command(*commands[0]))]
             else:
                 pipe = clients.client.pipeline(transaction=False)
                 for command in commands:
                     pipe.execute_command(*command)
-                results = list(await pipe.execute(raise_on_error=False))
+                results = list(await _driven(pipe.execute(raise_on_error=False)))
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
         return results if clients.decoded else text(results)
 
     async def block(self, keys: list[str], seconds: float) -> None:
-        """BLPOP on a connection of its own; a Cluster pops each key (slot) separately."""
+        """BLPOP on a connection of its own; a Cluster pops each key (slot) separately.
+
+        Each pop runs in a task of its own, as `_driven` runs every call: the caller's
+        cancellation is taken in `asyncio.wait` and handed on to the pops.
+        """
         clients = self.opened()
         client = clients.blocking
         seconds = min(seconds, MAX_BLOCK_SECONDS, clients.block_cap or math.inf)
         wait = math.ceil(seconds * 1000) / 1000  # BLPOP's 0 would mean for ever
+        groups = [[key] for key in keys] if self.cluster else [keys]
         with self.guard(), anyio.move_on_after(wait + BLOCK_GRACE_SECONDS) as scope:
-            if len(keys) == 1 or not self.cluster:
-                await client.blpop(keys, timeout=wait)
-            else:
-                pops = [asyncio.ensure_future(client.blpop([key], timeout=wait)) for key in keys]
-                try:
-                    done, _ = await asyncio.wait(pops, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for pop in pops:
-                        pop.cancel()
-                    # Shielded: a cancellation delivered again while the pops wind down would
-                    # cancel the gather itself, which raises a pop's CancelledError, one that
-                    # anyio does not recognise as its own (it escaped a worker's shutdown).
-                    with anyio.CancelScope(shield=True):
-                        await asyncio.gather(*pops, return_exceptions=True)
-                for pop in done:
+            pops = [asyncio.ensure_future(client.blpop(group, timeout=wait)) for group in groups]
+            try:
+                done, _ = await asyncio.wait(pops, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for pop in pops:
+                    pop.cancel()
+                # Shielded: a cancellation delivered again while the pops wind down would
+                # cancel the gather itself, which raises a pop's CancelledError, one that
+                # anyio does not recognise as its own (it escaped a worker's shutdown).
+                with anyio.CancelScope(shield=True):
+                    await asyncio.gather(*pops, return_exceptions=True)
+            for pop in done:
+                if self.cluster:
                     _raise_unless_lost(pop)
+                else:
+                    pop.result()
         if scope.cancelled_caught:
             raise BackendUnavailableError("Redis did not answer a blocking pop in time")
+
+
+async def _driven(call: Coroutine[Any, Any, T]) -> T:
+    """`call` (a redis-py command) awaited in a task of its own, so that a cancellation always
+    reaches the caller: redis-py can swallow one that comes as a reply arrives (redis-py
+    #2028; about one cancel in thirty, here), and a task cancelled by `Task.cancel` (a worker
+    run by `asyncio.create_task`, say) would then run on for ever. The call is cancelled in
+    turn and waited for: it ends at once, or with its reply, which is dropped."""
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.cancel()
+        with anyio.CancelScope(shield=True):
+            await asyncio.gather(task, return_exceptions=True)
+        raise
 
 
 def _raise_unless_lost(pop: asyncio.Future[Any]) -> None:
