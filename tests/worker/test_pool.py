@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
 import anyio
+import pytest
 
 import queuekit
 from queuekit import Backend, BackendUnavailableError, JobStatus, Queue, Tasks, Worker
@@ -128,7 +130,8 @@ async def test_cancel_stops_a_running_handler(queue: Queue) -> None:
     assert (await queue.get_job(job.id)).status == JobStatus.CANCELLED
 
 
-async def test_leaving_the_block_lets_running_jobs_finish(queue: Queue) -> None:
+def short_task() -> tuple[Tasks, anyio.Event]:
+    """Tasks with one, `short`, that takes 0.3 s, and the event it sets once it starts."""
     tasks = Tasks()
     started = anyio.Event()
 
@@ -138,8 +141,13 @@ async def test_leaving_the_block_lets_running_jobs_finish(queue: Queue) -> None:
         await anyio.sleep(0.3)
         return "finished"
 
+    return tasks, started
+
+
+async def test_leaving_the_block_lets_running_jobs_finish(queue: Queue) -> None:
+    tasks, started = short_task()
     async with Worker(queue, tasks, shutdown_timeout=10, **FAST):
-        job = await short.enqueue(queue)
+        job = await queue.enqueue("short")
         await started.wait()
         queued = await queue.enqueue("short", delay=0.1)
     assert (await queue.get_job(job.id)).status == JobStatus.COMPLETED
@@ -166,6 +174,38 @@ async def test_shutdown_timeout_returns_unfinished_jobs(queue: Queue) -> None:
     assert returned.status == JobStatus.PENDING and returned.attempts == 0
     async with Worker(queue, tasks, **FAST):
         assert await queue.result(job.id, timeout=10) == "second time lucky"
+
+
+async def test_stop_from_code_lets_the_running_job_finish(queue: Queue) -> None:
+    tasks, started = short_task()
+    worker = Worker(queue, tasks, shutdown_timeout=10, **FAST)
+    running = asyncio.create_task(worker.run())
+    job = await queue.enqueue("short")
+    await started.wait()
+    worker.stop()
+    await running
+    assert (await queue.get_job(job.id)).status == JobStatus.COMPLETED
+
+
+async def test_cancelling_the_task_of_run_is_a_hard_stop(queue: Queue) -> None:
+    """`Task.cancel` on the task running `worker.run()` ends it at once (on Redis too, whose
+    driver can swallow a cancel: see `RedisCalls`), writing nothing: the job stays running
+    under its lease, to be rescued once that expires."""
+    tasks = Tasks()
+    started = anyio.Event()
+
+    @tasks.task()
+    async def endless() -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    running = asyncio.create_task(Worker(queue, tasks, **FAST).run())
+    job = await endless.enqueue(queue)
+    await started.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert (await queue.get_job(job.id)).status == JobStatus.RUNNING
 
 
 class FlakyBackend(MemoryBackend):
