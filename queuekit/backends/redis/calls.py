@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, TypeAlias, TypeVar
@@ -130,8 +130,8 @@ class RedisCalls:
             # the connections of commands that race its first refresh (a pop would wake at once).
             for client in {id(c): c for c in (clients.client, clients.blocking)}.values():
                 if isinstance(client, RedisCluster):
-                    await client.initialize()
-            await clients.client.ping()
+                    await _driven(client.initialize())
+            await _driven(clients.client.ping())
         await self._warn_about_eviction()
         await self._load_scripts()
 
@@ -183,7 +183,7 @@ class RedisCalls:
     async def _warn_about_eviction(self) -> None:
         """Warn when Redis may evict keys under memory pressure, jobs included."""
         try:
-            reply = await self.opened().client.config_get("maxmemory-policy")
+            reply = await _driven(self.opened().client.config_get("maxmemory-policy"))
         except (rx.ResponseError, *UNAVAILABLE):
             return  # CONFIG may be disabled or forbidden (managed Redis); nothing to check
         policies = {str(policy) for policy in find_values(text(reply), "maxmemory-policy")}
@@ -200,12 +200,12 @@ class RedisCalls:
         client = self.opened().client
         with self.guard():
             if isinstance(client, RedisCluster):  # each SCRIPT LOAD goes to every primary
-                shas = [await client.script_load(self._sources[name]) for name in names]
+                shas = [await _driven(client.script_load(self._sources[name])) for name in names]
             else:
                 pipe = client.pipeline(transaction=False)
                 for name in names:
                     pipe.script_load(self._sources[name])
-                shas = await pipe.execute()
+                shas = await _driven(pipe.execute())
         for name, sha in zip(names, shas, strict=True):
             if text(sha) != self._shas[name]:
                 raise RuntimeError(f"Redis returned SHA {sha!r} for script {name}")
@@ -372,13 +372,7 @@ class RedisCalls:
             try:
                 done, _ = await asyncio.wait(pops, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for pop in pops:
-                    pop.cancel()
-                # Shielded: a cancellation delivered again while the pops wind down would
-                # cancel the gather itself, which raises a pop's CancelledError, one that
-                # anyio does not recognise as its own (it escaped a worker's shutdown).
-                with anyio.CancelScope(shield=True):
-                    await asyncio.gather(*pops, return_exceptions=True)
+                await _wind_down(pops)
             for pop in done:
                 if self.cluster:
                     _raise_unless_lost(pop)
@@ -388,7 +382,7 @@ class RedisCalls:
             raise BackendUnavailableError("Redis did not answer a blocking pop in time")
 
 
-async def _driven(call: Coroutine[Any, Any, T]) -> T:
+async def _driven(call: Awaitable[T]) -> T:
     """`call` (a redis-py command) awaited in a task of its own, so that a cancellation always
     reaches the caller: redis-py can swallow one that comes as a reply arrives (redis-py
     #2028; about one cancel in thirty, here), and a task cancelled by `Task.cancel` (a worker
@@ -398,10 +392,20 @@ async def _driven(call: Coroutine[Any, Any, T]) -> T:
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        task.cancel()
-        with anyio.CancelScope(shield=True):
-            await asyncio.gather(task, return_exceptions=True)
+        await _wind_down([task])
         raise
+
+
+async def _wind_down(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel the tasks of driver calls and wait for them to end, whatever they raise.
+
+    Shielded: a cancellation delivered again while they wind down would cancel the gather
+    itself, which raises a call's CancelledError, one that anyio does not recognise as its own
+    (it escaped a worker's shutdown)."""
+    for task in tasks:
+        task.cancel()
+    with anyio.CancelScope(shield=True):
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _raise_unless_lost(pop: asyncio.Future[Any]) -> None:
