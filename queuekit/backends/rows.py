@@ -19,9 +19,9 @@ class Row(Protocol):
 
 
 def job_from_new(job: NewJob, row: Row) -> Job:
-    """The `Job` a plain insert of `job` stored (no key; waiting for its parents, if it has
-    any), as `job_from_row` would read it back: the request, and the columns the backend
-    decided (`created_at`, `scheduled_at`, `expires_at`)."""
+    """The `Job` an insert of `job` stored (waiting for its parents, if it has any), as
+    `job_from_row` would read it back: the request, and the columns the backend decided
+    (`created_at`, `scheduled_at`, `expires_at`)."""
     return Job(
         id=job.id,
         queue=job.queue,
@@ -38,6 +38,8 @@ def job_from_new(job: NewJob, row: Row) -> Job:
         expires_at=optional_time(row["expires_at"]),
         workflow_id=job.workflow_id,
         batch_id=job.batch_id,
+        unique_key=job.unique_key,
+        debounce_key=job.debounce_key,
     )
 
 

@@ -176,6 +176,36 @@ async def test_a_subscriber_hears_another_client_of_the_store(
         await listening.close()
 
 
+async def test_a_publisher_that_found_nobody_listening_is_heard_by_a_new_subscriber(
+    backend_setup: BackendSetup,
+) -> None:
+    """A publish that nobody heard makes its process publish nothing for a while; a
+    subscriber that comes meanwhile still gets every event published once it is subscribed."""
+    listening, publishing = backend_setup.make(), backend_setup.make()
+    publisher = Queue(publishing)
+    await listening.open()
+    await publishing.open()
+    try:
+        await publisher.enqueue("t", queue="q")
+        await publisher.event_outbox.flush()  # heard by nobody
+        async with Queue(listening).events(kinds=["enqueued"]) as stream:
+            job = await publisher.enqueue("t", queue="q")
+            await publisher.event_outbox.flush()
+            assert [event.job_id for event in await _take(stream, 1)] == [job.id]
+    finally:
+        await publishing.close()
+        await listening.close()
+
+
+async def test_with_nobody_listening_most_events_are_not_published(queue: Queue) -> None:
+    """Once a publish finds that nobody listens, the next `UNHEARD_SECONDS` publish nothing:
+    at most the events of one publish (`PUBLISH_EVERY`) in each such period are sent."""
+    for _ in range(200):
+        await queue.enqueue("t", queue="q")
+    await queue.event_outbox.flush()
+    assert queue.event_outbox.events_published < 100
+
+
 @pytest.fixture(params=["postgres", "redis"])
 async def shared_setup(
     request: pytest.FixtureRequest, tmp_path: Path

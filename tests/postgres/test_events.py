@@ -17,11 +17,15 @@ from .conftest import OpenBackend
 
 
 async def _listening(dsn: str, channel: str) -> list[int]:
-    """The server pids of the connections LISTENing on `channel`."""
+    """The server pids of the connections that say they LISTEN for events on `channel`, as
+    publishers find them (queries.sql, `listen_events`)."""
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE query = $1", f'LISTEN "{channel}"'
+            "SELECT l.pid FROM pg_locks AS l"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
+            " AND l.classid = hashtext('queuekit events')::oid AND l.objid = hashtext($1)::oid",
+            channel,
         )
     finally:
         await conn.close()

@@ -3,12 +3,24 @@ a connection of their own only while this process has subscribers."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from ...errors import BackendUnavailableError, InvalidOptionError
-from ...events import CHUNK_OVERHEAD, Event, EventHub, EventSink, decode_chunk, encode_chunks
+from ...events import (
+    CHUNK_OVERHEAD,
+    UNHEARD_SECONDS,
+    Event,
+    EventHub,
+    EventSink,
+    decode_chunk,
+    encode_chunks,
+    wait_until_heard,
+)
+from .connections import Connection
 from .listener import ChannelListener
 from .listening import ListenConnections
 from .statements import events_channel
@@ -21,26 +33,36 @@ _serials = itertools.count()
 
 
 class EventListener(ChannelListener):
-    """Listens on the events channel and gives its events to `hub`; once back after losing
-    its connection, it tells every subscriber that events were lost."""
+    """Listens on the events channel and gives its events to `hub`, saying to publishers that
+    it listens (`listen_events`); once back after losing its connection, it tells every
+    subscriber that events were lost."""
 
     def __init__(self, channel: str, where: str, backend: PostgresEvents, hub: EventHub) -> None:
         super().__init__(channel, where, backend._listener_connect, backend._listener_release)
         self._hub = hub
+        self._say_listening = backend._sql["listen_events"]
+        self.listening_since = 0.0
+        """When (monotonic clock) publishers could first find the connection listening."""
 
     def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         if isinstance(payload, str):
             self._hub.deliver(decode_chunk(payload))
 
+    async def _on_connected(self, conn: Connection) -> None:
+        await conn.execute(self._say_listening, self._channel)
+        self.listening_since = time.monotonic()
+
     def _on_listening(self) -> None:
         if self.connections > 1:
-            self._hub.gap()
+            # Lost meanwhile: what was published while the connection was down, and what
+            # publishers that found nobody listening skip until they can know it is back.
+            asyncio.get_running_loop().call_later(UNHEARD_SECONDS, self._hub.gap)
 
 
 class PostgresEvents(ListenConnections):
-    """`publish_events` sends one NOTIFY per chunk of events, all in one statement;
-    `subscribe_events` starts the listener with the first subscriber; `_stop_events` stops it
-    with the last. Every process publishes (none can know whether another listens)."""
+    """`publish_events` sends one NOTIFY per chunk of events, all in one statement, which
+    also says whether any event listener holds the channel's lock; `subscribe_events` starts
+    the listener with the first subscriber; `_stop_events` stops it with the last."""
 
     _event_listener: EventListener | None = None
     poll_only: bool
@@ -51,9 +73,10 @@ class PostgresEvents(ListenConnections):
     def events_wanted(self) -> bool:
         return True
 
-    async def publish_events(self, events: Sequence[Event]) -> None:
+    async def publish_events(self, events: Sequence[Event]) -> bool:
         chunks = encode_chunks(events, NOTIFY_BYTES, next(_serials))
-        await self._execute("publish_events", events_channel(self.channel), chunks)
+        (published,) = await self._fetch("publish_events", events_channel(self.channel), chunks)
+        return bool(published["heard"])
 
     async def subscribe_events(self, sink: EventSink) -> None:
         self._require_pool()
@@ -74,6 +97,7 @@ class PostgresEvents(ListenConnections):
             raise BackendUnavailableError(
                 f"cannot LISTEN for events on PostgreSQL at {self._where}"
             )
+        await wait_until_heard(listener.listening_since)
 
     async def _stop_events(self) -> None:
         listener, self._event_listener = self._event_listener, None

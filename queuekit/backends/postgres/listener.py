@@ -89,6 +89,7 @@ class ChannelListener:
                 lost = asyncio.Event()
                 conn.add_termination_listener(_setter(lost))
                 await conn.add_listener(self._channel, self._on_notification)
+                await self._on_connected(conn)
                 self._listening.set()
                 if self.connections:
                     logger.info("LISTEN connection to %s is back", self._where)
@@ -118,6 +119,9 @@ class ChannelListener:
 
     def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         """A notification came (`payload` is its text)."""
+
+    async def _on_connected(self, conn: Connection) -> None:
+        """`conn` LISTENs now: say so, where others need to know (this default: nothing)."""
 
     def _on_listening(self) -> None:
         """The connection is up, the first time or again."""

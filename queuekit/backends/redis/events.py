@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Sequence
 
 from ...backend import Backend
@@ -13,12 +14,14 @@ from ...errors import BackendUnavailableError
 from ...events import (
     CHUNK_OVERHEAD,
     RELEASED,
+    UNHEARD_SECONDS,
     Event,
     EventHub,
     EventKind,
     EventSink,
     decode_chunk,
     encode_chunks,
+    wait_until_heard,
 )
 from ..times import stored_time
 from .calls import RedisCalls
@@ -44,19 +47,22 @@ class EventFeed:
         self._hub = hub
         self._subscribed = asyncio.Event()
         self._subscriptions = 0
+        self._subscribed_at = 0.0
+        """When (monotonic clock) the subscription last came up."""
         self._subscription = ShardedSubscription(
             calls, "events", self._on_events, self._on_subscribed
         )
 
     async def start(self) -> None:
         """Subscribe, and wait for it the first time (`BackendUnavailableError` if it does
-        not come up in `SUBSCRIBE_WAIT` seconds)."""
+        not come up in `SUBSCRIBE_WAIT` seconds), and until every publisher can know of it."""
         await self._subscription.add([self._channel])
         if self._subscriptions == 0:
             try:
                 await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_WAIT)
             except TimeoutError:
                 raise BackendUnavailableError("cannot subscribe to events on Redis") from None
+        await wait_until_heard(self._subscribed_at)
 
     async def close(self) -> None:
         await self._subscription.close()
@@ -66,8 +72,11 @@ class EventFeed:
 
     def _on_subscribed(self, _channel: str) -> None:
         self._subscriptions += 1
+        self._subscribed_at = time.monotonic()
         if self._subscriptions > 1:
-            self._hub.gap()
+            # Lost meanwhile: what was published while the subscription was down, and what
+            # publishers that found nobody listening skip until they can know it is back.
+            asyncio.get_running_loop().call_later(UNHEARD_SECONDS, self._hub.gap)
         self._subscribed.set()
 
 
@@ -84,9 +93,12 @@ class RedisEvents(Backend):
     def events_wanted(self) -> bool:
         return True
 
-    async def publish_events(self, events: Sequence[Event]) -> None:
+    async def publish_events(self, events: Sequence[Event]) -> bool:
         chunks = encode_chunks(events, PUBLISH_BYTES, next(_serials))
-        await self._calls.commands([("SPUBLISH", self._keys.events, chunk) for chunk in chunks])
+        heard_by = await self._calls.commands(
+            [("SPUBLISH", self._keys.events, chunk) for chunk in chunks]
+        )
+        return any(int(subscribers) for subscribers in heard_by)
 
     async def _publish_decided(self, decided: list[list[str]]) -> None:
         """Publish what scripts decided for the dependents of jobs they ended, replayed or

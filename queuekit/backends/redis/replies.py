@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...job import Job, JobStatus, NewJob
-from ..rows import job_from_row
+from ..rows import job_from_new, job_from_row
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROW_FIELDS = (
@@ -95,27 +96,15 @@ def new_job(job: NewJob, created_at: str, outcome: str) -> Job:
     for it: '<scheduled_at>', then '|waiting' for a job stored waiting (lua/_enqueue.lua,
     link_new)."""
     scheduled_at, _, waiting = outcome.partition("|")
-    row = dict.fromkeys(ROW_FIELDS)
-    row.update(
-        id=job.id,
-        queue=job.queue,
-        type=job.type,
-        payload=job.payload_json,
-        priority=job.priority,
-        attempts=0,
-        max_attempts=job.max_attempts,
-        created_at=created_at,
-        scheduled_at=scheduled_at,
-        unique_key=job.unique_key,
-        limit_key=job.limit_key,
-        headers=job.headers_json,
-        expires_at=_expiry(job, created_at),
-        workflow_id=job.workflow_id,
-        batch_id=job.batch_id,
-        debounce_key=job.debounce_key,
-        status=JobStatus.WAITING if waiting else JobStatus.PENDING,
-    )
-    return job_from_row(row)
+    decided = {
+        "created_at": created_at,
+        "scheduled_at": scheduled_at,
+        "expires_at": _expiry(job, created_at),
+    }
+    stored = job_from_new(job, decided)
+    if stored.status is JobStatus.WAITING and not waiting:  # its parents had all completed
+        return dataclasses.replace(stored, status=JobStatus.PENDING)
+    return stored
 
 
 def _expiry(job: NewJob, created_at: str) -> datetime | str | None:

@@ -472,9 +472,23 @@ WHERE v.priority IS NOT NULL
 -- name: notify
 SELECT pg_notify($1, $2)
 
--- Job events (queuekit.events): each chunk one notification on the events channel, in order.
 -- name: publish_events
-SELECT count(pg_notify($1, chunk)) FROM unnest($2::text[]) AS chunk
+-- Job events (queuekit.events): each chunk one notification on the events channel $1, in
+-- order; and whether anyone listens to it, which an event listener says by holding a shared
+-- advisory lock keyed on the channel (`listen_events`) for as long as its session LISTENs.
+SELECT count(pg_notify($1, chunk)) AS sent,
+       EXISTS (
+           SELECT FROM pg_locks
+           WHERE locktype = 'advisory' AND granted AND objsubid = 2
+             AND classid = hashtext('queuekit events')::oid AND objid = hashtext($1)::oid
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       ) AS heard
+FROM unnest($2::text[]) AS chunk
+
+-- name: listen_events
+-- Said by an event listener's session once it LISTENs on the events channel $1 (see
+-- `publish_events`); held until the session ends.
+SELECT pg_advisory_lock_shared(hashtext('queuekit events'), hashtext($1))
 
 -- name: get
 -- The jobs with ids $1, each with its parents (ids and on_failure, in the order given) and

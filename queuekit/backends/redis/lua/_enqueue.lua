@@ -81,6 +81,21 @@ local function check_group(b, now)
   return outcome
 end
 
+-- The status of each job stored before the call that a job of the call names as a parent,
+-- by the key of its hash (false: no such job), read once however many jobs name it: nothing
+-- a call does changes such a job (a decision made while linking reaches only the jobs after
+-- the one decided, which are the call's own).
+local PARENTS = {}
+
+local function parent_status(at)
+  local status = PARENTS[at]
+  if status == nil then
+    status = rcall('HGET', at, 'status')
+    PARENTS[at] = status
+  end
+  return status
+end
+
 -- Once every group of the call is checked: whether each parent of the group's jobs to store
 -- is stored, or stored by this call earlier in it (rule 1); else false and its id. (A job
 -- answered by the holder of its key is not stored: a parent naming it is missing.)
@@ -96,7 +111,7 @@ local function check_parents(b, outcome)
           if earlier >= offset then
             return false, parent
           end
-        elseif rcall('EXISTS', pqp .. 'job:' .. parent) == 0 then
+        elseif not parent_status(pqp .. 'job:' .. parent) then
           return false, parent
         end
       end
@@ -105,8 +120,7 @@ local function check_parents(b, outcome)
   return true
 end
 
--- Stored jobs with parents, left for link_new: {offset, key, id, edges, place in `out`, how
--- many parents it has}.
+-- Stored jobs with parents, left for link_new: {offset, key, id, edges, place in `out`}.
 local LINKS = {}
 -- The status of each job this call stored, by the key of its hash, as storing and then its
 -- own linking left it: what linking a later job of the call reads of such a parent, instead
@@ -117,6 +131,13 @@ local STORED = {}
 -- Requests answered by the holder of their key, left for answer_holders, in call order:
 -- {the group's keys (K), place in `out`, holder id, whether to rewrite it, ARGV index j}.
 local HELD = {}
+
+-- Append field `name` and its value to `fields`, the arguments of an HSET.
+local function put(fields, name, value)
+  local n = #fields
+  fields[n + 1] = name
+  fields[n + 2] = value
+end
 
 -- Store the jobs check_group said to store, created at `now`; appends per job
 -- '+<scheduled_at>' (or a placeholder for a request a holder answers) to `out`, and wakes
@@ -143,55 +164,62 @@ local function store_group(b, outcome, now, base, out)
       if edges ~= '' then
         status = 'waiting'
       end
+      -- The job's fields, set by one HSET: those every job has, then those it was given.
+      local fields = {
+        'id', id, 'queue', queue, 'type', ARGV[j + 3], 'payload', ARGV[j + 4],
+        'priority', priority, 'status', status, 'attempts', '0',
+        'max_attempts', ARGV[j + 6], 'created_at', created_at, 'seq', seq,
+      }
+      if status == 'waiting' then
+        -- Every parent it has counts as unfinished from the start (see link_edges).
+        put(fields, 'open_parents', ARGV[j + 23])
+      end
       local debounce_key = ARGV[j + 20]
       if debounce_key ~= '' then
-        rcall('HSET', key, 'debounce_key', debounce_key)
+        put(fields, 'debounce_key', debounce_key)
         rcall('HSET', K.debounce, debounce_key, id)
         if ARGV[j + 21] ~= '' then
           local cap = now + tonumber(ARGV[j + 21])
-          rcall('HSET', key, 'debounce_until', stamp(cap))
+          put(fields, 'debounce_until', stamp(cap))
           due = math.min(due, cap)
         end
       end
       local scheduled_at = stamp(due)
-      rcall('HSET', key,
-        'id', id, 'queue', queue, 'type', ARGV[j + 3], 'payload', ARGV[j + 4],
-        'priority', priority, 'status', status, 'attempts', '0',
-        'max_attempts', ARGV[j + 6], 'created_at', created_at, 'scheduled_at', scheduled_at,
-        'seq', seq)
+      put(fields, 'scheduled_at', scheduled_at)
       local unique_key = ARGV[j + 9]
       if unique_key ~= '' then
-        rcall('HSET', key, 'unique_key', unique_key)
+        put(fields, 'unique_key', unique_key)
         rcall('HSET', K.unique, unique_key, id)
         if ARGV[j + 17] ~= '' then
-          rcall('HSET', key, 'unique_states', ARGV[j + 17])
+          put(fields, 'unique_states', ARGV[j + 17])
         end
         if ARGV[j + 18] ~= '' then
-          rcall('HSET', key, 'unique_until', stamp(now + tonumber(ARGV[j + 18])))
+          put(fields, 'unique_until', stamp(now + tonumber(ARGV[j + 18])))
         end
       end
       if ARGV[j + 11] ~= '' then
-        rcall('HSET', key, 'headers', ARGV[j + 11])
+        put(fields, 'headers', ARGV[j + 11])
       end
       local limit_key = ARGV[j + 12] ~= '' and ARGV[j + 12]
       if limit_key then
-        rcall('HSET', key, 'limit_key', limit_key)
+        put(fields, 'limit_key', limit_key)
       end
       local expiry = ARGV[j + 13] ~= '' and tonumber(ARGV[j + 13])
         or ARGV[j + 14] ~= '' and now + tonumber(ARGV[j + 14])
       if expiry then
-        rcall('HSET', key, 'expires_at', stamp(expiry))
+        put(fields, 'expires_at', stamp(expiry))
       end
       local workflow = ARGV[j + 15]
       if workflow ~= '' then
-        rcall('HSET', key, 'workflow_id', workflow)
+        put(fields, 'workflow_id', workflow)
         rcall('ZADD', K['workflow:'] .. workflow, seq, id)
       end
       local batch = ARGV[j + 22]
       if batch ~= '' then
-        rcall('HSET', key, 'batch_id', batch)
+        put(fields, 'batch_id', batch)
         rcall('ZADD', K['batch:'] .. batch, seq, id)
       end
+      rcall('HSET', key, unpack(fields))
       STORED[key] = status
       rcall('ZADD', K.all, seq, id)
       rcall('ZADD', K['status:' .. status], seq, id)
@@ -206,7 +234,7 @@ local function store_group(b, outcome, now, base, out)
         make_claimable(member(priority, seq, id), due, now, limit_key)
         created = created + 1
       else
-        LINKS[#LINKS + 1] = { tonumber(ARGV[j + 2]), key, id, edges, #out + 1, ARGV[j + 23] }
+        LINKS[#LINKS + 1] = { tonumber(ARGV[j + 2]), key, id, edges, #out + 1 }
       end
       stored = stored + 1
       out[#out + 1] = '+' .. scheduled_at
@@ -221,8 +249,29 @@ local function store_group(b, outcome, now, base, out)
   signal(created)
 end
 
--- How many values one RPUSH of link_edges takes: well under what unpack may put on Lua's stack.
+-- How many values one RPUSH takes: well under what unpack may put on Lua's stack.
 local PUSH_CHUNK = 1000
+
+-- Append `values` to list `list`, in a few calls, not one per value.
+local function push(list, values)
+  for first = 1, #values, PUSH_CHUNK do
+    rcall('RPUSH', list, unpack(values, first, math.min(#values, first + PUSH_CHUNK - 1)))
+  end
+end
+
+-- The edges link_edges adds to each parent's list of dependents, by the list's key, pushed
+-- by push_dependents once the jobs are linked: a fan-out's children of one parent in one
+-- RPUSH, not one each. No such list is read meanwhile: a job's dependents are read when it
+-- ends, and a job of the call that ends while linked (cancelled by its parent's end) is
+-- linked before the jobs that wait for it.
+local DEPENDENTS = {}
+
+local function push_dependents()
+  for list, edges in pairs(DEPENDENTS) do
+    push(list, edges)
+  end
+  DEPENDENTS = {}
+end
 
 -- Link waiting job `id` (hash `key`; K: its queue's keys) to more of its parents: each edge
 -- goes on its parents' list and its parent's dependents' list, and a parent that has finished
@@ -236,17 +285,19 @@ local function link_edges(key, id, edges, now, status)
   for edge in string.gmatch(edges, '[^,]+') do
     listed[#listed + 1] = edge
   end
-  -- The job's own list in a few calls, not one per parent (a join may have thousands).
-  for first = 1, #listed, PUSH_CHUNK do
-    local last = math.min(#listed, first + PUSH_CHUNK - 1)
-    rcall('RPUSH', qp .. 'parents:' .. id, unpack(listed, first, last))
-  end
+  push(qp .. 'parents:' .. id, listed)
   for _, edge in ipairs(listed) do
     local parent, on_failure, pqp = edge_end(qp, edge)
-    rcall('RPUSH', pqp .. 'dependents:' .. parent, edge_to(id, on_failure, qp, pqp))
+    local list = pqp .. 'dependents:' .. parent
+    local edges_to = DEPENDENTS[list]
+    if not edges_to then
+      edges_to = {}
+      DEPENDENTS[list] = edges_to
+    end
+    edges_to[#edges_to + 1] = edge_to(id, on_failure, qp, pqp)
     if status == 'waiting' then
       local at = pqp .. 'job:' .. parent
-      local ended = STORED[at] or rcall('HGET', at, 'status')
+      local ended = STORED[at] or parent_status(at)
       if TERMINAL[ended] then
         decide_edge(key, id, load(key), parent, on_failure, ended, now)
         status = rcall('HGET', key, 'status')
@@ -267,8 +318,8 @@ local function linked(key)
 end
 
 -- Once every group of the call is stored: link each stored job with parents, in call order
--- (an earlier job of the call is decided before its dependents), counting as unfinished
--- every parent it has (`total`: its edges here, or more when link.lua brings the rest), and
+-- (an earlier job of the call is decided before its dependents; store_group counted every
+-- parent it has as unfinished: its edges here, or more when link.lua brings the rest), and
 -- set its outcome in `out` (rule 2: the parents that have finished decide it as their end
 -- would have). Its decisions are no events: the job is announced as it is returned.
 local function link_new(now, out)
@@ -277,9 +328,8 @@ local function link_new(now, out)
   end)
   local bound = K
   for _, new in ipairs(LINKS) do
-    local _, key, id, edges, at, total = unpack(new)
+    local _, key, id, edges, at = unpack(new)
     K = keys_of(prefix_of(key, id))
-    rcall('HSET', key, 'open_parents', total)
     -- (stored waiting by this call, and decided by nothing before its own edges)
     STORED[key] = link_edges(key, id, edges, now, 'waiting')
     if STORED[key] == 'waiting' then
@@ -288,6 +338,7 @@ local function link_new(now, out)
       out[at] = linked(key)
     end
   end
+  push_dependents()
   LINKS = {}
   DECIDED = {}
   K = bound

@@ -22,12 +22,13 @@ local key, id, edges = KEYS[NQ + 1], ARGV[1], ARGV[2]
 local qp = prefix_of(key, id)
 for edge in string.gmatch(edges, '[^,]+') do
   local parent, _, pqp = edge_end(qp, edge)
-  if rcall('EXISTS', pqp .. 'job:' .. parent) == 0 then
+  if not parent_status(pqp .. 'job:' .. parent) then
     return { 'unknown', parent }
   end
 end
 local now = now_us()
 link_edges(key, id, edges, now, rcall('HGET', key, 'status'))
+push_dependents()
 DECIDED = {} -- (the job is announced as the enqueue returns it)
 wake_released()
 return { 'ok', rcall('HGETALL', key) }
