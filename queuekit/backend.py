@@ -285,20 +285,18 @@ class Backend(abc.ABC):
         backend knows that none listens (this default: none in this process)."""
         return bool(self._event_hub is not None and self._event_hub.sinks)
 
-    async def publish_events(self, events: Sequence[Event]) -> bool:
+    async def publish_events(self, events: Sequence[Event]) -> None:
         """Deliver `events`, in order, to every subscriber of this store: best effort, with
-        no replay for a subscriber that was not listening. Returns False when the store found
-        that nobody listened (this default: never; `events_wanted` knows)."""
+        no replay for a subscriber that was not listening."""
         self.event_hub().deliver(events)
-        return True
 
     async def subscribe_events(self, sink: EventSink) -> None:
         """Put in `sink` every event published to this store once this returns, until
         `unsubscribe_events`; events lost on the way (a dropped connection) put a gap.
 
         A store other processes share returns once every publisher can know that this
-        process listens (`events.wait_until_heard`): a publisher that found nobody listening
-        publishes nothing for `events.UNHEARD_SECONDS`."""
+        process listens (`backends.audience`): a publisher that found nobody listening
+        publishes nothing for `UNHEARD_SECONDS`."""
         self.event_hub().sinks.add(sink)
 
     async def unsubscribe_events(self, sink: EventSink) -> None:

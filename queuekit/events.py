@@ -31,10 +31,6 @@ BUFFER_EVENTS = 10_000
 """Events a subscriber's buffer holds; past it, the oldest are dropped (and counted)."""
 PUBLISH_EVERY = 0.05
 """Seconds between two publishes of one process's events: a publish per process, not per job."""
-UNHEARD_SECONDS = 0.5
-"""How long a process whose publish nobody heard (the store said none listened) publishes
-nothing, its events reaching nobody. A store other processes share makes its first
-subscriber in a process wait as long before it is subscribed (`wait_until_heard`)."""
 MAX_ERROR_CHARS = 200
 """An event carries the first line of an error, at most this long."""
 
@@ -383,24 +379,22 @@ class EventOutbox:
         self._lock = asyncio.Lock()
         """Publishes go one at a time, so subscribers get one process's events in order."""
         self._published_at = -PUBLISH_EVERY
-        self._unheard_until = -UNHEARD_SECONDS
-        """Until when (monotonic clock) nobody can hear a publish: the last one found none."""
         self.events_published = 0
         """Events published (the tests look)."""
 
     def add(self, event: Event) -> None:
-        """Publish `event` soon, unless nobody can hear it (`_wanted`)."""
-        if self._wanted():
+        """Publish `event` soon, unless this backend knows nobody subscribes."""
+        if self.backend.events_wanted():
             self._note(event)
 
     def job(self, kind: EventKind, job: Job, at: datetime | None = None, **more: Any) -> None:
-        """Publish an event about `job` soon, unless nobody can hear it (`_wanted`)."""
-        if self._wanted():
+        """Publish an event about `job` soon, unless this backend knows nobody subscribes."""
+        if self.backend.events_wanted():
             self._note((kind, job, at, more))
 
     def enqueued(self, requests: Sequence[NewJob], stored: Sequence[Job]) -> None:
         """The jobs an enqueue stored (not those a unique key returned instead)."""
-        if self._wanted():
+        if self.backend.events_wanted():
             requested = {request.id for request in requests}
             for job in stored:
                 if job.id in requested:
@@ -435,12 +429,6 @@ class EventOutbox:
             if count:
                 self.add(Event(kind, count=count, error=LEASE_EXPIRED))
 
-    def _wanted(self) -> bool:
-        """Whether an event published now may reach a subscriber: this backend does not
-        know that none listens, and the last publish did not find none listening within
-        `UNHEARD_SECONDS`."""
-        return self.backend.events_wanted() and time.monotonic() >= self._unheard_until
-
     def _note(self, pending: Event | Pending) -> None:
         self._pending.append(pending)
         if not self._scheduled:
@@ -455,36 +443,25 @@ class EventOutbox:
     async def _publish(self) -> None:
         async with self._lock:
             pending, self._pending = self._pending, []
-            if not pending or not self._wanted():
+            if not pending or not self.backend.events_wanted():
                 return
             events = [
                 item if isinstance(item, Event) else Event.of_job(*item[:3], **item[3])
                 for item in pending
             ]
-            sent_at = self._published_at = time.monotonic()
+            self._published_at = time.monotonic()
             try:
-                heard = await self.backend.publish_events(events)
+                await self.backend.publish_events(events)
             except Exception as exc:
                 logger.warning("%d events not published: %s", len(events), exc)
                 return
             self.events_published += len(events)
-            if not heard:
-                # Nobody listened as the store took them, and a subscriber that comes now
-                # waits out UNHEARD_SECONDS from then: publishing meanwhile reaches nobody.
-                self._unheard_until = sent_at + UNHEARD_SECONDS
 
     async def flush(self) -> None:
         """Publish what is pending now (a process about to stop: `Queue.close`)."""
         if self._task is not None:
             await self._task
         await self._publish()
-
-
-async def wait_until_heard(listening_since: float) -> None:
-    """Return once every process can know of a subscriber listening since `listening_since`
-    (monotonic clock): a publish sent after that found it, so no process still skips
-    publishing on the word of one that found nobody (`UNHEARD_SECONDS`)."""
-    await asyncio.sleep(max(0.0, listening_since + UNHEARD_SECONDS - time.monotonic()))
 
 
 __all__ = [

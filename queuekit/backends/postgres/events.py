@@ -4,22 +4,15 @@ a connection of their own only while this process has subscribers."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from ...errors import BackendUnavailableError, InvalidOptionError
-from ...events import (
-    CHUNK_OVERHEAD,
-    UNHEARD_SECONDS,
-    Event,
-    EventHub,
-    EventSink,
-    decode_chunk,
-    encode_chunks,
-    wait_until_heard,
-)
+from ...events import CHUNK_OVERHEAD, Event, EventHub, EventSink, decode_chunk, encode_chunks
+from ..audience import UNHEARD_SECONDS, Audience, wait_until_heard
 from .connections import Connection
 from .listener import ChannelListener
 from .listening import ListenConnections
@@ -70,13 +63,18 @@ class PostgresEvents(ListenConnections):
     unsubscribe_events: Callable[[EventSink], Coroutine[Any, Any, None]]
     """`Backend`'s, which stops the listener (`_stop_events`) with the last subscriber."""
 
-    def events_wanted(self) -> bool:
-        return True
+    @functools.cached_property
+    def _audience(self) -> Audience:
+        return Audience()
 
-    async def publish_events(self, events: Sequence[Event]) -> bool:
+    def events_wanted(self) -> bool:
+        return self._audience.may_hear()
+
+    async def publish_events(self, events: Sequence[Event]) -> None:
         chunks = encode_chunks(events, NOTIFY_BYTES, next(_serials))
+        sent_at = time.monotonic()
         (published,) = await self._fetch("publish_events", events_channel(self.channel), chunks)
-        return bool(published["heard"])
+        self._audience.found(published["heard"], sent_at)
 
     async def subscribe_events(self, sink: EventSink) -> None:
         self._require_pool()

@@ -4,6 +4,7 @@ one sharded subscription to it a backend holds while this process has subscriber
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -14,15 +15,14 @@ from ...errors import BackendUnavailableError
 from ...events import (
     CHUNK_OVERHEAD,
     RELEASED,
-    UNHEARD_SECONDS,
     Event,
     EventHub,
     EventKind,
     EventSink,
     decode_chunk,
     encode_chunks,
-    wait_until_heard,
 )
+from ..audience import UNHEARD_SECONDS, Audience, wait_until_heard
 from ..times import stored_time
 from .calls import RedisCalls
 from .keys import Keys
@@ -90,20 +90,27 @@ class RedisEvents(Backend):
     _keys: Keys
     _event_feed: EventFeed | None = None
 
-    def events_wanted(self) -> bool:
-        return True
+    @functools.cached_property
+    def _audience(self) -> Audience:
+        return Audience()
 
-    async def publish_events(self, events: Sequence[Event]) -> bool:
+    def events_wanted(self) -> bool:
+        return self._audience.may_hear()
+
+    async def publish_events(self, events: Sequence[Event]) -> None:
         chunks = encode_chunks(events, PUBLISH_BYTES, next(_serials))
+        sent_at = time.monotonic()
         heard_by = await self._calls.commands(
             [("SPUBLISH", self._keys.events, chunk) for chunk in chunks]
         )
-        return any(int(subscribers) for subscribers in heard_by)
+        self._audience.found(any(int(subscribers) for subscribers in heard_by), sent_at)
 
     async def _publish_decided(self, decided: list[list[str]]) -> None:
         """Publish what scripts decided for the dependents of jobs they ended, replayed or
         deleted (`with_decided` in lua/_dependencies.lua): no `Queue` made those changes. Best
         effort, as every publish: a failure is logged, and the write it follows stands."""
+        if not self.events_wanted():
+            return
         events = [
             Event(
                 EventKind(kind),
