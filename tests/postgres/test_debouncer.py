@@ -31,10 +31,10 @@ def _spin_past(moment: float) -> None:
 
 def _owe_then_carry(debouncer: Debouncer) -> list[str]:
     """Owe a wake-up of queue q, then take it in the first enqueue after the cooldown."""
-    first = time.monotonic()
     assert debouncer.take(["q"]) == ["q"]
+    sent_at = time.monotonic()  # read after the take's own reading: its cooldown ends before
     assert debouncer.take(["q"]) == []  # owed
-    _spin_past(first + COOLDOWN)
+    _spin_past(sent_at + COOLDOWN)
     return debouncer.take(["q"])
 
 
