@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from ..events import EventHub
+
 UNHEARD_SECONDS = 0.5
 """How long a process whose publish nobody heard (the store said none listened) makes and
 publishes no events. A first subscriber in a process waits as long once it listens
@@ -37,3 +39,10 @@ async def wait_until_heard(listening_since: float) -> None:
     (monotonic clock): a publish sent after that found it, and none still skips publishing
     on the word of one that found nobody (`UNHEARD_SECONDS`)."""
     await asyncio.sleep(max(0.0, listening_since + UNHEARD_SECONDS - time.monotonic()))
+
+
+def gap_once_heard(hub: EventHub) -> None:
+    """A subscription is back after a loss: tell `hub`'s subscribers of the gap once every
+    publisher can know it is back, so that the gap covers what was published while it was
+    down and what publishers that found nobody listening skip until then."""
+    asyncio.get_running_loop().call_later(UNHEARD_SECONDS, hub.gap)

@@ -3,7 +3,6 @@ a connection of their own only while this process has subscribers."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import itertools
 import time
@@ -12,7 +11,7 @@ from typing import Any
 
 from ...errors import BackendUnavailableError, InvalidOptionError
 from ...events import CHUNK_OVERHEAD, Event, EventHub, EventSink, decode_chunk, encode_chunks
-from ..audience import UNHEARD_SECONDS, Audience, wait_until_heard
+from ..audience import Audience, gap_once_heard, wait_until_heard
 from .connections import Connection
 from .listener import ChannelListener
 from .listening import ListenConnections
@@ -47,9 +46,7 @@ class EventListener(ChannelListener):
 
     def _on_listening(self) -> None:
         if self.connections > 1:
-            # Lost meanwhile: what was published while the connection was down, and what
-            # publishers that found nobody listening skip until they can know it is back.
-            asyncio.get_running_loop().call_later(UNHEARD_SECONDS, self._hub.gap)
+            gap_once_heard(self._hub)
 
 
 class PostgresEvents(ListenConnections):

@@ -22,7 +22,7 @@ from ...events import (
     decode_chunk,
     encode_chunks,
 )
-from ..audience import UNHEARD_SECONDS, Audience, wait_until_heard
+from ..audience import Audience, gap_once_heard, wait_until_heard
 from ..times import stored_time
 from .calls import RedisCalls
 from .keys import Keys
@@ -74,9 +74,7 @@ class EventFeed:
         self._subscriptions += 1
         self._subscribed_at = time.monotonic()
         if self._subscriptions > 1:
-            # Lost meanwhile: what was published while the subscription was down, and what
-            # publishers that found nobody listening skip until they can know it is back.
-            asyncio.get_running_loop().call_later(UNHEARD_SECONDS, self._hub.gap)
+            gap_once_heard(self._hub)
         self._subscribed.set()
 
 
