@@ -50,8 +50,14 @@ class KeyedWaiters:
 
 
 async def wait_at_most(event: asyncio.Event, seconds: float) -> None:
-    """Wait for `event`, at most `seconds` (which may be infinite)."""
+    """Wait for `event`, at most `seconds` (which may be infinite).
+
+    With `asyncio.timeout`, not `asyncio.wait_for`: on Python 3.11, `wait_for` swallows a
+    cancellation that comes as the event is set (CPython gh-86296), and the cancelled task
+    goes on as if nothing had happened.
+    """
     if seconds <= 0:
         return
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), None if math.isinf(seconds) else seconds)
+        async with asyncio.timeout(None if math.isinf(seconds) else seconds):
+            await event.wait()

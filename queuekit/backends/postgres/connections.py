@@ -123,6 +123,7 @@ async def open_pool(
 async def close_pool(pool: Pool) -> None:
     """Close `pool`, waiting for its connections a while, then cutting them."""
     try:
-        await asyncio.wait_for(pool.close(), timeout=10)
+        async with asyncio.timeout(10):
+            await pool.close()
     except CONNECTION_ERRORS:  # TimeoutError is an OSError
         pool.terminate()

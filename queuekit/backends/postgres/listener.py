@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ..losses import LossWaiters
-from ..waiters import KeyedWaiters
+from ..waiters import KeyedWaiters, wait_at_most
 from .connections import Connection
 
 logger = logging.getLogger("queuekit.postgres")
@@ -75,9 +75,8 @@ class ChannelListener:
             return
         if self._task is None:
             self._task = asyncio.create_task(self._listen_forever())
-        if self.connections == 0 and not self._listening.is_set() and wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._listening.wait(), wait)
+        if self.connections == 0:
+            await wait_at_most(self._listening, wait)
 
     async def _listen_forever(self) -> None:
         """Hold one LISTEN connection; when it drops, reconnect with backoff, forever."""
@@ -97,8 +96,7 @@ class ChannelListener:
                 self._on_listening()
                 delay = RECONNECT_MIN
                 while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), PING_SECONDS)
+                    await wait_at_most(lost, PING_SECONDS)
                     if not lost.is_set():
                         await conn.execute("SELECT 1", timeout=PING_SECONDS)
                 logger.warning("LISTEN connection to %s was lost; reconnecting", self._where)

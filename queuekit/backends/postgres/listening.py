@@ -39,6 +39,7 @@ class ListenConnections(PostgresTable):
                 if self._pool is not None:
                     await self._pool.release(conn, timeout=1)
             elif not conn.is_closed():
-                await asyncio.wait_for(conn.close(), timeout=1)
+                async with asyncio.timeout(1):
+                    await conn.close()
         if isinstance(conn, asyncpg.Connection) and not conn.is_closed():
             conn.terminate()

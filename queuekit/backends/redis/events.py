@@ -59,7 +59,8 @@ class EventFeed:
         await self._subscription.add([self._channel])
         if self._subscriptions == 0:
             try:
-                await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBE_WAIT)
+                async with asyncio.timeout(SUBSCRIBE_WAIT):
+                    await self._subscribed.wait()
             except TimeoutError:
                 raise BackendUnavailableError("cannot subscribe to events on Redis") from None
         await wait_until_heard(self._subscribed_at)

@@ -396,7 +396,8 @@ class SQLiteBackend(
                     if self._work_made != made:
                         return
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._work.wait(), min(wait, CHANGE_POLL_SECONDS))
+                        async with asyncio.timeout(min(wait, CHANGE_POLL_SECONDS)):
+                            await self._work.wait()
                         return
                 seen, version = version, await self._data_version()
                 if version != seen:
