@@ -16,8 +16,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/python examples/quickstart.py
 
+# Tests run in TEST_WORKERS processes (pytest-xdist): most of a test's time is spent waiting on
+# a server or on processes of its own, so more workers than cores still pay.
+TEST_WORKERS ?= 4
+
 test: $(VENV)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The long chaos run (20,000 jobs per durable backend, kills and server restarts) and the
 # 100,000-job load run; the servers are private, started by the run. A short form is in `make test`.

@@ -39,6 +39,10 @@ def reference(function: Callable[..., Any]) -> tuple[str, str]:
     return function.__module__, qualname
 
 
+READY = "ready"
+"""What a child sends once it has started, before any call."""
+
+
 @dataclass
 class _Child:
     process: BaseProcess
@@ -65,20 +69,27 @@ class ProcessPool:
                 raise InvalidOptionError(f"{name} must be an int >= 1")
 
     async def run(
-        self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        timeout: float | None = None,
     ) -> Any:
         """Call `function(*args, **kwargs)` in a child process and return what it returns, or
-        raise what it raised. If this await is cancelled, the child is killed at once."""
+        raise what it raised; `TimeoutError` after `timeout` seconds, counted from when a
+        started child takes the call (starting one can take seconds on a busy machine, and is
+        not the call's time). If this await is cancelled or times out, the child is killed at
+        once."""
         if self._slots is None or self._threads is None:
             self._slots = anyio.CapacityLimiter(self.size)
             self._threads = anyio.CapacityLimiter(self.size)
         async with self._slots:
-            child = self._idle.pop() if self._idle else _start()
+            child = self._idle.pop() if self._idle else await self._started()
             try:
-                child.connection.send((reference(function), args, kwargs))
-                reply = await anyio.to_thread.run_sync(
-                    _receive, child, abandon_on_cancel=True, limiter=self._threads
-                )
+                with anyio.fail_after(timeout):
+                    child.connection.send((reference(function), args, kwargs))
+                    reply = await self._reply(child)
             except BaseException:
                 _kill(child)  # a cancel, a timeout, or the child died: none survives it
                 raise
@@ -88,6 +99,22 @@ class ProcessPool:
             else:
                 self._idle.append(child)
         return _outcome(reply, child.process.pid)
+
+    async def _started(self) -> _Child:
+        """A new child, once it says it is ready for calls."""
+        child = _start()
+        try:
+            await self._reply(child)
+        except BaseException:
+            _kill(child)
+            raise
+        return child
+
+    async def _reply(self, child: _Child) -> Any:
+        """What `child` sends next, waited for in a thread of the pool's own."""
+        return await anyio.to_thread.run_sync(
+            _receive, child, abandon_on_cancel=True, limiter=self._threads
+        )
 
     def close(self) -> None:
         """Stop the idle processes (a running one is killed by its job's cancel)."""
@@ -152,7 +179,9 @@ def _stop(child: _Child) -> None:
 
 
 def _serve(connection: Connection) -> None:
-    """A child process: run each call it is sent until the worker closes the pipe."""
+    """A child process: say it is ready, then run each call it is sent until the worker
+    closes the pipe."""
+    connection.send(READY)
     while True:
         try:
             (module, qualname), args, kwargs = connection.recv()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Generic, ParamSpec, TypeVar, Unpack, cast, overload
+
+import anyio
 
 from .context import _current
 from .errors import InvalidOptionError, ParentResultsTooLargeError, PayloadValidationError
@@ -20,6 +23,9 @@ from .retry import DEFAULT_RETRY, Discard, RetryPolicy
 from .threads import HandlerThread
 from .typed import codec_for
 from .validation import DEFAULT_MAX_ATTEMPTS, check_max_attempts, check_name, check_seconds
+
+_NO_LIMIT = contextlib.nullcontext()
+"""A reusable do-nothing context for a handler without a timeout (cheaper than a scope per job)."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -141,14 +147,17 @@ class Task(Generic[P, R]):
         codec = codec_for(self.name, self.function)
         return cast(R, value if codec is None else codec.decode_result(value))
 
-    async def run(self, payload: JSON, *, thread: HandlerThread | None = None) -> Any:
+    async def run(
+        self, payload: JSON, *, thread: HandlerThread | None = None, timeout: float | None = None
+    ) -> Any:
         """Run the handler on a job's payload and return its result as JSON to store.
 
         A dict is keyword arguments, None is none. A typed handler's payload is validated and
         converted first, its result encoded after (`queuekit.typed`); either failing raises
         `Discard`, as another attempt would fail the same way. A synchronous handler runs in a
         worker thread, so as not to block the event loop; pass `thread` to learn whether that
-        thread still runs after this await was cancelled.
+        thread still runs after this await was cancelled. The handler gets `timeout` seconds
+        (`TimeoutError` beyond), a process task's counted once its process has started.
         """
         function = cast(Callable[..., Any], self.function)
         args: tuple[Any, ...] = () if payload is None or isinstance(payload, dict) else (payload,)
@@ -166,12 +175,14 @@ class Task(Generic[P, R]):
             args, kwargs = bound.args, bound.kwargs
         if self.process:
             pool = CURRENT.get(None) or ProcessPool(size=1, max_jobs=1)  # outside a worker
-            result = await pool.run(function, args, kwargs)
-        elif _is_coroutine_function(function):
-            result = await function(*args, **kwargs)
+            result = await pool.run(function, args, kwargs, timeout=timeout)
         else:
-            call = functools.partial(function, *args, **kwargs)
-            result = await (HandlerThread() if thread is None else thread).run(call)
+            with _NO_LIMIT if timeout is None else anyio.fail_after(timeout):
+                if _is_coroutine_function(function):
+                    result = await function(*args, **kwargs)
+                else:
+                    call = functools.partial(function, *args, **kwargs)
+                    result = await (HandlerThread() if thread is None else thread).run(call)
         if codec is None:
             return result
         try:

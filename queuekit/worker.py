@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -42,8 +41,6 @@ from .validation import check_name, check_seconds
 from .watchdog import watch_loop_lag
 
 logger = logging.getLogger("queuekit.worker")
-_NOTHING = contextlib.nullcontext()
-"""A reusable do-nothing context: no time limit (cheaper than a scope per job)."""
 
 OUTCOME_EVENTS = {
     Outcome.COMPLETED: EventKind.COMPLETED,
@@ -475,9 +472,7 @@ class Worker:
 
     async def _run_handler(self, task: Task[Any, Any], running: RunningJob) -> Any:
         """The handler's run on the job's payload, within the task's timeout."""
-        limit = anyio.fail_after(task.timeout) if task.timeout is not None else _NOTHING
-        with limit:
-            return await task.run(running.job.payload, thread=running.thread)
+        return await task.run(running.job.payload, thread=running.thread, timeout=task.timeout)
 
     async def _record_failure(
         self,

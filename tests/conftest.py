@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,18 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
         )
     if IN_CI and skipped:
         terminalreporter.write_line(f"CI=true: {len(skipped)} skipped, so the run fails", red=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport() -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Captured output with its lone surrogates escaped: the tests of hostile text log some,
+    and pytest-xdist, which carries every report to the main process as UTF-8, would crash."""
+    report = yield
+    report.sections = [
+        (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+        for title, text in report.sections
+    ]
+    return report
 
 
 @pytest.fixture(params=list(SETUPS))

@@ -93,9 +93,10 @@ def require_postgres_dsn() -> str:
 
 
 def with_url_options(dsn: str, **options: str) -> str:
-    """`dsn` with extra query options (e.g. queuekit_schema=...)."""
+    """`dsn` with extra query options (e.g. queuekit_schema=...), replacing any of theirs."""
     parts = urlsplit(dsn)
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(options.items())
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in options]
+    query = kept + list(options.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 

@@ -157,8 +157,9 @@ async def test_wait_for_work_returns_when_a_delayed_job_is_due(
 async def test_a_task_cancelled_while_it_waits_for_work_always_ends(backend: Backend) -> None:
     """`Task.cancel` on a task waiting for work (a worker's, say, run by `asyncio.create_task`)
     ends it, whenever it comes: redis-py can swallow a cancellation that comes as a reply
-    arrives, so the Redis backend must not hand the caller's to it. The cancels sweep a short
-    wait's length (before the fix, about one in thirty was lost)."""
+    arrives, so the Redis backend must not hand the caller's to it, and Python 3.11's
+    `asyncio.wait_for` one that comes as the awaited event is set (PostgreSQL's first wait, for
+    its LISTEN connection, lost one so). The cancels sweep a short wait's length."""
 
     async def wait_again_and_again() -> None:
         while True:

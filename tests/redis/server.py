@@ -81,15 +81,24 @@ async def redis_store(prefix: str | None = None) -> AsyncIterator[BackendSetup]:
     """A random key prefix on the test server; its keys are deleted afterwards.
 
     Clients run the scripts with the strict prelude, which fails any script that touches a
-    key it was not given in KEYS.
+    key it was not given in KEYS. Their connections are named after the prefix, so a test
+    finds its own in `CLIENT LIST` among those of the tests running beside it.
     """
     base = require_redis_url()
     prefix = prefix or new_prefix()
-    url = with_url_options(base, queuekit_prefix=prefix)
+    url = with_url_options(base, queuekit_prefix=prefix, client_name=prefix)
     try:
         yield BackendSetup("redis", url, lambda: RedisBackend(url, strict_keys=True))
     finally:
         await delete_prefix(base, prefix)
+
+
+async def subscribers(raw: aioredis.Redis, backend: RedisBackend) -> dict[str, int]:
+    """`backend`'s connections subscribed to sharded channels (named after its prefix by
+    `redis_store`): their ids, each to how many channels it subscribes."""
+    clients = await raw.client_list(_type="pubsub")
+    ours = (c for c in clients if c["name"] == backend._keys.prefix)
+    return {c["id"]: int(c["ssub"]) for c in ours if int(c.get("ssub", 0))}
 
 
 async def delete_prefix(url: str, prefix: str) -> None:

@@ -11,20 +11,14 @@ import queuekit
 from queuekit.backends.redis import RedisBackend
 
 from ..waiting import DEADLINE, eventually
+from .server import subscribers
 
 NEVER = 3600.0
-
-
-async def _subscriptions(raw: aioredis.Redis) -> dict[str, int]:
-    """The connections subscribed to sharded channels: id to how many channels."""
-    clients = await raw.client_list(_type="pubsub")
-    return {c["id"]: int(c["ssub"]) for c in clients if int(c.get("ssub", 0))}
 
 
 async def test_one_subscription_serves_every_wait(
     redis_backend: RedisBackend, raw: aioredis.Redis
 ) -> None:
-    before = await _subscriptions(raw)
     jobs = [queuekit.new_job("t", queue=f"q{n % 3}") for n in range(30)]
     await redis_backend.enqueue_many(jobs)
     held = await redis_backend.claim(
@@ -34,7 +28,7 @@ async def test_one_subscription_serves_every_wait(
 
     async def subscribed() -> bool:
         ours.clear()
-        ours.update((k, v) for k, v in (await _subscriptions(raw)).items() if k not in before)
+        ours.update(await subscribers(raw, redis_backend))
         return sum(ours.values()) == 3
 
     async with anyio.create_task_group() as group:
@@ -48,11 +42,10 @@ async def test_one_subscription_serves_every_wait(
 async def test_a_lost_subscription_wakes_the_holder_and_pushes_again(
     redis_backend: RedisBackend, raw: aioredis.Redis
 ) -> None:
-    before = await _subscriptions(raw)
     await redis_backend.enqueue_many([queuekit.new_job("t"), queuekit.new_job("t")])
     held = await redis_backend.claim({"default": 2}, limit=2, lease=NEVER, worker_id="w")
     await redis_backend.wait_for_loss(held, DEADLINE)  # woken once subscribed
-    (ours,) = set(await _subscriptions(raw)) - set(before)
+    (ours,) = await subscribers(raw, redis_backend)
     with anyio.fail_after(DEADLINE):
         async with anyio.create_task_group() as group:
             group.start_soon(redis_backend.wait_for_loss, held, NEVER)

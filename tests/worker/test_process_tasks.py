@@ -4,6 +4,7 @@ their timeout or cancel, replaced after `max_jobs`, their exceptions and results
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import anyio
@@ -73,6 +74,14 @@ async def test_a_timeout_kills_the_process(tmp_path: Path) -> None:
     assert not _alive(pid)
     final = await queue.get_job(job.id)
     assert final.status == JobStatus.DEAD and "TimeoutError" in (final.last_error or "")
+
+
+async def test_a_timeout_counts_from_when_the_process_has_started() -> None:
+    """Starting a process (spawned: a new interpreter importing the worker's modules) is not
+    the job's time: a 1 s timeout holds though the process takes 2 s to start."""
+    script = Path(__file__).with_name("slow_start.py")
+    ran = await anyio.run_process([sys.executable, str(script)], check=False)
+    assert (ran.returncode, ran.stdout.decode()) == (0, "42\n"), ran.stderr.decode()
 
 
 async def test_a_cancel_kills_the_process(tmp_path: Path) -> None:

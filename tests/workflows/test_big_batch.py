@@ -3,6 +3,8 @@ released by the first dead job, its on_finish once the last job ends, and its co
 
 from __future__ import annotations
 
+import pytest
+
 import queuekit
 from queuekit import Backend, BatchCounts, JobStatus, Queue
 from queuekit.backend import JobFilter
@@ -13,6 +15,8 @@ SIZE = 100_000
 COMPLETED = 1_000
 
 
+# A minute and a half on PostgreSQL with the suite's other processes beside it on two cores.
+@pytest.mark.timeout(600)
 async def test_a_batch_of_100000_jobs(queue: Queue, backend: Backend) -> None:
     workflow = queuekit.batch(
         *(queuekit.new_job("member", n) for n in range(SIZE)),
