@@ -161,7 +161,8 @@ class LeaseKeeper:
         for running in self.in_flight.values():
             running.returned = True
             running.scope.cancel()
-            running.thread_wait.cancel()
+            if running.thread_wait is not None:
+                running.thread_wait.cancel()
 
 
 async def outlast_thread(running: RunningJob, log: Log) -> bool:
@@ -174,6 +175,7 @@ async def outlast_thread(running: RunningJob, log: Log) -> bool:
             running.age,
             "its lease was lost" if running.lost else "it ran past its timeout",
         )
+        running.thread_wait = anyio.CancelScope()  # made now: `returned` was read just now
         with running.thread_wait:
             await running.thread.ended()
     return not running.thread.running

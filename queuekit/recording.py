@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 import anyio
@@ -26,18 +25,25 @@ FIRST_WRITE_RETRY = 0.05
 """Seconds before the first retry of an outcome the backend could not take."""
 
 
-@dataclass(eq=False)
 class RunningJob:
-    """A claimed job in this worker: how to stop its handler, and what became of its lease."""
+    """A claimed job in this worker: how to stop its handler, and what became of its lease.
 
-    job: Job
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    thread: HandlerThread = field(default_factory=HandlerThread)
-    thread_wait: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    """Holds the lease while a stopped sync handler's thread runs on; shutdown cancels it."""
-    started: float = field(default_factory=time.monotonic)
-    lost: bool = False
-    returned: bool = False
+    A plain class with slots, as one is made for every job a worker runs.
+    """
+
+    __slots__ = ("attempt", "job", "lost", "returned", "scope", "started", "thread", "thread_wait")
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.attempt = job.attempt
+        """Made once: `Job.attempt` builds a new one each time it is read."""
+        self.scope = anyio.CancelScope()
+        self.thread = HandlerThread()
+        self.thread_wait: anyio.CancelScope | None = None
+        """Holds the lease while a stopped sync handler's thread runs on; shutdown cancels it."""
+        self.started = time.monotonic()
+        self.lost = False
+        self.returned = False
 
     @property
     def age(self) -> float:
@@ -63,7 +69,7 @@ class Recorder:
     async def complete(
         self, running: RunningJob, result: Any, log: Log
     ) -> tuple[Outcome, BaseException | None]:
-        attempt = running.job.attempt
+        attempt = running.attempt
         try:
             result_json = (
                 None
@@ -99,7 +105,7 @@ class Recorder:
     ) -> Outcome:
         """Record a failed attempt with `error`, made storable: retried in `retry_in` seconds if
         attempts are left (`next_retry` decides), else dead (always, with None)."""
-        attempt = running.job.attempt
+        attempt = running.attempt
         backend = self.queue.backend
         text = storable(error)
         retry_in = next_retry(running.job, retry_in)
@@ -142,7 +148,7 @@ class Recorder:
         outcome: Outcome,
         log: Log,
     ) -> Outcome:
-        attempt = running.job.attempt
+        attempt = running.attempt
         try:
             status = await self._write(
                 running, lambda: self.queue.backend.snooze(attempt, delay), log

@@ -35,7 +35,8 @@ class HandlerThread:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state = _State.QUEUED
-        self._ended = anyio.Event()
+        self._ended: anyio.Event | None = None
+        """Made by `run`: most handlers are async, and never call it."""
 
     @property
     def running(self) -> bool:
@@ -44,12 +45,13 @@ class HandlerThread:
 
     async def ended(self) -> None:
         """Return once the call is over (at once if it never started)."""
-        if self._state is _State.RUNNING:
+        if self._state is _State.RUNNING and self._ended is not None:
             await self._ended.wait()
 
     async def run(self, call: Callable[[], R]) -> R:
         """Run `call` in a worker thread and return its result, keeping the event loop free."""
         loop = asyncio.get_running_loop()
+        ended = self._ended = anyio.Event()
 
         def in_thread() -> R:
             with self._lock:
@@ -62,7 +64,7 @@ class HandlerThread:
                 with self._lock:
                     self._state = _State.ENDED
                 with contextlib.suppress(RuntimeError):  # the event loop is closed: none waits
-                    loop.call_soon_threadsafe(self._ended.set)
+                    loop.call_soon_threadsafe(ended.set)
 
         try:
             return await anyio.to_thread.run_sync(in_thread, abandon_on_cancel=True)

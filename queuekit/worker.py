@@ -295,7 +295,9 @@ class Worker:
 
     async def _claim_loop(self, jobs: TaskGroup, until_empty: bool) -> None:
         backend = self.queue.backend
-        while True:
+        # Checked before each claim as well as by `stop`'s cancel: a claim is shielded, and a
+        # loop that goes from one claim to the next reaches no point where a cancel lands.
+        while not self._stopping:
             slots, total = self._free_slots()
             if not slots:
                 await self._slot_event().wait()
@@ -315,7 +317,7 @@ class Worker:
             for job in claimed:
                 self.queue.event_outbox.job(EventKind.STARTED, job, job.started_at)
                 running = RunningJob(job)
-                self._in_flight[job.attempt] = running
+                self._in_flight[running.attempt] = running
                 jobs.start_soon(self._execute, running)
             if claimed:
                 self._leases.changed()
@@ -360,7 +362,7 @@ class Worker:
     async def _execute(self, running: RunningJob) -> None:
         job = running.job
         context = JobContext(job=job, state=self.state, worker_id=self.worker_id, queue=self.queue)
-        self._leases.reports[job.attempt] = context.reports
+        self._leases.reports[running.attempt] = context.reports
         fields = {"worker_id": self.worker_id, "job_id": job.id, "job_type": job.type}
         log = logging.LoggerAdapter(logger, {**fields, "queue": job.queue, "attempt": job.attempts})
         token = _current.set(context)
@@ -373,10 +375,11 @@ class Worker:
             outcome, error = await self._record_failure(running, exc, log), exc
         finally:
             _current.reset(token)
-            del self._in_flight[job.attempt]
-            del self._leases.reports[job.attempt]
+            del self._in_flight[running.attempt]
+            del self._leases.reports[running.attempt]
             self.processed += 1
-            self._slot_event().set()
+            if self._slot_freed is not None:  # set already, or awaited: nobody needs a new one
+                self._slot_freed.set()
         report = JobReport(job, outcome, running.age, error)
         self.queue.activity_recorder.attempt_ended(report)
         kind = OUTCOME_EVENTS.get(outcome)

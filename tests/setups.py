@@ -101,15 +101,16 @@ def with_url_options(dsn: str, **options: str) -> str:
 
 
 @asynccontextmanager
-async def postgres_setup(tmp_path: Path) -> AsyncIterator[BackendSetup]:
-    """A fresh schema with a random name on the test server, dropped afterwards."""
+async def postgres_setup(tmp_path: Path, dsn: str | None = None) -> AsyncIterator[BackendSetup]:
+    """A fresh schema with a random name on the test server (or on `dsn`'s), dropped
+    afterwards."""
     try:
         import asyncpg
 
         from queuekit.backends.postgres import PostgresBackend
     except ImportError:
         skip_or_fail("asyncpg is not installed: pip install 'queuekit[postgres]'")
-    dsn = require_postgres_dsn()
+    dsn = dsn or require_postgres_dsn()
     schema = f"t_{secrets.token_hex(6)}"
     url = with_url_options(dsn, queuekit_schema=schema, queuekit_pool_max="4")
     try:
