@@ -187,6 +187,37 @@ async def test_stop_from_code_lets_the_running_job_finish(queue: Queue) -> None:
     assert (await queue.get_job(job.id)).status == JobStatus.COMPLETED
 
 
+class StopsDuringTheFirstClaim(MemoryBackend):
+    """A memory backend whose first claim stops the worker while it is under way, then stores
+    another job, as a drain that comes while a claim is in flight and an enqueue after it."""
+
+    worker: Worker
+    stopped = False
+
+    async def claim(self, *args: Any, **kwargs: Any) -> list[queuekit.Job]:
+        claimed = await super().claim(*args, **kwargs)
+        if not self.stopped:
+            self.stopped = True
+            self.worker.stop()
+            await self.enqueue(queuekit.new_job("short"))
+        return claimed
+
+
+async def test_no_claim_starts_after_stop() -> None:
+    """What a claim in flight took runs; nothing is claimed after `stop`, though the claim
+    loop, having claimed, goes straight to its next claim while slots are free."""
+    backend = StopsDuringTheFirstClaim()
+    tasks, _ = short_task()
+    async with queuekit.connect(backend) as queue:
+        first = await queue.enqueue("short")
+        backend.worker = Worker(queue, tasks, concurrency=5, shutdown_timeout=10, **FAST)
+        await backend.worker.run()
+        statuses = Counter(job.status for job in (await queue.list_jobs()).jobs)
+    assert (await queue.get_job(first.id)).status == JobStatus.COMPLETED
+    assert statuses == {JobStatus.COMPLETED: 1, JobStatus.PENDING: 1}
+    assert backend.worker.processed == 1
+
+
 async def test_cancelling_the_task_of_run_is_a_hard_stop(queue: Queue) -> None:
     """`Task.cancel` on the task running `worker.run()` ends it at once (on Redis too, whose
     driver can swallow a cancel: see `RedisCalls`), writing nothing: the job stays running
