@@ -24,7 +24,7 @@ from benchmarks.phases import Accounting, Bench, PhaseError, Settings, body_cpu_
 from benchmarks.run import RowResult, phases_of
 from benchmarks.system import free_ports
 
-from ..redis.server import RedisServer, require_redis_url, running
+from ..redis.server import RedisServer, private_redis, running
 from ..setups import require_postgres_dsn
 
 TINY = Settings(
@@ -108,32 +108,33 @@ async def test_a_failing_phase_says_why(bench: Bench) -> None:
 async def test_each_job_shape_records_then_does_its_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = require_redis_url()
-    monkeypatch.setenv(REDIS_ENV, url)
-    monkeypatch.setenv(probe.PROBE_FILE_ENV, str(tmp_path / "probe.txt"))
-    monkeypatch.setattr(probe, "_fd", None)
-    client = Redis.from_url(url)
+    """On a redis-server of the test's own: its count of PINGs is then the probe's alone."""
+    with private_redis() as url:
+        monkeypatch.setenv(REDIS_ENV, url)
+        monkeypatch.setenv(probe.PROBE_FILE_ENV, str(tmp_path / "probe.txt"))
+        monkeypatch.setattr(probe, "_fd", None)
+        client = Redis.from_url(url)
 
-    async def pings() -> int:
-        stats = await client.info("commandstats")
-        return int(stats.get("cmdstat_ping", {}).get("calls", 0))
+        async def pings() -> int:
+            stats = await client.info("commandstats")
+            return int(stats.get("cmdstat_ping", {}).get("calls", 0))
 
-    try:
-        before = await pings()
-        monkeypatch.setenv(probe.SHAPE_ENV, "io")
-        await asyncio.gather(*(probe.job(n) for n in range(10)))
-        await asyncio.gather(*(asyncio.to_thread(probe.job_sync, n) for n in range(10, 14)))
-        assert await pings() - before >= 14
-        monkeypatch.setenv(probe.SHAPE_ENV, "cpu")
-        began = time.thread_time()
-        await probe.job(14)
-        assert time.thread_time() - began >= probe.CPU_SECONDS
-        monkeypatch.setenv(probe.SHAPE_ENV, "noop")
-        await probe.job(15)
-        assert probe.tally(str(tmp_path / "probe.txt"), 16).missing == 0
-        assert await body_cpu_us("cpu", 20) >= 1000
-    finally:
-        await client.aclose()
+        try:
+            before = await pings()  # the server's start was awaited with one
+            monkeypatch.setenv(probe.SHAPE_ENV, "io")
+            await asyncio.gather(*(probe.job(n) for n in range(10)))
+            await asyncio.gather(*(asyncio.to_thread(probe.job_sync, n) for n in range(10, 14)))
+            assert await pings() - before == 14
+            monkeypatch.setenv(probe.SHAPE_ENV, "cpu")
+            began = time.thread_time()
+            await probe.job(14)
+            assert time.thread_time() - began >= probe.CPU_SECONDS
+            monkeypatch.setenv(probe.SHAPE_ENV, "noop")
+            await probe.job(15)
+            assert probe.tally(str(tmp_path / "probe.txt"), 16).missing == 0
+            assert await body_cpu_us("cpu", 20) >= 1000
+        finally:
+            await client.aclose()
 
 
 def test_the_tally_counts_duplicates_and_missing_jobs(tmp_path: Path) -> None:
