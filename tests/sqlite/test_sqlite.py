@@ -307,3 +307,35 @@ async def test_a_write_cancelled_midway_leaves_no_transaction_open(tmp_path: Pat
             await backend.enqueue(queuekit.new_job("t"))
     finally:
         await backend.close()
+
+
+class ClaimsOnWake(SQLiteBackend):
+    """A backend whose own worker claims a job the moment it is told of work: within the wake
+    itself, which comes after an action's commit."""
+
+    claimed: list[queuekit.Job]
+
+    async def _notify_work(self) -> None:
+        await super()._notify_work()
+        self.claimed += await self.claim({"default": 1}, limit=1, lease=30, worker_id="w")
+
+
+async def test_run_now_and_replay_return_the_job_as_their_transaction_left_it(
+    tmp_path: Path,
+) -> None:
+    """Not as a read after the commit finds it: by then a worker may hold it, and a caller
+    (the dashboard's bulk actions) would count the action as having changed nothing."""
+    backend = ClaimsOnWake(str(tmp_path / "jobs.db"))
+    backend.claimed = []
+    await backend.open()
+    try:
+        later = await backend.enqueue(queuekit.new_job("t", delay=3600))
+        made_due = await backend.run_now(later.id)
+        assert made_due is not None and made_due.status == queuekit.JobStatus.PENDING
+        cancelled = await backend.enqueue(queuekit.new_job("t", delay=3600))
+        await backend.cancel(cancelled.id)
+        replayed = await backend.replay(cancelled.id)
+        assert replayed is not None and replayed.status == queuekit.JobStatus.PENDING
+        assert [job.id for job in backend.claimed] == [later.id, cancelled.id]
+    finally:
+        await backend.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -34,11 +35,6 @@ class Repairs(SQLiteTable):
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job]:
         async with self._snapshot() as db:
             return await jobs_with_edges(db, job_ids)
-
-    async def _job(self, job_id: str) -> Job | None:
-        """The job with its history (what cancel, replay and run_now return)."""
-        rows = await self._read("get", {"id": job_id})
-        return job_from_row(rows[0], with_history=True) if rows else None
 
     async def list_jobs(
         self,
@@ -103,16 +99,19 @@ class Repairs(SQLiteTable):
             )
 
     async def cancel(self, job_id: str) -> Job | None:
-        await self._act("cancel", ONE_JOB, {"id": job_id, "limit": 1})
-        return await self._job(job_id)
+        return await self._act_on_one("cancel", job_id)
 
     async def replay(self, job_id: str) -> Job | None:
-        await self._act("replay", ONE_JOB, {"id": job_id, "limit": 1})
-        return await self._job(job_id)
+        return await self._act_on_one("replay", job_id)
 
     async def run_now(self, job_id: str) -> Job | None:
-        await self._act("run_now", ONE_JOB, {"id": job_id, "limit": 1})
-        return await self._job(job_id)
+        return await self._act_on_one("run_now", job_id)
+
+    async def _act_on_one(self, name: str, job_id: str) -> Job | None:
+        """Cancel, replay or run_now on one job; the job as the action left it, read in its
+        transaction (after it, a worker could have claimed the job already)."""
+        _, rows = await self._act(name, ONE_JOB, {"id": job_id, "limit": 1}, read_back=True)
+        return job_from_row(rows[0], with_history=True) if rows else None
 
     async def delete_job(self, job_id: str) -> bool:
         params = {"id": job_id, "limit": 1}
@@ -154,14 +153,17 @@ class Repairs(SQLiteTable):
             "limit": limit,
         }
         chosen = " AND j.seq > :after" + equal_to(params, "status", "queue", "type", alias="j.")
-        seqs = await self._act(name, chosen, params)
+        seqs, _ = await self._act(name, chosen, params)
         # Every job the statement chose is changed (it holds the write lock throughout), except
         # a replay's duplicates of a unique key: go on after the last change until none is left.
         return Batch(len(seqs), max(seqs) if seqs else None)
 
-    async def _act(self, name: str, chosen: str, params: Mapping[str, Any]) -> list[int]:
+    async def _act(
+        self, name: str, chosen: str, params: Mapping[str, Any], *, read_back: bool = False
+    ) -> tuple[list[int], list[sqlite3.Row]]:
         """Run cancel, replay, run_now or delete on the jobs `chosen` picks; the seqs of those
-        changed. What it decided for their dependents is taken in its transaction."""
+        changed, and (`read_back`) the row of the job `params` names, as it left it. What it
+        decided for their dependents is taken in its transaction."""
         async with self._transaction() as db:
             if name == "replay":
                 await db.execute(SQL["let_go"].replace("{filter}", chosen), params)
@@ -169,13 +171,14 @@ class Repairs(SQLiteTable):
             rows = list(await db.execute_fetchall(sql, params))
             dependents = name != "run_now" and any(row["has_dependents"] for row in rows)
             decided = await take_decided(db) if dependents else []
+            after = list(await db.execute_fetchall(SQL["get"], params)) if read_back else []
         self._announce_decided(decided)
         # A cancelled job of a limited queue may have been running: its slot is free. A job
         # with dependents cancelled or deleted may have released some (migration 15).
         freed = name == "cancel" and any(row["limited"] for row in rows)
         if freed or dependents or (name in ("replay", "run_now") and rows):
             await self._notify_work()
-        return [row[0] for row in rows]
+        return [row[0] for row in rows], after
 
     async def prune(self, older_than: float, statuses: Sequence[JobStatus]) -> int:
         params = {
