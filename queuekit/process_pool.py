@@ -85,8 +85,11 @@ class ProcessPool:
             self._slots = anyio.CapacityLimiter(self.size)
             self._threads = anyio.CapacityLimiter(self.size)
         async with self._slots:
-            child = self._idle.pop() if self._idle else await self._started()
+            started = not self._idle
+            child = _start() if started else self._idle.pop()
             try:
+                if started:
+                    await self._reply(child)  # its READY: outside the call's time
                 with anyio.fail_after(timeout):
                     child.connection.send((reference(function), args, kwargs))
                     reply = await self._reply(child)
@@ -99,16 +102,6 @@ class ProcessPool:
             else:
                 self._idle.append(child)
         return _outcome(reply, child.process.pid)
-
-    async def _started(self) -> _Child:
-        """A new child, once it says it is ready for calls."""
-        child = _start()
-        try:
-            await self._reply(child)
-        except BaseException:
-            _kill(child)
-            raise
-        return child
 
     async def _reply(self, child: _Child) -> Any:
         """What `child` sends next, waited for in a thread of the pool's own."""
