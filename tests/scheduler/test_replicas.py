@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -18,7 +19,14 @@ from queuekit.testing import ManualClock
 from ..setups import BackendSetup
 from ..waiting import eventually
 from . import process_scheduler
-from .helpers import all_jobs, assert_consecutive, at, fired_slots, race
+from .helpers import (
+    all_jobs,
+    assert_consecutive,
+    assert_consecutive_or_stood_in,
+    at,
+    fired_slots,
+    race,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPLETED = queuekit.JobStatus.COMPLETED
@@ -46,8 +54,9 @@ async def test_five_schedulers_with_skewed_clocks_fire_each_slot_once(
 
 
 async def test_five_schedulers_in_real_time_fire_each_slot_once(
-    backend_setup: BackendSetup,
+    backend_setup: BackendSetup, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="queuekit.scheduler")
     period = timedelta(seconds=0.2)
     schedule = Schedule.every(period).job(process_scheduler.tick)
     queues = [Queue(backend_setup.make()) for _ in range(REPLICAS)]
@@ -74,7 +83,7 @@ async def test_five_schedulers_in_real_time_fire_each_slot_once(
 
     slots = fired_slots(schedule, jobs)
     assert len(slots) >= 4
-    assert_consecutive(slots, period)
+    assert_consecutive_or_stood_in(slots, period, caplog)
 
 
 @pytest.mark.slow

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import anyio
+import pytest
 
 import queuekit
 from queuekit import JobStatus, Schedule, Worker
 
-from .helpers import all_jobs, assert_consecutive, fired_slots
+from .helpers import all_jobs, assert_consecutive_or_stood_in, fired_slots
 
 tasks = queuekit.Tasks()
 ran: list[int] = []
@@ -21,7 +23,10 @@ async def tick(n: int) -> int:
     return n
 
 
-async def test_a_worker_fires_its_schedules_and_runs_their_jobs() -> None:
+async def test_a_worker_fires_its_schedules_and_runs_their_jobs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="queuekit.scheduler")
     period = timedelta(seconds=0.1)
     schedule = Schedule.every(period).job(tick, {"n": 7})
     ran.clear()
@@ -36,7 +41,7 @@ async def test_a_worker_fires_its_schedules_and_runs_their_jobs() -> None:
         assert not worker.scheduler.running  # stopped with the worker
         jobs = await all_jobs(queue)
 
-    assert_consecutive(fired_slots(schedule, jobs), period)
+    assert_consecutive_or_stood_in(fired_slots(schedule, jobs), period, caplog)
     assert ran == [7] * len(ran)
     completed = [job for job in jobs if job.status == JobStatus.COMPLETED]
     assert len(completed) >= 4 and all(job.result == 7 for job in completed)
