@@ -316,15 +316,63 @@ async def test_cancel_all_of_the_waiting(queue: Queue) -> None:
     assert await _status(queue, parent) == JobStatus.PENDING
 
 
-async def test_deleting_an_unfinished_parent_decides_its_dependents(queue: Queue) -> None:
-    parent = await queue.enqueue("t")
-    cancelled = await queue.enqueue("t", after=[parent])
-    released = await queue.enqueue("t", after=[Parent(parent.id, RUN)])
+@pytest.mark.parametrize("calls", ["one call", "a call each"])
+async def test_deleting_an_unfinished_parent_decides_its_dependents(
+    queue: Queue, calls: str
+) -> None:
+    if calls == "one call":
+        parent, cancelled, released = await queue.enqueue_many(
+            [
+                first := queuekit.new_job("t"),
+                queuekit.new_job("t", after=[first]),
+                queuekit.new_job("t", after=[Parent(first.id, RUN)]),
+            ]
+        )
+    else:
+        parent = await queue.enqueue("t")
+        cancelled = await queue.enqueue("t", after=[parent])
+        released = await queue.enqueue("t", after=[Parent(parent.id, RUN)])
     await queue.delete_job(parent.id)
     read = await queue.get_job(cancelled.id)
     assert read.status == JobStatus.CANCELLED
     assert read.last_error == f"parent {parent.id} deleted"
     assert await _status(queue, released) == JobStatus.PENDING
+
+
+async def test_a_call_with_keys_links_the_jobs_it_stores(queue: Queue, backend: Backend) -> None:
+    """A job of the call answered by the holder of its key is no dependent: only the one
+    stored is listed, and released by the parent's end."""
+    parent, child, answered = await queue.enqueue_many(
+        [
+            first := queuekit.new_job("t"),
+            queuekit.new_job("t", 1, unique_key="k", after=[Parent(first.id, RUN)]),
+            queuekit.new_job("t", 2, unique_key="k", after=[first]),
+        ]
+    )
+    assert answered.id == child.id and child.status == JobStatus.WAITING
+    read_child = await queue.get_job(child.id)
+    assert read_child.parents == (Parent(parent.id, RUN),)
+    assert (await queue.get_job(parent.id)).dependents == (child.id,)
+    await _complete(backend, parent)
+    assert await _status(queue, child) == JobStatus.PENDING
+
+
+async def test_a_job_reusing_a_deleted_dependents_id_is_no_dependent(
+    queue: Queue, backend: Backend
+) -> None:
+    """A dependent deleted takes its edges with it: a later job given its id waits for
+    nothing, and the old parent's end leaves it alone."""
+    parent, child = await queue.enqueue_many(
+        [first := queuekit.new_job("t"), queuekit.new_job("t", id="reused", after=[first])]
+    )
+    assert await queue.delete_job(child.id)
+    newcomer = await queue.enqueue("t", id="reused", queue="elsewhere")
+    assert newcomer.status == JobStatus.PENDING
+    read = await queue.get_job(parent.id)
+    assert read.dependents == ()
+    await _kill(backend, parent)
+    read_newcomer = await queue.get_job("reused")
+    assert (read_newcomer.status, read_newcomer.parents) == (JobStatus.PENDING, ())
 
 
 async def test_a_lease_rescued_to_dead_cancels_dependents(queue: Queue, backend: Backend) -> None:

@@ -14,6 +14,8 @@ import pytest
 import queuekit
 from queuekit import Job, JobStatus, Limits, OnFailure, Parent, UnknownParentError
 from queuekit.backends.postgres import PostgresBackend
+from queuekit.backends.postgres import migrations as postgres_migrations
+from queuekit.backends.sqlfiles import load_migrations
 
 from ..conformance.helpers import WORKER, claim
 from ..waiting import eventually
@@ -136,7 +138,8 @@ async def test_a_fan_in_of_10000_parents_costs_each_end_one_edge(
     pg_backend: PostgresBackend, dsn: str
 ) -> None:
     """Ending one of 10,000 parents reads its own edge, not the child's 10,000: the count of
-    unfinished parents is kept on the child. Then every parent completes, and the child runs."""
+    unfinished parents is kept on the child, and the child's parents on its row. Then every
+    parent completes, and the child runs."""
     queue = queuekit.Queue(pg_backend)
     parents = [queuekit.new_job("t", n) for n in range(10_000)]
     child = queuekit.new_job("t", "join", after=parents)
@@ -160,8 +163,11 @@ async def test_a_fan_in_of_10000_parents_costs_each_end_one_edge(
         await conn.close()
     read = {name: after.get(name, 0) - before.get(name, 0) for name in after}
     assert read[f"{table}_parents:seq"] == 0 and read[f"{table}:seq"] == 0, read
-    assert read[f"{table}_parents"] == 1, read  # the ending parent's one edge, of 10,000
-    assert read[table] <= 3, read  # the parent, and the child (once to lock, once to count)
+    # The ending parent's one edge, of 10,000, is on its own row (all were enqueued in one call).
+    assert read[f"{table}_parents"] == 0, read
+    # The parent, twice (to update it, to read its edge), and the child, twice (to check that it
+    # is the job of that call, to count).
+    assert read[table] <= 4, read
     results = await asyncio.gather(*(pg_backend.complete(job.attempt) for job in running[:-1]))
     assert set(results) == {JobStatus.COMPLETED}
     assert await _status(pg_backend, child.id) == JobStatus.WAITING
@@ -421,3 +427,45 @@ async def test_a_finish_batch_decides_its_ended_parents_in_one_call(
     assert await _status(backend, after_last.id) == JobStatus.CANCELLED
     assert await backend.complete(by_id[parents[4].id].attempt) == JobStatus.COMPLETED
     assert await _status(backend, join.id) == JobStatus.PENDING
+
+
+async def test_edges_stored_as_rows_before_version_19_still_decide_their_dependents(
+    open_backend: OpenBackend, dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to version 18 every edge was a row of the parents table; version 19 keeps a call's
+    edges on its jobs' rows. A schema upgraded with a waiting child lists its parents and
+    dependents as before, and the parent's end still releases the child."""
+    version_18 = [(v, script) for v, script in load_migrations("postgres") if v <= 18]
+    monkeypatch.setattr(postgres_migrations, "load_migrations", lambda dialect: version_18)
+    old_client = await open_backend()
+    monkeypatch.undo()
+    parent = await queuekit.Queue(old_client).enqueue("t")
+    # A child as version 18's enqueue stored it (today's statement for it needs version 19).
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            f"INSERT INTO {old_client.qualified_table} (id, queue, type, payload, priority, "
+            "status, max_attempts, created_at, scheduled_at, open_parents, has_parents) "
+            "VALUES ('child', 'default', 't', 'null', 0, 'waiting', 3, now(), now(), 1, true)"
+        )
+        await conn.execute(
+            f'INSERT INTO "{old_client.schema}"."{old_client.table}_parents" '
+            "(child_id, position, parent_id, on_failure) VALUES ('child', 0, $1, 'cancel')",
+            parent.id,
+        )
+        await conn.execute(
+            f"UPDATE {old_client.qualified_table} SET has_dependents = true WHERE id = $1",
+            parent.id,
+        )
+    finally:
+        await conn.close()
+
+    upgraded = await open_backend()
+    child = await upgraded.get_job("child")
+    assert child is not None and child.status == JobStatus.WAITING
+    assert child.parents == (Parent(parent.id, OnFailure.CANCEL),)
+    stored_parent = await upgraded.get_job(parent.id)
+    assert stored_parent is not None and stored_parent.dependents == ("child",)
+    running = await _running(upgraded, parent)
+    assert await upgraded.complete(running.attempt) == JobStatus.COMPLETED
+    assert await _status(upgraded, "child") == JobStatus.PENDING

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -108,16 +109,24 @@ async def _savepoint(conn: Fetcher) -> AsyncIterator[None]:
 
 @dataclass
 class Links:
-    """The parents of a call's jobs, as the `insert` statement takes them ($15..$20)."""
+    """The parents of a call's jobs, as the `insert` statement takes them ($15..$20, $23..$26)."""
 
     counts: list[int] | None = None
     """Each job's number of parents."""
     waited_for: list[bool] | None = None
     """Whether a later job of the call waits for it."""
     edges: tuple[str, str, str, str] | None = None
-    """Child ids, positions, parent ids, on_failure: each list joined by spaces, which no id
-    holds (`check_job_id`). One text goes to the server in a fraction of the time of an array
-    of as many elements, which the driver checks one by one."""
+    """The edges kept as rows (migration 19: to parents stored before the call, or every edge
+    of a call with keys): child ids, positions, parent ids, on_failure, each list joined by
+    spaces, which no id holds (`check_job_id`). One text goes to the server in a fraction of
+    the time of an array of as many elements, which the driver checks one by one."""
+    parent_ids: list[str] | None = None
+    """Per job, its parents' ids joined by spaces."""
+    parent_policies: list[str] | None = None
+    """Per job, its edges' on_failure joined by spaces."""
+    dependents: list[str] | None = None
+    """Per job, its dependents in the call ("<id>,<position>,<on_failure>", joined by spaces):
+    kept on its row. None for a call with keys."""
     outside: list[str] = field(default_factory=list)
     """The parents that are not jobs of the call: stored ones, or unknown."""
     one_statement: bool = True
@@ -125,35 +134,72 @@ class Links:
     before, and no job of a call with parents may be answered by the holder of its key. A
     whole workflow enqueued at once, without keys, is one statement."""
 
+    def per_job(self) -> tuple[str | None, str | None, str | None, str | None]:
+        """$23..$26 of `insert`: the per-job lists joined by '/' (no id holds one), and the id
+        the call's jobs share when some wait for others (migration 19)."""
+        if self.parent_ids is None or self.parent_policies is None:
+            return None, None, None, None
+        dependents = self.dependents or ()
+        return (
+            "/".join(self.parent_ids),
+            "/".join(self.parent_policies),
+            "/".join(dependents),
+            uuid.uuid4().hex if any(dependents) else None,
+        )
+
 
 def links_of(jobs: Sequence[NewJob]) -> Links:
     """Where each parent of `jobs` is: a job earlier in the call, or outside it."""
     if not any(job.parents for job in jobs):
         return Links()
-    earlier: set[str] = set()
-    waited_for: set[str] = set()
+    # A job answered by the holder of its key is not stored: no parent may keep it on its row.
+    keyed = any(has_keys(job) for job in jobs)
+    in_call: dict[str, list[str]] = {}  # each job of the call so far -> its dependents in it
     outside: dict[str, None] = {}
-    children: list[str] = []
-    positions: list[str] = []
-    parent_ids: list[str] = []
-    policies: list[str] = []
+    row_children: list[str] = []
+    row_positions: list[str] = []
+    row_parents: list[str] = []
+    row_policies: list[str] = []
+    parents_of_job: list[str] = []
+    policies_of_job: list[str] = []
     for job in jobs:
-        for position, parent in enumerate(job.parents):
-            if parent.job_id in earlier:
-                waited_for.add(parent.job_id)
+        ids = [parent.job_id for parent in job.parents]
+        policies = [parent.on_failure for parent in job.parents]
+        parents_of_job.append(" ".join(ids))
+        policies_of_job.append(" ".join(policies))
+        entry = job.id + ","
+        for position, parent_id in enumerate(ids):
+            dependents = in_call.get(parent_id)
+            if dependents is None:
+                outside[parent_id] = None
             else:
-                outside[parent.job_id] = None
-            children.append(job.id)
-            positions.append(str(position))
-            parent_ids.append(parent.job_id)
-            policies.append(parent.on_failure)
-        earlier.add(job.id)
+                # (concatenated: an f-string formats the StrEnum in Python, 5 times slower)
+                dependents.append(entry + str(position) + "," + policies[position])
+                if not keyed:
+                    continue
+            row_children.append(job.id)
+            row_positions.append(str(position))
+            row_parents.append(parent_id)
+            row_policies.append(policies[position])
+        in_call[job.id] = []
     return Links(
         counts=[len(job.parents) for job in jobs],
-        waited_for=[job.id in waited_for for job in jobs],
-        edges=(" ".join(children), " ".join(positions), " ".join(parent_ids), " ".join(policies)),
+        waited_for=[bool(in_call[job.id]) for job in jobs],
+        edges=(
+            (
+                " ".join(row_children),
+                " ".join(row_positions),
+                " ".join(row_parents),
+                " ".join(row_policies),
+            )
+            if row_children
+            else None
+        ),
+        parent_ids=parents_of_job,
+        parent_policies=policies_of_job,
+        dependents=None if keyed else [" ".join(in_call[job.id]) for job in jobs],
         outside=list(outside),
-        one_statement=not outside and not any(has_keys(job) for job in jobs),
+        one_statement=not outside and not keyed,
     )
 
 
@@ -179,6 +225,8 @@ async def _insert_with_parents(
         # Answered by the holder of its key: the job named does not exist.
         if waited_for and got.id != job.id:
             raise UnknownParentError(job.id)
+    if links.dependents is None:  # `insert_keyed`, which leaves the parents to `set_parents`
+        await _set_parents(conn, sql, jobs, stored, links)
     ended = {job_id: status for job_id, status in statuses.items() if status in TERMINAL_STATUSES}
     if not ended:
         return stored
@@ -187,6 +235,22 @@ async def _insert_with_parents(
     decided = [got.id for job, got in zip(jobs, stored, strict=True) if job.parents]
     reread = {row["id"]: row for row in await conn.fetch(sql["get"], decided)}
     return [job_from_row(reread[got.id]) if got.id in reread else got for got in stored]
+
+
+async def _set_parents(
+    conn: Fetcher, sql: Mapping[str, str], jobs: Sequence[NewJob], stored: list[Job], links: Links
+) -> None:
+    """Write on their rows the parents of the jobs with some that `insert_keyed` stored."""
+    assert links.parent_ids is not None and links.parent_policies is not None
+    linked = [
+        (job.id, ids, policies)
+        for job, got, ids, policies in zip(
+            jobs, stored, links.parent_ids, links.parent_policies, strict=True
+        )
+        if job.parents and got.id == job.id
+    ]
+    if linked:
+        await conn.fetch(sql["set_parents"], *map(list, zip(*linked, strict=True)))
 
 
 async def _insert_rows(
@@ -222,7 +286,7 @@ async def _insert_rows(
     ]
     if not any(has_keys(job) for job in jobs):
         with _refusals(jobs):
-            rows = await conn.fetch(sql["insert"], *args)
+            rows = await conn.fetch(sql["insert"], *args, *links.per_job())
         decided = {row["id"]: row for row in rows}
         return [job_from_new(job, decided[job.id]) for job in jobs]
     with _refusals(jobs):

@@ -210,7 +210,10 @@ class Repairs(PostgresTable):
 
 def _with_edges(row: asyncpg.Record) -> Job:
     """The job of a `get` row, with its history, parents and dependents."""
-    parents = zip(row["parent_ids"] or (), row["parent_policies"] or (), strict=True)
+    ids, policies = row["parent_ids"], row["parent_policies"]  # each joined by spaces
+    parents = zip(
+        ids.split(" ") if ids else (), policies.split(" ") if policies else (), strict=True
+    )
     return dataclasses.replace(
         job_from_row(row, with_history=True),
         parents=tuple(Parent(job_id, OnFailure(policy)) for job_id, policy in parents),

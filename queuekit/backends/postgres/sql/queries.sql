@@ -56,33 +56,41 @@ ON CONFLICT (queue, key) DO NOTHING
 -- reading it, took half the time of a bulk enqueue.
 -- $1..$14: one array per column, one element per job ($11 and $12 the expiries: absolute, or
 -- seconds from now); $21 the channel; $22 the queues to notify (the caller's debounced subset).
--- Dependencies (inserts.py; NULL arrays for a call without any): $15 how many parents each job
--- has (a job with some is stored `waiting`, all of them counted unfinished: the caller then
--- decides those that finished already, see `parents_end`); $16 whether a later job of the
--- call waits for it; $17..$20 the edges (child ids, positions, parent ids, on_failure).
+-- Dependencies (inserts.py; NULL for a call without any): $15 how many parents each job has (a
+-- job with some is stored `waiting`, all of them counted unfinished: the caller then decides
+-- those that finished already, see `parents_end`); $16 whether a later job of the call waits
+-- for it; $17..$20 the edges to parents stored before the call (child ids, positions, parent
+-- ids, on_failure); per job, each list joined by '/' (which no id holds): $23 its parents'
+-- ids and $24 their on_failure (each joined by spaces), $25 its dependents in the call (its
+-- `dependents`, migration 19); $26 the call's id.
 WITH input AS (
     SELECT *
     FROM unnest(
         $1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::smallint[],
         $7::float8[], $8::timestamptz[], $9::text[], $10::text[], $11::timestamptz[],
-        $12::float8[], $13::text[], $14::text[], $15::int[], $16::boolean[]
+        $12::float8[], $13::text[], $14::text[], $15::int[], $16::boolean[],
+        string_to_array($23::text, '/'), string_to_array($24::text, '/'),
+        string_to_array($25::text, '/')
     ) WITH ORDINALITY
         AS i(id, queue, type, payload, priority, max_attempts, delay, run_at, headers,
              limit_key, expires_at, expires_in, workflow_id, batch_id, parents, has_dependents,
-             ord)
+             parent_ids, parent_policies, dependents, ord)
 ),
 inserted AS (
     INSERT INTO {jobs} AS j (
         id, queue, type, payload, priority, status, max_attempts,
         created_at, scheduled_at, headers, limit_key, expires_at,
-        workflow_id, batch_id, open_parents, has_parents, has_dependents
+        workflow_id, batch_id, open_parents, has_parents, has_dependents,
+        parent_ids, parent_policies, dependents, call_id
     )
     SELECT id, queue, type, payload::json, priority,
            CASE WHEN parents > 0 THEN 'waiting' ELSE 'pending' END, max_attempts,
            now(), coalesce(run_at, now() + delay * interval '1 second'), headers::json,
            limit_key, coalesce(expires_at, now() + expires_in * interval '1 second'),
            workflow_id, batch_id, coalesce(parents, 0), coalesce(parents > 0, false),
-           coalesce(has_dependents, false)
+           coalesce(has_dependents, false),
+           nullif(parent_ids, ''), nullif(parent_policies, ''), nullif(dependents, ''),
+           CASE WHEN parents > 0 OR has_dependents THEN $26::text END
     FROM input
     ORDER BY ord
     RETURNING j.id, j.queue, j.limit_key, j.status, j.created_at, j.scheduled_at, j.expires_at
@@ -96,9 +104,11 @@ SELECT inserted.id, inserted.created_at, inserted.scheduled_at, inserted.expires
 FROM inserted
 
 -- name: insert_keyed
--- A call in which a job has a unique or a debounce key: $1..$22 as in `insert`, and $23 the
--- unique keys, $24 their states (comma-joined), $25 their periods (s), $26 whether to replace
--- the holder, $27 the debounce keys, $28 their caps (s). The jobs go in one by one, each
+-- A call in which a job has a unique or a debounce key: $1..$22 as in `insert` (every edge in
+-- $17..$20: a job of the call answered by a holder is not stored, and no parent may keep it
+-- in its `dependents`; `set_parents` writes the parents of those stored), and $23 the unique
+-- keys, $24 their states (comma-joined), $25 their periods (s), $26 whether to replace the
+-- holder, $27 the debounce keys, $28 their caps (s). The jobs go in one by one, each
 -- answered by the holder of its key where there is one (migration 16's `enqueue`): a row per
 -- job, in order, `inserted` saying whether it is the job stored. A queue gets its wake-up when
 -- a job of it was stored or rewritten pending (a rewrite may have made it due).
@@ -124,7 +134,7 @@ ORDER BY ord
 
 -- name: insert_edges
 -- Not a statement: the body of the CTE by which `insert` and `insert_keyed` store the edges
--- ($17..$20, each a list joined by spaces) of the call's children, written
+-- kept as rows ($17..$20, each a list joined by spaces; see migration 19), written
 -- `{insert_edges:<cte>}` like the other fragments, though it reads no CTE: every job of an
 -- `insert` is stored (or none is), and `insert_keyed` adds a `WHERE` that keeps the edges of
 -- the children it stored (not of those a holder answered).
@@ -163,6 +173,14 @@ FROM inserted
 -- comes back as the text 'null' unless the connection decodes json (SQLAlchemy's does).
 SELECT current_database() AS database, to_regclass('{jobs}') IS NOT NULL AS has_jobs,
        'null'::json AS json_probe
+
+-- name: set_parents
+-- After `insert_keyed`: the parents of the jobs $1 it stored, on their rows (`insert` writes
+-- them itself): per job, $2 their ids and $3 their on_failure, each joined by spaces.
+UPDATE {jobs} AS j
+SET parent_ids = p.ids, parent_policies = p.policies
+FROM unnest($1::text[], $2::text[], $3::text[]) AS p(id, ids, policies)
+WHERE j.id = ANY($1::text[]) AND j.id = p.id
 
 -- name: lock_parents
 -- The stored jobs among $1 that new jobs of an enqueue wait for, each locked (in id order, so
@@ -491,18 +509,13 @@ FROM unnest($2::text[]) AS chunk
 SELECT pg_advisory_lock_shared(hashtext('queuekit events'), hashtext($1))
 
 -- name: get
--- The jobs with ids $1, each with its parents (ids and on_failure, in the order given) and
--- its dependents (ids, in enqueue order), read only where the flags say there are some.
+-- The jobs with ids $1, each with its parents (its `parent_ids` and `parent_policies`, split
+-- by the caller) and its dependents (ids, in enqueue order), read only where its flag says
+-- there are some.
 SELECT j.*,
-       CASE WHEN j.has_parents THEN ARRAY(
-           SELECT e.parent_id FROM {parents} AS e WHERE e.child_id = j.id ORDER BY e.position
-       ) END AS parent_ids,
-       CASE WHEN j.has_parents THEN ARRAY(
-           SELECT e.on_failure FROM {parents} AS e WHERE e.child_id = j.id ORDER BY e.position
-       ) END AS parent_policies,
        CASE WHEN j.has_dependents THEN ARRAY(
-           SELECT e.child_id FROM {parents} AS e JOIN {jobs} AS c ON c.id = e.child_id
-           WHERE e.parent_id = j.id ORDER BY c.seq
+           SELECT d.child_id FROM {schema}."{table}_dependents"(ARRAY[j.id]) AS d
+           ORDER BY d.child_seq
        ) END AS dependent_ids
 FROM {jobs} AS j
 WHERE j.id = ANY($1::text[])
