@@ -5,14 +5,15 @@ Each record is an object, oldest first: `attempt` (the number), `worker`, `start
 `error` (absent or null when there is none). The statement or script that ends an attempt
 appends its record in the same write, keeping the latest `HISTORY_LIMIT` and cutting the error
 to `HISTORY_ERROR_CHARS` characters: the SQL backends through the `ended_attempt` fragment of
-their queries.sql, Redis in `lua/_jobs.lua` (`end_attempt`), memory with `ended_attempt` here.
+their queries.sql, Redis in `lua/_jobs.lua` (`end_attempt`), memory with `ended_attempt` here
+(which keeps the objects, not their text).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 from ..job import HISTORY_ERROR_CHARS, HISTORY_LIMIT, AttemptOutcome, AttemptRecord, JobStatus
@@ -24,9 +25,12 @@ two SQL expressions (neither holds a `;` or a `)}`)."""
 BOUNDS = {"{history_limit}": str(HISTORY_LIMIT), "{history_error_chars}": str(HISTORY_ERROR_CHARS)}
 
 
-def history_from_json(text: str | None) -> tuple[AttemptRecord, ...]:
-    """The records of a stored history (None: no attempt has ended yet)."""
-    if text is None:
+def history_from_stored(
+    stored: str | Iterable[Mapping[str, Any]] | None,
+) -> tuple[AttemptRecord, ...]:
+    """The records of a stored history: its JSON text, or the memory backend's list of the
+    objects (None: no attempt has ended yet)."""
+    if stored is None:
         return ()
     return tuple(
         AttemptRecord(
@@ -37,7 +41,7 @@ def history_from_json(text: str | None) -> tuple[AttemptRecord, ...]:
             outcome=AttemptOutcome(record["outcome"]),
             error=record.get("error"),
         )
-        for record in json.loads(text)
+        for record in (json.loads(stored) if isinstance(stored, str) else stored)
     )
 
 
@@ -64,11 +68,15 @@ def ended_attempt(
     record: MutableMapping[str, Any], status: JobStatus, error: str | None, now: float
 ) -> None:
     """Append the running attempt of a memory backend's job `record` to its history, as ending
-    now and leaving the job in `status` (`pending`: snoozed); a job not running has none."""
+    now and leaving the job in `status` (`pending`: snoozed); a job not running has none.
+
+    The history is a list of the JSON objects, not their text (`history_from_stored` reads
+    either): a job's end no longer parses and writes it again.
+    """
     if record["status"] != JobStatus.RUNNING:
         return
     outcome = AttemptOutcome.SNOOZED if status == JobStatus.PENDING else AttemptOutcome(status)
-    history = json.loads(record["history"] or "[]")
+    history: list[dict[str, Any]] = record["history"]
     history.append(
         {
             "attempt": record["attempts"],
@@ -79,4 +87,4 @@ def ended_attempt(
             "error": None if error is None else error[:HISTORY_ERROR_CHARS],
         }
     )
-    record["history"] = json.dumps(history[-HISTORY_LIMIT:])
+    del history[:-HISTORY_LIMIT]

@@ -162,7 +162,7 @@ class MemoryBackend(
             "headers": new.headers_json,
             "limit_key": new.limit_key,
             "lease_token": None,
-            "history": None,
+            "history": [],
             "progress": None,
             "progress_note": None,
             "output": None,

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from ..job import Job, JobStatus, NewJob
 from ..stats import QueueCounts
-from .history import history_from_json
+from .history import history_from_stored
 from .times import optional_time, stored_time
 
 
@@ -68,7 +68,7 @@ def job_from_row(row: Row, *, with_history: bool = False) -> Job:
         result=None if result is None else json.loads(result),
         headers={} if headers is None else json.loads(headers),
         lease_token=row["lease_token"],
-        history=history_from_json(row["history"]) if with_history else None,
+        history=history_from_stored(row["history"]) if with_history else None,
         progress=None if row["progress"] is None else float(row["progress"]),
         progress_note=row["progress_note"],
         output=None if row["output"] is None else json.loads(row["output"]),
