@@ -304,6 +304,7 @@ class Worker:
                 # Jobs tend to finish together: let the others land so one claim refills all.
                 await anyio.lowlevel.checkpoint()
                 continue
+            ended_before = self.processed
             try:
                 # A claim whose answer is dropped would strand its jobs until their leases expire.
                 with anyio.CancelScope(shield=True):
@@ -325,6 +326,10 @@ class Worker:
             try:
                 if until_empty and self._in_flight:
                     await self._slot_event().wait()
+                elif until_empty and self.processed != ended_before:
+                    # A job that ended while the claim was under way may have released others
+                    # (its dependents) after the claim had looked: look again.
+                    continue
                 elif until_empty and not await self._retries_waiting():
                     return
                 else:

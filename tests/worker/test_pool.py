@@ -218,6 +218,35 @@ async def test_no_claim_starts_after_stop() -> None:
     assert backend.worker.processed == 1
 
 
+class EmptyClaimOutlastsTheLastJob(MemoryBackend):
+    """A memory backend whose claims that find nothing answer only once the worker has
+    finished one more job: as a claim under way while the last running job ends, and releases
+    a job waiting for it."""
+
+    worker: Worker
+
+    async def claim(self, *args: Any, **kwargs: Any) -> list[queuekit.Job]:
+        processed = self.worker.processed
+        claimed = await super().claim(*args, **kwargs)
+        if not claimed and self.worker._in_flight:
+            while self.worker.processed == processed:
+                await asyncio.sleep(0)
+        return claimed
+
+
+async def test_run_until_empty_runs_a_job_released_while_it_claimed() -> None:
+    """A job released by the end of the last running one, while a claim that found nothing
+    was under way, still runs before `run_until_empty` returns."""
+    backend = EmptyClaimOutlastsTheLastJob()
+    tasks, _ = short_task()
+    async with queuekit.connect(backend) as queue:
+        parent = await queue.enqueue("short")
+        child = await queue.enqueue("short", after=[parent])
+        backend.worker = Worker(queue, tasks, concurrency=2, **FAST)
+        assert await backend.worker.run_until_empty() == 2
+        assert (await queue.get_job(child.id)).status == JobStatus.COMPLETED
+
+
 async def test_cancelling_the_task_of_run_is_a_hard_stop(queue: Queue) -> None:
     """`Task.cancel` on the task running `worker.run()` ends it at once (on Redis too, whose
     driver can swallow a cancel: see `RedisCalls`), writing nothing: the job stays running
