@@ -42,13 +42,21 @@ local function with_decided(reply)
 end
 
 -- Every key of the queue whose keys start with `qp` ('{<prefix>:<queue>}:'), by name, as
--- bind_keys names them: what K is while a decision works on that queue's jobs.
+-- bind_keys names them: what K is while a decision works on that queue's jobs. One per queue
+-- and script call (an enqueue links thousands of jobs of one queue).
+local QUEUE_KEYS = {}
+
 local function keys_of(qp)
-  return setmetatable({}, {
-    __index = function(_, name)
-      return qp .. name
-    end,
-  })
+  local keys = QUEUE_KEYS[qp]
+  if not keys then
+    keys = setmetatable({}, {
+      __index = function(_, name)
+        return qp .. name
+      end,
+    })
+    QUEUE_KEYS[qp] = keys
+  end
+  return keys
 end
 
 -- The prefix of a job's queue keys, from the key of its hash.
@@ -64,6 +72,27 @@ local function edge_end(qp, edge)
     qp = string.match(qp, '^{[^:]*:') .. queue .. '}:'
   end
   return id, on_failure, qp
+end
+
+-- A job's edges as an enqueue sends them (joined by ','), from a job of queue key prefix `qp`,
+-- each read once for every step of linking it: EDGE values per edge in one flat list (no
+-- table per edge): the edge's text, the parent's id, the edge's on_failure, the key prefix
+-- of the parent's queue, and the key of the parent's hash. (Ids, queue names and policies
+-- hold neither ',' nor '|': validation.py.)
+local EDGE = 5
+
+local function parse_edges(qp, edges)
+  local parsed, n = {}, 0
+  for text, parent, on_failure, queue in string.gmatch(edges, '(([^,|]+)|([^,|]+)|?([^,]*))') do
+    local pqp = qp
+    if queue ~= '' then
+      pqp = string.match(qp, '^{[^:]*:') .. queue .. '}:'
+    end
+    parsed[n + 1], parsed[n + 2], parsed[n + 3] = text, parent, on_failure
+    parsed[n + 4], parsed[n + 5] = pqp, pqp .. 'job:' .. parent
+    n = n + EDGE
+  end
+  return parsed
 end
 
 -- The edge naming job `id` (queue key prefix `qp`) as the job at the other end (`at`) keeps it.

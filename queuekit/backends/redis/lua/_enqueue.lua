@@ -96,6 +96,10 @@ local function parent_status(at)
   return status
 end
 
+-- The edges of each job of the call to store that has parents, by the key of its hash, as
+-- check_parents read them (parse_edges), for store_group to leave to link_new.
+local EDGES = {}
+
 -- Once every group of the call is checked: whether each parent of the group's jobs to store
 -- is stored, or stored by this call earlier in it (rule 1); else false and its id. (A job
 -- answered by the holder of its key is not stored: a parent naming it is missing.)
@@ -103,24 +107,27 @@ local function check_parents(b, outcome)
   for i, result in ipairs(outcome) do
     local j = job_args(b, i)
     if result == true and ARGV[j + 16] ~= '' then
-      local qp, offset = prefix_of(KEYS[NQ + i], ARGV[j + 1]), tonumber(ARGV[j + 2])
-      for edge in string.gmatch(ARGV[j + 16], '[^,]+') do
-        local parent, _, pqp = edge_end(qp, edge)
+      local key, offset = KEYS[NQ + i], tonumber(ARGV[j + 2])
+      local edges = parse_edges(prefix_of(key, ARGV[j + 1]), ARGV[j + 16])
+      for e = 1, #edges, EDGE do
+        local parent = edges[e + 1]
         local earlier = NEW_JOBS[parent]
         if earlier then
           if earlier >= offset then
             return false, parent
           end
-        elseif not parent_status(pqp .. 'job:' .. parent) then
+        elseif not parent_status(edges[e + 4]) then
           return false, parent
         end
       end
+      EDGES[key] = edges
     end
   end
   return true
 end
 
--- Stored jobs with parents, left for link_new: {offset, key, id, edges, place in `out`}.
+-- Stored jobs with parents, left for link_new: {offset, key, id, edges (parse_edges), place
+-- in `out`}, in the order store_group stored them.
 local LINKS = {}
 -- The status of each job this call stored, by the key of its hash, as storing and then its
 -- own linking left it: what linking a later job of the call reads of such a parent, instead
@@ -140,8 +147,9 @@ local function put(fields, name, value)
 end
 
 -- Store the jobs check_group said to store, created at `now`; appends per job
--- '+<scheduled_at>' (or a placeholder for a request a holder answers) to `out`, and wakes
--- workers. A job with parents is stored waiting, its edges and status left to link_new.
+-- '+<scheduled_at>', then '|waiting' for one stored waiting (or a placeholder for a request a
+-- holder answers) to `out`, and wakes workers. A job with parents is stored waiting, its
+-- edges and status left to link_new.
 -- A job's seq (its place in enqueue order) is the queue's last seq + 1, or `base` (a reading
 -- of the server's clock, in µs) plus the job's offset in the call if that is more: strict
 -- enqueue order within the queue; across queues the clock's order, and the call's order
@@ -233,11 +241,12 @@ local function store_group(b, outcome, now, base, out)
         end
         make_claimable(member(priority, seq, id), due, now, limit_key)
         created = created + 1
+        out[#out + 1] = '+' .. scheduled_at
       else
-        LINKS[#LINKS + 1] = { tonumber(ARGV[j + 2]), key, id, edges, #out + 1 }
+        out[#out + 1] = '+' .. scheduled_at .. '|waiting'
+        LINKS[#LINKS + 1] = { tonumber(ARGV[j + 2]), key, id, EDGES[key], #out }
       end
       stored = stored + 1
-      out[#out + 1] = '+' .. scheduled_at
     else
       out[#out + 1] = ''
       HELD[#HELD + 1] = { K, #out, result[1], result[2], j }
@@ -263,40 +272,55 @@ end
 -- by push_dependents once the jobs are linked: a fan-out's children of one parent in one
 -- RPUSH, not one each. No such list is read meanwhile: a job's dependents are read when it
 -- ends, and a job of the call that ends while linked (cancelled by its parent's end) is
--- linked before the jobs that wait for it.
+-- linked before the jobs that wait for it. A list given one edge (as each parent of a fan-in
+-- is) holds it as it is, with no table made for it; a list given several, a table of them.
 local DEPENDENTS = {}
+
+local function add_dependent(list, edge)
+  local edges = DEPENDENTS[list]
+  if edges == nil then
+    DEPENDENTS[list] = edge
+  elseif type(edges) == 'string' then
+    DEPENDENTS[list] = { edges, edge }
+  else
+    edges[#edges + 1] = edge
+  end
+end
 
 local function push_dependents()
   for list, edges in pairs(DEPENDENTS) do
-    push(list, edges)
+    if type(edges) == 'string' then
+      rcall('RPUSH', list, edges)
+    else
+      push(list, edges)
+    end
   end
   DEPENDENTS = {}
 end
 
--- Link waiting job `id` (hash `key`; K: its queue's keys) to more of its parents: each edge
--- goes on its parents' list and its parent's dependents' list, and a parent that has finished
--- already decides the job as its end would have (decide_edge), while the job waits. Its
--- 'open_parents' counted every parent it has as unfinished from the start, so however many
--- calls its edges take (link.lua), the job is released only once every edge is linked.
--- `status` is the job's now; returns it after.
+-- Link waiting job `id` (hash `key`; K: its queue's keys) to more of its parents, `edges`
+-- (parse_edges): each edge goes on its parents' list and its parent's dependents' list, and a
+-- parent that has finished already decides the job as its end would have (decide_edge), while
+-- the job waits. Its 'open_parents' counted every parent it has as unfinished from the start,
+-- so however many calls its edges take (link.lua), the job is released only once every edge
+-- is linked. `status` is the job's now; returns it after.
 local function link_edges(key, id, edges, now, status)
   local qp = prefix_of(key, id)
-  local listed = {}
-  for edge in string.gmatch(edges, '[^,]+') do
-    listed[#listed + 1] = edge
-  end
-  push(qp .. 'parents:' .. id, listed)
-  for _, edge in ipairs(listed) do
-    local parent, on_failure, pqp = edge_end(qp, edge)
-    local list = pqp .. 'dependents:' .. parent
-    local edges_to = DEPENDENTS[list]
-    if not edges_to then
-      edges_to = {}
-      DEPENDENTS[list] = edges_to
+  if #edges == EDGE then
+    rcall('RPUSH', qp .. 'parents:' .. id, edges[1])
+  else
+    local texts, n = {}, 0
+    for e = 1, #edges, EDGE do
+      n = n + 1
+      texts[n] = edges[e]
     end
-    edges_to[#edges_to + 1] = edge_to(id, on_failure, qp, pqp)
+    push(qp .. 'parents:' .. id, texts)
+  end
+  for e = 1, #edges, EDGE do
+    local parent, on_failure, pqp = edges[e + 1], edges[e + 2], edges[e + 3]
+    add_dependent(pqp .. 'dependents:' .. parent, edge_to(id, on_failure, qp, pqp))
     if status == 'waiting' then
-      local at = pqp .. 'job:' .. parent
+      local at = edges[e + 4]
       local ended = STORED[at] or parent_status(at)
       if TERMINAL[ended] then
         decide_edge(key, id, load(key), parent, on_failure, ended, now)
@@ -320,26 +344,32 @@ end
 -- Once every group of the call is stored: link each stored job with parents, in call order
 -- (an earlier job of the call is decided before its dependents; store_group counted every
 -- parent it has as unfinished: its edges here, or more when link.lua brings the rest), and
--- set its outcome in `out` (rule 2: the parents that have finished decide it as their end
--- would have). Its decisions are no events: the job is announced as it is returned.
+-- set its outcome in `out` when it no longer waits (rule 2: the parents that have finished
+-- decide it as their end would have). Its decisions are no events: the job is announced as
+-- it is returned.
 local function link_new(now, out)
-  table.sort(LINKS, function(x, y)
-    return x[1] < y[1]
-  end)
+  -- (stored in call order unless a call of several queues stored them queue by queue)
+  for n = 2, #LINKS do
+    if LINKS[n - 1][1] > LINKS[n][1] then
+      table.sort(LINKS, function(x, y)
+        return x[1] < y[1]
+      end)
+      break
+    end
+  end
   local bound = K
   for _, new in ipairs(LINKS) do
     local _, key, id, edges, at = unpack(new)
     K = keys_of(prefix_of(key, id))
     -- (stored waiting by this call, and decided by nothing before its own edges)
     STORED[key] = link_edges(key, id, edges, now, 'waiting')
-    if STORED[key] == 'waiting' then
-      out[at] = out[at] .. '|waiting'
-    else
+    if STORED[key] ~= 'waiting' then
       out[at] = linked(key)
     end
   end
   push_dependents()
   LINKS = {}
+  EDGES = {}
   DECIDED = {}
   K = bound
   wake_released()

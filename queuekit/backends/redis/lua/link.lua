@@ -19,15 +19,14 @@ bind_keys(
   'reach:'
 )
 local key, id, edges = KEYS[NQ + 1], ARGV[1], ARGV[2]
-local qp = prefix_of(key, id)
-for edge in string.gmatch(edges, '[^,]+') do
-  local parent, _, pqp = edge_end(qp, edge)
-  if not parent_status(pqp .. 'job:' .. parent) then
-    return { 'unknown', parent }
+local parsed = parse_edges(prefix_of(key, id), edges)
+for e = 1, #parsed, EDGE do
+  if not parent_status(parsed[e + 4]) then
+    return { 'unknown', parsed[e + 1] }
   end
 end
 local now = now_us()
-link_edges(key, id, edges, now, rcall('HGET', key, 'status'))
+link_edges(key, id, parsed, now, rcall('HGET', key, 'status'))
 push_dependents()
 DECIDED = {} -- (the job is announced as the enqueue returns it)
 wake_released()
