@@ -17,11 +17,12 @@ demo: $(VENV)/.installed
 	$(BIN)/python examples/quickstart.py
 
 # Tests run in TEST_WORKERS processes (pytest-xdist): most of a test's time is spent waiting on
-# a server or on processes of its own, so more workers than cores still pay.
+# a server or on processes of its own, so more workers than cores still pay. The slowest tests
+# are listed at the end: they set how long the run's tail is.
 TEST_WORKERS ?= 4
 
 test: $(VENV)/.installed
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 # The long chaos run (20,000 jobs per durable backend, kills and server restarts) and the
 # 100,000-job load run; the servers are private, started by the run. A short form is in `make test`.

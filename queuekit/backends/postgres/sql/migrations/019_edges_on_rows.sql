@@ -6,9 +6,10 @@
 -- Every job with parents keeps them on its row (`parent_ids` and `parent_policies`, each a
 -- list joined by spaces, in the order given: a parent's position is its place there; text
 -- that is split where it is read, not arrays built for every job an enqueue stores): a job's
--- parents are all named by its own enqueue, and never change. A parent keeps the dependents its own enqueue call stored with it
--- in `dependents` (text, one "<child id>,<position>,<on_failure>" per edge, joined by spaces;
--- ids hold neither), and the jobs of that call share a `call_id`. The edges to a parent stored
+-- parents are all named by its own enqueue, and never change. A parent keeps the dependents
+-- its own enqueue call stored with it in `dependents` (text, one
+-- "<child id>,<position>,<on_failure>" per edge, joined by spaces; ids hold neither), and the
+-- jobs of that call share a `call_id`. The edges to a parent stored
 -- before the call (and every edge of a call in which a job has a unique or debounce key, whose
 -- children may be answered by a holder instead of stored) stay rows of {parents}, which a
 -- parent gains one at a time: rewriting a list on its row would make a parent with many
