@@ -64,14 +64,20 @@ local function prefix_of(key, id)
   return string.sub(key, 1, #key - #id - 4)
 end
 
+-- The key prefix of the queue an edge names (`queue`; '' for none: the same queue), seen from a
+-- job of queue key prefix `qp`.
+local function edge_prefix(qp, queue)
+  if queue == '' then
+    return qp
+  end
+  return string.match(qp, '^{[^:]*:') .. queue .. '}:'
+end
+
 -- The job at the other end of `edge` (seen from a job of queue key prefix `qp`): its id, the
 -- edge's on_failure, and the key prefix of its queue.
 local function edge_end(qp, edge)
   local id, on_failure, queue = string.match(edge, '^([^|]+)|([^|]+)|?(.*)$')
-  if queue ~= '' then
-    qp = string.match(qp, '^{[^:]*:') .. queue .. '}:'
-  end
-  return id, on_failure, qp
+  return id, on_failure, edge_prefix(qp, queue)
 end
 
 -- A job's edges as an enqueue sends them (joined by ','), from a job of queue key prefix `qp`,
@@ -84,10 +90,7 @@ local EDGE = 5
 local function parse_edges(qp, edges)
   local parsed, n = {}, 0
   for text, parent, on_failure, queue in string.gmatch(edges, '(([^,|]+)|([^,|]+)|?([^,]*))') do
-    local pqp = qp
-    if queue ~= '' then
-      pqp = string.match(qp, '^{[^:]*:') .. queue .. '}:'
-    end
+    local pqp = edge_prefix(qp, queue)
     parsed[n + 1], parsed[n + 2], parsed[n + 3] = text, parent, on_failure
     parsed[n + 4], parsed[n + 5] = pqp, pqp .. 'job:' .. parent
     n = n + EDGE
