@@ -230,7 +230,7 @@ class EmptyClaimOutlastsTheLastJob(MemoryBackend):
         claimed = await super().claim(*args, **kwargs)
         if not claimed and self.worker._in_flight:
             while self.worker.processed == processed:
-                await asyncio.sleep(0)
+                await self.worker._slot_event().wait()  # set as a job's end is counted
         return claimed
 
 
