@@ -9,6 +9,7 @@ import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -40,6 +41,20 @@ async def test_a_drained_worker_finishes_its_job_claims_no_more_and_leaves(queue
 
     await queue.set_limits("a", Limits(concurrency=5))
     running = await queue.enqueue("hold", queue="a")
+    # A claim under way when the worker learns of the drain still runs what it takes: the job
+    # enqueued after the drain must come once none is, or such a claim could take it.
+    claims_under_way = 0
+    claim = queue.backend.claim
+
+    async def counted_claim(*args: Any, **kwargs: Any) -> list[queuekit.Job]:
+        nonlocal claims_under_way
+        claims_under_way += 1
+        try:
+            return await claim(*args, **kwargs)
+        finally:
+            claims_under_way -= 1
+
+    queue.backend.claim = counted_claim  # type: ignore[method-assign]
     worker = Worker(
         queue,
         tasks,
@@ -69,6 +84,7 @@ async def test_a_drained_worker_finishes_its_job_claims_no_more_and_leaves(queue
         info = await entry(queue, "registry-test")
         assert info is not None and info.state == "draining"
         await eventually(lambda: worker.presence.draining, "the worker learned of the drain")
+        await eventually(lambda: claims_under_way == 0, "the claim under way, if any, ended")
         later = await queue.enqueue("hold", queue="a")  # claims have stopped: it stays
         assert await entry(queue, "registry-test") is not None  # listed while it drains
         release.set()
