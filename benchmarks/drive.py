@@ -1,8 +1,9 @@
 """One step of a benchmark in a process of its own: `python -m benchmarks.drive ROW STEP ...`.
 
 The runner starts this under the venv of the row's library; it needs nothing else installed.
-`enqueue` prints `{"seconds": ...}`; `work` runs a worker until it is killed; `latency`
-enqueues jobs spaced apart and writes when it enqueued each one.
+`enqueue` prints `{"seconds": ...}`; `work` says it is ready, waits for the word to go (a line
+on stdin), then runs a worker until it is killed; `latency` enqueues jobs spaced apart and writes
+when it enqueued each one.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from .peers import ROWS_BY_KEY, Peer, Servers
 
@@ -55,6 +58,15 @@ async def enqueue_spaced(peer: Peer, count: int, spacing: float, out: str) -> No
         json.dump(enqueued_ns, file)
 
 
+async def ready_then_go(ready: str) -> None:
+    """Say this process is ready (its library loaded, connected) by creating the file `ready`,
+    which holds the monotonic clock, then wait for the runner's word on stdin: it lets every
+    worker of a phase go at once, so that a process still starting does not leave the first
+    jobs to the others."""
+    Path(ready).write_text(str(time.monotonic_ns()))
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
 async def main(args: argparse.Namespace) -> None:
     row = ROWS_BY_KEY[args.row]
     peer = row.load(Servers.from_environment())
@@ -75,6 +87,7 @@ async def main(args: argparse.Namespace) -> None:
             if row.single_process:
                 # The jobs live in this process's memory, so it enqueues its own.
                 await fill(peer, numbers)
+            await ready_then_go(args.ready)
             worker = asyncio.create_task(peer.work(args.concurrency))
             if args.latency:
                 await asyncio.sleep(WARM_UP_SECONDS)
@@ -95,6 +108,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency", type=int, default=0, help="jobs spaced apart (in-memory)")
     parser.add_argument("--spacing-ms", type=float, default=10.0)
     parser.add_argument("--out", default="", help="where `latency` writes enqueue times")
+    parser.add_argument("--ready", default="", help="what `work` creates once ready to go")
     return parser.parse_args(argv)
 
 

@@ -10,7 +10,7 @@ import re
 import shutil
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -56,7 +56,7 @@ class Settings:
 
 
 FULL = Settings(
-    drain_jobs=20_000,
+    drain_jobs=5_000,
     single_jobs=5_000,
     bulk_jobs=20_000,
     latency_jobs=200,
@@ -319,34 +319,64 @@ class Bench:
             raise PhaseError(_last_line(err.decode(errors="replace")))
         return out.decode()
 
-    async def _start_worker(
-        self, row: Row, index: int, *args: object, shape: str | None = None
-    ) -> asyncio.subprocess.Process:
-        log = open(self.workdir / f"worker-{index}.log", "wb")  # noqa: SIM115 (the process owns it)
-        with log:
-            return await asyncio.create_subprocess_exec(
-                *self._command(row, "work", *args),
-                cwd=REPO,
-                env=self._environment(shape),
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=log,
+    async def _start_workers(
+        self, row: Row, processes: int, *args: object, shape: str | None = None
+    ) -> list[asyncio.subprocess.Process]:
+        """Start `processes` workers and let them go together once all of them are ready: a
+        drain's jobs are queued already, and the first process to start would otherwise have
+        them to itself while the others still load their library."""
+        readies = [self.workdir / f"ready-{index}" for index in range(processes)]
+        workers = []
+        for index, ready in enumerate(readies):
+            ready.unlink(missing_ok=True)
+            log = open(self.workdir / f"worker-{index}.log", "wb")  # noqa: SIM115 (the process owns it)
+            with log:
+                workers.append(
+                    await asyncio.create_subprocess_exec(
+                        *self._command(row, "work", *args, "--ready", ready),
+                        cwd=REPO,
+                        env=self._environment(shape),
+                        stdin=asyncio.subprocess.PIPE,
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=log,
+                    )
+                )
+        try:
+            await self._wait_for(
+                lambda: sum(ready.exists() for ready in readies),
+                processes,
+                workers,
+                "workers ready",
             )
+            for worker in workers:
+                assert worker.stdin is not None
+                worker.stdin.write(b"go\n")
+                await worker.stdin.drain()
+        except BaseException:
+            await self._stop(workers)
+            raise
+        return workers
 
     def _worker_error(self, index: int) -> str:
         log = (self.workdir / f"worker-{index}.log").read_text(errors="replace")
         return f"worker exited: {_last_line(log)}"
 
     async def _wait_for(
-        self, probe_file: ProbeFile, lines: int, workers: Sequence[asyncio.subprocess.Process]
+        self,
+        counter: Callable[[], int],
+        target: int,
+        workers: Sequence[asyncio.subprocess.Process],
+        what: str = "jobs",
     ) -> None:
-        """Wait until `lines` jobs have started; fail when progress stalls or a worker dies."""
+        """Wait until `counter` (jobs started, say) reaches `target`; fail when its progress
+        stalls or a worker dies."""
         seen, progressed_at = -1, time.monotonic()
-        while (count := probe_file.lines()) < lines:
+        while (count := counter()) < target:
             now = time.monotonic()
             if count != seen:
                 seen, progressed_at = count, now
             elif now - progressed_at > self.settings.stall_seconds:
-                raise PhaseError(f"stalled after {count} of {lines} jobs")
+                raise PhaseError(f"stalled after {count} of {target} {what}")
             for index, worker in enumerate(workers):
                 if worker.returncode is not None:
                     raise PhaseError(self._worker_error(index))
@@ -376,20 +406,17 @@ class Bench:
         else:
             await self._step(row, "enqueue", "--how", "fill", "--count", jobs)
             preload = []
-        workers = [
-            await self._start_worker(
-                row, index, "--concurrency", concurrency, *preload, shape=shape
-            )
-            for index in range(processes)
-        ]
+        workers = await self._start_workers(
+            row, processes, "--concurrency", concurrency, *preload, shape=shape
+        )
         ops = ServerOpsMeter(self.servers, row.server)
         try:
-            await self._wait_for(probe_file, 1, workers)
+            await self._wait_for(probe_file.lines, 1, workers)
             meter = CPUMeter([w.pid for w in workers], SERVER_PROCESSES.get(row.server))
             meter.start()
             if row.server in SERVER_PROCESSES:
                 await ops.start()
-            await self._wait_for(probe_file, jobs, workers)
+            await self._wait_for(probe_file.lines, jobs, workers)
             worker_cpu, server_cpu = meter.stop()
             await asyncio.sleep(self.settings.grace_seconds)
         finally:
@@ -416,17 +443,17 @@ class Bench:
         enqueued_at.unlink(missing_ok=True)
         spaced = ["--spacing-ms", spacing, "--out", enqueued_at]
         if row.single_process:
-            workers = [await self._start_worker(row, 0, "--latency", jobs, *spaced)]
+            workers = await self._start_workers(row, 1, "--latency", jobs, *spaced)
         else:
             # The warm-up job goes first, so that the library's tables exist before its worker
             # starts (some create them on first use, and two processes at once collide).
             await self._step(row, "enqueue", "--first", WARM_UP_JOB, "--count", 1)
-            workers = [await self._start_worker(row, 0, "--concurrency", 10)]
+            workers = await self._start_workers(row, 1, "--concurrency", 10)
         try:
             if not row.single_process:
-                await self._wait_for(probe_file, 1, workers)
+                await self._wait_for(probe_file.lines, 1, workers)
                 await self._step(row, "latency", "--count", jobs, *spaced)
-            await self._wait_for(probe_file, jobs + (not row.single_process), workers)
+            await self._wait_for(probe_file.lines, jobs + (not row.single_process), workers)
             await asyncio.sleep(self.settings.grace_seconds)
         finally:
             await self._stop(workers)

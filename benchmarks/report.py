@@ -117,7 +117,8 @@ def markdown(document: dict[str, Any], image: str, heading_level: int = 2) -> st
         f"{servers['postgres']}, {servers['redis']}, all on the same machine.",
         "",
         f"Medians of {settings['repetitions']} repetitions. "
-        f"Drains: {settings['drain_jobs']:,} jobs queued before the workers start. "
+        f"Drains: {settings['drain_jobs']:,} jobs queued before the workers start, together "
+        "once each has loaded its library. "
         f"Latency: {settings['latency_jobs']} jobs enqueued "
         f"{settings['spacing_ms']:g} ms apart to an idle worker, enqueue to job start. Every job "
         "writes the same probe line; duplicates / missing count those lines over every phase. "

@@ -229,8 +229,9 @@ async def run(args: argparse.Namespace) -> None:
         "references": references,
         "rows": [result.as_dict() for result in results.values()],
     }
-    name = "quick" if args.quick else "latest"
-    written = report.write(document, RESULTS, name, update_readme=not args.quick and not args.rows)
+    # Only a full run of every row is the latest: the others must not overwrite its results.
+    name = "quick" if args.quick else "rows" if args.rows else "latest"
+    written = report.write(document, RESULTS, name, update_readme=name == "latest")
     for path in written:
         print(f"wrote {path}")
 

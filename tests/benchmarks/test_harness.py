@@ -99,6 +99,17 @@ async def test_every_phase_of_a_row_runs_each_job_once(bench: Bench, key: str) -
     assert set(result.accounting.values()) == {Accounting(0, 0)}
 
 
+async def test_a_drains_workers_start_together_once_all_are_ready(bench: Bench) -> None:
+    """The second process loads its library while the first waits: no job starts before the
+    last worker is ready (each ready file holds the clock when it was made)."""
+    await bench.drain(ROWS_BY_KEY["queuekit-sqlite"], 10, 2, "noop")
+
+    ready_ns = [int((bench.workdir / f"ready-{index}").read_text()) for index in range(2)]
+    started_ns = probe.tally(str(bench.probe), TINY.drain_jobs).started_ns.values()
+    assert len(started_ns) == TINY.drain_jobs
+    assert min(started_ns) > max(ready_ns)
+
+
 async def test_a_failing_phase_says_why(bench: Bench) -> None:
     (bench.venvs / "queuekit").unlink()
     with pytest.raises(PhaseError, match="make bench-venvs"):

@@ -383,17 +383,25 @@ class RedisCalls:
 
 
 async def _driven(call: Awaitable[T]) -> T:
-    """`call` (a redis-py command) awaited in a task of its own, so that a cancellation always
-    reaches the caller: redis-py can swallow one that comes as a reply arrives (redis-py
-    #2028; about one cancel in thirty, here), and a task cancelled by `Task.cancel` (a worker
-    run by `asyncio.create_task`, say) would then run on for ever. The call is cancelled in
-    turn and waited for: it ends at once, or with its reply, which is dropped."""
-    task = asyncio.ensure_future(call)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await _wind_down([task])
-        raise
+    """`call` (a redis-py command), with a cancellation that it swallowed raised again.
+
+    redis-py can swallow one that comes as a reply arrives (redis-py #2028; about one cancel
+    in thirty, here), and a task cancelled by `Task.cancel` (a worker run by
+    `asyncio.create_task`, say) would then run on for ever. A cancel requested while the call
+    ran and not raised by it was swallowed: the reply is dropped and the cancel raised. (Each
+    call once ran in a task of its own, awaited through a shield, to the same end, at the cost
+    of that task and two more turns of the event loop for every call.)"""
+    task = asyncio.current_task()
+    assert task is not None, "queuekit's Redis calls run in an asyncio task"
+    requested = task.cancelling()
+    reply = await call
+    if task.cancelling() > requested:
+        # A cancelled anyio scope delivers its cancel again here, as one it knows for its own
+        # (a bare CancelledError would escape the scope, as if the task had been cancelled);
+        # a cancel from `Task.cancel` is raised as asyncio raises it.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        raise asyncio.CancelledError
+    return reply
 
 
 async def _wind_down(tasks: Sequence[asyncio.Future[Any]]) -> None:

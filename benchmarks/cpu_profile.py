@@ -1,0 +1,195 @@
+"""Where queuekit's own process spends its CPU per job, by package and by function.
+
+    .bench/queuekit/bin/python -m benchmarks.cpu_profile [--backends memory,postgres,redis]
+        [--phase drain|enqueue] [--shape io] [--jobs 5000] [--concurrency 10] [--top 12]
+
+Each phase runs twice on a fresh store, with `make bench`'s job (`benchmarks.probe`: a probe
+line, then the shape) and worker settings: once plain, for the CPU per job
+(`time.process_time`), and once under cProfile, for the shares. `drain` fills the queue in
+bulk, then times one worker's `run_until_empty`; `enqueue` times one-by-one enqueues, each
+awaited before the next. The shares are of the profiled CPU: the event loop's wait in
+`epoll` is left out, and the profiler's overhead, which falls on every call alike, is in it.
+Servers as in `benchmarks.limits_cost`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+import queuekit
+
+from . import probe
+from .limits_cost import REDIS, discard, fresh_url
+from .peers.base import REDIS_ENV
+from .peers.queuekit import probe_job, tasks
+
+IDLE = "<method 'poll' of 'select.epoll' objects>"
+"""The event loop waiting for the network: not CPU."""
+FILL_CALL = 1000
+
+
+@dataclass(frozen=True)
+class Profile:
+    backend: str
+    cpu_us_per_job: float
+    packages: list[tuple[str, float]]
+    """(package, share of the profiled CPU), largest first."""
+    functions: list[tuple[str, float]]
+    """(function, share of the profiled CPU), largest first."""
+
+
+Phase = Callable[[queuekit.Queue, int, int], Awaitable[Callable[[], Awaitable[None]]]]
+"""Prepares a store for `jobs` jobs at `concurrency`; returns what is measured."""
+
+
+async def drain(
+    queue: queuekit.Queue, jobs: int, concurrency: int
+) -> Callable[[], Awaitable[None]]:
+    for start in range(0, jobs, FILL_CALL):
+        await queue.enqueue_many(
+            queuekit.new_job("probe_job", n) for n in range(start, min(jobs, start + FILL_CALL))
+        )
+
+    async def measured() -> None:
+        await queuekit.Worker(queue, tasks, concurrency=concurrency).run_until_empty()
+
+    return measured
+
+
+async def enqueue(
+    queue: queuekit.Queue, jobs: int, concurrency: int
+) -> Callable[[], Awaitable[None]]:
+    async def measured() -> None:
+        for n in range(jobs):
+            await probe_job.enqueue(queue, n)
+
+    return measured
+
+
+PHASES: dict[str, Phase] = {"drain": drain, "enqueue": enqueue}
+
+
+def package_of(function: tuple[str, int, str]) -> str:
+    """`queuekit.<module>` for queuekit's own code, else the top package, stdlib module or
+    C function (its own name, as cProfile gives it)."""
+    filename = function[0]
+    if filename == "~":
+        return function[2]
+    path = Path(filename)
+    parts = path.with_suffix("").parts
+    if "site-packages" in parts:
+        return parts[parts.index("site-packages") + 1]
+    if "queuekit" in parts:
+        inner = parts[len(parts) - parts[::-1].index("queuekit") - 1 :]
+        return ".".join(inner[:3] if inner[1:2] == ("backends",) else inner[:2])
+    if "benchmarks" in parts:
+        return "benchmarks (the job)"
+    lib = [i for i, part in enumerate(parts) if part.startswith("python3")]
+    return parts[lib[-1] + 1] if lib else filename
+
+
+def _label(function: tuple[str, int, str]) -> str:
+    filename, line, name = function
+    if filename == "~":
+        return name
+    return f"{package_of(function)}:{line}({name})"
+
+
+def shares(
+    profiler: cProfile.Profile, top: int
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Own time per package and per function, as shares of the whole, the idle wait left out."""
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    own: dict[tuple[str, int, str], float] = {
+        function: row[2] for function, row in stats.items() if function[2] != IDLE
+    }
+    total = sum(own.values()) or 1.0
+    packages: dict[str, float] = defaultdict(float)
+    for function, seconds in own.items():
+        packages[package_of(function)] += seconds
+    by_package = sorted(((p, s / total) for p, s in packages.items()), key=lambda x: -x[1])
+    by_function = sorted(((_label(f), s / total) for f, s in own.items()), key=lambda x: -x[1])
+    return by_package[:top], by_function[:top]
+
+
+async def _run(
+    backend: str, phase: Phase, jobs: int, concurrency: int, profiler: cProfile.Profile | None
+) -> float:
+    """CPU seconds of `phase` on a fresh store of `backend`, under `profiler` if given."""
+    with tempfile.TemporaryDirectory() as directory:
+        url = fresh_url(backend, directory)
+        try:
+            async with queuekit.connect(url) as queue:
+                measured = await phase(queue, jobs, concurrency)
+                began = time.process_time()
+                if profiler is not None:
+                    profiler.enable()
+                try:
+                    await measured()
+                finally:
+                    if profiler is not None:
+                        profiler.disable()
+                return time.process_time() - began
+        finally:
+            await discard(url)
+
+
+async def profile(backend: str, phase: Phase, jobs: int, concurrency: int, top: int) -> Profile:
+    cpu = await _run(backend, phase, jobs, concurrency, None)
+    profiler = cProfile.Profile()
+    await _run(backend, phase, jobs, concurrency, profiler)
+    packages, functions = shares(profiler, top)
+    return Profile(backend, cpu / jobs * 1e6, packages, functions)
+
+
+def report(result: Profile) -> str:
+    lines = [
+        f"## {result.backend}: {result.cpu_us_per_job:,.0f} µs of CPU per job",
+        "",
+        "| package | share |",
+        "|---|---:|",
+        *(f"| {name} | {share:.0%} |" for name, share in result.packages),
+        "",
+        "| function (own time) | share |",
+        "|---|---:|",
+        *(f"| `{name}` | {share:.1%} |" for name, share in result.functions),
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default="memory,postgres,redis")
+    parser.add_argument("--phase", choices=sorted(PHASES), default="drain")
+    parser.add_argument("--shape", choices=probe.SHAPES, default="io")
+    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--top", type=int, default=12)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        os.environ[probe.PROBE_FILE_ENV] = f"{directory}/probe"
+        os.environ[probe.SHAPE_ENV] = args.shape
+        os.environ[REDIS_ENV] = REDIS
+        print(
+            f"# {args.phase}, {args.shape} jobs, {args.jobs:,} jobs, concurrency {args.concurrency}"
+        )
+        for backend in args.backends.split(","):
+            result = anyio.run(
+                profile, backend, PHASES[args.phase], args.jobs, args.concurrency, args.top
+            )
+            print("\n" + report(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
