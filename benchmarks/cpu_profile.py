@@ -168,6 +168,13 @@ def report(result: Profile) -> str:
     return "\n".join(lines)
 
 
+async def _profile_each(args: argparse.Namespace) -> None:
+    """Every backend in one event loop: the probe keeps its PING connections across them."""
+    for backend in args.backends.split(","):
+        result = await profile(backend, PHASES[args.phase], args.jobs, args.concurrency, args.top)
+        print("\n" + report(result), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="memory,postgres,redis")
@@ -184,11 +191,7 @@ def main() -> None:
         print(
             f"# {args.phase}, {args.shape} jobs, {args.jobs:,} jobs, concurrency {args.concurrency}"
         )
-        for backend in args.backends.split(","):
-            result = anyio.run(
-                profile, backend, PHASES[args.phase], args.jobs, args.concurrency, args.top
-            )
-            print("\n" + report(result), flush=True)
+        anyio.run(_profile_each, args)
 
 
 if __name__ == "__main__":

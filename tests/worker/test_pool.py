@@ -14,6 +14,7 @@ from queuekit import Backend, BackendUnavailableError, JobStatus, Queue, Tasks, 
 from queuekit.backends.memory import MemoryBackend
 
 from ..setups import BackendSetup
+from ..waiting import eventually
 from .options import FAST
 
 
@@ -145,11 +146,29 @@ def short_task() -> tuple[Tasks, anyio.Event]:
 
 
 async def test_leaving_the_block_lets_running_jobs_finish(queue: Queue) -> None:
-    tasks, started = short_task()
-    async with Worker(queue, tasks, shutdown_timeout=10, **FAST):
-        job = await queue.enqueue("short")
+    """The running job holds the worker's one slot until the worker is stopping, so the job
+    queued behind it could only be claimed after the stop, which claims nothing. (It was queued
+    with a 0.1 s delay instead: a claim under way at the stop, slow under load, took it.)"""
+    tasks = Tasks()
+    started, release = anyio.Event(), anyio.Event()
+
+    @tasks.task()
+    async def held() -> str:
+        started.set()
+        await release.wait()
+        return "finished"
+
+    worker = Worker(queue, tasks, concurrency=1, shutdown_timeout=10, **FAST)
+
+    async def release_once_stopping() -> None:
+        await eventually(lambda: worker._stopping, "the worker is stopping")
+        release.set()
+
+    async with anyio.create_task_group() as group, worker:
+        job = await held.enqueue(queue)
         await started.wait()
-        queued = await queue.enqueue("short", delay=0.1)
+        queued = await held.enqueue(queue)
+        group.start_soon(release_once_stopping)
     assert (await queue.get_job(job.id)).status == JobStatus.COMPLETED
     assert (await queue.get_job(queued.id)).status == JobStatus.PENDING
 
