@@ -359,8 +359,8 @@ class RedisCalls:
     async def block(self, keys: list[str], seconds: float) -> None:
         """BLPOP on a connection of its own; a Cluster pops each key (slot) separately.
 
-        Each pop runs in a task of its own, as `_driven` runs every call: the caller's
-        cancellation is taken in `asyncio.wait` and handed on to the pops.
+        Each pop runs in a task of its own, so that a cancel redis-py could swallow (see
+        `_driven`) reaches the caller: it is taken in `asyncio.wait` and handed on to the pops.
         """
         clients = self.opened()
         client = clients.blocking
