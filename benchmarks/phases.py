@@ -348,10 +348,13 @@ class Bench:
                 workers,
                 "workers ready",
             )
-            for worker in workers:
+            for index, worker in enumerate(workers):
                 assert worker.stdin is not None
-                worker.stdin.write(b"go\n")
-                await worker.stdin.drain()
+                try:
+                    worker.stdin.write(b"go\n")
+                    await worker.stdin.drain()
+                except ConnectionError as exc:  # it died once ready
+                    raise PhaseError(self._worker_error(index)) from exc
         except BaseException:
             await self._stop(workers)
             raise
