@@ -162,7 +162,8 @@ class Task(Generic[P, R]):
         `Discard`, as another attempt would fail the same way. A synchronous handler runs in a
         worker thread, so as not to block the event loop; pass `thread` to learn whether that
         thread still runs after this await was cancelled. The handler gets `timeout` seconds
-        (`TimeoutError` beyond), a process task's counted once its process has started.
+        (`TimeoutError` beyond), a sync one's counted once a thread takes the call, a process
+        task's once a started process does.
         """
         function = cast(Callable[..., Any], self.function)
         args: tuple[Any, ...] = () if payload is None or isinstance(payload, dict) else (payload,)
@@ -181,13 +182,12 @@ class Task(Generic[P, R]):
         if self.process:
             pool = CURRENT.get(None) or ProcessPool(size=1, max_jobs=1)  # outside a worker
             result = await pool.run(function, args, kwargs, timeout=timeout)
-        else:
+        elif _is_coroutine_function(function):
             with _NO_LIMIT if timeout is None else anyio.fail_after(timeout):
-                if _is_coroutine_function(function):
-                    result = await function(*args, **kwargs)
-                else:
-                    call = functools.partial(function, *args, **kwargs)
-                    result = await (HandlerThread() if thread is None else thread).run(call)
+                result = await function(*args, **kwargs)
+        else:
+            call = functools.partial(function, *args, **kwargs)
+            result = await (HandlerThread() if thread is None else thread).run(call, timeout)
         if codec is None:
             return result
         try:

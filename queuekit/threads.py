@@ -48,8 +48,10 @@ class HandlerThread:
         if self._state is _State.RUNNING and self._ended is not None:
             await self._ended.wait()
 
-    async def run(self, call: Callable[[], R]) -> R:
-        """Run `call` in a worker thread and return its result, keeping the event loop free."""
+    async def run(self, call: Callable[[], R], timeout: float | None = None) -> R:
+        """Run `call` in a worker thread and return its result, keeping the event loop free;
+        `TimeoutError` after `timeout` seconds, counted from when a thread takes the call
+        (waiting for a free thread of the pool is not the call's time)."""
         loop = asyncio.get_running_loop()
         ended = self._ended = anyio.Event()
 
@@ -58,6 +60,9 @@ class HandlerThread:
                 if self._state is _State.DROPPED:
                     raise RuntimeError("dropped before it started")  # nobody reads it
                 self._state = _State.RUNNING
+            if timeout is not None:
+                with contextlib.suppress(RuntimeError):  # the event loop is closed: none waits
+                    loop.call_soon_threadsafe(_start_clock, clock, loop, timeout)
             try:
                 return call()
             finally:
@@ -67,8 +72,15 @@ class HandlerThread:
                     loop.call_soon_threadsafe(ended.set)
 
         try:
-            return await anyio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
+            with anyio.fail_after(None) as clock:  # its deadline is set once the call starts
+                return await anyio.to_thread.run_sync(in_thread, abandon_on_cancel=True)
         finally:
             with self._lock:
                 if self._state is _State.QUEUED:
                     self._state = _State.DROPPED
+
+
+def _start_clock(scope: anyio.CancelScope, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+    """Give the call `timeout` seconds from now (the loop's clock is the scope's); a scope
+    already left ignores it."""
+    scope.deadline = loop.time() + timeout

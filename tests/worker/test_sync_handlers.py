@@ -78,6 +78,34 @@ async def test_a_sync_handler_past_its_timeout_keeps_its_lease_until_its_thread_
     assert done.attempts == 2
 
 
+async def test_a_sync_handlers_timeout_counts_from_when_a_thread_takes_the_call(
+    queue: Queue,
+) -> None:
+    """Waiting for a free thread is not the handler's time, as starting a process is not a
+    process task's: a call that waits past its timeout for the only thread still runs."""
+    tasks = Tasks()
+
+    @tasks.task(timeout=0.2, max_attempts=1)
+    def quick() -> str:
+        return "done"
+
+    threads = anyio.to_thread.current_default_thread_limiter()
+    threads.total_tokens = 1  # this test's event loop's pool only
+    release = threading.Event()
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(anyio.to_thread.run_sync, release.wait, DEADLINE)
+            await wait_until(lambda: threads.borrowed_tokens == 1)
+            async with Worker(queue, tasks, **FAST):
+                job = await quick.enqueue(queue)
+                await wait_until(lambda: threads.statistics().tasks_waiting == 1)
+                await anyio.sleep(0.5)  # its timeout passes while it waits for the thread
+                release.set()
+                assert await queue.result(job.id, timeout=DEADLINE) == "done"
+    finally:
+        release.set()
+
+
 async def test_the_timeout_is_recorded_once_the_thread_has_ended(
     queue: Queue, caplog: pytest.LogCaptureFixture
 ) -> None:
