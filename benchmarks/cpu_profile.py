@@ -30,13 +30,14 @@ import anyio
 import queuekit
 
 from . import probe
+from .drive import enqueue_in_bulk
 from .limits_cost import REDIS, discard, fresh_url
+from .peers import ROWS_BY_KEY, Servers
 from .peers.base import REDIS_ENV
-from .peers.queuekit import probe_job, tasks
+from .peers.queuekit import Queuekit, tasks
 
 IDLE = "<method 'poll' of 'select.epoll' objects>"
 """The event loop waiting for the network: not CPU."""
-FILL_CALL = 1000
 
 
 @dataclass(frozen=True)
@@ -49,30 +50,23 @@ class Profile:
     """(function, share of the profiled CPU), largest first."""
 
 
-Phase = Callable[[queuekit.Queue, int, int], Awaitable[Callable[[], Awaitable[None]]]]
+Phase = Callable[[Queuekit, int, int], Awaitable[Callable[[], Awaitable[None]]]]
 """Prepares a store for `jobs` jobs at `concurrency`; returns what is measured."""
 
 
-async def drain(
-    queue: queuekit.Queue, jobs: int, concurrency: int
-) -> Callable[[], Awaitable[None]]:
-    for start in range(0, jobs, FILL_CALL):
-        await queue.enqueue_many(
-            queuekit.new_job("probe_job", n) for n in range(start, min(jobs, start + FILL_CALL))
-        )
+async def drain(peer: Queuekit, jobs: int, concurrency: int) -> Callable[[], Awaitable[None]]:
+    await enqueue_in_bulk(peer, range(jobs))
 
     async def measured() -> None:
-        await queuekit.Worker(queue, tasks, concurrency=concurrency).run_until_empty()
+        await queuekit.Worker(peer.queue, tasks, concurrency=concurrency).run_until_empty()
 
     return measured
 
 
-async def enqueue(
-    queue: queuekit.Queue, jobs: int, concurrency: int
-) -> Callable[[], Awaitable[None]]:
+async def enqueue(peer: Queuekit, jobs: int, concurrency: int) -> Callable[[], Awaitable[None]]:
     async def measured() -> None:
         for n in range(jobs):
-            await probe_job.enqueue(queue, n)
+            await peer.enqueue(n)
 
     return measured
 
@@ -129,20 +123,30 @@ async def _run(
     """CPU seconds of `phase` on a fresh store of `backend`, under `profiler` if given."""
     with tempfile.TemporaryDirectory() as directory:
         url = fresh_url(backend, directory)
+        peer = _peer(backend, url)
+        await peer.open()
         try:
-            async with queuekit.connect(url) as queue:
-                measured = await phase(queue, jobs, concurrency)
-                began = time.process_time()
+            measured = await phase(peer, jobs, concurrency)
+            began = time.process_time()
+            if profiler is not None:
+                profiler.enable()
+            try:
+                await measured()
+            finally:
                 if profiler is not None:
-                    profiler.enable()
-                try:
-                    await measured()
-                finally:
-                    if profiler is not None:
-                        profiler.disable()
-                return time.process_time() - began
+                    profiler.disable()
+            return time.process_time() - began
         finally:
+            await peer.close()
             await discard(url)
+
+
+def _peer(backend: str, url: str) -> Queuekit:
+    """`make bench`'s own queuekit row on the store at `url`: its enqueue and its bulk calls."""
+    where = Servers(postgres_dsn=url, redis_url=url, sqlite_path=url.removeprefix("sqlite:///"))
+    peer = ROWS_BY_KEY[f"queuekit-{backend}"].load(where)
+    assert isinstance(peer, Queuekit)
+    return peer
 
 
 async def profile(backend: str, phase: Phase, jobs: int, concurrency: int, top: int) -> Profile:

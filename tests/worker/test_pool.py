@@ -15,6 +15,7 @@ from queuekit.backends.memory import MemoryBackend
 
 from ..setups import BackendSetup
 from ..waiting import eventually
+from .held import Held
 from .options import FAST
 
 
@@ -149,25 +150,17 @@ async def test_leaving_the_block_lets_running_jobs_finish(queue: Queue) -> None:
     """The running job holds the worker's one slot until the worker is stopping, so the job
     queued behind it could only be claimed after the stop, which claims nothing. (It was queued
     with a 0.1 s delay instead: a claim under way at the stop, slow under load, took it.)"""
-    tasks = Tasks()
-    started, release = anyio.Event(), anyio.Event()
-
-    @tasks.task()
-    async def held() -> str:
-        started.set()
-        await release.wait()
-        return "finished"
-
-    worker = Worker(queue, tasks, concurrency=1, shutdown_timeout=10, **FAST)
+    held = Held()
+    worker = Worker(queue, held.tasks, concurrency=1, shutdown_timeout=10, **FAST)
 
     async def release_once_stopping() -> None:
         await eventually(lambda: worker._stopping, "the worker is stopping")
-        release.set()
+        held.release.set()
 
     async with anyio.create_task_group() as group, worker:
-        job = await held.enqueue(queue)
-        await started.wait()
-        queued = await held.enqueue(queue)
+        job = await queue.enqueue("held")
+        await held.started.wait()
+        queued = await queue.enqueue("held")
         group.start_soon(release_once_stopping)
     assert (await queue.get_job(job.id)).status == JobStatus.COMPLETED
     assert (await queue.get_job(queued.id)).status == JobStatus.PENDING

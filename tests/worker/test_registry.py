@@ -14,11 +14,12 @@ from typing import Any
 import anyio
 
 import queuekit
-from queuekit import JobStatus, Limits, Queue, Tasks, Worker
+from queuekit import JobStatus, Limits, Queue, Worker
 from queuekit.registry import WorkerInfo, drain_worker, list_workers
 
 from ..setups import BackendSetup
 from ..waiting import eventually
+from .held import Held
 from .options import FAST
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,17 +31,9 @@ async def entry(queue: Queue, worker_id: str) -> WorkerInfo | None:
 
 
 async def test_a_drained_worker_finishes_its_job_claims_no_more_and_leaves(queue: Queue) -> None:
-    tasks = Tasks()
-    started, release = anyio.Event(), anyio.Event()
-
-    @tasks.task()
-    async def hold() -> str:
-        started.set()
-        await release.wait()
-        return "done"
-
+    held = Held()
     await queue.set_limits("a", Limits(concurrency=5))
-    running = await queue.enqueue("hold", queue="a")
+    running = await queue.enqueue("held", queue="a")
     # A claim under way when the worker learns of the drain still runs what it takes: the job
     # enqueued after the drain must come once none is, or such a claim could take it.
     claims_under_way = 0
@@ -57,7 +50,7 @@ async def test_a_drained_worker_finishes_its_job_claims_no_more_and_leaves(queue
     queue.backend.claim = counted_claim  # type: ignore[method-assign]
     worker = Worker(
         queue,
-        tasks,
+        held.tasks,
         queues={"a": 2, "b": 1},
         concurrency=2,
         worker_id="registry-test",
@@ -65,7 +58,7 @@ async def test_a_drained_worker_finishes_its_job_claims_no_more_and_leaves(queue
         **FAST,
     )
     async with worker:
-        await started.wait()
+        await held.started.wait()
 
         async def listed_with_its_job() -> bool:
             info = await entry(queue, "registry-test")
@@ -85,9 +78,9 @@ async def test_a_drained_worker_finishes_its_job_claims_no_more_and_leaves(queue
         assert info is not None and info.state == "draining"
         await eventually(lambda: worker.presence.draining, "the worker learned of the drain")
         await eventually(lambda: claims_under_way == 0, "the claim under way, if any, ended")
-        later = await queue.enqueue("hold", queue="a")  # claims have stopped: it stays
+        later = await queue.enqueue("held", queue="a")  # claims have stopped: it stays
         assert await entry(queue, "registry-test") is not None  # listed while it drains
-        release.set()
+        held.release.set()
 
         async def gone() -> bool:
             return await entry(queue, "registry-test") is None
