@@ -4,9 +4,12 @@ checked: speed lives in `make bench`)."""
 from __future__ import annotations
 
 import pytest
+from redis.asyncio import Redis
 
+import queuekit
 from benchmarks import cost_curves, limits_cost
 from benchmarks.cost_curves import measure, report
+from benchmarks.ping_job import pinging
 
 from ..redis.server import require_redis_url
 from ..setups import require_postgres_dsn
@@ -32,3 +35,15 @@ async def test_every_curve_is_measured_on_every_backend() -> None:
         assert all(p.stats_ms > 0 and p.claim_ms > 0 and p.drain_per_second > 0 for p in points)
     text = report(results)
     assert "| redis | queues | 7 |" in text and "| postgres | delayed | 300 |" in text
+
+
+async def test_a_drain_that_cannot_finish_ends_at_its_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asked for more jobs than there are, the drain ends at `DRAIN_SECONDS` and counts the
+    jobs done by then, not the jobs asked for."""
+    monkeypatch.setattr(cost_curves, "DRAIN_SECONDS", 1.0)
+    async with pinging(Redis.from_url(require_redis_url())), queuekit.connect("memory://") as queue:
+        await queue.enqueue_many(queuekit.new_job("measured") for _ in range(5))
+        rate = await cost_curves._drain(queue, ["default"], jobs=1000, concurrency=4)
+    assert rate <= 6  # at most the 5 jobs there are, over about the second allowed
