@@ -1,4 +1,4 @@
-"""`held_task`: a task whose job runs until the test releases it, to hold a worker's slot."""
+"""`Held`: a task whose job runs until the test releases it, to hold a worker's slot."""
 
 from __future__ import annotations
 
