@@ -1,15 +1,16 @@
 """Where queuekit's own process spends its CPU per job, by package and by function.
 
     .bench/queuekit/bin/python -m benchmarks.cpu_profile [--backends memory,postgres,redis]
-        [--phase drain|enqueue] [--shape io] [--jobs 5000] [--concurrency 10] [--top 12]
+        [--phase drain|enqueue|bulk] [--shape io] [--jobs 5000] [--concurrency 10] [--top 12]
 
 Each phase runs twice on a fresh store, with `make bench`'s job (`benchmarks.probe`: a probe
 line, then the shape) and worker settings: once plain, for the CPU per job
 (`time.process_time`), and once under cProfile, for the shares. `drain` fills the queue in
 bulk, then times one worker's `run_until_empty`; `enqueue` times one-by-one enqueues, each
-awaited before the next. The shares are of the profiled CPU: the event loop's wait in
-`epoll` is left out, and the profiler's overhead, which falls on every call alike, is in it.
-Servers as in `benchmarks.limits_cost`.
+awaited before the next; `bulk`, `make bench`'s bulk enqueue (`enqueue_many` of 1,000 at a
+time). The shares are of the profiled CPU: the event loop's wait in `epoll` is left out, and
+the profiler's overhead, which falls on every call alike, is in it. Below them, what the phase
+asked of its store per job (`benchmarks.store_work`). Servers as in `benchmarks.limits_cost`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import anyio
 
 import queuekit
 
-from . import probe
+from . import probe, store_work
 from .drive import enqueue_in_bulk
 from .limits_cost import REDIS, discard, fresh_url
 from .peers import ROWS_BY_KEY, Servers
@@ -48,6 +49,9 @@ class Profile:
     """(package, share of the profiled CPU), largest first."""
     functions: list[tuple[str, float]]
     """(function, share of the profiled CPU), largest first."""
+    store: store_work.Figures
+    """What the phase asked of its store per job (`store_work`), from the run without the
+    profiler."""
 
 
 Phase = Callable[[Queuekit, int, int], Awaitable[Callable[[], Awaitable[None]]]]
@@ -71,7 +75,14 @@ async def enqueue(peer: Queuekit, jobs: int, concurrency: int) -> Callable[[], A
     return measured
 
 
-PHASES: dict[str, Phase] = {"drain": drain, "enqueue": enqueue}
+async def bulk(peer: Queuekit, jobs: int, concurrency: int) -> Callable[[], Awaitable[None]]:
+    async def measured() -> None:
+        await enqueue_in_bulk(peer, range(jobs))
+
+    return measured
+
+
+PHASES: dict[str, Phase] = {"drain": drain, "enqueue": enqueue, "bulk": bulk}
 
 
 def package_of(function: tuple[str, int, str]) -> str:
@@ -119,25 +130,30 @@ def shares(
 
 async def _run(
     backend: str, phase: Phase, jobs: int, concurrency: int, profiler: cProfile.Profile | None
-) -> float:
-    """CPU seconds of `phase` on a fresh store of `backend`, under `profiler` if given."""
+) -> tuple[float, store_work.Figures]:
+    """CPU seconds of `phase` on a fresh store of `backend`, under `profiler` if given, and
+    what it asked of the store per job."""
     with tempfile.TemporaryDirectory() as directory:
         url = fresh_url(backend, directory)
         peer = _peer(backend, url)
-        await peer.open()
         try:
-            measured = await phase(peer, jobs, concurrency)
-            began = time.process_time()
-            if profiler is not None:
-                profiler.enable()
+            await peer.open()
             try:
-                await measured()
+                measured = await phase(peer, jobs, concurrency)
+                async with store_work.measured(url, jobs) as store:
+                    began = time.process_time()
+                    if profiler is not None:
+                        profiler.enable()
+                    try:
+                        await measured()
+                    finally:
+                        if profiler is not None:
+                            profiler.disable()
+                    cpu = time.process_time() - began
             finally:
-                if profiler is not None:
-                    profiler.disable()
-            return time.process_time() - began
+                await peer.close()
+            return cpu, store + await store_work.written(url, jobs)
         finally:
-            await peer.close()
             await discard(url)
 
 
@@ -150,11 +166,11 @@ def _peer(backend: str, url: str) -> Queuekit:
 
 
 async def profile(backend: str, phase: Phase, jobs: int, concurrency: int, top: int) -> Profile:
-    cpu = await _run(backend, phase, jobs, concurrency, None)
+    cpu, store = await _run(backend, phase, jobs, concurrency, None)
     profiler = cProfile.Profile()
     await _run(backend, phase, jobs, concurrency, profiler)
     packages, functions = shares(profiler, top)
-    return Profile(backend, cpu / jobs * 1e6, packages, functions)
+    return Profile(backend, cpu / jobs * 1e6, packages, functions, store)
 
 
 def report(result: Profile) -> str:
@@ -169,6 +185,13 @@ def report(result: Profile) -> str:
         "|---|---:|",
         *(f"| `{name}` | {share:.1%} |" for name, share in result.functions),
     ]
+    if result.store:
+        lines += [
+            "",
+            "| of the store, per job | |",
+            "|---|---:|",
+            *(f"| {name} | {per_job:,.2f} |" for name, per_job in result.store),
+        ]
     return "\n".join(lines)
 
 

@@ -100,6 +100,9 @@ class Drain:
     job, the job's own PING left out; None without a server."""
     wal_bytes: float | None
     """Bytes of write-ahead log PostgreSQL wrote per job; None on other servers."""
+    busy_cores: float
+    """How many of the machine's cores were busy during the drain, on average: whether it was
+    bound by the CPU of workers and server together."""
     accounting: Accounting
 
 
@@ -135,14 +138,27 @@ class ProbeFile:
         return self._lines
 
 
+@dataclass(frozen=True, slots=True)
+class CPUUsed:
+    workers: float
+    """Seconds of CPU the worker processes used."""
+    server: float | None
+    """Seconds of CPU the database server used; None without one."""
+    busy_cores: float
+    """The machine's busy CPU time over the wall time: how many of its cores were in use."""
+
+
 class CPUMeter:
-    """CPU time used by a set of processes between `start` and `stop`."""
+    """CPU time used by a set of processes, and by the whole machine, between `start` and
+    `stop`."""
 
     def __init__(self, pids: Sequence[int], server_process: str | None) -> None:
         self.pids = list(pids)
         self.server_process = server_process
         self._workers = 0.0
         self._server: dict[int, float] = {}
+        self._machine = 0.0
+        self._started_at = 0.0
 
     def _server_now(self) -> dict[int, float]:
         if self.server_process is None:
@@ -152,15 +168,19 @@ class CPUMeter:
     def start(self) -> None:
         self._workers = sum(system.cpu_seconds(pid) for pid in self.pids)
         self._server = self._server_now()
+        self._machine = system.machine_cpu_seconds()
+        self._started_at = time.monotonic()
 
-    def stop(self) -> tuple[float, float | None]:
-        """Seconds of CPU used by the workers and by the server (None without one)."""
+    def stop(self) -> CPUUsed:
+        busy_cores = (system.machine_cpu_seconds() - self._machine) / (
+            time.monotonic() - self._started_at
+        )
         workers = sum(system.cpu_seconds(pid) for pid in self.pids) - self._workers
         if self.server_process is None:
-            return workers, None
+            return CPUUsed(workers, None, busy_cores)
         # A server process that started after `start` counts from zero.
         server = sum(cpu - self._server.get(pid, 0.0) for pid, cpu in self._server_now().items())
-        return workers, server
+        return CPUUsed(workers, server, busy_cores)
 
 
 SERVER_PROCESSES = {"postgres": "postgres", "redis": "redis-server"}
@@ -420,7 +440,7 @@ class Bench:
             if row.server in SERVER_PROCESSES:
                 await ops.start()
             await self._wait_for(probe_file.lines, jobs, workers)
-            worker_cpu, server_cpu = meter.stop()
+            used = meter.stop()
             await asyncio.sleep(self.settings.grace_seconds)
         finally:
             await self._stop(workers)
@@ -430,10 +450,11 @@ class Bench:
         tally = probe.tally(str(self.probe), jobs)
         return Drain(
             jobs_per_second=jobs / tally.span_seconds,
-            worker_cpu_us=worker_cpu / jobs * 1e6,
-            server_cpu_us=None if server_cpu is None else server_cpu / jobs * 1e6,
+            worker_cpu_us=used.workers / jobs * 1e6,
+            server_cpu_us=None if used.server is None else used.server / jobs * 1e6,
             server_ops=None if asked is None else (asked.ops - pings) / jobs,
             wal_bytes=wal,
+            busy_cores=used.busy_cores,
             accounting=Accounting.of(tally),
         )
 

@@ -21,6 +21,8 @@ COLUMNS = [
     ("drain_1x100", "drain, 1 proc × 100 (jobs/s)", "{:,.0f}"),
     ("drain_2x10", "drain, 2 procs × 10 (jobs/s)", "{:,.0f}"),
     ("drain_4x10", "drain, 4 procs × 10 (jobs/s)", "{:,.0f}"),
+    ("busy_cores_1x10", "cores busy, 1 × 10", "{:.2f}"),
+    ("busy_cores_2x10", "cores busy, 2 × 10", "{:.2f}"),
     ("latency_p50", "p50 (ms)", "{:.1f}"),
     ("latency_p95", "p95 (ms)", "{:.1f}"),
     ("latency_p99", "p99 (ms)", "{:.1f}"),
@@ -87,6 +89,8 @@ def _cell(row: dict[str, Any], measure: str, style: str) -> str:
 def _phase_of(measure: str) -> str:
     if measure.startswith("latency"):
         return "latency"
+    if measure.startswith("busy_cores_"):
+        return "drain_" + measure.removeprefix("busy_cores_")
     for figure in ("worker_cpu_us", "server_cpu_us", "server_ops", "wal_bytes"):
         if measure.startswith(figure):
             return "drain_1x10" + measure.removeprefix(figure)
@@ -124,7 +128,9 @@ def markdown(document: dict[str, Any], image: str, heading_level: int = 2) -> st
         "writes the same probe line; duplicates / missing count those lines over every phase. "
         f"Then it does the run's job shape, {_shape_text(settings['shape'])}. Server ops: "
         "PostgreSQL's transactions per job (each a round trip), or Redis's commands per job "
-        "(the commands its scripts run included), the job's own PING left out.",
+        "(the commands its scripts run included), the job's own PING left out. Cores busy: "
+        "the machine's busy CPU time over the drain's wall time, every process on it "
+        "counted (workers, servers, the run itself).",
         "",
         "| library (server) | "
         + " | ".join(title for _, title, _ in COLUMNS)

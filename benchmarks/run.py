@@ -104,6 +104,7 @@ def drain_phase(concurrency: int, processes: int, shape: str | None = None) -> P
     async def measure(bench: Bench, result: RowResult) -> None:
         drain = await bench.drain(result.row, concurrency, processes, shape or bench.settings.shape)
         result.add(name, drain.jobs_per_second)
+        result.add(f"busy_cores_{processes}x{concurrency}{suffix}", drain.busy_cores)
         if (processes, concurrency) == (1, 10):
             result.add(f"worker_cpu_us{suffix}", drain.worker_cpu_us)
             result.add(f"server_cpu_us{suffix}", drain.server_cpu_us)

@@ -21,6 +21,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time every core of the machine spent busy so far (idle and I/O wait left out)."""
+    # The first line of /proc/stat sums the cores: user nice system idle iowait irq softirq
+    # steal, in ticks.
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND
+
+
 def pids_named(name: str) -> list[int]:
     """Every process whose command name is `name` (e.g. `postgres`, `redis-server`)."""
     pids = []

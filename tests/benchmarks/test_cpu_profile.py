@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cpu_profile, probe
+from benchmarks import cpu_profile, limits_cost, probe
+
+from ..redis.server import require_redis_url
+from ..setups import require_postgres_dsn
 
 
 @pytest.mark.parametrize("phase", sorted(cpu_profile.PHASES))
@@ -27,3 +30,27 @@ async def test_a_phase_is_profiled_by_package_and_function(
     assert ("queuekit.worker" if phase == "drain" else "queuekit.queue") in packages
     if phase == "drain":
         assert probe.tally(str(tmp_path / "probe.txt"), 200).missing == 0
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis"])
+async def test_a_phase_reports_what_it_asked_of_its_store(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(probe.PROBE_FILE_ENV, str(tmp_path / "probe.txt"))
+    monkeypatch.setenv(probe.SHAPE_ENV, "noop")
+    monkeypatch.setattr(probe, "_fd", None)
+    monkeypatch.setattr(limits_cost, "POSTGRES", require_postgres_dsn())
+    monkeypatch.setattr(limits_cost, "REDIS", require_redis_url())
+
+    result = await cpu_profile.profile(backend, cpu_profile.PHASES["drain"], 200, 10, top=10)
+
+    store = dict(result.store)
+    if backend == "postgres":
+        # Each job's row, inserted once by the fill and changed by the drain; counted only
+        # once the phase's sessions ended.
+        assert store["queuekit_jobs inserts"] == 1.0
+        assert store["queuekit_jobs updates"] >= 1.0
+        assert store["queuekit_jobs indexes"] >= 1 and store["WAL bytes"] > 0
+    else:
+        listed = sum(per_job for name, per_job in result.store if name != "commands")
+        assert 1.0 <= listed <= store["commands"]

@@ -80,8 +80,10 @@ async def test_every_phase_of_a_row_runs_each_job_once(bench: Bench, key: str) -
     assert {"drain_1x10_noop", "drain_1x10_cpu", "worker_cpu_us_noop", "worker_cpu_us_cpu"} <= (
         measured
     )
+    drains = {name for name in measured if name.startswith("drain_")}
+    assert {name.replace("drain_", "busy_cores_", 1) for name in drains} <= measured
     # CPU is counted in clock ticks (10 ms): a tiny phase may round to none.
-    cpu = {name for name in measured if "cpu_us" in name}
+    cpu = {name for name in measured if "cpu_us" in name or name.startswith("busy_cores")}
     assert all(value >= 0 for name in cpu for value in result.figures[name])
     assert all(value > 0 for name in measured - cpu for value in result.figures[name])
     # A job of 1 ms of CPU costs its worker at least that.

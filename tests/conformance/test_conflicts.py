@@ -32,6 +32,20 @@ async def test_a_taken_id_in_a_bulk_enqueue_stores_none_of_it(queue: Queue) -> N
     assert [job.id for job in (await queue.list_jobs()).jobs] == ["taken"]
 
 
+async def test_a_taken_id_in_a_large_bulk_enqueue_stores_none_of_it(queue: Queue) -> None:
+    """As above, in a call large enough that a backend may store it another way (PostgreSQL
+    by COPY)."""
+    await queue.enqueue("t", id="taken")
+    fresh = [queuekit.new_job("t") for _ in range(600)]
+    with pytest.raises(JobExistsError) as raised:
+        await queue.enqueue_many([*fresh[:300], queuekit.new_job("t", id="taken"), *fresh[300:]])
+    assert raised.value.job_id == "taken"
+    with pytest.raises(JobExistsError) as raised:
+        await queue.enqueue_many([*fresh, fresh[0]])
+    assert raised.value.job_id == fresh[0].id
+    assert [job.id for job in (await queue.list_jobs()).jobs] == ["taken"]
+
+
 async def test_a_held_unique_key_still_answers_with_its_holder(queue: Queue) -> None:
     holder = await queue.enqueue("t", id="holder", unique_key="k")
     # The key's holder is the answer even when the request's id is the holder's own.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import anyio
 
 import queuekit
-from queuekit import Backend, JobStatus, Priority, Queue
+from queuekit import Backend, JobStatus, Limits, Priority, Queue
 
 from ..setups import BackendSetup
 from .helpers import claim, claim_one, claim_when_due
@@ -96,6 +97,39 @@ async def test_enqueue_many_stores_all_in_order(queue: Queue, backend: Backend) 
     assert [job.payload["n"] for job in jobs] == list(range(100))
     claimed = await claim(backend, 100, queue="bulk")
     assert [job.payload["n"] for job in claimed] == list(range(100))
+
+
+async def test_a_large_bulk_enqueue_returns_each_job_as_it_is_read_back(
+    queue: Queue, backend: Backend
+) -> None:
+    """Hundreds of jobs in one call (which a backend may store another way: PostgreSQL by
+    COPY), with every option but keys and parents: each comes back as `get_job` reads it, and
+    is counted and claimed as one enqueued alone would be."""
+    await queue.set_limits("other", Limits(per_key=1))
+    now = datetime.now(UTC)
+    shapes: list[Callable[[int], queuekit.NewJob]] = [
+        lambda n: queuekit.new_job("t", {"n": n, "text": "✓ é"}),
+        lambda n: queuekit.new_job("t", (n, None), queue="other", limit_key=f"k{n // 6 % 3}"),
+        lambda n: queuekit.new_job("t", n, run_at=now + timedelta(hours=1), max_attempts=7),
+        lambda n: queuekit.new_job("t", n, delay=timedelta(hours=1), expires_in=7200),
+        lambda n: queuekit.new_job("t", n, headers={"trace": f"{n}"}, priority=Priority.HIGH),
+        lambda n: queuekit.new_job(
+            "t", n, expires_at=now + timedelta(days=1), workflow_id="w", batch_id="b"
+        ),
+    ]
+    jobs = await queue.enqueue_many(shapes[n % len(shapes)](n) for n in range(600))
+    assert {job.status for job in jobs} == {JobStatus.PENDING}
+    for job in jobs:
+        assert await queue.get_job(job.id) == job
+    stats = await queue.stats()
+    assert (stats.pending, stats.scheduled) == (500, 200)
+    due = await claim(backend, 600)
+    assert sorted(job.id for job in due) == sorted(
+        job.id for n, job in enumerate(jobs) if job.queue == "default" and n % 6 not in (2, 3)
+    )
+    # One job per key: each key the call brought was made ready to claim from.
+    claimed = await claim(backend, 50, queue="other")
+    assert sorted(job.limit_key or "" for job in claimed) == ["k0", "k1", "k2"]
 
 
 async def test_unique_key_returns_the_live_job(queue: Queue, backend: Backend) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import asyncpg
+import pytest
 
 import queuekit
 from queuekit.backends.postgres import PostgresBackend
@@ -24,12 +25,15 @@ async def _woken_after(backend: PostgresBackend, queues: list[str], timeout: flo
     return time.monotonic() - started
 
 
-async def test_an_idle_waiter_wakes_on_an_enqueue_elsewhere(open_backend: OpenBackend) -> None:
+@pytest.mark.parametrize("jobs", [1, 600])  # 600: a call stored by COPY
+async def test_an_idle_waiter_wakes_on_an_enqueue_elsewhere(
+    open_backend: OpenBackend, jobs: int
+) -> None:
     waiter, producer = await open_backend(), await open_backend()
     waiting = asyncio.create_task(_woken_after(waiter, ["default", "other"], MINUTE))
     await asyncio.sleep(0.5)
     assert not waiting.done()
-    await producer.enqueue(queuekit.new_job("t", queue="other"))
+    await producer.enqueue_many([queuekit.new_job("t", queue="other") for _ in range(jobs)])
     await asyncio.wait_for(waiting, WOKEN)
     assert waiter.listener_connections == 1
 

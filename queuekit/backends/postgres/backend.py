@@ -41,6 +41,7 @@ from .activity import ActivityLog
 from .callers import caller_connection
 from .cancels import PushedCancels
 from .connections import Connection, Pool, close_pool, open_pool
+from .copies import copy_in, copyable
 from .debouncer import Debouncer
 from .events import PostgresEvents
 from .expiry import Expiry
@@ -280,6 +281,9 @@ class PostgresBackend(
         self, conn: Connection, jobs: Sequence[NewJob], notify: Sequence[str]
     ) -> list[Job]:
         links = links_of(jobs)
+        if copyable(jobs, links):
+            where = (self.schema, self.table)
+            return await copy_in(conn, self._sql, where, self.channel, jobs, notify)
         if links.one_statement:
             return await insert(conn, self._sql, self.channel, jobs, notify, links)
         async with conn.transaction():

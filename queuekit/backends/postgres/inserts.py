@@ -34,7 +34,7 @@ class Fetcher(Protocol):
 
 
 @contextlib.contextmanager
-def _refusals(jobs: Sequence[NewJob]) -> Iterator[None]:
+def refusals(jobs: Sequence[NewJob]) -> Iterator[None]:
     """Turn what PostgreSQL refuses to store of `jobs` into the typed errors of the API.
 
     Errors are told apart by SQLSTATE, which asyncpg's and psycopg's (a caller's connection,
@@ -285,11 +285,11 @@ async def _insert_rows(
         list(notify),
     ]
     if not any(has_keys(job) for job in jobs):
-        with _refusals(jobs):
+        with refusals(jobs):
             rows = await conn.fetch(sql["insert"], *args, *links.per_job())
         decided = {row["id"]: row for row in rows}
         return [job_from_new(job, decided[job.id]) for job in jobs]
-    with _refusals(jobs):
+    with refusals(jobs):
         rows = await conn.fetch(
             sql["insert_keyed"],
             *args,
@@ -307,7 +307,7 @@ async def _insert_one(
     conn: Fetcher, sql: Mapping[str, str], channel: str, job: NewJob, notify: Sequence[str]
 ) -> Job:
     """The common enqueue (one job, no key, no parent) in a statement that is cheaper to run."""
-    with _refusals([job]):
+    with refusals([job]):
         row = await conn.fetchrow(
             sql["insert_one"],
             job.id,

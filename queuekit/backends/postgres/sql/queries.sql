@@ -167,6 +167,18 @@ SELECT inserted.created_at, inserted.scheduled_at, inserted.expires_at,
        CASE WHEN $11::boolean THEN (SELECT count(pg_notify($10::text, 'w:' || $2))) END AS notified
 FROM inserted
 
+-- name: transaction_time
+-- The start of the transaction, which every `now()` in it reads (copies.py).
+SELECT now()
+
+-- name: copied
+-- After a COPY of plain jobs (copies.py), in its transaction: the ready keys of their queues
+-- ($1) and limit keys ($2, NULL for none: one pair per distinct pair), and the wake-ups of
+-- $4 (the caller's debounced subset of their queues, all pending) on the channel $3.
+WITH copied AS (SELECT * FROM unnest($1::text[], $2::text[]) AS c(queue, limit_key)),
+ready AS ({add_ready_keys:copied})
+SELECT count(pg_notify($3, 'w:' || q.queue)) FROM unnest($4::text[]) AS q(queue)
+
 -- name: connection_identity
 -- Where a caller's connection (`connection=`) points: its database, and whether it sees this
 -- backend's jobs table. No parameters, so it runs unchanged through any driver. `json_probe`
