@@ -19,11 +19,10 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from . import probe, system
+from .drive import WARM_UP_JOB
 from .peers import Row, Servers
 
 REPO = Path(__file__).resolve().parent.parent
-WARM_UP_JOB = 1_000_000_000
-"""The number of the job that wakes a worker before latency is measured; tallies skip it."""
 POLL_SECONDS = 0.02
 SESSIONS_GONE_SECONDS = 10.0
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
@@ -477,7 +476,8 @@ class Bench:
             if not row.single_process:
                 await self._wait_for(probe_file.lines, 1, workers)
                 await self._step(row, "latency", "--count", jobs, *spaced)
-            await self._wait_for(probe_file.lines, jobs + (not row.single_process), workers)
+            # The jobs, the enqueuer's untimed first one, and the worker's warm-up.
+            await self._wait_for(probe_file.lines, jobs + 1 + (not row.single_process), workers)
             await asyncio.sleep(self.settings.grace_seconds)
         finally:
             await self._stop(workers)
