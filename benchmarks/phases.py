@@ -137,51 +137,6 @@ class ProbeFile:
         return self._lines
 
 
-@dataclass(frozen=True, slots=True)
-class CPUUsed:
-    workers: float
-    """Seconds of CPU the worker processes used."""
-    server: float | None
-    """Seconds of CPU the database server used; None without one."""
-    busy_cores: float
-    """The machine's busy CPU time over the wall time: how many of its cores were in use."""
-
-
-class CPUMeter:
-    """CPU time used by a set of processes, and by the whole machine, between `start` and
-    `stop`."""
-
-    def __init__(self, pids: Sequence[int], server_process: str | None) -> None:
-        self.pids = list(pids)
-        self.server_process = server_process
-        self._workers = 0.0
-        self._server: dict[int, float] = {}
-        self._machine = 0.0
-        self._started_at = 0.0
-
-    def _server_now(self) -> dict[int, float]:
-        if self.server_process is None:
-            return {}
-        return {pid: system.cpu_seconds(pid) for pid in system.pids_named(self.server_process)}
-
-    def start(self) -> None:
-        self._workers = sum(system.cpu_seconds(pid) for pid in self.pids)
-        self._server = self._server_now()
-        self._machine = system.machine_cpu_seconds()
-        self._started_at = time.monotonic()
-
-    def stop(self) -> CPUUsed:
-        busy_cores = (system.machine_cpu_seconds() - self._machine) / (
-            time.monotonic() - self._started_at
-        )
-        workers = sum(system.cpu_seconds(pid) for pid in self.pids) - self._workers
-        if self.server_process is None:
-            return CPUUsed(workers, None, busy_cores)
-        # A server process that started after `start` counts from zero.
-        server = sum(cpu - self._server.get(pid, 0.0) for pid, cpu in self._server_now().items())
-        return CPUUsed(workers, server, busy_cores)
-
-
 SERVER_PROCESSES = {"postgres": "postgres", "redis": "redis-server"}
 
 
@@ -434,7 +389,7 @@ class Bench:
         ops = ServerOpsMeter(self.servers, row.server)
         try:
             await self._wait_for(probe_file.lines, 1, workers)
-            meter = CPUMeter([w.pid for w in workers], SERVER_PROCESSES.get(row.server))
+            meter = system.CPUMeter([w.pid for w in workers], SERVER_PROCESSES.get(row.server))
             meter.start()
             if row.server in SERVER_PROCESSES:
                 await ops.start()

@@ -1,10 +1,13 @@
-"""What the machine is, how much CPU its processes used (from /proc, Linux only), free ports."""
+"""The machine: what it is, the CPU it and its processes used (/proc, Linux only), free ports."""
 
 from __future__ import annotations
 
 import os
 import platform
 import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
@@ -42,6 +45,49 @@ def pids_named(name: str) -> list[int]:
             except (FileNotFoundError, ProcessLookupError):
                 continue
     return pids
+
+
+@dataclass(frozen=True, slots=True)
+class CPUUsed:
+    workers: float
+    """Seconds of CPU the worker processes used."""
+    server: float | None
+    """Seconds of CPU the database server used; None without one."""
+    busy_cores: float
+    """The machine's busy CPU time over the wall time: how many of its cores were in use."""
+
+
+class CPUMeter:
+    """CPU time used by a set of processes, and by the whole machine, between `start` and
+    `stop`."""
+
+    def __init__(self, pids: Sequence[int], server_process: str | None) -> None:
+        self.pids = list(pids)
+        self.server_process = server_process
+        self._workers = 0.0
+        self._server: dict[int, float] = {}
+        self._machine = 0.0
+        self._started_at = 0.0
+
+    def _server_now(self) -> dict[int, float]:
+        if self.server_process is None:
+            return {}
+        return {pid: cpu_seconds(pid) for pid in pids_named(self.server_process)}
+
+    def start(self) -> None:
+        self._workers = sum(cpu_seconds(pid) for pid in self.pids)
+        self._server = self._server_now()
+        self._machine = machine_cpu_seconds()
+        self._started_at = time.monotonic()
+
+    def stop(self) -> CPUUsed:
+        busy_cores = (machine_cpu_seconds() - self._machine) / (time.monotonic() - self._started_at)
+        workers = sum(cpu_seconds(pid) for pid in self.pids) - self._workers
+        if self.server_process is None:
+            return CPUUsed(workers, None, busy_cores)
+        # A server process that started after `start` counts from zero.
+        server = sum(cpu - self._server.get(pid, 0.0) for pid, cpu in self._server_now().items())
+        return CPUUsed(workers, server, busy_cores)
 
 
 def describe() -> dict[str, str]:

@@ -6,6 +6,7 @@ import enum
 import traceback
 from dataclasses import dataclass
 
+from .events import EventKind
 from .job import Job, JobStatus
 
 MAX_ERROR_CHARS = 16_000
@@ -36,6 +37,14 @@ class Outcome(enum.StrEnum):
         """The outcome of an attempt whose recorded completion or failure left its job in
         `status` (`completed`, `failed` or `dead`)."""
         return cls(status.value)
+
+
+OUTCOME_EVENTS = {
+    Outcome.COMPLETED: EventKind.COMPLETED,
+    Outcome.FAILED: EventKind.FAILED,
+    Outcome.DEAD: EventKind.DEAD,
+}
+"""The events of the outcomes a worker writes (a lost attempt was settled elsewhere)."""
 
 
 @dataclass(frozen=True, slots=True)

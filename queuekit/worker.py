@@ -27,7 +27,7 @@ from .job import Attempt, JobStatus
 from .leases import LeaseKeeper, Log, outlast_thread
 from .limits import RateLimited
 from .middleware import JobMiddleware, chain_job, default_job_middleware
-from .outcomes import JobReport, Outcome, describe
+from .outcomes import OUTCOME_EVENTS, JobReport, Outcome, describe
 from .presence import DEFAULT_INTERVAL, Presence
 from .process_pool import ProcessPool, pool_in_use
 from .queue import Queue
@@ -42,12 +42,6 @@ from .watchdog import watch_loop_lag
 
 logger = logging.getLogger("queuekit.worker")
 
-OUTCOME_EVENTS = {
-    Outcome.COMPLETED: EventKind.COMPLETED,
-    Outcome.FAILED: EventKind.FAILED,
-    Outcome.DEAD: EventKind.DEAD,
-}
-"""The events of the outcomes a worker writes (a lost attempt was settled elsewhere)."""
 MAX_BACK_OFF = 10.0
 """Seconds: the longest wait between claims while the backend keeps failing."""
 
