@@ -10,7 +10,8 @@ bulk, then times one worker's `run_until_empty`; `enqueue` times one-by-one enqu
 awaited before the next; `bulk`, `make bench`'s bulk enqueue (`enqueue_many` of 1,000 at a
 time). The shares are of the profiled CPU: the event loop's wait in `epoll` is left out, and
 the profiler's overhead, which falls on every call alike, is in it. Below them, what the phase
-asked of its store per job (`benchmarks.store_work`). Servers as in `benchmarks.limits_cost`.
+asked of its store per job (`benchmarks.store_work`) and, for a drain, how the worker's claims
+went. Servers as in `benchmarks.limits_cost`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -52,6 +54,9 @@ class Profile:
     store: store_work.Figures
     """What the phase asked of its store per job (`store_work`), from the run without the
     profiler."""
+    claims: store_work.Figures
+    """How the worker's claims went (`ClaimTimer`), from the run without the profiler; none
+    for an enqueue."""
 
 
 Phase = Callable[[Queuekit, int, int], Awaitable[Callable[[], Awaitable[None]]]]
@@ -128,11 +133,43 @@ def shares(
     return by_package[:top], by_function[:top]
 
 
+class ClaimTimer:
+    """Times every claim of a backend (its `claim`, wrapped): a worker makes one at a time, so
+    the share of a drain during which one is under way tells whether claims bound it."""
+
+    def __init__(self, backend: queuekit.Backend) -> None:
+        self.seconds: list[float] = []
+        self.jobs = 0
+        claim = backend.claim
+
+        async def timed(*args: Any, **kwargs: Any) -> list[queuekit.Job]:
+            began = time.perf_counter()
+            try:
+                claimed = await claim(*args, **kwargs)
+            finally:
+                self.seconds.append(time.perf_counter() - began)
+            self.jobs += len(claimed)
+            return claimed
+
+        backend.claim = timed  # type: ignore[method-assign]
+
+    def figures(self, wall_seconds: float, jobs: int) -> store_work.Figures:
+        if not self.seconds:
+            return []
+        under_way = sum(self.seconds)
+        return [
+            ("claims per job", len(self.seconds) / jobs),
+            ("jobs per claim", self.jobs / len(self.seconds)),
+            ("ms per claim", under_way / len(self.seconds) * 1e3),
+            ("share of the time a claim is under way", under_way / wall_seconds),
+        ]
+
+
 async def _run(
     backend: str, phase: Phase, jobs: int, concurrency: int, profiler: cProfile.Profile | None
-) -> tuple[float, store_work.Figures]:
-    """CPU seconds of `phase` on a fresh store of `backend`, under `profiler` if given, and
-    what it asked of the store per job."""
+) -> tuple[float, store_work.Figures, store_work.Figures]:
+    """CPU seconds of `phase` on a fresh store of `backend`, under `profiler` if given, what
+    it asked of the store per job, and how its claims went."""
     with tempfile.TemporaryDirectory() as directory:
         url = fresh_url(backend, directory)
         peer = _peer(backend, url)
@@ -140,7 +177,9 @@ async def _run(
             await peer.open()
             try:
                 measured = await phase(peer, jobs, concurrency)
+                claims = ClaimTimer(peer.queue.backend)
                 async with store_work.measured(url, jobs) as store:
+                    wall = time.perf_counter()
                     began = time.process_time()
                     if profiler is not None:
                         profiler.enable()
@@ -150,9 +189,11 @@ async def _run(
                         if profiler is not None:
                             profiler.disable()
                     cpu = time.process_time() - began
+                    wall = time.perf_counter() - wall
             finally:
                 await peer.close()
-            return cpu, store + await store_work.written(url, jobs)
+            written = await store_work.written(url, jobs)
+            return cpu, store + written, claims.figures(wall, jobs)
         finally:
             await discard(url)
 
@@ -166,11 +207,11 @@ def _peer(backend: str, url: str) -> Queuekit:
 
 
 async def profile(backend: str, phase: Phase, jobs: int, concurrency: int, top: int) -> Profile:
-    cpu, store = await _run(backend, phase, jobs, concurrency, None)
+    cpu, store, claims = await _run(backend, phase, jobs, concurrency, None)
     profiler = cProfile.Profile()
     await _run(backend, phase, jobs, concurrency, profiler)
     packages, functions = shares(profiler, top)
-    return Profile(backend, cpu / jobs * 1e6, packages, functions, store)
+    return Profile(backend, cpu / jobs * 1e6, packages, functions, store, claims)
 
 
 def report(result: Profile) -> str:
@@ -191,6 +232,13 @@ def report(result: Profile) -> str:
             "| of the store, per job | |",
             "|---|---:|",
             *(f"| {name} | {per_job:,.2f} |" for name, per_job in result.store),
+        ]
+    if result.claims:
+        lines += [
+            "",
+            "| the worker's claims | |",
+            "|---|---:|",
+            *(f"| {name} | {value:,.2f} |" for name, value in result.claims),
         ]
     return "\n".join(lines)
 

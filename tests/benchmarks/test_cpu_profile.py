@@ -28,8 +28,14 @@ async def test_a_phase_is_profiled_by_package_and_function(
     assert sum(packages.values()) == pytest.approx(1.0)
     assert cpu_profile.IDLE not in packages
     assert ("queuekit.worker" if phase == "drain" else "queuekit.queue") in packages
+    claims = dict(result.claims)
     if phase == "drain":
         assert probe.tally(str(tmp_path / "probe.txt"), 200).missing == 0
+        # Every job came from a claim; the last claims, which found none, count too.
+        assert claims["jobs per claim"] * claims["claims per job"] == pytest.approx(1.0)
+        assert 0 < claims["share of the time a claim is under way"] <= 1
+    else:
+        assert claims == {}
 
 
 @pytest.mark.parametrize("backend", ["postgres", "redis"])
