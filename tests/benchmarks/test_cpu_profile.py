@@ -1,5 +1,5 @@
-"""The CPU profile runs each phase to its end and shares out the profiled time (its figures are
-not checked)."""
+"""The CPU profile runs each phase to its end, shares out the profiled time, and reads what the
+phase asked of its store and how its claims went (no timing is checked)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ from ..redis.server import require_redis_url
 from ..setups import require_postgres_dsn
 
 
-@pytest.mark.parametrize("phase", sorted(cpu_profile.PHASES))
-async def test_a_phase_is_profiled_by_package_and_function(
-    phase: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(autouse=True)
+def probe_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jobs' probe lines go to a file of the test's own; the jobs do nothing else."""
     monkeypatch.setenv(probe.PROBE_FILE_ENV, str(tmp_path / "probe.txt"))
     monkeypatch.setenv(probe.SHAPE_ENV, "noop")
     monkeypatch.setattr(probe, "_fd", None)
 
+
+@pytest.mark.parametrize("phase", sorted(cpu_profile.PHASES))
+async def test_a_phase_is_profiled_by_package_and_function(phase: str, tmp_path: Path) -> None:
     result = await cpu_profile.profile("memory", cpu_profile.PHASES[phase], 200, 10, top=10**6)
 
     assert result.cpu_us_per_job > 0
@@ -40,11 +42,8 @@ async def test_a_phase_is_profiled_by_package_and_function(
 
 @pytest.mark.parametrize("backend", ["postgres", "redis"])
 async def test_a_phase_reports_what_it_asked_of_its_store(
-    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(probe.PROBE_FILE_ENV, str(tmp_path / "probe.txt"))
-    monkeypatch.setenv(probe.SHAPE_ENV, "noop")
-    monkeypatch.setattr(probe, "_fd", None)
     monkeypatch.setattr(limits_cost, "POSTGRES", require_postgres_dsn())
     monkeypatch.setattr(limits_cost, "REDIS", require_redis_url())
 
