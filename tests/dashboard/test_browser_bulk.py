@@ -15,7 +15,7 @@ from ..setups import BackendSetup
 from ..waiting import eventually
 from ..worker.options import FAST
 from .server import serving
-from .test_browser import KEY, log_in
+from .test_browser import KEY, log_in, table_scrolls_sideways
 
 expect = pytest.importorskip("playwright.async_api").expect
 
@@ -99,8 +99,7 @@ async def test_bulk_actions_from_the_browser(
             await phone.wait_for_selector("tr[data-job]")
             await phone.screenshot(path=str(tmp_path / "jobs-390.png"), full_page=True)
             assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
-            table = phone.locator(".scroll").first
-            assert await table.evaluate("box => box.scrollWidth > box.clientWidth")
+            assert await table_scrolls_sideways(phone)
             for bar in ("form.search", "form[data-selection]", "form[data-matching]"):
                 box = await phone.locator(bar).bounding_box()
                 assert box is not None and box["x"] + box["width"] <= 390, bar
