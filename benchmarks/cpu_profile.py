@@ -179,7 +179,7 @@ async def _run(
                 measured = await phase(peer, jobs, concurrency)
                 claims = ClaimTimer(peer.queue.backend)
                 async with store_work.measured(url, jobs) as store:
-                    wall = time.perf_counter()
+                    wall_began = time.perf_counter()
                     began = time.process_time()
                     if profiler is not None:
                         profiler.enable()
@@ -189,7 +189,7 @@ async def _run(
                         if profiler is not None:
                             profiler.disable()
                     cpu = time.process_time() - began
-                    wall = time.perf_counter() - wall
+                    wall = time.perf_counter() - wall_began
             finally:
                 await peer.close()
             written = await store_work.written(url, jobs)

@@ -48,8 +48,11 @@ async def table_scrolls_sideways(page: Page) -> bool:
     Found and measured in one script, at one instant: dashboard.js swaps a fragment's content
     when its refresh lands (always once, just after the page loads), and a box measured after
     it left the page reads 0 wide, as if it did not scroll."""
-    script = "() => { const box = document.querySelector('.scroll');"
-    return bool(await page.evaluate(script + " return box.scrollWidth > box.clientWidth; }"))
+    script = (
+        "() => { const box = document.querySelector('.scroll');"
+        " return box.scrollWidth > box.clientWidth; }"
+    )
+    return bool(await page.evaluate(script))
 
 
 async def row_heights(page: Page, rows: str) -> list[float]:
