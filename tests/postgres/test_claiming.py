@@ -1,5 +1,6 @@
 """PostgreSQL claims: one job to one claimer across connections and OS processes, claim order
-against the reference backend, and the claim index."""
+against the reference backend, the claim index, and the lookups by id of what an attempt
+writes."""
 
 from __future__ import annotations
 
@@ -167,3 +168,33 @@ async def test_claim_reads_only_the_claim_index(pg_backend: PostgresBackend) -> 
     scans = [line for line in text.splitlines() if "Scan using" in line]
     assert all(f"{pg_backend.table}_claim" in line or "_pkey" in line for line in scans), text
     assert "Sort Key: j" not in text  # never sorts the table's rows, only the chosen ones
+
+
+async def test_an_attempt_s_writes_find_its_job_by_id(pg_backend: PostgresBackend) -> None:
+    """A finish, a heartbeat and a completion in the caller's transaction look their jobs up
+    by id, never by reading every running job from the lease index: with a fleet's jobs
+    running, and the dead versions of those that ran since the last vacuum, that was most of
+    each finish's work."""
+    await pg_backend.enqueue_many([queuekit.new_job("t") for _ in range(300)])
+    ran = await pg_backend.claim({"default": 100}, limit=100, lease=60, worker_id="w")
+    for job in ran:
+        await pg_backend.complete(job.attempt)
+    running = await pg_backend.claim({"default": 20}, limit=20, lease=60, worker_id="w")
+    ids = [job.id for job in running[:3]]
+    tokens = [job.lease_token for job in running[:3]]
+    statements = {
+        "finish": (ids, tokens, ["complete"] * 3, ["1"] * 3, [None] * 3, [None] * 3, "c"),
+        "heartbeat": (ids, tokens, 60.0, [None] * 3, [None] * 3, [None] * 3),
+        "complete_in_transaction": (ids[0], tokens[0], "1", "c"),
+    }
+    pool = pg_backend._pool
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await conn.execute(f"ANALYZE {pg_backend.qualified_table}")
+        for name, args in statements.items():
+            async with conn.transaction():
+                await conn.execute("SET LOCAL enable_seqscan = off")  # a small table: realism
+                plan = await conn.fetch("EXPLAIN (COSTS OFF) " + pg_backend._sql[name], *args)
+            text = "\n".join(row[0] for row in plan)
+            assert f"{pg_backend.table}_id_key" in text, (name, text)
+            assert f"{pg_backend.table}_lease" not in text, (name, text)

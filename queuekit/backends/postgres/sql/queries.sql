@@ -312,7 +312,7 @@ SELECT * FROM claimed ORDER BY priority DESC, scheduled_at, seq
 -- $1 job ids, $2 their lease tokens, $3 lease (s); returns the (id, token) pairs still held.
 -- What each attempt reported since its last heartbeat, NULL where unchanged: $4 progress
 -- (with it, the note $5 is written too, NULL clearing it), $6 partial output (JSON text).
--- Fenced like the lease: a lost attempt's reports match no row.
+-- Fenced like the lease: a lost attempt's reports match no row. Found by id, as `finish` says.
 WITH held AS (
     UPDATE {jobs} AS j
     SET lease_expires_at = now() + $3 * interval '1 second',
@@ -321,7 +321,7 @@ WITH held AS (
         output = coalesce(a.output::json, j.output)
     FROM unnest($1::text[], $2::text[], $4::float8[], $5::text[], $6::text[])
         AS a(id, lease_token, progress, note, output)
-    WHERE j.id = a.id AND j.lease_token = a.lease_token AND j.status = 'running'
+    WHERE j.id = a.id AND j.lease_token = a.lease_token AND j.lease_expires_at IS NOT NULL
     RETURNING j.id, j.lease_token
 )
 SELECT id, lease_token FROM held
@@ -348,10 +348,14 @@ SELECT id, lease_token FROM held
 -- $1 job ids, $2 lease tokens, $3 kinds ('complete', 'fail' or 'snooze'), $4 results (JSON
 -- text), $5 errors, $6 seconds (fail: retry in, NULL for dead, as the worker decided; snooze:
 -- delay), $7 the channel.
--- Each row changes only if the named claim still holds the job (fencing); the returned rows
--- are the ones that changed, with their new status. One wake-up per queue that got work back
--- or, having limits, a slot (any of its jobs stopped running), and one outcome notification
--- for the batch.
+-- Each row changes only if the named claim still holds the job (fencing: its token, on a job
+-- still running); the returned rows are the ones that changed, with their new status.
+-- "Still running" is said as "has a lease", which a job has exactly while it runs
+-- (`lease_iff_running`): said as `status = 'running'`, it let the planner read every running
+-- job from the lease index, and the dead versions of those that ran since the last vacuum,
+-- to find a batch of a few. Said so, the batch is found by id. One wake-up per queue that got
+-- work back or, having limits, a slot (any of its jobs stopped running), and one outcome
+-- notification for the batch.
 WITH input AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[])
@@ -382,7 +386,7 @@ updated AS (
             END;
             i.error)}
     FROM input AS i
-    WHERE j.id = i.id AND j.lease_token = i.lease_token AND j.status = 'running'
+    WHERE j.id = i.id AND j.lease_token = i.lease_token AND j.lease_expires_at IS NOT NULL
       -- The jobs of the batch that end here decide their dependents in one call (`decided`),
       -- not one call each from the trigger, which stands aside while this is on. It is set
       -- for this statement's transaction alone: a batch is written on its own, never inside
@@ -413,14 +417,14 @@ FROM updated AS u
 
 -- name: complete_in_transaction
 -- One completion on the caller's connection, inside their transaction: $1 job id, $2 lease
--- token, $3 result (JSON text), $4 the channel. Fenced as `finish` is; no row when the attempt
--- no longer holds the job. The outcome notification (and, for a queue with limits, the wake-up
--- of its freed slot) is delivered only if the caller commits.
+-- token, $3 result (JSON text), $4 the channel. Fenced, and found, as `finish` is; no row when
+-- the attempt no longer holds the job. The outcome notification (and, for a queue with limits,
+-- the wake-up of its freed slot) is delivered only if the caller commits.
 WITH completed AS (
     UPDATE {jobs}
     SET status = 'completed', finished_at = now(), result = $3::text::json,
         lease_expires_at = NULL, history = {ended_attempt('completed'; NULL)}
-    WHERE id = $1 AND lease_token = $2 AND status = 'running'
+    WHERE id = $1 AND lease_token = $2 AND lease_expires_at IS NOT NULL
     RETURNING id, queue
 )
 SELECT id, pg_notify($4::text, 'o:' || id) IS NULL AS notified,
