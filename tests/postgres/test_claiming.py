@@ -1,6 +1,6 @@
 """PostgreSQL claims: one job to one claimer across connections and OS processes, claim order
-against the reference backend, the claim index, and the lookups by id of what an attempt
-writes."""
+against the reference backend, the claim index, the lookups by id of what an attempt writes,
+the rescuer's index, and heartbeats as HOT updates."""
 
 from __future__ import annotations
 
@@ -172,9 +172,9 @@ async def test_claim_reads_only_the_claim_index(pg_backend: PostgresBackend) -> 
 
 async def test_an_attempt_s_writes_find_its_job_by_id(pg_backend: PostgresBackend) -> None:
     """A finish, a heartbeat and a completion in the caller's transaction look their jobs up
-    by id, never by reading every running job from the lease index: with a fleet's jobs
+    by id, never by reading every running job from their index: with a fleet's jobs
     running, and the dead versions of those that ran since the last vacuum, that was most of
-    each finish's work."""
+    each finish's work. The rescuer alone reads them all, from their index."""
     await pg_backend.enqueue_many([queuekit.new_job("t") for _ in range(300)])
     ran = await pg_backend.claim({"default": 100}, limit=100, lease=60, worker_id="w")
     for job in ran:
@@ -197,4 +197,28 @@ async def test_an_attempt_s_writes_find_its_job_by_id(pg_backend: PostgresBacken
                 plan = await conn.fetch("EXPLAIN (COSTS OFF) " + pg_backend._sql[name], *args)
             text = "\n".join(row[0] for row in plan)
             assert f"{pg_backend.table}_id_key" in text, (name, text)
-            assert f"{pg_backend.table}_lease" not in text, (name, text)
+            assert f"{pg_backend.table}_running" not in text, (name, text)
+        async with conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            plan = await conn.fetch("EXPLAIN (COSTS OFF) " + pg_backend._sql["rescue"], "c")
+    # The rescuer, though, reads the running jobs from their index (never the whole table).
+    text = "\n".join(row[0] for row in plan)
+    assert f"{pg_backend.table}_running" in text, text
+
+
+async def test_a_heartbeat_is_a_hot_update(pg_backend: PostgresBackend) -> None:
+    """A heartbeat, its progress report too, changes no indexed column: PostgreSQL keeps the
+    job's new version on its page and writes no index entry for it (migration 20)."""
+    await pg_backend.enqueue_many([queuekit.new_job("t")])
+    (job,) = await pg_backend.claim({"default": 1}, limit=1, lease=60, worker_id="w")
+    pool = pg_backend._pool
+    assert pool is not None
+    async with pool.acquire() as conn, conn.transaction():
+        held = await conn.fetch(
+            pg_backend._sql["heartbeat"], [job.id], [job.lease_token], 60.0, [0.5], ["half"], [None]
+        )
+        hot = await conn.fetchval(
+            "SELECT pg_stat_get_xact_tuples_hot_updated($1::regclass)", pg_backend.qualified_table
+        )
+    assert [row["id"] for row in held] == [job.id]
+    assert hot == 1
