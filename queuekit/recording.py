@@ -9,6 +9,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import anyio
 
+from .context import JobContext
 from .errors import BackendUnavailableError, QueueKitError
 from .job import Job
 from .limits import RateLimited
@@ -31,7 +32,17 @@ class RunningJob:
     A plain class with slots, as one is made for every job a worker runs.
     """
 
-    __slots__ = ("attempt", "job", "lost", "returned", "scope", "started", "thread", "thread_wait")
+    __slots__ = (
+        "attempt",
+        "job",
+        "lost",
+        "recording",
+        "returned",
+        "scope",
+        "started",
+        "thread",
+        "thread_wait",
+    )
 
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -43,6 +54,9 @@ class RunningJob:
         """Holds the lease while a stopped sync handler's thread runs on; shutdown cancels it."""
         self.started = time.monotonic()
         self.lost = False
+        self.recording = False
+        """The handler is done and its outcome is being written: its slot is free, its lease
+        still held."""
         self.returned = False
 
     @property
@@ -204,3 +218,19 @@ class Recorder:
                     exc,
                 )
                 await anyio.sleep(delay)
+
+
+def settled_by_handler(
+    context: JobContext, result: Any, failure: BaseException | None, log: Log
+) -> Outcome:
+    """The outcome of an attempt settled by `current_job().transaction(...)`, with what the
+    handler did after its block (which cannot change it) logged."""
+    if context.lease_lost:
+        log.warning("lease lost: the handler's transaction was rolled back; nothing recorded")
+        return Outcome.LOST
+    if failure is not None:
+        log.warning("the handler failed after its transaction completed the job: %s", failure)
+    elif result is not None:
+        log.warning("the handler's return value is dropped: set the transaction's result")
+    log.debug("completed in the handler's transaction")
+    return Outcome.COMPLETED

@@ -31,7 +31,7 @@ from .outcomes import OUTCOME_EVENTS, JobReport, Outcome, describe
 from .presence import DEFAULT_INTERVAL, Presence
 from .process_pool import ProcessPool, pool_in_use
 from .queue import Queue
-from .recording import Recorder, RunningJob
+from .recording import Recorder, RunningJob, settled_by_handler
 from .retention import Retention
 from .retry import Discard, Exponential, Retry
 from .scheduler.engine import Scheduler
@@ -275,12 +275,20 @@ class Worker:
     # Claiming
 
     def _free_slots(self) -> tuple[dict[str, int], int]:
-        total = self.concurrency - len(self._in_flight)
+        # A slot frees when its handler returns, and the outcome is written behind it (as
+        # River's completer does), so a claim does not wait for writes; the lease is held
+        # until the write. At most `concurrency` outcomes wait for theirs: then claims wait.
+        handlers = [running for running in self._in_flight.values() if not running.recording]
+        total = min(self.concurrency - len(handlers), 2 * self.concurrency - len(self._in_flight))
         busy: dict[str, int] = {}
-        for running in self._in_flight.values():
+        for running in handlers:
             busy[running.job.queue] = busy.get(running.job.queue, 0) + 1
         slots = {q: min(limit - busy.get(q, 0), total) for q, limit in self.limits.items()}
         return {q: n for q, n in slots.items() if n > 0}, total
+
+    def _slot_freed_now(self) -> None:
+        if self._slot_freed is not None:  # set already, or awaited: nobody needs a new one
+            self._slot_freed.set()
 
     def _slot_event(self) -> anyio.Event:
         if self._slot_freed is None or self._slot_freed.is_set():
@@ -377,8 +385,7 @@ class Worker:
             del self._in_flight[running.attempt]
             del self._leases.reports[running.attempt]
             self.processed += 1
-            if self._slot_freed is not None:  # set already, or awaited: nobody needs a new one
-                self._slot_freed.set()
+            self._slot_freed_now()
         report = JobReport(job, outcome, running.age, error)
         self.queue.activity_recorder.attempt_ended(report)
         kind = OUTCOME_EVENTS.get(outcome)
@@ -420,9 +427,11 @@ class Worker:
                 failure = exc
         if running.thread.running and not await outlast_thread(running, log):
             return Outcome.ABANDONED, None
+        running.recording = True
+        self._slot_freed_now()
         if context.completed or context.lease_lost:
             # The handler's own transaction settled the attempt: a second write would be refused.
-            return self._settled_by_handler(context, result, failure, log), None
+            return settled_by_handler(context, result, failure, log), None
         if running.lost:
             log.warning(
                 "lease lost after %.3g s (rescued elsewhere or cancelled): handler stopped",
@@ -452,25 +461,6 @@ class Worker:
         if outcome is not Outcome.LOST:
             self.queue.event_outbox.job(EventKind.SNOOZED, running.job, note=note)
         return outcome
-
-    def _settled_by_handler(
-        self,
-        context: JobContext,
-        result: Any,
-        failure: BaseException | None,
-        log: logging.LoggerAdapter[logging.Logger],
-    ) -> Outcome:
-        """The outcome of an attempt settled by `current_job().transaction(...)`, with what the
-        handler did after its block (which cannot change it) logged."""
-        if context.lease_lost:
-            log.warning("lease lost: the handler's transaction was rolled back; nothing recorded")
-            return Outcome.LOST
-        if failure is not None:
-            log.warning("the handler failed after its transaction completed the job: %s", failure)
-        elif result is not None:
-            log.warning("the handler's return value is dropped: set the transaction's result")
-        log.debug("completed in the handler's transaction")
-        return Outcome.COMPLETED
 
     async def _run_handler(self, task: Task[Any, Any], running: RunningJob) -> Any:
         """The handler's run on the job's payload, within the task's timeout."""

@@ -1,16 +1,20 @@
 """Batched completion on PostgreSQL: many concurrent calls become few statements, each call
-learns its own outcome, and fencing holds inside a batch."""
+learns its own outcome, fencing holds inside a batch, and a worker's slot does not wait for
+its outcome's write."""
 
 from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 
 import queuekit
-from queuekit import Attempt, InvalidPayloadError, JobStatus
+from queuekit import Attempt, InvalidPayloadError, JobStatus, Tasks, Worker
 from queuekit.backends.postgres import PostgresBackend
 
+from ..waiting import eventually
+from ..worker.options import FAST
 from .conftest import OpenBackend
 
 
@@ -99,3 +103,47 @@ async def test_close_flushes_buffered_completions(open_backend: OpenBackend) -> 
     assert stored is not None and stored.result == "flushed"
     with pytest.raises(queuekit.BackendUnavailableError):
         await backend.complete(job.attempt)
+
+
+async def test_a_slot_frees_when_its_handler_returns_not_when_its_outcome_is_written(
+    pg_backend: PostgresBackend, dsn: str
+) -> None:
+    """With one slot, and the first job's outcome held up (its row locked by another
+    transaction), the worker runs the second job meanwhile. The third waits: one slot lets at
+    most one outcome wait for its write, and there are two. All three complete once the row is
+    free, each once."""
+    queue = queuekit.Queue(pg_backend)
+    tasks = Tasks()
+    ran: list[int] = []
+    locker = await asyncpg.connect(dsn)
+    holding = locker.transaction()
+
+    @tasks.task()
+    async def step(n: int) -> int:
+        if n == 1:
+            await holding.start()
+            job_id = queuekit.current_job().job.id
+            await locker.execute(
+                f"SELECT FROM {pg_backend.qualified_table} WHERE id = $1 FOR UPDATE", job_id
+            )
+        ran.append(n)
+        return n
+
+    jobs = await queue.enqueue_many([queuekit.new_job("step", {"n": n}) for n in (1, 2, 3)])
+    async with Worker(queue, tasks, concurrency=1, **FAST) as worker:
+        try:  # the lock goes before the worker stops, which waits for the write it holds up
+            await eventually(
+                lambda: ran == [1, 2], "the second job ran while the first's write waited"
+            )
+            await eventually(
+                lambda: sum(running.recording for running in worker._in_flight.values()) == 2,
+                "both outcomes waiting for their write",
+            )
+            assert worker._free_slots() == ({}, 0)
+            third = await queue.get_job(jobs[2].id)
+            assert third is not None and third.status == JobStatus.PENDING
+        finally:
+            await locker.close()
+        for job in jobs:
+            assert await queue.result(job.id, timeout=60) == job.payload["n"]
+    assert ran == [1, 2, 3]
