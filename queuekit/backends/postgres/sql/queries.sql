@@ -849,12 +849,23 @@ cancelled AS (
         END
     WHERE seq = ANY(ARRAY(SELECT seq FROM chosen WHERE taken))
       AND status IN ('waiting', 'pending', 'failed', 'running')
+      -- The jobs cancelled here decide their dependents in one call (`decided`, which runs
+      -- because the outer SELECT names its column), as `finish` has them do: one trigger call
+      -- each rewrote the callbacks of a batch once per member (migration 21).
+      AND (SELECT set_config('queuekit.deciding', 'on', true)) = 'on'
     RETURNING *
+),
+decided AS (
+    SELECT {schema}."{table}_parents_end"(array_agg(id), array_agg('cancelled'::text))
+    FROM cancelled
+    WHERE has_dependents
+    HAVING count(*) > 0
 )
-SELECT s.chosen, s.last_chosen, s.passed_over, c.*
+SELECT s.chosen, s.last_chosen, s.passed_over, s.decided, c.*
 FROM (
     SELECT count(*) AS chosen, max(seq) AS last_chosen,
            ARRAY(SELECT seq FROM chosen WHERE NOT taken) AS passed_over,
+           (SELECT count(*) FROM decided) AS decided,
            (SELECT count(pg_notify({channel}, o.payload))
             FROM (SELECT CASE WHEN sum(octet_length(id) + 1) < 7000
                               THEN 'o:' || string_agg(id, ' ') ELSE 'o' END AS payload
