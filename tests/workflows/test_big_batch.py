@@ -15,7 +15,8 @@ SIZE = 100_000
 COMPLETED = 1_000
 
 
-# A minute and a half on PostgreSQL with the suite's other processes beside it on two cores.
+# About a minute on SQLite, and half of one on PostgreSQL, with the suite's other processes beside
+# it on two cores.
 @pytest.mark.timeout(600)
 async def test_a_batch_of_100000_jobs(queue: Queue, backend: Backend) -> None:
     workflow = queuekit.batch(
