@@ -8,7 +8,7 @@ import re
 from ..history import with_ended_attempts
 from ..sqlfiles import load_queries
 
-FRAGMENTS = ("add_ready_keys", "insert_edges")
+FRAGMENTS = ("add_ready_keys", "decide_dependents", "insert_edges")
 """The CTE bodies several statements share, each taken as `{<fragment>:<cte>}` where `<cte>`
 names the CTE of the statement's new rows."""
 FRAGMENT = re.compile(r"\{(" + "|".join(FRAGMENTS) + r"):(\w+)\}")

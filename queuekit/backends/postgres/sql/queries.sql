@@ -50,6 +50,17 @@ CROSS JOIN LATERAL (
 LEFT JOIN {limit_keys} AS s ON s.queue = k.queue AND s.key = k.limit_key
 ON CONFLICT (queue, key) DO NOTHING
 
+-- name: decide_dependents
+-- Not a statement: the body of the CTE by which `finish` and `cancel` have the jobs they ended
+-- (the CTE `{rows}`, written `{decide_dependents:<cte>}` there) decide their dependents in one
+-- call of `{table}_parents_end`, not one call each from the trigger, which stands aside while
+-- `queuekit.deciding` is on: each of them sets it for its own transaction. It runs only if the
+-- statement's SELECT names a column of it; PostgreSQL leaves out a CTE nobody reads.
+SELECT {schema}."{table}_parents_end"(array_agg(id), array_agg(status::text))
+FROM {rows}
+WHERE has_dependents AND status IN ('completed', 'dead', 'cancelled')
+HAVING count(*) > 0
+
 -- name: insert
 -- Jobs without unique or debounce keys (a call with one goes through `insert_keyed`). Returns
 -- only what the server decided of each (`job_from_new`): sending every column back, and
@@ -387,19 +398,13 @@ updated AS (
             i.error)}
     FROM input AS i
     WHERE j.id = i.id AND j.lease_token = i.lease_token AND j.lease_expires_at IS NOT NULL
-      -- The jobs of the batch that end here decide their dependents in one call (`decided`),
-      -- not one call each from the trigger, which stands aside while this is on. It is set
-      -- for this statement's transaction alone: a batch is written on its own, never inside
-      -- a caller's transaction.
+      -- The jobs of the batch that end here decide their dependents in one call (`decided`,
+      -- see `decide_dependents`). It is set for this statement's transaction alone: a batch
+      -- is written on its own, never inside a caller's transaction.
       AND (SELECT set_config('queuekit.deciding', 'on', true)) = 'on'
     RETURNING i.id, i.lease_token, j.status, j.queue, j.has_dependents
 ),
-decided AS (
-    SELECT {schema}."{table}_parents_end"(array_agg(id), array_agg(status::text))
-    FROM updated
-    WHERE has_dependents AND status IN ('completed', 'dead')
-    HAVING count(*) > 0
-)
+decided AS ({decide_dependents:updated})
 SELECT u.id, u.lease_token, u.status, u.queue,
        (SELECT count(*) FROM decided) AS decided,
        (SELECT count(pg_notify($7, 'w:' || w.queue))
@@ -849,18 +854,13 @@ cancelled AS (
         END
     WHERE seq = ANY(ARRAY(SELECT seq FROM chosen WHERE taken))
       AND status IN ('waiting', 'pending', 'failed', 'running')
-      -- The jobs cancelled here decide their dependents in one call (`decided`, which runs
-      -- because the outer SELECT names its column), as `finish` has them do: one trigger call
-      -- each rewrote the callbacks of a batch once per member (migration 21).
+      -- The jobs cancelled here decide their dependents in one call (`decided`, see
+      -- `decide_dependents`), as `finish` has them do: one trigger call each rewrote the
+      -- callbacks of a batch once per member (migration 21).
       AND (SELECT set_config('queuekit.deciding', 'on', true)) = 'on'
     RETURNING *
 ),
-decided AS (
-    SELECT {schema}."{table}_parents_end"(array_agg(id), array_agg('cancelled'::text))
-    FROM cancelled
-    WHERE has_dependents
-    HAVING count(*) > 0
-)
+decided AS ({decide_dependents:cancelled})
 SELECT s.chosen, s.last_chosen, s.passed_over, s.decided, c.*
 FROM (
     SELECT count(*) AS chosen, max(seq) AS last_chosen,
